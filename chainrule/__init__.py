@@ -1,0 +1,67 @@
+"""chainrule: automatic differentiation on NumPy with PyTorch's names and semantics.
+
+``import chainrule as torch`` runs ordinary PyTorch autograd scripts: tensors that record
+their operations, ``backward(v)`` accumulating vᵀJ into ``.grad``, ``autograd.grad``,
+in-place updates with version checks, views, and grad modes.
+"""
+
+from __future__ import annotations
+
+from . import _dtype
+from ._dtype import (dtype, float16, float32, float64, int8, int16, int32, int64, uint8,
+                     get_default_dtype, set_default_dtype)
+from ._tensor import Tensor, Size, device
+from ._grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from ._creation import *  # noqa: F401,F403
+from ._creation import __all__ as _creation_all
+from ._functions import *  # noqa: F401,F403
+from ._functions import __all__ as _functions_all
+from .ops.views import (reshape, flatten, unflatten, squeeze, unsqueeze, permute, transpose,
+                        t, movedim, expand_as, broadcast_to, narrow, select, split, chunk,
+                        unbind, diagonal, clone)
+from . import _methods
+from . import autograd
+from .autograd import engine as _engine
+
+bool = _dtype.bool_  # noqa: A001  (PyTorch exposes torch.bool)
+half, float, double = float16, float32, float64  # noqa: A001
+short, int, long = int16, int32, int64  # noqa: A001
+swapaxes = swapdims = transpose
+moveaxis = movedim
+
+_methods.attach()
+
+__version__ = "0.1.0"
+
+
+class _Cuda:
+    """``chainrule.cuda``: there is no GPU; scripts that check it keep working."""
+
+    @staticmethod
+    def is_available() -> bool:
+        return False
+
+    @staticmethod
+    def device_count() -> int:
+        return 0
+
+    @staticmethod
+    def manual_seed(seed) -> None:
+        return None
+
+    manual_seed_all = manual_seed
+
+
+cuda = _Cuda()
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(input) -> int:
+    return input.numel()
+
+
+def is_floating_point(input) -> bool:
+    return input.is_floating_point()

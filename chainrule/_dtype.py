@@ -1,0 +1,195 @@
+"""Dtypes with PyTorch's names and PyTorch's type promotion.
+
+NumPy and PyTorch disagree on promotion in three places that users hit daily:
+``int64_tensor * 1.5`` (NumPy float64, PyTorch float32), ``int / int`` (NumPy
+float64, PyTorch the default float) and ``float32 + 0-d float64`` (NumPy 2
+float64, PyTorch float32).  `result_type` follows PyTorch and is cached, since
+``np.result_type`` alone costs about a microsecond.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "dtype", "float16", "float32", "float64", "bfloat16_unsupported",
+    "int8", "int16", "int32", "int64", "uint8", "bool_",
+    "get_default_dtype", "set_default_dtype", "to_dtype", "from_numpy_dtype",
+]
+
+
+class dtype:
+    """A tensor element type, printed as PyTorch prints it (``torch.float32``).
+
+    Printing ``torch.`` keeps transcripts identical after ``import chainrule as torch``.
+    """
+
+    __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize")
+
+    def __init__(self, name: str, np_dtype) -> None:
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.is_floating_point = self.np.kind == "f"
+        self.is_signed = self.np.kind in "fi"
+        self.itemsize = self.np.itemsize
+
+    is_complex = False
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
+
+    def __reduce__(self):
+        return (to_dtype, (self.name,))
+
+
+float16 = dtype("float16", np.float16)
+float32 = dtype("float32", np.float32)
+float64 = dtype("float64", np.float64)
+int8 = dtype("int8", np.int8)
+int16 = dtype("int16", np.int16)
+int32 = dtype("int32", np.int32)
+int64 = dtype("int64", np.int64)
+uint8 = dtype("uint8", np.uint8)
+bool_ = dtype("bool", np.bool_)
+bfloat16_unsupported = None
+
+_ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)
+_BY_NP = {d.np: d for d in _ALL}
+_BY_NAME = {d.name: d for d in _ALL}
+_BY_NAME.update(half=float16, float=float32, double=float64, short=int16,
+                int=int32, long=int64)
+_PY_TYPES = {float: float32, int: int64, bool: bool_}
+
+
+def from_numpy_dtype(np_dtype) -> dtype:
+    """Map a NumPy dtype to ours; raise TypeError for one PyTorch lacks."""
+    try:
+        return _BY_NP[np_dtype]
+    except KeyError:
+        pass
+    np_dtype = np.dtype(np_dtype)
+    if np_dtype in _BY_NP:
+        return _BY_NP[np_dtype]
+    if np_dtype.kind == "c":
+        raise TypeError(
+            f"chainrule supports real dtypes only for now; got complex dtype {np_dtype}. "
+            "Pass the real and imaginary parts as separate tensors.")
+    raise TypeError(
+        f"unsupported dtype {np_dtype}: chainrule tensors hold "
+        f"{', '.join(d.name for d in _ALL)}. Convert with .astype() first.")
+
+
+def to_dtype(spec) -> dtype:
+    """Accept chainrule dtypes, NumPy dtypes/types, Python types and names."""
+    if type(spec) is dtype:
+        return spec
+    if spec in _PY_TYPES and isinstance(spec, type):
+        return float_default() if spec is float else _PY_TYPES[spec]
+    if isinstance(spec, str):
+        name = spec[6:] if spec.startswith("torch.") else spec
+        if name in _BY_NAME:
+            return _BY_NAME[name]
+        raise TypeError(f"unknown dtype {spec!r}; use one of "
+                        f"{', '.join('chainrule.' + d.name for d in _ALL)}")
+    try:
+        return from_numpy_dtype(np.dtype(spec))
+    except TypeError as exc:
+        if "complex" in str(exc) or "unsupported dtype" in str(exc):
+            raise
+        raise TypeError(f"dtype must be a chainrule dtype such as chainrule.float32, "
+                        f"got {spec!r}") from None
+
+
+_default = [float32]
+
+
+def get_default_dtype() -> dtype:
+    """The dtype of Python floats turned into tensors (float32 unless changed)."""
+    return _default[0]
+
+
+def float_default() -> dtype:
+    return _default[0]
+
+
+def set_default_dtype(d) -> None:
+    """Set the default floating dtype (float32 or float64), as torch does."""
+    d = to_dtype(d)
+    if not d.is_floating_point:
+        raise TypeError(f"only floating-point types are supported as the default type, got {d}")
+    _default[0] = d
+    _RESULT_CACHE.clear()
+
+
+# ---- promotion -------------------------------------------------------------------
+# Note [promotion categories]: operands rank as dimensioned tensor > 0-d tensor >
+# Python scalar; a lower rank only matters when its category (bool < int < float)
+# is higher.  This is c10's ResultTypeState, written for NumPy dtypes.
+
+def _cat(d) -> int:
+    return -1 if d is None else (2 if d.kind == "f" else 0 if d.kind == "b" else 1)
+
+
+def promote_types(a, b):
+    """PyTorch's promote_types on NumPy dtypes (int + float16 stays float16)."""
+    if a is None:
+        return b
+    if b is None or a == b:
+        return a
+    ca, cb = _cat(a), _cat(b)
+    if ca != cb:
+        if ca == 0:
+            return b
+        if cb == 0:
+            return a
+        if ca == 2 and cb == 1:
+            return a
+        if cb == 2 and ca == 1:
+            return b
+    return np.promote_types(a, b)
+
+
+def _combine(higher, lower):
+    if higher is not None and higher.kind == "f":
+        return higher
+    if (higher is not None and higher.kind == "b") or (lower is not None and lower.kind == "f"):
+        return promote_types(higher, lower)
+    return higher if higher is not None else lower
+
+
+_RESULT_CACHE: dict = {}
+
+
+def _wrapped(py_type):
+    if py_type is float:
+        return _default[0].np
+    return np.dtype(np.int64) if py_type is int else np.dtype(np.bool_)
+
+
+def result_type(*operands):
+    """Result NumPy dtype of an op on arrays and Python scalars, PyTorch style."""
+    key = tuple((o.dtype, o.ndim == 0) if isinstance(o, np.ndarray) else type(o)
+                for o in operands)
+    res = _RESULT_CACHE.get(key)
+    if res is None:
+        dim = zero = wrapped = None
+        for k in key:
+            if type(k) is tuple:
+                if k[1]:
+                    zero = promote_types(zero, k[0])
+                else:
+                    dim = promote_types(dim, k[0])
+            else:
+                wrapped = promote_types(wrapped, _wrapped(k))
+        res = _RESULT_CACHE[key] = _combine(dim, _combine(zero, wrapped))
+    return res
+
+
+def is_float(np_dtype) -> bool:
+    return np_dtype.kind == "f"
+
+
+def grad_dtype(np_dtype):
+    """Dtype of a gradient for a value of ``np_dtype``: integer values get the
+    default float dtype (chainrule lets integer leaves require grad)."""
+    return np_dtype if np_dtype.kind == "f" else _default[0].np

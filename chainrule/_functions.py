@@ -1,0 +1,302 @@
+"""Public elementwise functions (``chainrule.add``, ``chainrule.exp`` ...).
+
+Each is a thin call into the op table; the derivative facts live in ``ops/``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._tensor import Tensor, wrap
+from .ops._core import unary, binary, elementwise_n, elementwise, inplace
+from .ops import elementwise as E
+
+__all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
+           "floor_divide", "remainder", "fmod", "pow", "atan2", "arctan2", "maximum",
+           "minimum", "fmax", "fmin", "clamp", "clip", "clamp_min", "clamp_max", "where",
+           "lerp", "isclose", "allclose", "equal", "eq", "ne", "lt", "le", "gt", "ge",
+           "greater", "less", "greater_equal", "less_equal", "not_equal",
+           "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and",
+           "bitwise_or", "bitwise_xor", "bitwise_not", "isnan", "isinf", "isfinite",
+           "isposinf", "isneginf", "signbit", "rsub", "float_power", "nan_to_num",
+           "square", "positive"] + list(E.UNARY)
+
+
+def _check_bool_sub(a, b):
+    for v in (a, b):
+        if (isinstance(v, Tensor) and v._data.dtype.kind == "b") or type(v) is bool:
+            raise RuntimeError(
+                "Subtraction, the `-` operator, with a bool tensor is not supported. If you "
+                "are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
+def add(input, other, *, alpha=1, out=None):
+    """``input + alpha * other``."""
+    if alpha != 1:
+        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+    return binary(E.ADD, input, other)
+
+
+def sub(input, other, *, alpha=1, out=None):
+    """``input - alpha * other``."""
+    _check_bool_sub(input, other)
+    if alpha != 1:
+        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+    return binary(E.SUB, input, other)
+
+
+subtract = sub
+
+
+def rsub(input, other, *, alpha=1):
+    return sub(other, input, alpha=alpha)
+
+
+def mul(input, other, *, out=None):
+    return binary(E.MUL, input, other)
+
+
+multiply = mul
+
+
+def div(input, other, *, rounding_mode=None, out=None):
+    """True division; ``rounding_mode='floor'`` or ``'trunc'`` rounds the quotient."""
+    if rounding_mode is None:
+        return binary(E.DIV, input, other)
+    if rounding_mode == "floor":
+        return floor_divide(input, other)
+    if rounding_mode == "trunc":
+        q = binary(E.DIV, input, other)
+        r = unary(E.UNARY["trunc"], q)
+        dt = np.result_type(*(v._data if isinstance(v, Tensor) else v for v in (input, other)))
+        if dt.kind in "iu" and isinstance(input, Tensor):
+            return r.to(input.dtype) if r._data.dtype != input._data.dtype else r
+        return r
+    raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                       f"but found '{rounding_mode}'")
+
+
+divide = div
+true_divide = div
+
+
+def floor_divide(input, other, *, out=None):
+    if all((isinstance(v, Tensor) and v._data.dtype.kind == "b") or type(v) is bool
+           for v in (input, other)):
+        raise RuntimeError("\"floor_divide\" not implemented for 'Bool'")
+    return binary(E.FLOOR_DIVIDE, input, other)
+
+
+def remainder(input, other, *, out=None):
+    return binary(E.REMAINDER, input, other)
+
+
+def fmod(input, other, *, out=None):
+    return binary(E.FMOD, input, other)
+
+
+def pow(input, exponent, *, out=None):
+    """``input ** exponent`` (either may be a Python number)."""
+    return binary(E.POW, input, exponent)
+
+
+def float_power(input, exponent):
+    x = input.double() if isinstance(input, Tensor) else input
+    e = exponent.double() if isinstance(exponent, Tensor) else exponent
+    if not isinstance(x, Tensor):
+        from ._creation import tensor
+        x = tensor(float(x), dtype="float64")
+    return binary(E.POW, x, e)
+
+
+def atan2(input, other, *, out=None):
+    return binary(E.ATAN2, input, other)
+
+
+arctan2 = atan2
+
+
+def maximum(input, other, *, out=None):
+    return binary(E.MAXIMUM, input, other)
+
+
+def minimum(input, other, *, out=None):
+    return binary(E.MINIMUM, input, other)
+
+
+fmax = maximum
+fmin = minimum
+
+
+def positive(input):
+    return input
+
+
+# ---- clamp, where, lerp: elementwise rows with three inputs -------------------------------
+
+def _clamp_dx(xp, x, lo, hi, out):
+    # Note [clamp boundaries]: gradient 1 on the closed interval [min, max], as PyTorch.
+    inside = True if lo is None else (x >= lo)
+    return inside & (True if hi is None else (x <= hi))
+
+
+def _clamp_forward(x, lo, hi):
+    if lo is not None and hi is not None:
+        return np.minimum(np.maximum(x, lo), hi)
+    return np.clip(x, lo, hi)
+
+
+CLAMP = elementwise("clamp", _clamp_forward,
+                    (_clamp_dx, lambda xp, x, lo, hi, out: x < lo,
+                     lambda xp, x, lo, hi, out: x > hi),
+                    reads=("x,y,z", "x,y", "x,z"),
+                    formula="d clamp(x, lo, hi) = dx inside [lo, hi], dlo below, dhi above")
+
+
+def clamp(input, min=None, max=None, *, out=None):
+    """Limit values to ``[min, max]``; bounds may be numbers or tensors."""
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    return elementwise_n(CLAMP, (input, min, max))
+
+
+clip = clamp
+
+
+def clamp_min(input, min):
+    return clamp(input, min, None)
+
+
+def clamp_max(input, max):
+    return clamp(input, None, max)
+
+
+WHERE = elementwise("where", lambda c, x, y: np.where(c, x, y),
+                    (lambda xp, c, x, y, out: 0 * out,
+                     lambda xp, c, x, y, out: c, lambda xp, c, x, y, out: ~c),
+                    reads=("out", "x", "x"),
+                    formula="d where(c, x, y) = dx where c, dy elsewhere")
+WHERE.differentiable_inputs = (False, True, True)
+
+
+def where(condition, input=None, other=None, *, out=None):
+    """Pick ``input`` where ``condition`` holds, else ``other``.
+
+    Note [where and NaN]: the cotangent of the unused branch is exactly 0, but a NaN or
+    inf *produced* in that branch (e.g. log(x) for x <= 0) still poisons the gradient,
+    as in PyTorch: compute the unsafe branch on safe inputs (the double-where trick).
+    """
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
+    c = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
+    if c.dtype != np.bool_:
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a "
+                           f"tensor with dtype {condition.dtype}")
+    return elementwise_n(WHERE, (wrap(c), input, other), (False, True, True))
+
+
+LERP = elementwise("lerp", lambda s, e, w: s + w * (e - s),
+                   (lambda xp, s, e, w, out: 1 - w, lambda xp, s, e, w, out: w,
+                    lambda xp, s, e, w, out: e - s),
+                   reads=("z", "z", "x,y"),
+                   formula="d lerp(s, e, w) = (1-w) ds + w de + (e-s) dw")
+
+
+def lerp(input, end, weight, *, out=None):
+    return elementwise_n(LERP, (input, end, weight))
+
+
+def nonzero(input, *, as_tuple=False):
+    idx = np.nonzero(input._data)
+    if as_tuple:
+        return tuple(wrap(i.astype(np.int64)) for i in idx)
+    return wrap(np.stack(idx, axis=-1).astype(np.int64) if idx else
+                np.zeros((int(bool(input._data)), 0), np.int64))
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    mask = unary(E.NONDIFF_UNARY["isfinite"], input)
+    filled = np.nan_to_num(input._data, nan=nan, posinf=posinf, neginf=neginf)
+    return where(mask, input, wrap(filled))
+
+
+# ---- comparisons and predicates (not differentiable) ----------------------------------------
+
+def _cmp(name):
+    op = E.COMPARE[name]
+
+    def fn(input, other, *, out=None):
+        return binary(op, input, other)
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise ``{name}``; returns a bool tensor (not differentiable)."
+    return fn
+
+
+eq, ne, lt, le, gt, ge = (_cmp(n) for n in ("eq", "ne", "lt", "le", "gt", "ge"))
+greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
+logical_and, logical_or, logical_xor = (_cmp(n) for n in ("logical_and", "logical_or",
+                                                          "logical_xor"))
+bitwise_and, bitwise_or, bitwise_xor = (_cmp(n) for n in ("bitwise_and", "bitwise_or",
+                                                          "bitwise_xor"))
+
+
+def _pred(name):
+    op = E.NONDIFF_UNARY[name]
+
+    def fn(input):
+        return unary(op, input)
+    fn.__name__ = name
+    return fn
+
+
+isnan, isinf, isfinite, logical_not, bitwise_not, signbit, isposinf, isneginf = (
+    _pred(n) for n in ("isnan", "isinf", "isfinite", "logical_not", "bitwise_not", "signbit",
+                       "isposinf", "isneginf"))
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    a = input._data
+    b = other._data if isinstance(other, Tensor) else other
+    return wrap(np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    return bool(isclose(input, other, rtol, atol, equal_nan)._data.all())
+
+
+def equal(input, other) -> bool:
+    """True when both tensors have the same shape and elements."""
+    return input._data.shape == other._data.shape and bool((input._data == other._data).all())
+
+
+# ---- unary math ------------------------------------------------------------------------------
+
+def _unary_fn(name):
+    op = E.UNARY[name]
+
+    def fn(input, *, out=None):
+        return unary(op, input)
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise ``{name}``. Derivative: {op.formula}."
+    return fn
+
+
+for _n in E.UNARY:
+    globals()[_n] = _unary_fn(_n)
+
+_ALIASES = {"negative": "neg", "absolute": "abs", "arcsin": "asin", "arccos": "acos",
+            "arctan": "atan", "arcsinh": None, "fix": "trunc"}
+for _a, _n in _ALIASES.items():
+    if _n:
+        globals()[_a] = globals()[_n]
+        __all__.append(_a)
+
+
+def inplace_unary(name):
+    """``x.exp_()`` and friends: the row applied in place."""
+    op = E.UNARY[name]
+
+    def method(self):
+        return inplace(op, self)
+    method.__name__ = name + "_"
+    return method

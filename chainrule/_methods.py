@@ -1,0 +1,348 @@
+"""Attach operators and methods to ``Tensor``.
+
+Operators call the op table directly (the hot path); named methods are the public
+functions, bound with the tensor as first argument.  Each op family module lists its
+methods in ``TENSOR_METHODS``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _functions as F
+from ._dtype import to_dtype, float_default
+from ._tensor import Tensor, check_device, device as _device
+from ._grad_mode import STATE
+from .ops._core import binary, unary, inplace, elementwise_n
+from .ops import elementwise as E
+from .ops import views as V
+
+_ADD, _SUB, _MUL, _DIV, _POW = E.ADD, E.SUB, E.MUL, E.DIV, E.POW
+_NEG = E.UNARY["neg"]
+
+
+def _add(self, other):
+    return binary(_ADD, self, other)
+
+
+def _radd(self, other):
+    return binary(_ADD, other, self)
+
+
+def _sub(self, other):
+    if self._data.dtype.kind == "b" or type(other) is bool or (
+            isinstance(other, Tensor) and other._data.dtype.kind == "b"):
+        F._check_bool_sub(self, other)
+    return binary(_SUB, self, other)
+
+
+def _rsub(self, other):
+    F._check_bool_sub(self, other)
+    return binary(_SUB, other, self)
+
+
+def _mul(self, other):
+    return binary(_MUL, self, other)
+
+
+def _rmul(self, other):
+    return binary(_MUL, other, self)
+
+
+def _truediv(self, other):
+    return binary(_DIV, self, other)
+
+
+def _rtruediv(self, other):
+    return binary(_DIV, other, self)
+
+
+def _pow(self, other):
+    return binary(_POW, self, other)
+
+
+def _rpow(self, other):
+    return binary(_POW, other, self)
+
+
+def _neg(self):
+    if self._data.dtype.kind == "b":
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If "
+                           "you are trying to invert a mask, use the `~` or `logical_not()` "
+                           "operator instead.")
+    return unary(_NEG, self)
+
+
+def _invert(self):
+    if self._data.dtype.kind not in "biu":
+        raise TypeError("~ (bitwise_not) is only supported for integer and bool tensors")
+    return F.bitwise_not(self)
+
+
+def _matmul(self, other):
+    from .ops.linalg import matmul
+    return matmul(self, other)
+
+
+def _rmatmul(self, other):
+    from .ops.linalg import matmul
+    return matmul(other, self)
+
+
+def _inplace_binary(op):
+    def method(self, other, *, alpha=1):
+        if alpha != 1:
+            other = other * alpha
+        if op is _SUB:
+            F._check_bool_sub(self, other)
+        return inplace(op, self, other)
+    method.__name__ = op.name + "_"
+    return method
+
+
+def _iop(op):
+    def method(self, other):
+        return inplace(op, self, other)
+    return method
+
+
+_OPERATORS = {
+    "__add__": _add, "__radd__": _radd, "__sub__": _sub, "__rsub__": _rsub,
+    "__mul__": _mul, "__rmul__": _rmul, "__truediv__": _truediv,
+    "__rtruediv__": _rtruediv, "__pow__": _pow, "__rpow__": _rpow, "__neg__": _neg,
+    "__pos__": lambda self: self, "__abs__": lambda self: F.abs(self),
+    "__invert__": _invert, "__matmul__": _matmul, "__rmatmul__": _rmatmul,
+    "__floordiv__": lambda self, o: F.floor_divide(self, o),
+    "__rfloordiv__": lambda self, o: F.floor_divide(o, self),
+    "__mod__": lambda self, o: F.remainder(self, o),
+    "__rmod__": lambda self, o: F.remainder(o, self),
+    "__eq__": lambda self, o: F.eq(self, o), "__ne__": lambda self, o: F.ne(self, o),
+    "__lt__": lambda self, o: F.lt(self, o), "__le__": lambda self, o: F.le(self, o),
+    "__gt__": lambda self, o: F.gt(self, o), "__ge__": lambda self, o: F.ge(self, o),
+    "__and__": lambda self, o: F.bitwise_and(self, o),
+    "__rand__": lambda self, o: F.bitwise_and(o, self),
+    "__or__": lambda self, o: F.bitwise_or(self, o),
+    "__ror__": lambda self, o: F.bitwise_or(o, self),
+    "__xor__": lambda self, o: F.bitwise_xor(self, o),
+    "__rxor__": lambda self, o: F.bitwise_xor(o, self),
+    "__iadd__": _iop(_ADD), "__isub__": _inplace_binary(_SUB), "__imul__": _iop(_MUL),
+    "__itruediv__": _iop(_DIV), "__ipow__": _iop(_POW),
+    "__ifloordiv__": _iop(E.FLOOR_DIVIDE), "__imod__": _iop(E.REMAINDER),
+    "__getitem__": V.getitem, "__setitem__": V.setitem,
+}
+
+
+# ---- in-place methods ----------------------------------------------------------------------
+
+def zero_(self):
+    """Fill with zeros in place (the gradient to the old value is zero)."""
+    return fill_(self, 0)
+
+
+def fill_(self, value):
+    if isinstance(value, Tensor):
+        if value._data.ndim:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
+                               f"with {value._data.ndim} dimensions.")
+    else:
+        value = value.item() if isinstance(value, np.generic) else value
+    return inplace(V.COPY, self, value, params=(np.shape(value._data) if isinstance(
+        value, Tensor) else (),))
+
+
+def clamp_(self, min=None, max=None):
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    return inplace(F.CLAMP, self, min, max)
+
+
+def _clamp_inplace_fix():
+    # clamp has three inputs, so in-place goes through the n-ary path
+    pass
+
+
+def detach(self):
+    """A tensor sharing data and version counter, cut from the graph."""
+    from ._tensor import wrap
+    t = wrap(self._data)
+    t._vc = self._vc
+    return t
+
+
+def detach_(self):
+    if self._view is not None:
+        raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+    self._node = None
+    self._rg = False
+    return self
+
+
+def retain_grad(self):
+    """Keep ``.grad`` for this non-leaf tensor after backward."""
+    if self.is_leaf:
+        if not self._rg:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        return None
+    import weakref
+    self._node._retain = weakref.ref(self)
+    if self._node._pre_hooks is None:
+        self._node._pre_hooks = []
+    return None
+
+
+def register_hook(self, hook):
+    """``hook(grad)`` runs when this tensor's gradient is computed, before it is used or
+    accumulated; returning a tensor replaces the gradient."""
+    if not self.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    return self._node._add_pre_hook(("tensor", hook))
+
+
+def register_post_accumulate_grad_hook(self, hook):
+    """``hook(tensor)`` runs after ``.grad`` of this leaf was updated."""
+    from .autograd.node import AccumulateGrad, _Handle
+    if not self.is_leaf or not self._rg:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                           "tensors")
+    node = self._node
+    if node._post_hooks is None:
+        node._post_hooks = []
+    return _Handle(node._post_hooks, hook)
+
+
+def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate vᵀJ into ``.grad`` of the leaves, v = ``gradient`` (1 for a scalar)."""
+    from .autograd import backward as _backward
+    _backward(self, None if gradient is None else [gradient], retain_graph, create_graph,
+              inputs=inputs)
+
+
+# ---- conversions -----------------------------------------------------------------------------
+
+def to(self, *args, **kwargs):
+    """``to(dtype)``, ``to('cpu')``, ``to(other)``; returns ``self`` when nothing changes."""
+    dtype = kwargs.pop("dtype", None)
+    copy = kwargs.pop("copy", False)
+    check_device(kwargs.pop("device", None))
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, (str, _device)):
+            try:
+                check_device(a)
+                continue
+            except RuntimeError:
+                if isinstance(a, str) and a.startswith(("torch.", "float", "int", "bool")):
+                    dtype = a
+                else:
+                    raise
+        elif a is not None:
+            dtype = a
+    if dtype is None:
+        return self.clone() if copy else self
+    return V.to_dtype(self, to_dtype(dtype).np, copy)
+
+
+def _caster(name):
+    def method(self, memory_format=None):
+        return to(self, name)
+    method.__name__ = name
+    return method
+
+
+def type_(self, dtype=None, non_blocking=False):
+    if dtype is None:
+        return {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
+                "float16": "torch.HalfTensor", "int64": "torch.LongTensor",
+                "int32": "torch.IntTensor", "int16": "torch.ShortTensor",
+                "int8": "torch.CharTensor", "uint8": "torch.ByteTensor",
+                "bool": "torch.BoolTensor"}[self.dtype.name]
+    return to(self, dtype)
+
+
+def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+    from ._creation import tensor
+    return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+
+def _new_filled(fill):
+    def method(self, *size, dtype=None, device=None, requires_grad=False):
+        from ._creation import _size
+        t = Tensor.__new__(Tensor)
+        from ._tensor import wrap
+        arr = np.full(_size(size), fill, dtype=self._data.dtype if dtype is None
+                      else to_dtype(dtype).np)
+        t = wrap(arr)
+        return t.requires_grad_() if requires_grad else t
+    return method
+
+
+def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    return _new_filled(fill_value)(self, *size, dtype=dtype, requires_grad=requires_grad)
+
+
+_METHODS = {
+    "add": F.add, "sub": F.sub, "subtract": F.sub, "mul": F.mul, "multiply": F.mul,
+    "div": F.div, "divide": F.div, "true_divide": F.div, "floor_divide": F.floor_divide,
+    "remainder": F.remainder, "fmod": F.fmod, "pow": F.pow, "atan2": F.atan2,
+    "arctan2": F.atan2, "maximum": F.maximum, "minimum": F.minimum, "fmax": F.maximum,
+    "fmin": F.minimum, "clamp": F.clamp, "clip": F.clamp, "clamp_min": F.clamp_min,
+    "clamp_max": F.clamp_max, "where": lambda self, cond, other: F.where(cond, self, other),
+    "lerp": F.lerp, "isclose": F.isclose, "allclose": F.allclose, "equal": F.equal,
+    "eq": F.eq, "ne": F.ne, "lt": F.lt, "le": F.le, "gt": F.gt, "ge": F.ge,
+    "greater": F.gt, "less": F.lt, "greater_equal": F.ge, "less_equal": F.le,
+    "not_equal": F.ne, "logical_and": F.logical_and, "logical_or": F.logical_or,
+    "logical_xor": F.logical_xor, "logical_not": F.logical_not,
+    "bitwise_not": F.bitwise_not, "isnan": F.isnan, "isinf": F.isinf,
+    "isfinite": F.isfinite, "signbit": F.signbit, "nan_to_num": F.nan_to_num,
+    "nonzero": F.nonzero, "float_power": F.float_power,
+    "negative": F.neg, "absolute": F.abs, "arcsin": F.asin, "arccos": F.acos,
+    "arctan": F.atan,
+    "zero_": zero_, "fill_": fill_, "clamp_": clamp_, "clip_": clamp_, "detach": detach,
+    "detach_": detach_, "retain_grad": retain_grad, "register_hook": register_hook,
+    "register_post_accumulate_grad_hook": register_post_accumulate_grad_hook,
+    "backward": backward, "to": to, "type": type_, "new_tensor": new_tensor,
+    "new_zeros": _new_filled(0), "new_ones": _new_filled(1), "new_empty": _new_filled(0),
+    "new_full": new_full,
+    "float": _caster("float32"), "double": _caster("float64"), "half": _caster("float16"),
+    "long": _caster("int64"), "int": _caster("int32"), "short": _caster("int16"),
+    "bool": _caster("bool"), "byte": _caster("uint8"), "char": _caster("int8"),
+    "add_": _inplace_binary(_ADD), "sub_": _inplace_binary(_SUB), "mul_": _iop(_MUL),
+    "div_": _iop(_DIV), "pow_": _iop(_POW), "copy_": V.copy_,
+    "getitem": V.getitem,
+    "reshape": V.reshape, "view": V.view_, "flatten": V.flatten, "unflatten": V.unflatten,
+    "squeeze": V.squeeze, "unsqueeze": V.unsqueeze, "permute": V.permute,
+    "transpose": V.transpose, "swapaxes": V.transpose, "swapdims": V.transpose, "t": V.t,
+    "movedim": V.movedim, "moveaxis": V.movedim, "expand": V.expand,
+    "broadcast_to": V.broadcast_to, "expand_as": V.expand_as, "narrow": V.narrow,
+    "select": V.select, "split": V.split, "chunk": V.chunk, "unbind": V.unbind,
+    "diagonal": V.diagonal, "clone": V.clone, "contiguous": V.contiguous,
+    "view_as": lambda self, other: V.view_(self, *other.shape),
+    "reshape_as": lambda self, other: V.reshape(self, *other.shape),
+}
+for _n in E.UNARY:
+    _METHODS[_n] = getattr(F, _n)
+    _METHODS[_n + "_"] = F.inplace_unary(_n)
+
+
+@property
+def _T(self):
+    nd = self._data.ndim
+    return V.permute(self, *reversed(range(nd))) if nd != 2 else V.transpose(self, 0, 1)
+
+
+@property
+def _mT(self):
+    if self._data.ndim < 2:
+        raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. "
+                           f"Got {self._data.ndim}-D tensor.")
+    return V.transpose(self, -2, -1)
+
+
+def attach(extra: dict = ()) -> None:
+    for name, fn in {**_OPERATORS, **_METHODS, **dict(extra)}.items():
+        setattr(Tensor, name, fn)
+    Tensor.T = _T
+    Tensor.mT = _mT
+    Tensor.H = _T
+    Tensor.mH = _mT

@@ -1,0 +1,403 @@
+"""``Tensor``: a NumPy array plus what autograd needs to know about it.
+
+Slots (Note [tensor slots]):
+- ``_data``: the ndarray (always an ndarray, 0-d included, never a NumPy scalar);
+- ``_node``: the grad_fn for results of recorded ops, the ``AccumulateGrad`` for a leaf
+  that requires grad, else ``None``;
+- ``_rg``: requires_grad;
+- ``_vc``: the version counter, a one-element list shared by a tensor and its views;
+- ``_grad``: the ``.grad`` tensor;
+- ``_view``: ``None``, or ``(base, steps, version)`` for a view: ``steps`` replays the
+  view from its base, and ``version`` is the base version when ``_node`` was computed
+  (an in-place op through any view makes the others regenerate their grad_fn).
+
+Operators and methods are attached in ``_methods.py`` from the op functions, so every
+derivative lives in ``ops/`` and this file holds no math.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from . import _dtype
+from ._format import tensor_repr
+
+__all__ = ["Tensor", "Size", "device"]
+
+
+class Size(tuple):
+    """The shape of a tensor, a tuple printed as ``torch.Size([2, 3])``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"torch.Size({list(self)})"
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __getitem__(self, item):
+        r = tuple.__getitem__(self, item)
+        return Size(r) if isinstance(item, slice) else r
+
+
+class device:
+    """``chainrule.device('cpu')``: the only device is the CPU."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type="cpu", index=None) -> None:
+        if isinstance(type, device):
+            type, index = type.type, type.index
+        name = str(type).split(":")[0]
+        if name != "cpu":
+            raise RuntimeError(
+                f"chainrule runs on the CPU only (NumPy); device {str(type)!r} is not "
+                f"available. Use device='cpu' or leave the device out.")
+        self.type = "cpu"
+        self.index = index
+
+    def __repr__(self) -> str:
+        return "device(type='cpu')"
+
+    def __str__(self) -> str:
+        return "cpu"
+
+    def __eq__(self, other) -> bool:
+        try:
+            return device(other).type == "cpu"
+        except (RuntimeError, TypeError):
+            return False
+
+    def __hash__(self) -> int:
+        return hash("cpu")
+
+
+CPU = device("cpu")
+
+
+def check_device(dev) -> None:
+    if dev is not None and not isinstance(dev, device):
+        device(dev)
+
+
+class Tensor:
+    """A multi-dimensional array that records the operations applied to it.
+
+    Create tensors with ``chainrule.tensor(data, requires_grad=...)`` and friends;
+    ``Tensor(data)`` builds a default-float tensor from data and ``Tensor(2, 3)`` an
+    uninitialized one of that shape, as in PyTorch.
+    """
+
+    __slots__ = ("_data", "_node", "_rg", "_vc", "_grad", "_view", "__weakref__")
+    __array_ufunc__ = None  # NumPy scalars on the left defer to our reflected operators
+    __array_priority__ = 1000
+
+    def __init__(self, *args, **kwargs) -> None:
+        from ._creation import tensor_new
+        data = tensor_new(*args, **kwargs)
+        self._data = data
+        self._node = None
+        self._rg = False
+        self._vc = [0]
+        self._grad = None
+        self._view = None
+
+    # -- autograd state -------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        if self._view is not None:
+            refresh_view(self)
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, flag) -> None:
+        self.requires_grad_(bool(flag))
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Mark (or unmark) a leaf as needing gradients."""
+        if not self.is_leaf:
+            if requires_grad:
+                return self
+            raise RuntimeError(
+                f"you can only change requires_grad flags of leaf variables; this tensor "
+                f"is the output of {self._node.name()}. If you want to use a computed "
+                f"tensor without gradients, use y = x.detach().")
+        if requires_grad and not self._rg:
+            from .autograd.node import AccumulateGrad
+            self._rg = True
+            self._node = AccumulateGrad(self)
+        elif not requires_grad:
+            self._rg = False
+            self._node = None
+        return self
+
+    @property
+    def grad_fn(self):
+        if self._view is not None:
+            refresh_view(self)
+        node = self._node
+        if node is None or node.__class__.__name__ == "AccumulateGrad":
+            return None
+        return node
+
+    @property
+    def is_leaf(self) -> bool:
+        if self._view is not None:
+            refresh_view(self)
+        node = self._node
+        return node is None or node.__class__.__name__ == "AccumulateGrad"
+
+    @property
+    def grad(self):
+        if self._grad is None and not self.is_leaf and not self.retains_grad:
+            warnings.warn(
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. "
+                "Its .grad attribute won't be populated during autograd.backward(). If you "
+                "indeed want the .grad field to be populated for a non-leaf Tensor, use "
+                ".retain_grad() on the non-leaf Tensor.", UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got "
+                                f"{type(value).__name__}")
+            if value.shape != self.shape:
+                raise RuntimeError(f"assigned grad has data of a different size: grad "
+                                   f"{list(value.shape)} vs tensor {list(self.shape)}")
+        self._grad = value
+
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
+
+    @property
+    def retains_grad(self) -> bool:
+        node = self._node
+        return (node is not None and node._retain is not None and node._retain() is self)
+
+    @property
+    def _version(self) -> int:
+        return self._vc[0]
+
+    @property
+    def _base(self):
+        return None if self._view is None else self._view[0]
+
+    def _is_view(self) -> bool:
+        return self._view is not None
+
+    # -- metadata -----------------------------------------------------------------
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_norm_dim(dim, self._data.ndim, "size")]
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    ndimension = dim
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return self._data.size
+
+    nelement = numel
+
+    @property
+    def dtype(self):
+        return _dtype.from_numpy_dtype(self._data.dtype)
+
+    @property
+    def device(self):
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    @property
+    def layout(self):
+        return "torch.strided"
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def is_complex(self) -> bool:
+        return False
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    def stride(self, dim=None):
+        st = tuple(s // self._data.itemsize for s in self._data.strides)
+        return st if dim is None else st[_norm_dim(dim, self._data.ndim, "stride")]
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    def data_ptr(self) -> int:
+        return self._data.__array_interface__["data"][0]
+
+    # -- data access ------------------------------------------------------------------
+    @property
+    def data(self) -> "Tensor":
+        """The same memory without autograd history and with its own version counter."""
+        return wrap(self._data)
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        self._data = value._data
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar; "
+                f"item() needs exactly one element (shape {list(self._data.shape)}). Index "
+                f"one element first, e.g. t[0].item(), or use t.tolist().")
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The underlying array, sharing memory (no copy)."""
+        if self.requires_grad and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                "instead.")
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        a = self._data
+        if dtype is not None:
+            a = a.astype(dtype, copy=False)
+        return a.copy() if copy else a
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with more than one value is ambiguous "
+                f"(shape {list(self._data.shape)}); use .any() or .all(), or compare a "
+                f"single element.")
+        return bool(self._data.reshape(()))
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to "
+                            "an index")
+        return int(self.item())
+
+    def __complex__(self) -> complex:
+        return complex(self.item())
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        node = self.grad_fn
+        return tensor_repr(self._data, None if node is None else type(node).__name__,
+                           self.requires_grad)
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0 and spec:
+            return format(self.item(), spec)
+        return repr(self)
+
+    def __reduce_ex__(self, protocol):
+        from ._creation import tensor
+        return (tensor, (self._data.copy(),), None)
+
+    def __deepcopy__(self, memo):
+        if not self.is_leaf:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol at the moment.")
+        t = wrap(self._data.copy())
+        if self._rg:
+            t.requires_grad_()
+        if self._grad is not None:
+            t._grad = wrap(self._grad._data.copy())
+        memo[id(self)] = t
+        return t
+
+    # -- devices and dtypes -------------------------------------------------------------
+    def cpu(self) -> "Tensor":
+        return self
+
+    def cuda(self, *args, **kwargs):
+        device("cuda")
+
+    def get_device(self) -> int:
+        return -1
+
+
+def _norm_dim(dim: int, ndim: int, op: str) -> int:
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
+                         f"[{-n}, {n - 1}], but got {dim})")
+    return dim % n
+
+
+_new = object.__new__
+
+
+def wrap(data: np.ndarray, node=None) -> Tensor:
+    """A Tensor around an ndarray (no copy); requires grad iff ``node`` is given."""
+    t = _new(Tensor)
+    t._data = data
+    t._node = node
+    t._rg = node is not None
+    t._vc = [0]
+    t._grad = None
+    t._view = None
+    return t
+
+
+def refresh_view(t: Tensor) -> None:
+    """Regenerate a view's grad_fn when its base changed in place (Note [tensor slots])."""
+    base, steps, seen = t._view
+    if seen == base._vc[0]:
+        return
+    from ._grad_mode import STATE
+    from .ops._core import replay_view
+    if base._rg:
+        prev, STATE.enabled = STATE.enabled, True
+        try:
+            t._node = replay_view(base, steps)._node
+        finally:
+            STATE.enabled = prev
+        t._rg = True
+    t._view = (base, steps, base._vc[0])

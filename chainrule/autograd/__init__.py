@@ -1,0 +1,157 @@
+"""Reverse-mode autograd: ``backward`` and ``grad``, PyTorch's signatures and semantics."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _tensor as T
+from .._grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from . import engine
+from .node import Node, AccumulateGrad
+
+__all__ = ["backward", "grad", "Node", "AccumulateGrad", "no_grad", "enable_grad",
+           "set_grad_enabled", "is_grad_enabled"]
+
+
+def _as_list(x):
+    if x is None:
+        return None
+    if isinstance(x, T.Tensor):
+        return [x]
+    return list(x)
+
+
+def _root_grads(tensors, grads, what="backward"):
+    """Validate outputs and their cotangents; return [(node, array)]."""
+    if grads is None:
+        grads = [None] * len(tensors)
+    if len(grads) != len(tensors):
+        raise RuntimeError(f"{what}: got {len(tensors)} tensors and {len(grads)} gradients; "
+                           f"pass one gradient per tensor (None for one-element tensors)")
+    roots = []
+    for i, (t, g) in enumerate(zip(tensors, grads)):
+        if not isinstance(t, T.Tensor):
+            raise TypeError(f"{what}: expected Tensors, got {type(t).__name__} at position {i}")
+        if t._view is not None:
+            T.refresh_view(t)
+        if not t._rg or t._node is None:
+            raise RuntimeError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn: "
+                f"the tensor of shape {list(t.shape)} was not computed from any tensor with "
+                f"requires_grad=True (or was computed under no_grad). Fix: create the inputs "
+                f"with requires_grad=True (or call x.requires_grad_()) before computing it.")
+        data = t._data
+        if g is None:
+            if data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs: {what} was "
+                    f"called on a tensor of shape {list(data.shape)} ({data.size} elements) "
+                    f"without a gradient. backward(v) computes the vector-Jacobian product "
+                    f"v^T J, so a non-scalar output needs v: reduce it first (y.sum()."
+                    f"backward()), pass backward(gradient=torch.ones_like(y)) or another v "
+                    f"of shape {list(data.shape)}, or compute the full Jacobian with "
+                    f"torch.autograd.functional.jacobian.")
+            ga = np.ones(data.shape, dtype=_grad_dtype(data.dtype))
+        else:
+            ga = g._data if isinstance(g, T.Tensor) else np.asarray(g)
+            if ga.dtype.kind == "c":
+                raise RuntimeError(
+                    f"{what}: gradient {i} is complex ({ga.dtype}) but the output is real; "
+                    f"pass a real gradient")
+            if ga.shape != data.shape:
+                if ga.size == data.size == 1:
+                    ga = ga.reshape(data.shape)
+                else:
+                    raise RuntimeError(
+                        f"Mismatch in shape: grad_output[{i}] has a shape of "
+                        f"torch.Size({list(ga.shape)}) and output[{i}] has a shape of "
+                        f"torch.Size({list(data.shape)}). The gradient v in backward(v) must "
+                        f"have the output's shape.")
+            want = _grad_dtype(data.dtype)
+            if ga.dtype != want:
+                ga = ga.astype(want)
+        roots.append((t._node, ga))
+    return roots
+
+
+def _grad_dtype(dt):
+    from .._dtype import grad_dtype
+    return grad_dtype(dt)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
+             grad_variables=None, inputs=None):
+    """Accumulate vᵀJ into ``.grad`` of the leaves (or of ``inputs``) for each tensor."""
+    tensors = _as_list(tensors)
+    if grad_tensors is None:
+        grad_tensors = grad_variables
+    grads = _as_list(grad_tensors) if grad_tensors is not None else None
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots = _root_grads(tensors, grads)
+    if inputs is not None:
+        inputs = _as_list(inputs)
+        if not inputs:
+            raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty.")
+        targets = [_input_node(t, i) for i, t in enumerate(inputs)]
+        capture = {n: None for n in targets if type(n) is not AccumulateGrad}
+        engine.run_backward(roots, retain_graph, create_graph, targets=targets,
+                            capture=capture or None)
+        for t in inputs:
+            if not t.is_leaf:
+                g = capture.get(t._node)
+                if g is not None:
+                    t._grad = T.wrap(g.copy()) if t._grad is None else T.wrap(t._grad._data + g)
+        return
+    engine.run_backward(roots, retain_graph, create_graph)
+
+
+def _input_node(t, i):
+    if not isinstance(t, T.Tensor):
+        raise TypeError(f"inputs[{i}] must be a Tensor, got {type(t).__name__}")
+    if t._view is not None:
+        T.refresh_view(t)
+    if not t._rg:
+        raise RuntimeError(f"One of the differentiated Tensors (input {i}, shape "
+                           f"{list(t.shape)}) does not require grad")
+    return t._node
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         only_inputs=True, allow_unused=None, is_grads_batched=False,
+         materialize_grads=False):
+    """Return the sum of vᵀJ for each input, without touching ``.grad``."""
+    outputs = _as_list(outputs)
+    single = isinstance(inputs, T.Tensor)
+    inputs = _as_list(inputs)
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    if materialize_grads and not allow_unused:
+        raise ValueError("Expected allow_unused to be True or not passed when "
+                         "materialize_grads=True, but got: allow_unused=False.")
+    if retain_graph is None:
+        retain_graph = create_graph
+    if is_grads_batched:
+        from . import _batched
+        return _batched.grad_batched(outputs, inputs, grad_outputs, retain_graph,
+                                     create_graph, allow_unused, materialize_grads)
+    roots = _root_grads(outputs, _as_list(grad_outputs), "grad")
+    targets = [_input_node(t, i) for i, t in enumerate(inputs)]
+    capture = {n: None for n in targets}
+    engine.run_backward(roots, retain_graph, create_graph, targets=targets, capture=capture,
+                        accumulate=False)
+    result = []
+    for i, (t, n) in enumerate(zip(inputs, targets)):
+        g = capture[n]
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"One of the differentiated Tensors appears to not have been used in the "
+                    f"graph: input {i} (shape {list(t.shape)}) does not influence the "
+                    f"outputs. Set allow_unused=True if this is the desired behavior (its "
+                    f"gradient is then None), or materialize_grads=True for zeros.")
+            if materialize_grads:
+                g = np.zeros(t.shape, dtype=_grad_dtype(t._data.dtype))
+        result.append(None if g is None else (g if isinstance(g, T.Tensor) else T.wrap(
+            np.array(g, copy=True) if not g.flags.writeable or g.base is not None else g)))
+    return tuple(result)

@@ -1,0 +1,211 @@
+"""Graph nodes: one ``Node`` per recorded op (``grad_fn``), ``AccumulateGrad`` per leaf.
+
+A node holds only what its op's rules read (Note [saved values]), the edges to the
+nodes that produced its inputs, and where the user created it.  Nodes never hold the
+tensors they produced, and ``AccumulateGrad`` holds its leaf weakly, so a graph is
+freed by reference counting alone.
+
+Note [saved values]: ``_saved`` is the tuple ``(*inputs, out)`` of raw arrays (or Python
+scalars), with ``None`` where the rules of the needed inputs do not read a value.
+``_checks`` lists ``(version_counter, version_seen, position)`` for each saved tensor, so
+a value changed in place since it was saved is refused instead of silently used.
+After a backward without ``retain_graph`` ``_saved`` becomes ``None``; a node that saved
+nothing keeps ``()`` and may run again, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import weakref
+
+import numpy as np
+
+__all__ = ["Node", "AccumulateGrad", "node_class", "creation_site", "describe_site"]
+
+_SEQ = itertools.count(1)
+next_seq = _SEQ.__next__
+_PKG_DIR = __file__.rsplit("/autograd/", 1)[0]
+
+
+def creation_site():
+    """``(code, lasti)`` of the first frame outside chainrule: cheap to keep, and it
+    never pins the frame's locals (Note [creation site])."""
+    f = sys._getframe(2)
+    while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
+        f = f.f_back
+    return None if f is None else (f.f_code, f.f_lasti)
+
+
+def describe_site(site) -> str:
+    """'file.py:42 in fn' for a stored creation site, resolved only when shown."""
+    if site is None:
+        return "an unknown location"
+    code, lasti = site
+    line = code.co_firstlineno
+    for start, end, ln in code.co_lines():
+        if start <= lasti < end and ln is not None:
+            line = ln
+            break
+    return f"{code.co_filename}:{line} in {code.co_name}"
+
+
+class Node:
+    """A recorded op: what backward runs to turn the output's cotangent into its inputs'."""
+
+    __slots__ = ("_next", "_saved", "_checks", "_params", "_needs", "_seq", "_site",
+                 "_pre_hooks", "_hooks", "_retain", "metadata", "__weakref__")
+    op = None  # the op-table row; set on each generated subclass
+
+    def __init__(self, next_nodes, saved, checks, params, needs, site):
+        self._next = next_nodes
+        self._saved = saved
+        self._checks = checks
+        self._params = params
+        self._needs = needs
+        self._seq = next_seq()
+        self._site = site
+        self._pre_hooks = None
+        self._hooks = None
+        self._retain = None
+        self.metadata = None
+
+    # -- public, PyTorch-shaped --------------------------------------------------
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def next_functions(self):
+        return tuple((n, 0) for n in self._next)
+
+    def register_hook(self, fn):
+        """``fn(grad_inputs, grad_outputs)`` runs after this node; may return new grad_inputs."""
+        if self._hooks is None:
+            self._hooks = []
+        return _Handle(self._hooks, fn)
+
+    def register_prehook(self, fn):
+        """``fn(grad_outputs)`` runs before this node; may return new grad_outputs."""
+        return self._add_pre_hook(("node", fn))
+
+    def _add_pre_hook(self, entry):
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        return _Handle(self._pre_hooks, entry)
+
+    @property
+    def created_at(self) -> str:
+        """Where the user created this node, as 'file:line in function'."""
+        return describe_site(self._site)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object at {hex(id(self))}>"
+
+    def __call__(self, *grads):
+        from . import engine
+        out = engine.call_node(self, grads[0] if len(grads) == 1 else grads)
+        return out
+
+    # -- what the engine runs -------------------------------------------------------
+    def _describe(self) -> str:
+        return f"{type(self).__name__} (created at {describe_site(self._site)})"
+
+    def apply(self, xp, g):
+        """Cotangents for each input edge (``None`` where not needed)."""
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time (or directly access "
+                f"saved tensors after they have already been freed): {self._describe()} "
+                f"already released its saved values in an earlier backward. Saved "
+                f"intermediate values of the graph are freed when you call .backward() or "
+                f"autograd.grad(). Specify retain_graph=True if you need to backward through "
+                f"the graph a second time or if you need to access saved tensors after "
+                f"calling backward.")
+        if self._checks:
+            self._check_versions()
+        elif not saved:
+            saved = _NONES[len(self._next)]
+        return self.op.backward(xp, g, self._needs, saved, self._params)
+
+    def _check_versions(self):
+        for counter, seen, pos in self._checks:
+            if counter[0] != seen:
+                value = self._saved[pos]
+                n_in = len(self._next)
+                what = (f"output 0 of {type(self).__name__}" if pos == n_in
+                        else f"input {pos} of {type(self).__name__}")
+                from .._dtype import from_numpy_dtype
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been "
+                    f"modified by an inplace operation: [{from_numpy_dtype(value.dtype)} "
+                    f"{list(value.shape)}], which is {what}, is at version {counter[0]}; "
+                    f"expected version {seen} instead. The op was created at "
+                    f"{describe_site(self._site)}; the tensor was changed in place after "
+                    f"that. Fix: use the out-of-place form (e.g. `y = y + 1` instead of "
+                    f"`y += 1`, `x = x.mul(2)` instead of `x.mul_(2)`) or .clone() the "
+                    f"tensor before changing it.")
+
+    def _release(self):
+        if self._saved:
+            self._saved = None
+
+
+_NONES = [(None,) * (n + 1) for n in range(64)]
+
+
+class _Handle:
+    """Returned by every ``register_*hook``; ``.remove()`` takes the hook out."""
+
+    __slots__ = ("_list", "_entry")
+
+    def __init__(self, hooks: list, entry) -> None:
+        self._list = hooks
+        self._entry = entry
+        hooks.append(entry)
+
+    def remove(self) -> None:
+        try:
+            self._list.remove(self._entry)
+        except ValueError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+class AccumulateGrad(Node):
+    """Sink for a leaf that requires grad: adds the incoming cotangent into ``leaf.grad``."""
+
+    __slots__ = ("_leaf", "_post_hooks")
+
+    def __init__(self, leaf) -> None:
+        Node.__init__(self, (), (), (), (), (), None)
+        self._leaf = weakref.ref(leaf)
+        self._post_hooks = None
+
+    @property
+    def variable(self):
+        return self._leaf()
+
+    def _describe(self) -> str:
+        return "AccumulateGrad"
+
+
+_CLASSES: dict = {}
+
+
+def node_class(op, name: str):
+    """The ``grad_fn`` class for an op row, named as PyTorch names it."""
+    cls = _CLASSES.get(name)
+    if cls is None:
+        cls = _CLASSES[name] = type(name, (Node,), {"__slots__": (), "op": op,
+                                                   "__module__": "chainrule.autograd"})
+    return cls
+
+
+def is_array(x) -> bool:
+    return type(x) is np.ndarray

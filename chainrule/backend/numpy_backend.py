@@ -1,0 +1,182 @@
+"""The raw namespace ``xp`` that derivative rules are written against, on NumPy.
+
+Vocabulary (the only names rules may use besides Python operators, ``.shape``,
+``.ndim`` and ``.dtype``): NumPy-style math (``exp``, ``log``, ``where`` ...), plus the
+shape helpers below.  Shapes given to helpers are the *unbatched* shapes of values; a
+cotangent ``g`` may carry ``nb`` leading batch dims (``g.shape == batch + shape``), and
+the helpers keep them in front, so the same rule serves a one-pass Jacobian.
+Rules address axes from the end (negative axes) for the same reason.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class NumpyNamespace:
+    """Raw arrays in, raw arrays out, nothing recorded.  ``nb``: leading batch dims."""
+
+    def __init__(self, nb: int = 0) -> None:
+        self.nb = nb
+
+    # elementwise math ---------------------------------------------------------------
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    tan = staticmethod(np.tan)
+    tanh = staticmethod(np.tanh)
+    sinh = staticmethod(np.sinh)
+    cosh = staticmethod(np.cosh)
+    sqrt = staticmethod(np.sqrt)
+    abs = staticmethod(np.abs)
+    sign = staticmethod(np.sign)
+    square = staticmethod(np.square)
+    reciprocal = staticmethod(np.reciprocal)
+    where = staticmethod(np.where)
+    maximum = staticmethod(np.maximum)
+    minimum = staticmethod(np.minimum)
+    pi = np.pi
+
+    @staticmethod
+    def log1p(x):
+        return np.log1p(x)
+
+    @staticmethod
+    def astype(x, dtype):
+        return x.astype(dtype, copy=False)
+
+    @staticmethod
+    def copy(x):
+        return np.array(x, copy=True)
+
+    @staticmethod
+    def equal(a, b):
+        return a == b
+
+    # shapes -----------------------------------------------------------------------------
+    def sum_to(self, g, shape):
+        """Sum ``g`` down to ``shape`` (undo broadcasting), keeping batch dims."""
+        shape = tuple(shape)
+        if g.shape[self.nb:] == shape:
+            return g
+        lead = g.ndim - self.nb - len(shape)
+        axes = tuple(range(self.nb, self.nb + lead))
+        axes += tuple(self.nb + lead + i for i, s in enumerate(shape)
+                      if s == 1 and g.shape[self.nb + lead + i] != 1)
+        out = g.sum(axis=axes, keepdims=True) if axes else g
+        return out.reshape(g.shape[:self.nb] + shape)
+
+    def unreduce(self, g, shape, axes, keepdim):
+        """Broadcast a reduction's cotangent back to the input ``shape``.
+        ``axes``: reduced axes as negative ints (``None``: all)."""
+        nd = len(shape)
+        if axes is None:
+            axes = tuple(range(-nd, 0))
+        if not keepdim:
+            full = list(g.shape[:self.nb]) + [1 if i - nd in axes else shape[i]
+                                              for i in range(nd)]
+            g = g.reshape(full)
+        return np.broadcast_to(g, g.shape[:self.nb] + tuple(shape))
+
+    def reshape(self, g, shape):
+        return g.reshape(g.shape[:self.nb] + tuple(shape))
+
+    def broadcast_to(self, g, shape):
+        return np.broadcast_to(g, g.shape[:self.nb] + tuple(shape))
+
+    def permute(self, g, axes):
+        """``axes`` is a permutation of the unbatched dims (non-negative ints)."""
+        nb = self.nb
+        return g.transpose(tuple(range(nb)) + tuple(a + nb for a in axes))
+
+    @staticmethod
+    def swapaxes(g, a, b):
+        return np.swapaxes(g, a, b)
+
+    @staticmethod
+    def matmul(a, b):
+        return np.matmul(a, b)
+
+    def zeros(self, g, shape):
+        """Zeros of ``batch + shape`` with ``g``'s dtype and batch dims."""
+        return np.zeros(g.shape[:self.nb] + tuple(shape), dtype=g.dtype)
+
+    def sum(self, x, axis=None, keepdims=False):
+        if axis is None and self.nb:
+            axis = tuple(range(self.nb - x.ndim, 0))
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    def index(self, g, key):
+        """``g[key]`` with ``key`` addressing the unbatched dims."""
+        return g[(slice(None),) * self.nb + key] if self.nb else g[key]
+
+    def scatter(self, g, shape, key, accumulate):
+        """Zeros of ``shape`` with ``g`` written (or added, for repeated indices) at
+        ``key``: the transpose of ``x[key]``."""
+        z = self.zeros(g, shape)
+        k = (slice(None),) * self.nb + key if self.nb else key
+        if accumulate:
+            np.add.at(z, k, g)
+        else:
+            z[k] = g
+        return z
+
+    def scatter_set(self, g, key, value):
+        """A copy of ``g`` with ``value`` written at ``key`` (unbatched dims)."""
+        out = np.array(g, copy=True)
+        out[(slice(None),) * self.nb + key if self.nb else key] = value
+        return out
+
+    def take_along(self, x, idx, axis):
+        return np.take_along_axis(x, idx, axis=axis)
+
+    def scatter_along(self, g, shape, idx, axis):
+        """Zeros of ``shape`` with ``g`` added at ``idx`` along ``axis`` (negative)."""
+        z = self.zeros(g, shape)
+        if self.nb:
+            idx = np.broadcast_to(idx, g.shape[:self.nb] + idx.shape)
+        ax = z.ndim + axis
+        grid = list(np.ix_(*[np.arange(s) for s in idx.shape]))
+        grid[ax] = idx
+        np.add.at(z, tuple(grid), g)
+        return z
+
+    def concatenate(self, xs, axis):
+        return np.concatenate(xs, axis=axis)
+
+    def flip(self, g, axes):
+        return np.flip(g, axis=axes)
+
+    def roll(self, g, shifts, axes):
+        return np.roll(g, shifts, axis=axes)
+
+    def cumsum(self, g, axis):
+        return np.cumsum(g, axis=axis)
+
+    def reverse_cumsum(self, g, axis):
+        return np.flip(np.cumsum(np.flip(g, axis), axis), axis)
+
+    def tril(self, g, k):
+        return np.tril(g, k)
+
+    def triu(self, g, k):
+        return np.triu(g, k)
+
+    def pad(self, g, widths):
+        """Zero-pad the unbatched dims with ``widths`` [(before, after), ...]."""
+        return np.pad(g, [(0, 0)] * (g.ndim - len(widths)) + list(widths))
+
+    def diag_embed(self, g, offset, a1, a2, shape):
+        """Zeros of ``shape`` with ``g`` written on the (offset) diagonal of axes a1, a2."""
+        z = self.zeros(g, shape)
+        d = np.diagonal(z, offset, a1, a2)
+        d.setflags(write=True)
+        d[...] = g
+        return z
+
+    def einsum(self, spec, *ops):
+        return np.einsum(spec, *ops, optimize=True)
+
+
+RAW = NumpyNamespace(0)

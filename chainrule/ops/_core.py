@@ -1,0 +1,505 @@
+"""The op table's machinery: rows (``Op``), how a call is recorded, views and in-place.
+
+A row holds an op's forward on raw arrays and its derivative rules side by side.
+Rules are written once against a namespace ``xp`` (see ``backend/``) and are called as
+
+    rule(xp, g, *saved, *params)
+
+where ``saved`` is ``(*inputs, out)`` (``None`` where not kept, Note [saved values]) and
+``params`` the row's non-tensor arguments recorded at call time.  Three kinds of row:
+
+- ``elementwise``: give one partial derivative per input, ``d(xp, *inputs, out)``; the
+  VJP ``sum_to(g * d, shape)`` is derived here;
+- ``linear``: the VJP is the transpose of the op (it reads no values);
+- anything else: a VJP per input written by hand.
+
+``reads`` says which of ``(*inputs, out)`` each input's rule needs; a call saves only
+what the rules of inputs that need grad will read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._dtype import result_type, float_default
+from .._grad_mode import STATE
+from .._tensor import Tensor, wrap, refresh_view
+from ..autograd.node import Node, node_class, creation_site
+
+_ndarray = np.ndarray
+_asarray = np.asarray
+SCALARS = (int, float, bool)
+_REGISTRY: dict = {}
+
+
+class Op:
+    """One row of the op table."""
+
+    float_result = False  # integer inputs are computed in the default float dtype
+    promote = "arith"
+
+    def __init__(self, name, forward, vjps=None, *, node=None, nin=1, reads=None,
+                 kind="rule", partials=None, formula=None, differentiable=True,
+                 view=False, backward=None, jvp=None):
+        self.name = name
+        self.forward = forward
+        self.nin = nin
+        self.kind = kind
+        self.formula = formula
+        self.differentiable = differentiable
+        self.view = view
+        self.partials = partials
+        self.jvp = jvp
+        self.vjps = tuple(vjps) if vjps is not None else None
+        # reads[i]: positions in (*inputs, out) that input i's rule reads
+        self.reads = tuple(reads) if reads is not None else tuple(() for _ in range(nin))
+        self._save_cache: dict = {}
+        self.node_cls = node_class(self, node or _backward_name(name))
+        if backward is not None:
+            self.backward = backward.__get__(self)
+        _REGISTRY[name] = self
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+    def save_plan(self, needs):
+        """Positions of ``(*inputs, out)`` to keep, given which inputs need grad."""
+        plan = self._save_cache.get(needs)
+        if plan is None:
+            keep = set()
+            for i, n in enumerate(needs):
+                if n:
+                    keep.update(self.reads[i] if i < len(self.reads) else self.reads[-1])
+            plan = self._save_cache[needs] = tuple(sorted(keep))
+        return plan
+
+    def backward(self, xp, g, needs, saved, params):
+        """Cotangents for every input (``None`` where not needed)."""
+        vjps = self.vjps
+        if len(needs) == 1:
+            return (vjps[0](xp, g, *saved, *params),)
+        out = []
+        for i, n in enumerate(needs):
+            out.append(vjps[i if i < len(vjps) else -1](xp, g, *saved, *params) if n else None)
+        return out
+
+
+def _backward_name(name: str) -> str:
+    return "".join(p.capitalize() for p in name.split("_")) + "Backward0"
+
+
+def all_ops() -> dict:
+    """Every row of the op table, by name."""
+    return dict(_REGISTRY)
+
+
+# ---- derived rules for elementwise rows --------------------------------------------
+
+def _names_to_positions(reads: str, argnames):
+    return tuple(argnames.index(r) for r in reads.split(",") if r)
+
+
+def elementwise(name, forward, partials, *, reads, node=None, formula=None, promote="arith",
+                jvp=None):
+    """A row whose derivative is given as a partial per input: ``d(xp, *inputs, out)``.
+
+    ``reads`` names what each partial needs, e.g. ``("y", "x")`` for mul.
+    """
+    nin = len(partials)
+    argnames = ["x", "y", "z"][:nin] + ["out"]
+    op = Op(name, forward, None, node=node, nin=nin, kind="elementwise", partials=partials,
+            reads=[_names_to_positions(r, argnames) for r in reads], formula=formula, jvp=jvp)
+    op.promote = promote
+    op.backward = _elementwise_backward.__get__(op)
+    return op
+
+
+def _elementwise_backward(op, xp, g, needs, saved, shapes):
+    partials = op.partials
+    if len(needs) == 1:
+        gi = g * partials[0](xp, *saved)
+        return (gi if gi.dtype == g.dtype else gi.astype(g.dtype),)
+    out = []
+    for i, n in enumerate(needs):
+        if not n:
+            out.append(None)
+            continue
+        gi = g * partials[i](xp, *saved)
+        if gi.dtype != g.dtype:
+            gi = gi.astype(g.dtype)
+        if shapes:
+            gi = xp.sum_to(gi, shapes[i])
+        out.append(gi)
+    return out
+
+
+# ---- recording ---------------------------------------------------------------------
+
+def _record(op, out, inputs, params, datas=None):
+    """Make the grad_fn for ``out = op(*inputs)`` (some input requires grad)."""
+    nodes = []
+    needs = []
+    for x in inputs:
+        if type(x) is Tensor or isinstance(x, Tensor):
+            nodes.append(x._node)
+            needs.append(x._rg)
+        else:
+            nodes.append(None)
+            needs.append(False)
+    needs = tuple(needs)
+    plan = op.save_plan(needs)
+    if plan:
+        n = len(inputs)
+        saved = [None] * (n + 1)
+        checks = []
+        for p in plan:
+            if p == n:
+                saved[p] = out
+            else:
+                x = inputs[p]
+                if type(x) is Tensor or isinstance(x, Tensor):
+                    saved[p] = x._data if datas is None else datas[p]
+                    checks.append((x._vc, x._vc[0], p))
+                else:
+                    saved[p] = x
+        node = op.node_cls(tuple(nodes), tuple(saved), tuple(checks), params, needs,
+                           creation_site())
+    else:
+        node = op.node_cls(tuple(nodes), (), (), params, needs, creation_site())
+    return node
+
+
+def _out_checks(node, t):
+    """Saved outputs are checked against the output tensor's version counter."""
+    if node._saved and node._saved[-1] is t._data:
+        node._checks = node._checks + ((t._vc, 0, len(node._next)),)
+
+
+# ---- dispatch: unary, binary, n-ary --------------------------------------------------
+
+def unary(op, x, *params):
+    """Apply a one-input row: ``op.forward(x, *params)``."""
+    if type(x) is not Tensor and not isinstance(x, Tensor):
+        raise TypeError(f"{op.name}(): argument 'input' must be Tensor, not "
+                        f"{type(x).__name__}")
+    if x._view is not None:
+        refresh_view(x)
+    xd = x._data
+    if op.float_result and xd.dtype.kind != "f":
+        xd = xd.astype(float_default().np)
+    out = op.forward(xd, *params)
+    if type(out) is not _ndarray:
+        out = _asarray(out)
+    if x._rg and STATE.enabled:
+        if not op.differentiable:
+            return wrap(out)
+        node = _unary_node(op, x, xd, out, params)
+        t = wrap(out, node)
+        if node._saved and node._saved[-1] is out:
+            node._checks = node._checks + ((t._vc, 0, 1),)
+        return t
+    return wrap(out)
+
+
+def _unary_node(op, x, xd, out, params):
+    plan = op.save_plan((True,))
+    if not plan:
+        return op.node_cls((x._node,), (), (), params, (True,), creation_site())
+    if plan == (1,):
+        return op.node_cls((x._node,), (None, out), (), params, (True,), creation_site())
+    saved = (xd, out if 1 in plan else None)
+    return op.node_cls((x._node,), saved, ((x._vc, x._vc[0], 0),), params, (True,),
+                       creation_site())
+
+
+def _operand(v, like):
+    """Turn a non-Tensor operand into an array or a Python scalar."""
+    if type(v) in SCALARS:
+        return v
+    if isinstance(v, (np.generic,)):
+        return v.item()
+    if isinstance(v, Tensor):
+        return v
+    from .._creation import tensor
+    return tensor(v)
+
+
+def binary(op, a, b):
+    """Apply a two-input elementwise row with PyTorch promotion and broadcasting."""
+    ta = type(a) is Tensor or isinstance(a, Tensor)
+    tb = type(b) is Tensor or isinstance(b, Tensor)
+    if not ta:
+        a = _operand(a, b)
+        ta = isinstance(a, Tensor)
+    if not tb:
+        b = _operand(b, a)
+        tb = isinstance(b, Tensor)
+    if ta and a._view is not None:
+        refresh_view(a)
+    if tb and b._view is not None:
+        refresh_view(b)
+    ad = a._data if ta else a
+    bd = b._data if tb else b
+    if ta and tb:
+        fast = (ad.dtype is bd.dtype and ad.dtype.kind == "f"
+                and (ad.ndim == 0) == (bd.ndim == 0))
+    else:
+        fast = (ad if ta else bd).dtype.kind == "f"  # a Python scalar never upcasts a float
+    if not fast:
+        ad, bd = _promote(op, ad, bd)
+    try:
+        out = op.forward(ad, bd)
+    except ValueError as exc:
+        raise _broadcast_error(op, ad, bd, exc) from None
+    if type(out) is not _ndarray:
+        out = _asarray(out)
+    if STATE.enabled and ((ta and a._rg) or (tb and b._rg)) and op.differentiable:
+        node = _record(op, out, (a, b), None, (ad, bd))
+        sa = ad.shape if ta else ()
+        sb = bd.shape if tb else ()
+        if sa != out.shape or sb != out.shape:
+            node._params = (sa, sb)
+        else:
+            node._params = ()
+        t = wrap(out, node)
+        _out_checks(node, t)
+        return t
+    return wrap(out)
+
+
+def _promote(op, ad, bd):
+    """Cast operands so NumPy computes in PyTorch's result dtype.  Python scalars stay
+    scalars: NumPy treats them as weak, which matches PyTorch once the arrays are cast."""
+    mode = getattr(op, "promote", "arith")
+    if mode == "none":
+        return ad, bd
+    rt = result_type(ad, bd)
+    if mode == "float" and rt.kind != "f":
+        rt = float_default().np
+    if type(ad) is _ndarray and ad.dtype != rt:
+        ad = ad.astype(rt)
+    if type(bd) is _ndarray and bd.dtype != rt:
+        bd = bd.astype(rt)
+    return ad, bd
+
+
+def _broadcast_error(op, ad, bd, exc):
+    sa = list(np.shape(ad))
+    sb = list(np.shape(bd))
+    if "broadcast" in str(exc):
+        return RuntimeError(
+            f"{op.name}: the size of tensor a ({sa}) must match the size of tensor b ({sb}) "
+            f"at every non-singleton dimension (shapes {sa} and {sb} cannot be broadcast "
+            f"together). Fix: reshape or unsqueeze one operand so that, aligned from the "
+            f"right, each dimension is equal or 1.")
+    return RuntimeError(f"{op.name}: {exc} (shapes {sa} and {sb})")
+
+
+def nary(op, inputs, params=(), forward_args=None):
+    """Apply a row to a list of tensor inputs (cat, stack, where, einsum ...)."""
+    datas = []
+    rg = False
+    for x in inputs:
+        if isinstance(x, Tensor):
+            if x._view is not None:
+                refresh_view(x)
+            datas.append(x._data)
+            rg = rg or x._rg
+        else:
+            datas.append(x)
+    out = op.forward(*datas, *params) if forward_args is None else op.forward(*forward_args)
+    if type(out) is not _ndarray:
+        out = _asarray(out)
+    if rg and STATE.enabled and op.differentiable:
+        node = _record(op, out, inputs, params, datas)
+        t = wrap(out, node)
+        _out_checks(node, t)
+        return t
+    return wrap(out)
+
+
+# ---- views ----------------------------------------------------------------------------
+
+def view(op, x, *params):
+    """Apply a view row: the result shares memory and the version counter with ``x``."""
+    t = unary(op, x, *params)
+    out = t._data
+    if not np.may_share_memory(out, x._data):
+        return t  # e.g. reshape of a non-contiguous tensor copies
+    base = x._view[0] if x._view is not None else x
+    steps = (x._view[1] if x._view is not None else ()) + ((op, params),)
+    t._vc = base._vc
+    t._view = (base, steps, base._vc[0])
+    return t
+
+
+def replay_view(base: Tensor, steps) -> Tensor:
+    """Re-run the view ops ``steps`` on ``base`` (recorded, no copies)."""
+    t = base
+    for op, params in steps:
+        t = unary(op, t, *params)
+    return t
+
+
+def replay_raw(a, steps, nb=0):
+    """Apply view ``steps`` to a raw array with ``nb`` leading batch dims (a NumPy view)."""
+    for op, params in steps:
+        a = op.forward_batched(a, nb, *params) if nb else op.forward(a, *params)
+    return a
+
+
+# ---- in-place -------------------------------------------------------------------------
+
+def inplace(op, self, *args, params=()):
+    """Run ``op`` out of place, write the result into ``self``'s memory, rewire autograd.
+
+    Through a view, the base's history is rewritten (CopySlices) and every other view
+    regenerates its grad_fn from the base on next use (PyTorch's view + in-place rules).
+    """
+    if self._view is not None:
+        refresh_view(self)
+    recording = STATE.enabled
+    if recording and self._rg:
+        _check_leaf_inplace(self, op)
+    if not self._data.flags.writeable:
+        raise RuntimeError(
+            f"{op.name}_: unsupported operation: more than one element of the written-to "
+            f"tensor refers to a single memory location (shape {list(self._data.shape)}, "
+            f"e.g. a tensor made by expand()). Please clone() the tensor before performing "
+            f"the operation.")
+    if op.nin == 1:
+        res = unary(op, self, *params)
+    elif op.kind == "elementwise":
+        res = binary(op, self, args[0]) if op.nin == 2 else elementwise_n(op, (self, *args))
+    else:
+        res = nary(op, (self, *args), params)
+    node = res._node if res._rg else None
+    out = res._data
+    if out.dtype != self._data.dtype and not _can_cast(out.dtype, self._data.dtype):
+        raise RuntimeError(
+            f"{op.name}_: result type {_tname(out.dtype)} can't be cast to the desired output "
+            f"type {_tname(self._data.dtype)} of the tensor changed in place. Fix: use the "
+            f"out-of-place form or convert the tensor first, e.g. x = x.float().")
+    if node is not None and node._saved and node._saved[0] is self._data:
+        # the rule reads the old value of self, which is about to be overwritten
+        node._saved = (self._data.copy(),) + node._saved[1:]
+        node._checks = tuple(c for c in node._checks if c[2] != 0)
+    if out.shape != self._data.shape:
+        try:
+            out = np.broadcast_to(out, self._data.shape)
+        except ValueError:
+            raise RuntimeError(
+                f"{op.name}_: output with shape {list(self._data.shape)} doesn't match the "
+                f"broadcast shape {list(out.shape)}") from None
+    np.copyto(self._data, out, casting="unsafe")
+    self._vc[0] += 1
+    if node is not None:
+        if self._view is None:
+            self._node = node
+            self._rg = True
+        else:
+            base, steps, _ = self._view
+            base._node = CopySlices(base, node, steps)
+            base._rg = True
+            self._rg = True
+    elif self._view is not None:
+        self._view = (self._view[0], self._view[1], -1)  # regenerate on next use
+    return self
+
+
+def _can_cast(src, dst) -> bool:
+    rank = {"b": 0, "u": 1, "i": 1, "f": 2}
+    return rank[src.kind] <= rank[dst.kind]
+
+
+def _tname(np_dtype) -> str:
+    from .._dtype import from_numpy_dtype
+    return str(from_numpy_dtype(np_dtype)).replace("torch.", "")
+
+
+def _check_leaf_inplace(self, op):
+    from ..autograd.node import AccumulateGrad
+    if self._view is None and type(self._node) is AccumulateGrad:
+        raise RuntimeError(
+            f"a leaf Variable that requires grad is being used in an in-place operation "
+            f"({op.name}_ on a tensor of shape {list(self._data.shape)}). Fix: wrap the update "
+            f"in `with torch.no_grad():` (as optimizers do), or work on a copy: y = x.clone().")
+    if self._view is not None:
+        base = self._view[0]
+        if type(base._node) is AccumulateGrad:
+            raise RuntimeError(
+                f"a view of a leaf Variable that requires grad is being used in an in-place "
+                f"operation ({op.name}_ on a view of shape {list(self._data.shape)} of a "
+                f"leaf of shape {list(base._data.shape)}). Fix: do it under "
+                f"`with torch.no_grad():` or on base.clone().")
+
+
+class CopySlices(Node):
+    """An in-place op applied through a view, seen from the base: the view's region of
+    the base's cotangent goes through the op's node, the rest passes unchanged."""
+
+    __slots__ = ("_fn", "_steps")
+
+    def __init__(self, base, fn: Node, steps):
+        needs = (base._rg,) + fn._needs[1:]
+        Node.__init__(self, (base._node,) + fn._next[1:], (), (), (), needs, fn._site)
+        self._fn = fn
+        self._steps = steps
+
+    def apply(self, xp, g):
+        steps = self._steps
+        nb = xp.nb
+        grads = self._fn.apply(xp, replay_raw(g, steps, nb))
+        res = xp.copy(g)
+        region = replay_raw(res, steps, nb)
+        g0 = grads[0]
+        region[...] = 0 if g0 is None else g0
+        return (res, *grads[1:])
+
+    def _release(self):
+        self._fn._release()
+
+    @property
+    def next_functions(self):
+        return tuple((n, 0) for n in self._next)
+
+
+def elementwise_n(op, operands, promote_mask=None):
+    """Apply an n-input elementwise row (where, lerp, clamp): promote the operands
+    flagged in ``promote_mask`` together, broadcast, and record shapes for ``sum_to``."""
+    vals = []
+    for v in operands:
+        if isinstance(v, Tensor):
+            if v._view is not None:
+                refresh_view(v)
+            vals.append(v._data)
+        elif v is None or type(v) in SCALARS:
+            vals.append(v)
+        else:
+            v = _operand(v, None)
+            vals.append(v._data if isinstance(v, Tensor) else v)
+    mask = promote_mask or (True,) * len(vals)
+    prom = [v for v, m in zip(vals, mask) if m and v is not None]
+    if prom:
+        rt = result_type(*prom)
+        if op.promote == "float" and rt.kind != "f":
+            rt = float_default().np
+        vals = [v.astype(rt) if m and type(v) is _ndarray and v.dtype != rt else v
+                for v, m in zip(vals, mask)]
+    try:
+        out = op.forward(*vals)
+    except ValueError as exc:
+        shapes = [list(np.shape(v)) for v in vals if v is not None]
+        raise RuntimeError(f"{op.name}: operands of shapes {shapes} cannot be broadcast "
+                           f"together ({exc})") from None
+    if type(out) is not _ndarray:
+        out = _asarray(out)
+    rg = any(isinstance(v, Tensor) and v._rg for v in operands)
+    if rg and STATE.enabled and op.differentiable:
+        node = _record(op, out, tuple(operands), None, vals)
+        shapes = tuple(np.shape(v) for v in vals)
+        node._params = shapes if any(s != out.shape for s in shapes) else ()
+        t = wrap(out, node)
+        _out_checks(node, t)
+        return t
+    return wrap(out)
