@@ -29,7 +29,14 @@ short, int, long = int16, int32, int64  # noqa: A001
 swapaxes = swapdims = transpose
 moveaxis = movedim
 
+from .ops import reductions as _reductions, linalg as _linalg, shape as _shape
+
 _methods.attach()
+for _family in (_reductions, _linalg, _shape):
+    globals().update({_n: getattr(_family, _n) for _n in _family.__all__})
+    _methods.attach(_family.TENSOR_METHODS)
+del _family
+_engine._calibrate()
 
 __version__ = "0.1.0"
 

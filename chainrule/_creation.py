@@ -18,17 +18,21 @@ __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty"
 
 
 def _infer(data):
-    """The default dtype PyTorch infers from Python data (bool < int < float)."""
-    kind = 0
+    """The default dtype PyTorch infers from Python data (bool < int < float); an empty
+    list gives the default float dtype."""
+    kind = -1
     stack = [data]
     while stack:
         d = stack.pop()
         if isinstance(d, Tensor):
             return None
         if isinstance(d, (list, tuple)):
+            if d and isinstance(d[0], str):
+                raise ValueError(f"too many dimensions 'str': tensor() got the string "
+                                 f"{d[0]!r:.40} in its data; convert it to a number first")
             stack.extend(d)
         elif isinstance(d, (bool, np.bool_)):
-            continue
+            kind = max(kind, 0)
         elif isinstance(d, numbers.Integral):
             kind = max(kind, 1)
         elif isinstance(d, numbers.Real):
@@ -38,11 +42,15 @@ def _infer(data):
                             "Pass the real and imaginary parts as separate tensors.")
         elif isinstance(d, np.ndarray):
             return None
+        elif isinstance(d, str):
+            raise TypeError("new(): invalid data type 'str'; tensor() takes numbers or "
+                            "(nested) sequences of numbers")
         else:
-            raise TypeError(f"tensor(): could not infer dtype of {type(d).__name__}; data "
-                            f"must be numbers, (nested) lists/tuples of numbers, NumPy "
-                            f"arrays or tensors, got {d!r:.60}")
-    return (_dtype.bool_, _dtype.int64, get_default_dtype())[kind].np
+            raise RuntimeError(f"Could not infer dtype of {type(d).__name__}: tensor() data "
+                               f"must be numbers, (nested) lists/tuples of numbers, NumPy "
+                               f"arrays or tensors, got {d!r:.60}")
+    return (_dtype.bool_, _dtype.int64, get_default_dtype())[max(kind, 0) if kind >= 0
+                                                              else 2].np
 
 
 def _to_array(data, dtype=None) -> np.ndarray:
@@ -100,6 +108,9 @@ def _finish(arr: np.ndarray, requires_grad: bool) -> Tensor:
     return t
 
 
+_FAST_KINDS = {"b": None, "i": np.dtype(np.int64), "f": None}
+
+
 def tensor(data, dtype=None, device=None, requires_grad: bool = False,
            pin_memory: bool = False) -> Tensor:
     """A new leaf tensor holding a copy of ``data``.
@@ -107,10 +118,40 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
     Unlike PyTorch 2.x, integer tensors may require grad; their ``.grad`` is floating
     (the default float dtype), see the PyTorch guide in the docs.
     """
-    check_device(device)
+    if device is not None:
+        check_device(device)
+    if type(data) is list and dtype is None:
+        arr = _fast_list(data)
+        if arr is not None:
+            return _finish(arr, requires_grad)
     arr = _to_array(data, dtype)
     arr = np.array(arr, copy=True, order="C")
     return _finish(arr, requires_grad)
+
+
+def _fast_list(data):
+    """Plain nested lists of Python numbers: let NumPy infer, then apply PyTorch's
+    defaults (Python floats -> default float).  None when the slow path must decide."""
+    try:
+        arr = np.array(data)
+    except (ValueError, TypeError):
+        return None
+    kind = arr.dtype.kind
+    if kind == "f":
+        if arr.dtype != np.float64 or not _python_floats(data):
+            return None
+        default = get_default_dtype().np
+        return arr if default == np.float64 else arr.astype(default)
+    if kind == "i" or kind == "b":
+        return arr if kind == "b" or arr.dtype == np.int64 else None
+    return None
+
+
+def _python_floats(data) -> bool:
+    d = data
+    while type(d) is list and d:
+        d = d[0]
+    return type(d) is float or type(d) is int
 
 
 def scalar_tensor(s, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -86,10 +86,8 @@ def to_dtype(spec) -> dtype:
     if spec in _PY_TYPES and isinstance(spec, type):
         return float_default() if spec is float else _PY_TYPES[spec]
     if isinstance(spec, str):
-        name = spec[6:] if spec.startswith("torch.") else spec
-        if name in _BY_NAME:
-            return _BY_NAME[name]
-        raise TypeError(f"unknown dtype {spec!r}; use one of "
+        raise TypeError(f"dtype must be a chainrule dtype such as chainrule.float32, not the "
+                        f"string {spec!r}; use one of "
                         f"{', '.join('chainrule.' + d.name for d in _ALL)}")
     try:
         return from_numpy_dtype(np.dtype(spec))

@@ -48,13 +48,23 @@ class _GradMode:
         return type(self)()
 
 
-class no_grad(_GradMode):
+class _NoParamMode(_GradMode):
+    """Also usable as a bare decorator: ``@no_grad`` as well as ``@no_grad()``."""
+
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        if fn is None:
+            return self
+        return self(fn)
+
+
+class no_grad(_NoParamMode):
     """Do not record operations: results have ``requires_grad=False``."""
 
     _target = False
 
 
-class enable_grad(_GradMode):
+class enable_grad(_NoParamMode):
     """Record operations again inside a ``no_grad`` block."""
 
     _target = True

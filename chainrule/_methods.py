@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _functions as F
-from ._dtype import to_dtype, float_default
+from . import _dtype as _dt
+from ._dtype import to_dtype
 from ._tensor import Tensor, check_device, device as _device
 from ._grad_mode import STATE
 from .ops._core import binary, unary, inplace, elementwise_n
@@ -140,6 +141,13 @@ def zero_(self):
 
 
 def fill_(self, value):
+    if not (self._rg and STATE.enabled) and self._view is None and not isinstance(value, Tensor):
+        # nothing to record: write in place directly (x.grad.zero_() is a hot path)
+        if not self._data.flags.writeable:
+            return inplace(V.COPY, self, value, params=((),))  # raises the expand error
+        self._data.fill(value.item() if isinstance(value, np.generic) else value)
+        self._vc[0] += 1
+        return self
     if isinstance(value, Tensor):
         if value._data.ndim:
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
@@ -184,9 +192,7 @@ def retain_grad(self):
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         return None
     import weakref
-    self._node._retain = weakref.ref(self)
-    if self._node._pre_hooks is None:
-        self._node._pre_hooks = []
+    self._node.extra().retain = weakref.ref(self)
     return None
 
 
@@ -195,7 +201,8 @@ def register_hook(self, hook):
     accumulated; returning a tensor replaces the gradient."""
     if not self.requires_grad:
         raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-    return self._node._add_pre_hook(("tensor", hook))
+    from .autograd.node import _Handle
+    return _Handle(self._node.extra().pre_hooks, ("tensor", hook))
 
 
 def register_post_accumulate_grad_hook(self, hook):
@@ -204,10 +211,7 @@ def register_post_accumulate_grad_hook(self, hook):
     if not self.is_leaf or not self._rg:
         raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
                            "tensors")
-    node = self._node
-    if node._post_hooks is None:
-        node._post_hooks = []
-    return _Handle(node._post_hooks, hook)
+    return _Handle(self._node.extra().post_acc_hooks, hook)
 
 
 def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
@@ -232,10 +236,7 @@ def to(self, *args, **kwargs):
                 check_device(a)
                 continue
             except RuntimeError:
-                if isinstance(a, str) and a.startswith(("torch.", "float", "int", "bool")):
-                    dtype = a
-                else:
-                    raise
+                raise
         elif a is not None:
             dtype = a
     if dtype is None:
@@ -244,13 +245,20 @@ def to(self, *args, **kwargs):
 
 
 def _caster(name):
+    target = getattr(_dt, name if name != "bool" else "bool_")
+
     def method(self, memory_format=None):
-        return to(self, name)
+        return to(self, target)
     method.__name__ = name
     return method
 
 
 def type_(self, dtype=None, non_blocking=False):
+    if isinstance(dtype, str):
+        dtype = {"torch.FloatTensor": _dt.float32, "torch.DoubleTensor": _dt.float64,
+                 "torch.LongTensor": _dt.int64, "torch.IntTensor": _dt.int32,
+                 "torch.BoolTensor": _dt.bool_, "torch.HalfTensor": _dt.float16}.get(dtype,
+                                                                                    dtype)
     if dtype is None:
         return {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
                 "float16": "torch.HalfTensor", "int64": "torch.LongTensor",

@@ -181,7 +181,8 @@ class Tensor:
     @property
     def retains_grad(self) -> bool:
         node = self._node
-        return (node is not None and node._retain is not None and node._retain() is self)
+        ex = None if node is None else node._extra
+        return ex is not None and ex.retain is not None and ex.retain() is self
 
     @property
     def _version(self) -> int:
@@ -283,6 +284,11 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
+        if self._rg:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                "instead. (np.asarray(t) converts through numpy(); the array would silently "
+                "leave the graph.)")
         a = self._data
         if dtype is not None:
             a = a.astype(dtype, copy=False)
@@ -307,10 +313,16 @@ class Tensor:
         return bool(self._data.reshape(()))
 
     def __float__(self) -> float:
-        return float(self.item())
+        return float(self._scalar())
 
     def __int__(self) -> int:
-        return int(self.item())
+        return int(self._scalar())
+
+    def _scalar(self):
+        if self._data.size != 1:
+            raise ValueError(f"only one element tensors can be converted to Python scalars "
+                             f"(this one has shape {list(self._data.shape)})")
+        return self._data.reshape(()).item()
 
     def __index__(self) -> int:
         if self._data.dtype.kind not in "iub" or self._data.size != 1:

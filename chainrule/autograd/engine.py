@@ -24,7 +24,7 @@ from .. import _tensor as T
 from .._dtype import grad_dtype
 from .._grad_mode import STATE
 from ..backend.numpy_backend import RAW
-from .node import AccumulateGrad
+from .node import AccumulateGrad, raise_freed, _NONES
 
 _heappush = heapq.heappush
 _heappop = heapq.heappop
@@ -44,7 +44,6 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
         from . import _higher
         return _higher.run_backward_differentiable(roots, retain_graph, targets, capture,
                                                    accumulate)
-    xp = RAW
     buffers = {}
     heap = []
     for node, g in roots:
@@ -57,30 +56,66 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
     prev_mode = STATE.enabled
     STATE.enabled = False
     try:
-        while heap:
-            node = _heappop(heap)[1]
-            g = buffers.pop(node)
-            if capture is not None and node in capture:
-                if node._pre_hooks:
-                    g = _run_pre_hooks(node, g)
-                prev = capture[node]
-                capture[node] = g if prev is None else prev + g
-                if type(node) is AccumulateGrad and not accumulate:
-                    continue
-                if relevant is not None and node not in relevant:
-                    continue
-            if type(node) is AccumulateGrad:
-                if accumulate:
-                    _accumulate(node, g, False)
-                continue
-            if node._pre_hooks:
+        with np.errstate(all="ignore"):
+            _loop(heap, buffers, retain_graph, relevant, capture, accumulate)
+    finally:
+        STATE.enabled = prev_mode
+
+
+def _loop(heap, buffers, retain_graph, relevant, capture, accumulate):
+    xp = RAW
+    node = _heappop(heap)[1]
+    g = buffers.pop(node)
+    gi = None
+    while True:
+        grads = None
+        if capture is not None and node in capture:
+            g = _capture(node, g, capture)
+            if type(node) is AccumulateGrad or (relevant is not None and node not in relevant):
+                node = None
+        if node is None:
+            pass
+        elif type(node) is AccumulateGrad:
+            if accumulate:
+                _accumulate(node, g)
+        else:
+            extra = node._extra
+            if extra is not None and (extra.pre_hooks or extra.retain is not None):
                 g = _run_pre_hooks(node, g)
-            grads = node.apply(xp, g)
-            if node._hooks:
-                grads = _run_post_hooks(node, grads, g)
+            saved = node._saved
+            if saved is None:
+                raise_freed(node)
+            checks = node._checks
+            if checks:
+                for counter, seen, _ in checks:
+                    if counter[0] != seen:
+                        node._check_versions()
+            elif not saved:
+                saved = _NONES[len(node._next)]
+            op = node.op
+            g_hooks = g if extra is not None and extra.hooks else None
+            grads = (op.backward(xp, g, node._needs, saved, node._params) if op is not None
+                     else node.apply(xp, g))
+            if g_hooks is not None:
+                grads = _run_post_hooks(node, grads, g_hooks)
             if not retain_graph:
-                node._release()
-            for child, gi in zip(node._next, grads):
+                if op is None:
+                    node._release()
+                elif node._saved:
+                    node._saved = None
+            nxt = node._next
+            if len(nxt) == 1 and not heap:
+                # Note [chain fast path]: nothing else is pending, so the only child can
+                # run next without touching the heap.
+                child = nxt[0]
+                g = grads[0]
+                grads = None  # Note [gradient ownership]: g's refcount must be exact
+                if child is not None and g is not None and (relevant is None
+                                                            or child in relevant):
+                    node = child
+                    continue
+                return
+            for child, gi in zip(nxt, grads):
                 if gi is None or child is None:
                     continue
                 if relevant is not None and child not in relevant:
@@ -90,13 +125,21 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
                     buffers[child] = gi
                     _heappush(heap, (-child._seq, child))
                 else:
-                    buffers[child] = _add(b, gi)
-    finally:
-        STATE.enabled = prev_mode
+                    buffers[child] = b + gi
+        if not heap:
+            return
+        grads = gi = None
+        node = _heappop(heap)[1]
+        g = buffers.pop(node)
 
 
-def _add(a, b):
-    return a + b
+def _capture(node, g, capture):
+    extra = node._extra
+    if extra is not None and extra.pre_hooks:
+        g = _run_pre_hooks(node, g)
+    prev = capture[node]
+    capture[node] = g if prev is None else prev + g
+    return g
 
 
 def _relevant_nodes(roots, targets):
@@ -123,18 +166,19 @@ def _relevant_nodes(roots, targets):
 
 def _run_pre_hooks(node, g):
     """Tensor hooks, then grad_fn pre-hooks, then the retain_grad update (PyTorch's order)."""
-    for kind, fn in list(node._pre_hooks):
+    extra = node._extra
+    for kind, fn in list(extra.pre_hooks):
         if kind == "tensor":
             r = fn(T.wrap(g))
             if r is not None:
                 g = _hook_result(r, g, node)
-    for kind, fn in list(node._pre_hooks):
+    for kind, fn in list(extra.pre_hooks):
         if kind == "node":
             r = fn((T.wrap(g),))
             if r is not None:
                 g = _hook_result(r[0], g, node)
-    if node._retain is not None:
-        t = node._retain()
+    if extra.retain is not None:
+        t = extra.retain()
         if t is not None and t._node is node:
             if t._grad is None:
                 t._grad = T.wrap(g.copy())
@@ -154,7 +198,7 @@ def _hook_result(r, g, node):
 def _run_post_hooks(node, grads, g):
     grads = list(grads)
     wrapped_in = tuple(None if x is None else T.wrap(x) for x in grads)
-    for fn in list(node._hooks):
+    for fn in list(node._extra.hooks):
         r = fn(wrapped_in, (T.wrap(g),))
         if r is not None:
             grads = [None if x is None else (x._data if isinstance(x, T.Tensor) else x)
@@ -163,9 +207,10 @@ def _run_post_hooks(node, grads, g):
     return grads
 
 
-def _accumulate(node, g, create_graph):
+def _accumulate(node, g):
     """AccumulateGrad: leaf hooks, then ``leaf.grad += g`` (Note [gradient ownership])."""
-    if node._pre_hooks:
+    extra = node._extra
+    if extra is not None and extra.pre_hooks:
         g = _run_pre_hooks(node, g)
     leaf = node._leaf()
     if leaf is None:
@@ -186,38 +231,55 @@ def _accumulate(node, g, create_graph):
         old._vc[0] += 1
     else:
         leaf._grad = T.wrap(old._data + g)
-    if node._post_hooks:
-        for fn in list(node._post_hooks):
+    if extra is not None and extra.post_acc_hooks:
+        for fn in list(extra.post_acc_hooks):
             fn(leaf)
 
 
 def _calibrate():
-    """Reference count of a fresh cotangent that nothing else holds, as seen inside
-    ``_accumulate``: run a one-node graph whose rule returns a new array."""
+    """Reference counts of a cotangent that nothing else holds, as seen inside
+    ``_accumulate`` and inside an elementwise VJP: run one-node graphs whose parent
+    hands over a new array (Note [gradient ownership], Note [large elementwise VJPs])."""
     global _getrefcount
     from .node import Node
+    from ..ops import _core
     seen = []
     real = sys.getrefcount
 
     def probe(a):
         seen.append(real(a) - 1)  # minus this probe's own argument
-        return real(a) + 1000
+        return real(a) + 1000     # and report "not fresh", so nothing is modified
 
     class _Fresh(Node):
         __slots__ = ()
 
         def apply(self, xp, g):
-            return (np.ones(2),)
+            return (np.ones(_core.BIG),)
 
-    leaf = T.wrap(np.zeros(2))
+    def run(child):
+        parent = _Fresh((child,), (), (), (), (True,), None)
+        run_backward([(parent, np.ones(2))], retain_graph=True)
+
+    leaf = T.wrap(np.zeros(_core.BIG))
     leaf.requires_grad_()
-    fresh = _Fresh((leaf._node,), (), (), (), (True,), None)
     _getrefcount = probe
     try:
-        run_backward([(fresh, np.ones(2))], retain_graph=False)
+        run(leaf._node)
     finally:
         _getrefcount = real
-    _FRESH_REFS[0] = seen[0]
+    _FRESH_REFS[0] = seen.pop()
+
+    probe_op = _core.elementwise("_refcount_probe", np.negative,
+                                 (lambda xp, x, out: -1,), reads=("x",),
+                                 formula="calibration only")
+    del _core._REGISTRY["_refcount_probe"]
+    node = probe_op.node_cls((None,), (np.zeros(_core.BIG), None), (), (), (True,), None)
+    _core._getrefcount = probe
+    try:
+        run(node)
+    finally:
+        _core._getrefcount = real
+    _core.G_FRESH[0] = seen.pop()
 
 
 def call_node(node, grads):
@@ -226,5 +288,3 @@ def call_node(node, grads):
     out = node.apply(RAW, g)
     return tuple(None if x is None else T.wrap(x) for x in out)
 
-
-_calibrate()

@@ -28,13 +28,22 @@ next_seq = _SEQ.__next__
 _PKG_DIR = __file__.rsplit("/autograd/", 1)[0]
 
 
+_INTERNAL_FILES: dict = {}
+
+
 def creation_site():
     """``(code, lasti)`` of the first frame outside chainrule: cheap to keep, and it
     never pins the frame's locals (Note [creation site])."""
     f = sys._getframe(2)
-    while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
+    while f is not None:
+        fn = f.f_code.co_filename
+        internal = _INTERNAL_FILES.get(fn)
+        if internal is None:
+            internal = _INTERNAL_FILES[fn] = fn.startswith(_PKG_DIR)
+        if not internal:
+            return (f.f_code, f.f_lasti)
         f = f.f_back
-    return None if f is None else (f.f_code, f.f_lasti)
+    return None
 
 
 def describe_site(site) -> str:
@@ -50,11 +59,24 @@ def describe_site(site) -> str:
     return f"{code.co_filename}:{line} in {code.co_name}"
 
 
+class Extra:
+    """Rarely used per-node state, kept out of the hot path (one slot on the node)."""
+
+    __slots__ = ("pre_hooks", "hooks", "retain", "post_acc_hooks", "metadata")
+
+    def __init__(self) -> None:
+        self.pre_hooks = []       # ("tensor" | "node", fn), run before the node
+        self.hooks = []           # fn(grad_inputs, grad_outputs), run after it
+        self.retain = None        # weakref to a tensor that called retain_grad()
+        self.post_acc_hooks = []  # AccumulateGrad only: fn(leaf) after .grad changed
+        self.metadata = {}
+
+
 class Node:
     """A recorded op: what backward runs to turn the output's cotangent into its inputs'."""
 
     __slots__ = ("_next", "_saved", "_checks", "_params", "_needs", "_seq", "_site",
-                 "_pre_hooks", "_hooks", "_retain", "metadata", "__weakref__")
+                 "_extra", "__weakref__")
     op = None  # the op-table row; set on each generated subclass
 
     def __init__(self, next_nodes, saved, checks, params, needs, site):
@@ -65,10 +87,7 @@ class Node:
         self._needs = needs
         self._seq = next_seq()
         self._site = site
-        self._pre_hooks = None
-        self._hooks = None
-        self._retain = None
-        self.metadata = None
+        self._extra = None
 
     # -- public, PyTorch-shaped --------------------------------------------------
     def name(self) -> str:
@@ -78,20 +97,22 @@ class Node:
     def next_functions(self):
         return tuple((n, 0) for n in self._next)
 
+    @property
+    def metadata(self) -> dict:
+        return self.extra().metadata
+
+    def extra(self) -> Extra:
+        if self._extra is None:
+            self._extra = Extra()
+        return self._extra
+
     def register_hook(self, fn):
         """``fn(grad_inputs, grad_outputs)`` runs after this node; may return new grad_inputs."""
-        if self._hooks is None:
-            self._hooks = []
-        return _Handle(self._hooks, fn)
+        return _Handle(self.extra().hooks, fn)
 
     def register_prehook(self, fn):
         """``fn(grad_outputs)`` runs before this node; may return new grad_outputs."""
-        return self._add_pre_hook(("node", fn))
-
-    def _add_pre_hook(self, entry):
-        if self._pre_hooks is None:
-            self._pre_hooks = []
-        return _Handle(self._pre_hooks, entry)
+        return _Handle(self.extra().pre_hooks, ("node", fn))
 
     @property
     def created_at(self) -> str:
@@ -103,8 +124,7 @@ class Node:
 
     def __call__(self, *grads):
         from . import engine
-        out = engine.call_node(self, grads[0] if len(grads) == 1 else grads)
-        return out
+        return engine.call_node(self, grads[0] if len(grads) == 1 else grads)
 
     # -- what the engine runs -------------------------------------------------------
     def _describe(self) -> str:
@@ -114,14 +134,7 @@ class Node:
         """Cotangents for each input edge (``None`` where not needed)."""
         saved = self._saved
         if saved is None:
-            raise RuntimeError(
-                f"Trying to backward through the graph a second time (or directly access "
-                f"saved tensors after they have already been freed): {self._describe()} "
-                f"already released its saved values in an earlier backward. Saved "
-                f"intermediate values of the graph are freed when you call .backward() or "
-                f"autograd.grad(). Specify retain_graph=True if you need to backward through "
-                f"the graph a second time or if you need to access saved tensors after "
-                f"calling backward.")
+            raise_freed(self)
         if self._checks:
             self._check_versions()
         elif not saved:
@@ -149,6 +162,16 @@ class Node:
     def _release(self):
         if self._saved:
             self._saved = None
+
+
+def raise_freed(node):
+    raise RuntimeError(
+        f"Trying to backward through the graph a second time (or directly access saved "
+        f"tensors after they have already been freed): {node._describe()} already released "
+        f"its saved values in an earlier backward. Saved intermediate values of the graph "
+        f"are freed when you call .backward() or autograd.grad(). Specify retain_graph=True "
+        f"if you need to backward through the graph a second time or if you need to access "
+        f"saved tensors after calling backward.")
 
 
 _NONES = [(None,) * (n + 1) for n in range(64)]
@@ -180,12 +203,11 @@ class _Handle:
 class AccumulateGrad(Node):
     """Sink for a leaf that requires grad: adds the incoming cotangent into ``leaf.grad``."""
 
-    __slots__ = ("_leaf", "_post_hooks")
+    __slots__ = ("_leaf",)
 
     def __init__(self, leaf) -> None:
         Node.__init__(self, (), (), (), (), (), None)
         self._leaf = weakref.ref(leaf)
-        self._post_hooks = None
 
     @property
     def variable(self):

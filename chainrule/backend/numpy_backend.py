@@ -178,5 +178,49 @@ class NumpyNamespace:
     def einsum(self, spec, *ops):
         return np.einsum(spec, *ops, optimize=True)
 
+    # reductions (ops/reductions.py) ------------------------------------------------------
+    @staticmethod
+    def prod(x, axis, keepdims=False):
+        """Product over ``axis`` (always given: a tuple of negative ints)."""
+        return np.prod(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def cumprod(x, axis):
+        return np.cumprod(x, axis=axis)
+
+    @staticmethod
+    def expand_dims(a, axis):
+        """Insert size-1 axes at ``axis`` (negative, counted in the result) into a saved,
+        unbatched value such as a reduction's ``out``; ``g`` uses ``unreduce`` instead."""
+        return np.expand_dims(a, axis)
+
+    # shape and indexing ops (ops/shape.py) ------------------------------------------------
+    @staticmethod
+    def diagonal(g, offset, a1, a2):
+        """The (offset) diagonal of axes ``a1``, ``a2`` (negative), as a new last axis."""
+        return np.diagonal(g, offset, a1, a2)
+
+    def gather(self, x, idx, axis):
+        """``x[..., idx, ...]`` along ``axis`` (negative) with PyTorch's gather rule:
+        ``idx`` (unbatched) may be smaller than ``x`` in the other dims."""
+        nb = self.nb
+        ax = idx.ndim + axis
+        key = tuple(slice(None) if d == ax else slice(0, n) for d, n in enumerate(idx.shape))
+        if nb:
+            idx = np.broadcast_to(idx, x.shape[:nb] + idx.shape)
+            key = (slice(None),) * nb + key
+        return np.take_along_axis(x[key], idx, axis=axis)
+
+    def fill_along(self, g, idx, axis, value):
+        """A copy of ``g`` with ``value`` written where ``idx`` points along ``axis``
+        (negative): the positions a scatter overwrites."""
+        out = np.array(g, copy=True)
+        if self.nb:
+            idx = np.broadcast_to(idx, g.shape[:self.nb] + idx.shape)
+        grid = list(np.ix_(*[np.arange(s) for s in idx.shape]))
+        grid[out.ndim + axis] = idx
+        out[tuple(grid)] = value
+        return out
+
 
 RAW = NumpyNamespace(0)

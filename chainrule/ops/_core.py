@@ -19,12 +19,16 @@ what the rules of inputs that need grad will read.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .._dtype import result_type, float_default
 from .._grad_mode import STATE
 from .._tensor import Tensor, wrap, refresh_view
-from ..autograd.node import Node, node_class, creation_site
+from ..autograd.node import Node, node_class, creation_site, next_seq
+
+_new = object.__new__
 
 _ndarray = np.ndarray
 _asarray = np.asarray
@@ -37,6 +41,7 @@ class Op:
 
     float_result = False  # integer inputs are computed in the default float dtype
     promote = "arith"
+    may_copy = False  # view rows whose forward sometimes copies (reshape)
 
     def __init__(self, name, forward, vjps=None, *, node=None, nin=1, reads=None,
                  kind="rule", partials=None, formula=None, differentiable=True,
@@ -54,6 +59,7 @@ class Op:
         # reads[i]: positions in (*inputs, out) that input i's rule reads
         self.reads = tuple(reads) if reads is not None else tuple(() for _ in range(nin))
         self._save_cache: dict = {}
+        self._keep_cache: dict = {}
         self.node_cls = node_class(self, node or _backward_name(name))
         if backward is not None:
             self.backward = backward.__get__(self)
@@ -110,23 +116,79 @@ def elementwise(name, forward, partials, *, reads, node=None, formula=None, prom
     op = Op(name, forward, None, node=node, nin=nin, kind="elementwise", partials=partials,
             reads=[_names_to_positions(r, argnames) for r in reads], formula=formula, jvp=jvp)
     op.promote = promote
-    op.backward = _elementwise_backward.__get__(op)
+    op.backward = (_unary_vjp(partials[0]) if nin == 1 else _elementwise_backward.__get__(op))
     return op
+
+
+# Note [large elementwise VJPs]: for big arrays, ``g * d(x)`` is evaluated in chunks of
+# CHUNK elements, so the partial's temporaries stay small and in cache, and, when the
+# engine holds the only reference to ``g`` (its refcount is the calibrated baseline), the
+# result is written into ``g`` itself.  Peak memory of a backward pass then stays near
+# the size of the values it must keep, as in hand-written NumPy.
+BIG = 1 << 16
+CHUNK = 1 << 15
+_getrefcount = sys.getrefcount
+G_FRESH = [0]  # calibrated in autograd.engine
+
+
+def _chunkable(g, saved):
+    if type(g) is not _ndarray or not g.flags.c_contiguous:
+        return False
+    shape = g.shape
+    for a in saved:
+        if type(a) is _ndarray and (a.shape != shape or not a.flags.c_contiguous):
+            return False
+    return True
+
+
+def _chunked_product(d, xp, g, saved, out):
+    """``out = g * d(xp, *saved)`` chunk by chunk (``out`` may be ``g``)."""
+    gf = g.reshape(-1)
+    of = out.reshape(-1)
+    flat = [a.reshape(-1) if type(a) is _ndarray else a for a in saved]
+    n = gf.size
+    for i in range(0, n, CHUNK):
+        j = min(i + CHUNK, n)
+        part = [a[i:j] if type(a) is _ndarray else a for a in flat]
+        np.multiply(gf[i:j], d(xp, *part), out=of[i:j], casting="unsafe")
+    return out
+
+
+def _unary_vjp(d):
+    """VJP of a one-input elementwise row: ``g * d(x)`` (in g's dtype)."""
+    def backward(xp, g, needs, saved, params):
+        if g.size >= BIG and not xp.nb and _chunkable(g, saved):
+            fresh = (_getrefcount(g) <= G_FRESH[0] and g.base is None
+                     and g.flags.writeable)
+            return (_chunked_product(d, xp, g, saved, g if fresh else np.empty_like(g)),)
+        gi = g * d(xp, *saved)
+        return (gi if gi.dtype is g.dtype else gi.astype(g.dtype),)
+    return backward
 
 
 def _elementwise_backward(op, xp, g, needs, saved, shapes):
     partials = op.partials
-    if len(needs) == 1:
-        gi = g * partials[0](xp, *saved)
-        return (gi if gi.dtype == g.dtype else gi.astype(g.dtype),)
+    big = (g.size >= BIG and not shapes and not xp.nb and _chunkable(g, saved)
+           and any(n and op.reads[i] for i, n in enumerate(needs)))
+    if big:
+        fresh = _getrefcount(g) <= G_FRESH[0] and g.base is None and g.flags.writeable
+        last = max(i for i, n in enumerate(needs) if n and op.reads[i])
     out = []
     for i, n in enumerate(needs):
         if not n:
             out.append(None)
             continue
-        gi = g * partials[i](xp, *saved)
-        if gi.dtype != g.dtype:
-            gi = gi.astype(g.dtype)
+        if big and op.reads[i]:
+            target = g if (fresh and i == last) else np.empty_like(g)
+            out.append(_chunked_product(partials[i], xp, g, saved, target))
+            continue
+        d = partials[i](xp, *saved)
+        if type(d) is int and d == 1:
+            gi = g  # Note [identity partials]: add/sub pass g through without a copy
+        else:
+            gi = g * d
+            if gi.dtype is not g.dtype:
+                gi = xp.astype(gi, g.dtype)
         if shapes:
             gi = xp.sum_to(gi, shapes[i])
         out.append(gi)
@@ -190,26 +252,33 @@ def unary(op, x, *params):
     out = op.forward(xd, *params)
     if type(out) is not _ndarray:
         out = _asarray(out)
-    if x._rg and STATE.enabled:
-        if not op.differentiable:
-            return wrap(out)
-        node = _unary_node(op, x, xd, out, params)
+    if x._rg and STATE.enabled and op.differentiable:
+        plan = op._save_cache.get(_TRUE1)
+        if plan is None:
+            plan = op.save_plan(_TRUE1)
+        node = _new(op.node_cls)
+        node._next = (x._node,)
+        if not plan:
+            node._saved = node._checks = ()
+        elif plan == (1,):
+            node._saved = (None, out)
+            node._checks = ()
+        else:
+            node._saved = (xd, out if 1 in plan else None)
+            node._checks = ((x._vc, x._vc[0], 0),)
+        node._params = params
+        node._needs = _TRUE1
+        node._seq = next_seq()
+        node._site = creation_site()
+        node._extra = None
         t = wrap(out, node)
-        if node._saved and node._saved[-1] is out:
+        if plan and 1 in plan:
             node._checks = node._checks + ((t._vc, 0, 1),)
         return t
     return wrap(out)
 
 
-def _unary_node(op, x, xd, out, params):
-    plan = op.save_plan((True,))
-    if not plan:
-        return op.node_cls((x._node,), (), (), params, (True,), creation_site())
-    if plan == (1,):
-        return op.node_cls((x._node,), (None, out), (), params, (True,), creation_site())
-    saved = (xd, out if 1 in plan else None)
-    return op.node_cls((x._node,), saved, ((x._vc, x._vc[0], 0),), params, (True,),
-                       creation_site())
+_TRUE1 = (True,)
 
 
 def _operand(v, like):
@@ -253,18 +322,46 @@ def binary(op, a, b):
         raise _broadcast_error(op, ad, bd, exc) from None
     if type(out) is not _ndarray:
         out = _asarray(out)
-    if STATE.enabled and ((ta and a._rg) or (tb and b._rg)) and op.differentiable:
-        node = _record(op, out, (a, b), None, (ad, bd))
-        sa = ad.shape if ta else ()
-        sb = bd.shape if tb else ()
-        if sa != out.shape or sb != out.shape:
-            node._params = (sa, sb)
-        else:
-            node._params = ()
+    ra = ta and a._rg
+    rb = tb and b._rg
+    if (ra or rb) and STATE.enabled and op.differentiable:
+        node = _binary_node(op, a, b, ra, rb, ad, bd, out)
         t = wrap(out, node)
-        _out_checks(node, t)
+        if node._saved and node._saved[2] is out:
+            node._checks = node._checks + ((t._vc, 0, 2),)
         return t
     return wrap(out)
+
+
+def _binary_node(op, a, b, ra, rb, ad, bd, out):
+    needs = (ra, rb)
+    keep = op._keep_cache.get(needs)
+    if keep is None:
+        plan = op.save_plan(needs)
+        keep = op._keep_cache[needs] = (0 in plan, 1 in plan, 2 in plan)
+    k0, k1, k2 = keep
+    node = _new(op.node_cls)
+    if k0 or k1 or k2:
+        node._saved = (ad if k0 else None, bd if k1 else None, out if k2 else None)
+        checks = ()
+        if k0 and type(ad) is _ndarray:
+            checks = ((a._vc, a._vc[0], 0),)
+        if k1 and type(bd) is _ndarray:
+            checks += ((b._vc, b._vc[0], 1),)
+        node._checks = checks
+    else:
+        node._saved = node._checks = ()
+    shape = out.shape
+    if (ra and ad.shape != shape) or (rb and bd.shape != shape):
+        node._params = (ad.shape if ra else None, bd.shape if rb else None)
+    else:
+        node._params = ()
+    node._next = (a._node if ra else None, b._node if rb else None)
+    node._needs = needs
+    node._seq = next_seq()
+    node._site = creation_site()
+    node._extra = None
+    return node
 
 
 def _promote(op, ad, bd):
@@ -323,9 +420,8 @@ def nary(op, inputs, params=(), forward_args=None):
 def view(op, x, *params):
     """Apply a view row: the result shares memory and the version counter with ``x``."""
     t = unary(op, x, *params)
-    out = t._data
-    if not np.may_share_memory(out, x._data):
-        return t  # e.g. reshape of a non-contiguous tensor copies
+    if op.may_copy and t._data.base is None:
+        return t  # reshape of a non-contiguous tensor copies: not a view
     base = x._view[0] if x._view is not None else x
     steps = (x._view[1] if x._view is not None else ()) + ((op, params),)
     t._vc = base._vc

@@ -167,15 +167,18 @@ MAXIMUM = elementwise("maximum", np.maximum, (_max_dx, _max_dy), reads=("x,y", "
                       formula="d max(x, y) = dx where x > y, dy where y > x, half each on ties")
 MINIMUM = elementwise("minimum", np.minimum, (_min_dx, _min_dy), reads=("x,y", "x,y"),
                       formula="d min(x, y) = dx where x < y, dy where y < x, half each on ties")
+# Note [rounded quotients]: fmod(x, y) = x - trunc(x/y) * y, so trunc(x/y) = (x - out) / y
+# (and floor(x/y) likewise for remainder): plain arithmetic, available in every namespace.
 FMOD = elementwise("fmod", _fmod_forward,
-                   (lambda xp, x, y, out: 1, lambda xp, x, y, out: -xp.trunc(x / y)),
-                   reads=("", "x,y"), formula="d fmod(x, y) = dx - trunc(x/y) dy")
+                   (lambda xp, x, y, out: 1, lambda xp, x, y, out: (out - x) / y),
+                   reads=("", "x,y,out"), formula="d fmod(x, y) = dx - trunc(x/y) dy")
 REMAINDER = elementwise("remainder", _remainder,
-                        (lambda xp, x, y, out: 1, lambda xp, x, y, out: -xp.floor(x / y)),
-                        reads=("", "x,y"), formula="d (x % y) = dx - floor(x/y) dy")
+                        (lambda xp, x, y, out: 1, lambda xp, x, y, out: (out - x) / y),
+                        reads=("", "x,y,out"), formula="d (x % y) = dx - floor(x/y) dy")
+# PyTorch names the node of div(rounding_mode='floor') DivBackward2; DivBackward0 is div's.
 FLOOR_DIVIDE = elementwise("floor_divide", _floor_divide,
                            (lambda xp, x, y, out: 0 * out, lambda xp, x, y, out: 0 * out),
-                           reads=("out", "out"), formula="d (x // y) = 0", node="DivBackward0")
+                           reads=("out", "out"), formula="d (x // y) = 0", node="DivBackward2")
 for _op in (ADD, SUB, MUL, DIV, POW, ATAN2, MAXIMUM, MINIMUM, FMOD, REMAINDER, FLOOR_DIVIDE):
     _op.float_result = _op.promote == "float"
 
@@ -186,7 +189,8 @@ for _name, _fwd in [("eq", np.equal), ("ne", np.not_equal), ("lt", np.less),
                     ("logical_and", np.logical_and), ("logical_or", np.logical_or),
                     ("logical_xor", np.logical_xor), ("bitwise_and", np.bitwise_and),
                     ("bitwise_or", np.bitwise_or), ("bitwise_xor", np.bitwise_xor)]:
-    COMPARE[_name] = Op(_name, _fwd, nin=2, kind="elementwise", differentiable=False)
+    COMPARE[_name] = Op(_name, _fwd, nin=2, kind="elementwise", differentiable=False,
+                        formula=f"{_name}(x, y) is not differentiable (no gradient flows)")
     COMPARE[_name].promote = "arith"
     COMPARE[_name].float_result = False
 
@@ -195,5 +199,6 @@ for _name, _fwd in [("isnan", np.isnan), ("isinf", np.isinf), ("isfinite", np.is
                     ("logical_not", np.logical_not), ("bitwise_not", np.invert),
                     ("signbit", np.signbit), ("isposinf", np.isposinf),
                     ("isneginf", np.isneginf)]:
-    NONDIFF_UNARY[_name] = Op(_name, _fwd, differentiable=False)
+    NONDIFF_UNARY[_name] = Op(_name, _fwd, differentiable=False,
+                              formula=f"{_name}(x) is not differentiable (no gradient flows)")
     NONDIFF_UNARY[_name].float_result = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor
+from .._grad_mode import no_grad as _no_record
 from ._core import Op, view, unary, nary, inplace
 
 _ndarray = np.ndarray
@@ -199,7 +200,9 @@ def setitem(x: Tensor, key, value) -> None:
             value = value.item()
     try:
         if _is_basic(nkey):
-            target = view(GETITEM, x, _as_view_key(nkey), x._data.shape)
+            with _no_record():
+                target = view(GETITEM, x, _as_view_key(nkey), x._data.shape)
+            target._rg = x._rg  # its history is rewritten by CopySlices below
             inplace(COPY, target, value, params=(np.shape(_data(value)),))
         else:
             inplace(INDEX_PUT, x, value, params=(nkey, _winners(x._data.shape, nkey),
@@ -241,6 +244,7 @@ RESHAPE = _view_row(
     lambda xp, g, x, out, shape, in_shape: xp.reshape(g, in_shape),
     lambda a, nb, shape, in_shape: a.reshape(a.shape[:nb] + shape),
     node="ViewBackward0", formula="d reshape(x) = reshape(g, x.shape)")
+RESHAPE.may_copy = True
 
 
 def _infer_shape(x, shape, op="view"):

@@ -1,0 +1,485 @@
+"""Linear-algebra rows: matmul and its special cases, dot, einsum.
+
+Every row here is bilinear (einsum: multilinear).  Each input's VJP is the transpose of
+the op in that input with the other inputs held fixed, so an input's rule reads the
+*other* operands, never its own value, and no row reads its output.
+
+Names in rules: ``g`` is the output's cotangent, ``a``/``b`` the saved operands, ``out``
+the output (never read here).  ``g`` may carry ``xp.nb`` leading batch dims (one-pass
+Jacobians): rules address matrix axes from the end (``xp.swapaxes(.., -1, -2)``), let
+``xp.matmul`` broadcast the batch dims, and undo broadcasting with ``xp.sum_to``, which
+keeps them.  Saved operands never carry batch dims.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .._grad_mode import STATE
+from .._tensor import Tensor, wrap, refresh_view
+from ._core import Op, _record, _out_checks
+
+_ndarray = np.ndarray
+_np_matmul = np.matmul
+
+
+def _fmt(shape) -> str:
+    return "x".join(map(str, shape)) if len(shape) > 1 else str(list(shape))
+
+
+# ---- matmul family: rows ---------------------------------------------------------------
+
+def _mm_da(xp, g, a, b, out):
+    return xp.matmul(g, xp.swapaxes(b, -1, -2))
+
+
+def _mm_db(xp, g, a, b, out):
+    return xp.matmul(xp.swapaxes(a, -1, -2), g)
+
+
+def _matmul_da(xp, g, a, b, out, sa, sb):
+    """Cotangent of ``a`` in ``a @ b`` for any ranks (``sa``, ``sb``: operand shapes)."""
+    if len(sb) == 1:
+        # out[..., m] = sum_k a[..., m, k] b[k]  =>  ga[..., m, k] = g[..., m] b[k]
+        return xp.reshape(g, sa[:-1] + (1,)) * b
+    if len(sa) == 1:
+        # a is a row vector: ga[k] = sum_{..., n} g[..., n] b[..., k, n]
+        ga = xp.matmul(xp.reshape(g, sb[:-2] + (1, sb[-1])), xp.swapaxes(b, -1, -2))
+        return xp.reshape(xp.sum_to(ga, (1, sa[0])), sa)
+    return xp.sum_to(xp.matmul(g, xp.swapaxes(b, -1, -2)), sa)
+
+
+def _matmul_db(xp, g, a, b, out, sa, sb):
+    """Cotangent of ``b`` in ``a @ b`` for any ranks."""
+    if len(sa) == 1:
+        if len(sb) == 1:
+            return xp.reshape(g, (1,)) * a
+        # out[..., n] = sum_k a[k] b[..., k, n]  =>  gb[..., k, n] = a[k] g[..., n]
+        return xp.swapaxes(xp.reshape(g, sb[:-2] + (sb[-1], 1)) * a, -1, -2)
+    if len(sb) == 1:
+        # gb[k] = sum_{..., m} g[..., m] a[..., m, k]
+        gb = xp.matmul(xp.reshape(g, sa[:-2] + (1, sa[-2])), a)
+        return xp.reshape(xp.sum_to(gb, (1, sb[0])), sb)
+    return xp.sum_to(xp.matmul(xp.swapaxes(a, -1, -2), g), sb)
+
+
+def _matmul_forward(a, b, *shapes):
+    return _np_matmul(a, b)
+
+
+_BILINEAR = dict(nin=2, reads=((1,), (0,)), kind="bilinear")
+MM = Op("mm", _matmul_forward, (_mm_da, _mm_db), node="MmBackward0", **_BILINEAR,
+        formula="d(a @ b) = da @ b + a @ db:  ga = g @ b^T,  gb = a^T @ g")
+BMM = Op("bmm", _matmul_forward, (_mm_da, _mm_db), node="BmmBackward0", **_BILINEAR,
+         formula="d(a @ b) per batch:  ga = g @ b^T,  gb = a^T @ g")
+MV = Op("mv", _matmul_forward, (_matmul_da, _matmul_db), node="MvBackward0", **_BILINEAR,
+        formula="d(A @ v):  gA = outer(g, v),  gv = A^T @ g")
+DOT = Op("dot", _matmul_forward, (_matmul_da, _matmul_db), node="DotBackward0", **_BILINEAR,
+         formula="d(a . b) = da . b + a . db:  ga = g b,  gb = g a")
+VDOT = Op("vdot", _matmul_forward, (_matmul_da, _matmul_db), node="VdotBackward0",
+          **_BILINEAR, formula="d vdot(a, b) (real) = g b da + g a db")
+# Note [matmul grad_fn]: PyTorch names the node after the kernel it dispatched to:
+# MmBackward0 (2-D @ 2-D), DotBackward0 (1-D @ 1-D), MvBackward0 (2-D @ 1-D), and
+# UnsafeViewBackward0 for batched products, whose 1-D operands are unsqueezed and whose
+# batch dims are folded.  We keep those names; 1-D @ 2-D (SqueezeBackward4 in PyTorch)
+# and 2-D @ 3-D (CloneBackward0) also use the general row, named UnsafeViewBackward0.
+MATMUL = Op("matmul", _matmul_forward, (_matmul_da, _matmul_db), node="UnsafeViewBackward0",
+            **_BILINEAR,
+            formula="d(a @ b):  ga = sum_to(g @ b^T, a.shape),  gb = sum_to(a^T @ g, b.shape)")
+
+
+# ---- matmul family: dispatch ------------------------------------------------------------
+
+def _bilinear(op, a, b, ad, bd, params):
+    """Run ``op`` on checked raw operands and record it (the hot path of an MLP)."""
+    out = _np_matmul(ad, bd)
+    if type(out) is not _ndarray:
+        out = np.asarray(out)
+    if STATE.enabled and (a._rg or b._rg):
+        node = _record(op, out, (a, b), params, (ad, bd))
+        t = wrap(out, node)
+        _out_checks(node, t)
+        return t
+    return wrap(out)
+
+
+def _operands(name, a, b):
+    """Raw arrays of two Tensor operands, views refreshed, dtypes checked."""
+    for pos, (arg, v) in enumerate((("input", a), ("other", b))):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"{name}(): argument '{arg}' (position {pos + 1}) must be Tensor, "
+                            f"not {type(v).__name__}")
+    if a._view is not None:
+        refresh_view(a)
+    if b._view is not None:
+        refresh_view(b)
+    ad, bd = a._data, b._data
+    if ad.dtype != bd.dtype:
+        raise RuntimeError(
+            f"{name}: expected both operands to have the same dtype, but got {a.dtype} and "
+            f"{b.dtype} (shapes {list(ad.shape)} and {list(bd.shape)}). Fix: convert one of "
+            f"them, e.g. b.to(a.dtype).")
+    if ad.dtype.kind == "b":
+        raise NotImplementedError(f"{name}: not implemented for 'Bool' tensors (shapes "
+                                  f"{list(ad.shape)} and {list(bd.shape)}). Fix: convert "
+                                  f"them first, e.g. a.float() @ b.float().")
+    return ad, bd
+
+
+def _inner_error(name, sa, sb, ka, kb):
+    return RuntimeError(
+        f"{name}: mat1 and mat2 shapes cannot be multiplied ({_fmt(sa)} and {_fmt(sb)}): the "
+        f"inner dimensions ({ka} and {kb}) must match. Fix: the last dim of the first operand "
+        f"must equal the {'only' if len(sb) == 1 else 'second-to-last'} dim of the second; "
+        f"transpose an operand (b.mT, b.t()) or reshape it.")
+
+
+def matmul(input: Tensor, other: Tensor) -> Tensor:
+    """Matrix product with NumPy/PyTorch semantics: 1-D @ 1-D is a dot product (0-d),
+    a 1-D operand is treated as a row (left) or column (right) vector and that dim is
+    removed, and dims before the last two are batch dims that broadcast."""
+    ad, bd = _operands("matmul", input, other)
+    sa, sb = ad.shape, bd.shape
+    na, nb_ = len(sa), len(sb)
+    if na == 2 and nb_ == 2:
+        if sa[1] != sb[0]:
+            raise _inner_error("matmul", sa, sb, sa[1], sb[0])
+        return _bilinear(MM, input, other, ad, bd, ())
+    if na == 0 or nb_ == 0:
+        raise RuntimeError(f"matmul: both arguments to matmul need to be at least 1D, but they "
+                           f"are {na}D and {nb_}D (shapes {list(sa)} and {list(sb)}). Fix: "
+                           f"use * for a product with a scalar.")
+    ka, kb = sa[-1], sb[-2 if nb_ > 1 else -1]
+    if ka != kb:
+        raise _inner_error("matmul", sa, sb, ka, kb)
+    if na > 2 or nb_ > 2:
+        try:
+            np.broadcast_shapes(sa[:-2], sb[:-2])
+        except ValueError:
+            raise RuntimeError(
+                f"matmul: the batch dimensions {list(sa[:-2])} and {list(sb[:-2])} of shapes "
+                f"{list(sa)} and {list(sb)} cannot be broadcast together. Fix: make each "
+                f"batch dim equal or 1, aligned from the right.") from None
+    op = DOT if na == 1 and nb_ == 1 else MV if na == 2 and nb_ == 1 else MATMUL
+    return _bilinear(op, input, other, ad, bd, (sa, sb))
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    """Product of two matrices (no broadcasting)."""
+    ad, bd = _operands("mm", input, mat2)
+    if ad.ndim != 2 or bd.ndim != 2:
+        raise RuntimeError(f"mm: both arguments must be matrices (2-D), got shapes "
+                           f"{list(ad.shape)} and {list(bd.shape)}. Fix: use matmul for "
+                           f"vectors or batches.")
+    if ad.shape[1] != bd.shape[0]:
+        raise _inner_error("mm", ad.shape, bd.shape, ad.shape[1], bd.shape[0])
+    return _bilinear(MM, input, mat2, ad, bd, ())
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    """Batched product of 3-D tensors with equal batch sizes (no broadcasting)."""
+    ad, bd = _operands("bmm", input, mat2)
+    sa, sb = ad.shape, bd.shape
+    if len(sa) != 3 or len(sb) != 3:
+        raise RuntimeError(f"bmm: batch1 and batch2 must be 3-D tensors, got shapes {list(sa)} "
+                           f"and {list(sb)}. Fix: use matmul to broadcast.")
+    if sb[0] != sa[0] or sb[1] != sa[2]:
+        raise RuntimeError(
+            f"bmm: expected size for first two dimensions of batch2 tensor to be: "
+            f"[{sa[0]}, {sa[2]}] but got: [{sb[0]}, {sb[1]}] (shapes {list(sa)} and "
+            f"{list(sb)}). Fix: batch sizes must be equal and the inner dimensions must match.")
+    return _bilinear(BMM, input, mat2, ad, bd, ())
+
+
+def mv(input: Tensor, vec: Tensor) -> Tensor:
+    """Matrix-vector product."""
+    ad, bd = _operands("mv", input, vec)
+    if ad.ndim != 2 or bd.ndim != 1:
+        raise RuntimeError(f"mv: expected a matrix and a vector, got shapes {list(ad.shape)} "
+                           f"and {list(bd.shape)}")
+    if ad.shape[1] != bd.shape[0]:
+        raise RuntimeError(f"mv: size mismatch, got input ({ad.shape[0]}), mat "
+                           f"({_fmt(ad.shape)}), vec ({bd.shape[0]}). Fix: the vector's "
+                           f"length must equal the matrix's number of columns.")
+    return _bilinear(MV, input, vec, ad, bd, (ad.shape, bd.shape))
+
+
+def _vector_product(op, name, input, other):
+    ad, bd = _operands(name, input, other)
+    if ad.ndim != 1 or bd.ndim != 1:
+        raise RuntimeError(f"{name}: 1D tensors expected, but got {ad.ndim}D and {bd.ndim}D "
+                           f"tensors (shapes {list(ad.shape)} and {list(bd.shape)})")
+    if ad.shape != bd.shape:
+        raise RuntimeError(f"{name}: inconsistent tensor size, expected tensors of the same "
+                           f"number of elements, but got {ad.shape[0]} and {bd.shape[0]} "
+                           f"(shapes {list(ad.shape)} and {list(bd.shape)})")
+    return _bilinear(op, input, other, ad, bd, (ad.shape, bd.shape))
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:
+    """Inner product of two 1-D tensors (0-d result)."""
+    return _vector_product(DOT, "dot", input, other)
+
+
+def vdot(input: Tensor, other: Tensor) -> Tensor:
+    """``dot`` with the first argument conjugated (real tensors only here: same as dot)."""
+    return _vector_product(VDOT, "vdot", input, other)
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    """Outer product ``input[:, None] * vec2`` (recorded as a multiplication, as PyTorch)."""
+    for arg, v in (("self", input), ("vec2", vec2)):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"outer(): argument '{arg}' must be Tensor, not "
+                            f"{type(v).__name__}")
+        if v.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {arg}, but got {v.ndim}-D "
+                               f"(shape {list(v.shape)})")
+    from .views import unsqueeze
+    return unsqueeze(input, 1) * vec2
+
+
+# ---- einsum -----------------------------------------------------------------------------
+# Note [einsum gradient]: the cotangent of operand i is the einsum of g with the other
+# operands, producing i's letters.  Three cases need more than that one einsum:
+# - a letter only in operand i (summed away, e.g. "ij->i"): g is constant along it, so
+#   the result is broadcast along that letter;
+# - a size-1 dim broadcast against a larger one ("bij,bjk" with b = 1 and 5): sum_to;
+# - a repeated letter ("ii", "iij"): the gradient lives on the diagonal, written there
+#   with diag_embed, one extra axis at a time.
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _parse_equation(equation: str, shapes):
+    """Explicit subscripts (ellipses spelled out with unused letters) and the output."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    subs = lhs.split(",")
+    if len(subs) != len(shapes):
+        more = "fewer" if len(shapes) < len(subs) else "more"
+        raise RuntimeError(f"einsum(): {more} operands were provided than specified in the "
+                           f"equation '{equation}' ({len(subs)} subscripts, {len(shapes)} "
+                           f"operands)")
+    for pos, ch in enumerate(eq):
+        if ch not in _LETTERS and ch not in ".,->":
+            raise RuntimeError(f"einsum(): invalid subscript given at index {pos} in the "
+                               f"equation string '{equation}', subscripts must be in [a-zA-Z]")
+    used = set(eq)
+    free = [c for c in _LETTERS if c not in used]
+    n_ell = 0
+    for s, shape in zip(subs, shapes):
+        if "..." in s:
+            n_ell = max(n_ell, len(shape) - (len(s) - 3))
+    ell = "".join(free[:n_ell])
+    explicit = []
+    for i, (s, shape) in enumerate(zip(subs, shapes)):
+        if "..." in s:
+            k = len(shape) - (len(s) - 3)
+            if k < 0:
+                raise _subscript_count_error(equation, i, len(s) - 3, len(shape), True)
+            s = s.replace("...", ell[n_ell - k:] if k else "")
+        if len(s) != len(shape) or "." in s:
+            raise _subscript_count_error(equation, i, len(s), len(shape), False)
+        explicit.append(s)
+    if arrow:
+        out = rhs.replace("...", ell)
+        for c in out:
+            if out.count(c) > 1:
+                raise RuntimeError(f"einsum(): output subscript {c} appears more than once in "
+                                   f"the output of '{equation}'")
+            if not any(c in s for s in explicit):
+                raise RuntimeError(f"einsum(): output subscript {c} does not appear in the "
+                                   f"equation for any input operand ('{equation}')")
+    else:
+        joined = "".join(explicit)
+        out = ell + "".join(sorted(c for c in set(joined) if joined.count(c) == 1
+                                   and c not in ell))
+    return tuple(explicit), out
+
+
+def _subscript_count_error(equation, i, n_sub, ndim, ellipsis):
+    return RuntimeError(
+        f"einsum(): the number of subscripts in the equation ({n_sub}) does not match the "
+        f"number of dimensions ({ndim}) for operand {i}"
+        + (" even with the ellipsis" if ellipsis else " and no ellipsis was given")
+        + f" ('{equation}'). Fix: give one letter per dimension, or '...' for leading dims.")
+
+
+def _letter_sizes(subs, shapes, equation):
+    """Broadcast size of every letter, checking that operands agree."""
+    sizes = {}
+    for i, (s, shape) in enumerate(zip(subs, shapes)):
+        own = {}
+        for c, n in zip(s, shape):
+            if own.setdefault(c, n) != n:
+                raise RuntimeError(f"einsum(): subscript {c} is repeated for operand {i} but "
+                                   f"the sizes don't match, {own[c]} != {n} ('{equation}')")
+            seen = sizes.get(c, 1)
+            if n != 1 and seen != 1 and n != seen:
+                raise RuntimeError(
+                    f"einsum(): subscript {c} has size {n} for operand {i} which does not "
+                    f"broadcast with previously seen size {seen} ('{equation}', operand "
+                    f"shapes {[list(x) for x in shapes]})")
+            sizes[c] = n if seen == 1 else seen
+    return sizes
+
+
+@functools.lru_cache(maxsize=512)
+def _einsum_plan(subs, out, shapes, i):
+    """How to turn ``g`` into operand ``i``'s cotangent (from shapes only; cached).
+
+    Returns ``(spec, reduced, padded, full, embeds, final)``: the einsum, then the
+    shapes for sum_to / reshape / broadcast_to (False: skip), the diagonal embeddings
+    ``(perm, twin_axis, shape)``, and the final permutation (None: skip).
+    """
+    mine = subs[i]
+    own = dict(zip(mine, shapes[i]))
+    unique = "".join(dict.fromkeys(mine))
+    sizes = _letter_sizes(subs, shapes, "")
+    # size of each letter in the einsum's result: broadcast over g and the other operands
+    bsize = {c: sizes[c] for c in out}
+    for j, s in enumerate(subs):
+        if j != i:
+            for c, n in zip(s, shapes[j]):
+                bsize[c] = n if bsize.get(c, 1) == 1 else bsize[c]
+    others = [s for j, s in enumerate(subs) if j != i]
+    present = "".join(c for c in unique if c in bsize)
+    spec = ",".join(["..." + out] + others) + "->..." + present
+    got = tuple(bsize[c] for c in present)
+    reduced = tuple(1 if own[c] == 1 else bsize[c] for c in present)
+    padded = tuple(reduced[present.index(c)] if c in bsize else 1 for c in unique)
+    full = tuple(own[c] for c in unique)
+    embeds = []
+    cur = list(unique)
+    for c in _repeats(mine):
+        twin = cur.index(c)
+        perm = tuple(k for k in range(len(cur)) if k != twin) + (twin,)
+        cur.append(c)
+        embeds.append((perm, twin - len(cur), tuple(own[x] for x in cur)))
+    return (spec, got != reduced and reduced, padded != reduced and padded,
+            padded != full and full, tuple(embeds), _match_labels(cur, mine))
+
+
+def _repeats(sub):
+    """Letters of ``sub`` beyond their first occurrence, in order."""
+    seen = set()
+    extra = []
+    for c in sub:
+        if c in seen:
+            extra.append(c)
+        seen.add(c)
+    return extra
+
+
+def _match_labels(cur, target):
+    """A permutation taking axes labelled ``cur`` to the order ``target`` (None: same)."""
+    if "".join(cur) == target:
+        return None
+    pool = list(range(len(cur)))
+    perm = []
+    for c in target:
+        k = next(k for k in pool if cur[k] == c)
+        pool.remove(k)
+        perm.append(k)
+    return tuple(perm)
+
+
+def _einsum_vjp(xp, g, i, ops, subs, out, shapes):
+    spec, reduced, padded, full, embeds, final = _einsum_plan(subs, out, shapes, i)
+    gi = xp.einsum(spec, g, *[x for j, x in enumerate(ops) if j != i])
+    if reduced:
+        gi = xp.sum_to(gi, reduced)
+    if padded:
+        gi = xp.reshape(gi, padded)
+    if full:
+        gi = xp.broadcast_to(gi, full)
+    for perm, twin, shape in embeds:
+        gi = xp.diag_embed(xp.permute(gi, perm), 0, twin, -1, shape)
+    if final is not None:
+        gi = xp.permute(gi, final)
+    return gi
+
+
+class _Multilinear(Op):
+    """A row with any number of operands, each operand's rule reading all the others."""
+
+    def save_plan(self, needs):
+        plan = self._save_cache.get(needs)
+        if plan is None:
+            n = len(needs)
+            plan = self._save_cache[needs] = tuple(
+                j for j in range(n) if any(needs[k] for k in range(n) if k != j))
+        return plan
+
+
+def _einsum_backward(op, xp, g, needs, saved, params):
+    subs, out, shapes = params
+    ops = saved[:len(needs)]
+    return [_einsum_vjp(xp, g, i, ops, subs, out, shapes) if n else None
+            for i, n in enumerate(needs)]
+
+
+def _einsum_forward(*args):
+    *arrays, subs, out, shapes = args
+    # BLAS-backed contraction paths pay off for 3+ operands or large ones
+    big = len(arrays) > 2 or max(a.size for a in arrays) > 4096
+    return np.einsum(",".join(subs) + "->" + out, *arrays, optimize=big)
+
+
+EINSUM = _Multilinear("einsum", _einsum_forward, None, node="EinsumBackward0", nin=1,
+                      kind="multilinear", backward=_einsum_backward,
+                      formula="d einsum(s, x_1..x_n) = sum_i einsum(s_i, g, x_j (j != i))")
+
+
+def _sublist_equation(args):
+    """``einsum(a, [0, 1], b, [1, 2], [0, 2])`` -> ``("ab,bc->ac", [a, b])``."""
+    def letters(sub):
+        return "".join("..." if s is Ellipsis else _LETTERS[26 + s] if s < 26
+                       else _LETTERS[s - 26] for s in sub)
+    operands = list(args[0::2])
+    subs = [letters(s) for s in args[1::2]]
+    if len(subs) > len(operands):  # trailing output sublist
+        return ",".join(subs[:-1]) + "->" + subs[-1], operands
+    return ",".join(subs), operands
+
+
+def einsum(*args) -> Tensor:
+    """Einstein summation: ``einsum("ij,jk->ik", a, b)``, ``einsum("ij,jk", [a, b])`` or
+    the sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])``.  Size-1 dims broadcast;
+    ``...`` stands for leading dims, broadcast across operands."""
+    if not args:
+        raise ValueError("einsum(): must specify the equation string and at least one "
+                         "operand, or at least one operand and its subscripts list")
+    if isinstance(args[0], str):
+        equation, operands = args[0], list(args[1:])
+        if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+            operands = list(operands[0])
+    else:
+        equation, operands = _sublist_equation(args)
+    if not operands:
+        raise ValueError("einsum(): must specify the equation string and at least one "
+                         "operand, or at least one operand and its subscripts list")
+    for k, x in enumerate(operands):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"einsum(): operand {k} must be a Tensor, not "
+                            f"{type(x).__name__}")
+        if x._view is not None:
+            refresh_view(x)
+    dtypes = {x._data.dtype for x in operands}
+    if len(dtypes) > 1:
+        raise RuntimeError(f"einsum(): expected all operands to have the same dtype, but got "
+                           f"{[str(x.dtype) for x in operands]}. Fix: convert them, e.g. "
+                           f"b.to(a.dtype).")
+    shapes = tuple(x._data.shape for x in operands)
+    subs, out = _parse_equation(equation, shapes)
+    _letter_sizes(subs, shapes, equation)
+    from ._core import nary
+    return nary(EINSUM, operands, (subs, out, shapes))
+
+
+__all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "outer", "einsum"]
+TENSOR_METHODS = {"matmul": matmul, "mm": mm, "bmm": bmm, "mv": mv, "dot": dot,
+                  "vdot": vdot, "outer": outer}

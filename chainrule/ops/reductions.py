@@ -1,0 +1,544 @@
+"""Reductions and scans: sum, mean, prod, logsumexp, var, std, norm, cumsum, cumprod,
+softmax, log_softmax, and the non-differentiable all, any, count_nonzero.
+
+Order-based reductions (max, min, amax, median, sort, topk ...) live in ``sorting.py``.
+
+Rules are ``rule(xp, g, x, out, *params)``: ``g`` is the cotangent of ``out`` (the primal
+output) and may carry ``xp.nb`` leading batch dims; ``x`` and ``out`` are the saved primal
+values (``None`` when the row does not read them) and never carry batch dims.  So rules
+address axes from the end: every row's params hold the reduced axes as a tuple of
+*negative* ints (all axes for a whole-tensor reduction, ``()`` for a 0-d input), and
+``xp.unreduce(g, shape, axes, keepdim)`` broadcasts ``g`` back to the input shape,
+keeping batch dims in front.  ``xp.expand_dims(out, axes)`` puts the reduced axes back
+into a saved output, so that it lines up with ``x``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from .._dtype import to_dtype
+from .._tensor import Tensor
+from ._core import Op, unary
+from . import views as _views
+
+_INF = math.inf
+_NAN = math.nan
+
+# PyTorch's names for dtypes in its error messages
+TORCH_TYPE_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double",
+                    "int8": "Char", "int16": "Short", "int32": "Int", "int64": "Long",
+                    "uint8": "Byte", "bool": "Bool"}
+
+
+# ---- argument checks shared with sorting.py --------------------------------------------
+
+def check_tensor(x, op: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(x).__name__}")
+
+
+def _dim_range_error(op, d, shape):
+    n = max(len(shape), 1)
+    return IndexError(f"{op}(): Dimension out of range (expected to be in range of "
+                      f"[{-n}, {n - 1}], but got {d}) for a tensor of shape {list(shape)}")
+
+
+def one_dim(x: Tensor, dim, op: str):
+    """A single ``dim`` as a negative axis, or ``None`` for a 0-d tensor."""
+    shape = x._data.shape
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}(): argument 'dim' must be int, not {type(dim).__name__}")
+    n = max(len(shape), 1)
+    if not -n <= dim < n:
+        raise _dim_range_error(op, dim, shape)
+    return int(dim) % n - n if shape else None
+
+
+def reduce_dims(x: Tensor, dim, op: str) -> tuple:
+    """``dim`` (None, an int, or a tuple/list of ints) as sorted negative axes.
+    ``None`` and ``()`` reduce every dim, as in PyTorch; a 0-d tensor has no axes."""
+    nd = x._data.ndim
+    if dim is None:
+        return tuple(range(-nd, 0))
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+    if not dims:
+        return tuple(range(-nd, 0))
+    axes = []
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+            raise TypeError(f"{op}(): argument 'dim' must be int or tuple of ints, not "
+                            f"{type(d).__name__}")
+        a = one_dim(x, d, op)
+        if a in axes:
+            raise RuntimeError(f"{op}(): dim {a % max(nd, 1)} appears multiple times in the "
+                               f"list of dims (tensor of shape {list(x._data.shape)})")
+        axes.append(a)
+    return tuple(sorted(axes)) if nd else ()
+
+
+def reduced_size(shape, axes) -> int:
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+def _cast(x: Tensor, dtype) -> Tensor:
+    return x if dtype is None else _views.to_dtype(x, to_dtype(dtype).np)
+
+
+def _require_float(x: Tensor, op: str, what: str) -> None:
+    if x._data.dtype.kind != "f":
+        name = TORCH_TYPE_NAMES.get(x._data.dtype.name, x._data.dtype.name)
+        raise RuntimeError(f"{op}(): {what} Got: {name} (tensor of shape "
+                           f"{list(x._data.shape)}). Convert with .float() first.")
+
+
+def _keep(xp, out, axes, keepdim):
+    """The saved output with its reduced axes put back (size 1), aligned with ``x``."""
+    return out if keepdim or not axes else xp.expand_dims(out, axes)
+
+
+def _int64_if_integral(a):
+    return np.int64 if a.dtype.kind in "biu" else None
+
+
+# ---- sum, mean ------------------------------------------------------------------------
+
+def _sum_forward(a, axes, keepdim, shape):
+    return np.sum(a, axis=axes, keepdims=keepdim, dtype=_int64_if_integral(a))
+
+
+def _sum_vjp(xp, g, x, out, axes, keepdim, shape):
+    return xp.unreduce(g, shape, axes, keepdim)
+
+
+def _mean_forward(a, axes, keepdim, shape, n):
+    s = np.sum(a, axis=axes, keepdims=keepdim)
+    if n == 0:
+        return np.full(np.shape(s), np.nan, a.dtype)  # PyTorch: the mean of nothing is nan
+    return s / n
+
+
+def _mean_vjp(xp, g, x, out, axes, keepdim, shape, n):
+    # n == 0: the input is empty, so is its cotangent
+    return xp.unreduce(g / n if n else g, shape, axes, keepdim)
+
+
+# Each reduction has two rows, as PyTorch has two grad_fn names: the whole-tensor call
+# (``x.sum()``: SumBackward0) and the call with ``dim`` (``x.sum(1)``: SumBackward1).
+SUM, SUM_DIM = (Op(name, _sum_forward, (_sum_vjp,), node=node, kind="linear",
+                   formula="d sum(x, dims) = g broadcast back over the reduced dims")
+                for name, node in (("sum", "SumBackward0"), ("sum_dim", "SumBackward1")))
+MEAN, MEAN_DIM = (Op(name, _mean_forward, (_mean_vjp,), node=node, kind="linear",
+                     formula="d mean(x, dims) = g / n broadcast back, n = reduced count")
+                  for name, node in (("mean", "MeanBackward0"),
+                                     ("mean_dim", "MeanBackward1")))
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
+    """Sum over ``dim`` (an int or tuple; all dims when None).  Integer and bool
+    tensors sum to int64, as in PyTorch; ``dtype`` casts the input first."""
+    check_tensor(input, "sum")
+    x = _cast(input, dtype)
+    axes = reduce_dims(x, dim, "sum")
+    return unary(SUM if dim is None else SUM_DIM, x, axes, bool(keepdim), x._data.shape)
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None):
+    """Arithmetic mean over ``dim``; floating inputs only (or pass ``dtype``)."""
+    check_tensor(input, "mean")
+    x = _cast(input, dtype)
+    _require_float(x, "mean", "could not infer output dtype. Input dtype must be either a "
+                              "floating point or complex dtype.")
+    shape = x._data.shape
+    axes = reduce_dims(x, dim, "mean")
+    return unary(MEAN if dim is None else MEAN_DIM, x, axes, bool(keepdim), shape,
+                 reduced_size(shape, axes))
+
+
+# ---- prod -----------------------------------------------------------------------------
+
+def _prod_forward(a, axes, keepdim, shape):
+    return np.prod(a, axis=axes, keepdims=keepdim, dtype=_int64_if_integral(a))
+
+
+def _prod_vjp(xp, g, x, out, axes, keepdim, shape):
+    """Note [prod with zeros]: d prod / dx_i = prod_{j != i} x_j, without dividing by 0.
+
+    Per reduced slice, with z the number of zeros in it:
+      x_i != 0            out / x_i (exact: the identity holds wherever x_i != 0);
+      x_i == 0, z == 1    q = the product of the nonzero entries;
+      x_i == 0, z == 2    q * x_w, w the other zero: written q * (s - x_i) with s the sum
+                          of the zero entries, so its value is 0 and its derivative in x_w
+                          is q -- the Hessian stays exact (PyTorch gets it too);
+      x_i == 0, z >= 3    0.
+    No branch divides by zero, so no NaN appears even in the unused branch.
+    """
+    o = _keep(xp, out, axes, keepdim)
+    zeros = x == 0
+    nz = xp.sum(zeros, axes, keepdims=True)
+    x_safe = xp.where(zeros, 1, x)
+    q = xp.prod(x_safe, axes, keepdims=True)
+    s = xp.sum(xp.where(zeros, x, 0), axes, keepdims=True)
+    at_zero = xp.where(nz == 1, q, xp.where(nz == 2, q * (s - x), 0))
+    return xp.unreduce(g, shape, axes, keepdim) * xp.where(zeros, at_zero, o / x_safe)
+
+
+PROD, PROD_DIM = (Op(name, _prod_forward, (_prod_vjp,), node=node, reads=((0, 1),),
+                     formula="d prod(x) / dx_i = prod_{j != i} x_j (zeros handled exactly)")
+                  for name, node in (("prod", "ProdBackward0"), ("prod_dim", "ProdBackward1")))
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    """Product of all elements, or over one ``dim`` (PyTorch's prod takes a single int).
+    Integer and bool tensors give int64."""
+    check_tensor(input, "prod")
+    x = _cast(input, dtype)
+    if dim is None:
+        return unary(PROD, x, reduce_dims(x, None, "prod"), False, x._data.shape)
+    if isinstance(dim, (tuple, list)):
+        raise TypeError(f"prod(): argument 'dim' must be int, not {type(dim).__name__} "
+                        f"(PyTorch's prod reduces one dim at a time; use x.prod(0).prod(0))")
+    axes = () if x._data.ndim == 0 else (one_dim(x, dim, "prod"),)
+    return unary(PROD_DIM, x, axes, bool(keepdim), x._data.shape)
+
+
+# ---- logsumexp --------------------------------------------------------------------------
+
+def _logsumexp_forward(a, axes, keepdim, shape):
+    # shift by the max so exp never overflows; an infinite max shifts by 0 instead
+    m = np.amax(a, axis=axes, keepdims=True) if reduced_size(shape, axes) else 0
+    m = np.where(np.isfinite(m), m, 0)
+    with np.errstate(divide="ignore"):  # log(0) = -inf for empty or all -inf slices
+        out = np.log(np.sum(np.exp(a - m), axis=axes, keepdims=True)) + m
+    return out if keepdim else np.squeeze(out, axis=axes)
+
+
+def _logsumexp_vjp(xp, g, x, out, axes, keepdim, shape):
+    return xp.unreduce(g, shape, axes, keepdim) * xp.exp(x - _keep(xp, out, axes, keepdim))
+
+
+LOGSUMEXP = Op("logsumexp", _logsumexp_forward, (_logsumexp_vjp,), reads=((0, 1),),
+               formula="d logsumexp(x) = g * exp(x - out) = g * softmax(x)")
+LOGSUMEXP.float_result = True
+
+
+def logsumexp(input, dim, keepdim=False):
+    """``log(sum(exp(x), dim))`` computed without overflow.  Integer inputs give floats."""
+    check_tensor(input, "logsumexp")
+    shape = input._data.shape
+    return unary(LOGSUMEXP, input, reduce_dims(input, dim, "logsumexp"), bool(keepdim), shape)
+
+
+# ---- var, std -------------------------------------------------------------------------------
+
+def _var_forward(a, axes, keepdim, shape, n, correction):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = a - np.sum(a, axis=axes, keepdims=True) / n
+        return np.sum(d * d, axis=axes, keepdims=keepdim) / (n - correction)
+
+
+def _std_forward(a, axes, keepdim, shape, n, correction):
+    return np.sqrt(_var_forward(a, axes, keepdim, shape, n, correction))
+
+
+def _var_vjp(xp, g, x, out, axes, keepdim, shape, n, correction):
+    # d var = 2 (x - mean) / (n - correction); the mean's own term sums to zero
+    if n == 0:
+        return xp.unreduce(g, shape, axes, keepdim)  # empty input, empty cotangent
+    dof = n - correction
+    scale = 2.0 / dof if dof else _NAN  # PyTorch: 2/0 * 0 -> nan
+    centered = x - xp.sum(x, axes, keepdims=True) / n
+    return xp.unreduce(g * scale, shape, axes, keepdim) * centered
+
+
+def _std_vjp(xp, g, x, out, axes, keepdim, shape, n, correction):
+    # Note [std at zero]: d std = d var / (2 std), taken as 0 where std == 0 (a constant
+    # slice), as PyTorch does; the double where keeps 1/0 out of both branches.
+    zero = out == 0
+    g_var = xp.where(zero, 0, g / (2 * xp.where(zero, 1, out)))
+    return _var_vjp(xp, g_var, x, None, axes, keepdim, shape, n, correction)
+
+
+VAR = Op("var", _var_forward, (_var_vjp,), reads=((0,),),
+         formula="d var(x) = g * 2 (x - mean(x)) / (n - correction)")
+STD = Op("std", _std_forward, (_std_vjp,), reads=((0, 1),),
+         formula="d std(x) = g * (x - mean(x)) / ((n - correction) std(x)), 0 where std = 0")
+
+
+def _var_args(op, input, dim, unbiased, keepdim, correction):
+    check_tensor(input, op)
+    if isinstance(dim, bool):  # the legacy form var(x, unbiased)
+        dim, unbiased = None, dim
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"{op}(): std and var only support floating point and complex "
+                           f"dtypes, got {input.dtype} (tensor of shape "
+                           f"{list(input._data.shape)}). Convert with .float() first.")
+    if correction is not None and unbiased is not None:
+        raise RuntimeError(f"{op}(): cannot specify both 'unbiased' and 'correction'")
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    shape = input._data.shape
+    axes = reduce_dims(input, dim, op)
+    n = reduced_size(shape, axes)
+    if n - correction <= 0:
+        warnings.warn(f"{op}(): degrees of freedom is <= 0. Correction should be strictly "
+                      f"less than the reduction factor (input numel divided by output "
+                      f"numel).", UserWarning, stacklevel=3)
+    return axes, bool(keepdim), shape, n, correction
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance over ``dim`` with Bessel's ``correction`` (default 1; ``unbiased=False``
+    is ``correction=0``)."""
+    return unary(VAR, input, *_var_args("var", input, dim, unbiased, keepdim, correction))
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Standard deviation over ``dim``; see ``var``.  Its gradient is 0 where std is 0."""
+    return unary(STD, input, *_var_args("std", input, dim, unbiased, keepdim, correction))
+
+
+# ---- norm ------------------------------------------------------------------------------------
+
+def _norm_forward(a, p, axes, keepdim, shape):
+    if p == 2:
+        return np.sqrt(np.sum(a * a, axis=axes, keepdims=keepdim))
+    if p == 0:
+        return np.sum(a != 0, axis=axes, keepdims=keepdim).astype(a.dtype)
+    mag = np.abs(a)
+    if p == 1:
+        return np.sum(mag, axis=axes, keepdims=keepdim)
+    if p == _INF:
+        return np.amax(mag, axis=axes, keepdims=keepdim)
+    if p == -_INF:
+        return np.amin(mag, axis=axes, keepdims=keepdim)
+    with np.errstate(divide="ignore"):  # 0 ** (negative p) = inf, as PyTorch
+        return np.sum(mag ** p, axis=axes, keepdims=keepdim) ** (1.0 / p)
+
+
+def _norm_vjp(xp, g, x, out, p, axes, keepdim, shape):
+    """PyTorch's norm_backward, with the division by the norm guarded (Note [norm at
+    zero]): where the norm is 0 the gradient is 0, never NaN, to any order -- the
+    double where keeps 0/0 out of the branch that is not taken."""
+    if p == 0:
+        return None  # piecewise constant: PyTorch leaves the gradient undefined
+    gu = xp.unreduce(g, shape, axes, keepdim)
+    if p == 1:
+        return gu * xp.sign(x)
+    o = _keep(xp, out, axes, keepdim)
+    zero = o == 0
+    if p == 2:
+        return gu * xp.where(zero, 0, x / xp.where(zero, 1, o))
+    if p in (_INF, -_INF):
+        # the entries attaining max |x| (min |x|) share the gradient evenly, with x's sign
+        hit = xp.astype(xp.abs(x) == o, x.dtype)
+        return gu * xp.sign(x) * (hit / xp.sum(hit, axes, keepdims=True))
+    mag = xp.abs(x)
+    if p < 1:  # |x|^(p-1) is infinite at 0: the entry's gradient is taken as 0
+        at0 = x == 0
+        d = xp.where(at0, 0, xp.sign(x) * xp.where(at0, 1, mag) ** (p - 1))
+        return gu * d * o ** (1 - p)
+    d = xp.sign(x) * mag ** (p - 1) if p < 2 else x * mag ** (p - 2)
+    return gu * d * xp.where(zero, 0, 1 / xp.where(zero, 1, o) ** (p - 1))
+
+
+NORM = Op("norm", _norm_forward, (_norm_vjp,), node="LinalgVectorNormBackward0",
+          reads=((0, 1),),
+          formula="d ||x||_p = g * sign(x) |x|^(p-1) / ||x||^(p-1), 0 where ||x|| = 0")
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
+    """``linalg.vector_norm``: the p-norm of ``x`` flattened over ``dim``."""
+    check_tensor(x, "linalg.vector_norm")
+    x = _cast(x, dtype)
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor "
+                           f"as input. Got {TORCH_TYPE_NAMES.get(x._data.dtype.name)} "
+                           f"(tensor of shape {list(x._data.shape)})")
+    p = float(ord)
+    shape = x._data.shape
+    axes = reduce_dims(x, dim, "linalg.vector_norm")
+    if math.isinf(p) and reduced_size(shape, axes) == 0:
+        raise RuntimeError(f"linalg.vector_norm cannot compute the {ord} norm on an empty "
+                           f"tensor because the operation does not have an identity "
+                           f"(shape {list(shape)}, dim {dim})")
+    return unary(NORM, x, p, axes, bool(keepdim), shape)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """``torch.norm``: a vector p-norm over ``dim`` (all dims when None).  ``p`` is a
+    number (inf and -inf included) or 'fro' (the 2-norm over at most two dims)."""
+    check_tensor(input, "norm")
+    if isinstance(p, str):
+        if p == "nuc":
+            raise NotImplementedError("norm(): p='nuc' (the nuclear norm) is not supported "
+                                      "yet; it needs singular values.")
+        if p != "fro":
+            raise RuntimeError(f"norm(): unknown p {p!r}; use a number, 'fro' or 'nuc'")
+        if isinstance(dim, (tuple, list)) and len(dim) > 2:
+            raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got "
+                               f"{' '.join(map(str, dim))}")
+        p = 2
+    return vector_norm(input, 2 if p is None else p, dim, keepdim, dtype=dtype)
+
+
+# ---- cumsum, cumprod -------------------------------------------------------------------------
+
+def _cumsum_forward(a, axis):
+    dt = _int64_if_integral(a)
+    return (a.astype(dt or a.dtype) if axis is None
+            else np.cumsum(a, axis=axis, dtype=dt))
+
+
+def _cumprod_forward(a, axis):
+    dt = _int64_if_integral(a)
+    return (a.astype(dt or a.dtype) if axis is None
+            else np.cumprod(a, axis=axis, dtype=dt))
+
+
+def _cumsum_vjp(xp, g, x, out, axis):
+    return g if axis is None else xp.reverse_cumsum(g, axis)
+
+
+def _cumprod_vjp(xp, g, x, out, axis):
+    """Note [cumprod with zeros]: d/dx_i = sum_{k >= i} g_k prod_{j <= k, j != i} x_j, in
+    O(n) and without dividing by zero (PyTorch's derivation, as one formula).
+    Let z be the first zero along the axis, w the second.
+      x_i != 0 or i before z:  (sum_{k>=i} g_k out_k) / x_i;
+      i == z:  sum_{k>=z} g_k cumprod(x with x_z := 1)_k;
+      i == w:  x_z * sum_{k>=w} g_k cumprod(x with x_z, x_w := 1)_k  -- value 0, but its
+               derivative in x_z keeps the Hessian exact;
+      later zeros: sum_{k>=i} g_k out_k = 0.
+    """
+    if axis is None:
+        return g
+    zeros = x == 0
+    seen = xp.cumsum(zeros, axis)  # zeros up to and including each position
+    first = zeros & (seen == 1)
+    second = zeros & (seen == 2)
+    plain = xp.reverse_cumsum(g * out, axis) / xp.where(zeros, 1, x)
+    at_first = xp.reverse_cumsum(g * xp.cumprod(xp.where(first, 1, x), axis), axis)
+    x_first = xp.sum(xp.where(first, x, 0), (axis,), keepdims=True)
+    rest = xp.cumprod(xp.where(first | second, 1, x), axis)
+    at_second = x_first * xp.reverse_cumsum(g * rest, axis)
+    return xp.where(first, at_first, xp.where(second, at_second, plain))
+
+
+CUMSUM = Op("cumsum", _cumsum_forward, (_cumsum_vjp,), kind="linear",
+            formula="d cumsum(x) = reversed cumsum of g")
+CUMPROD = Op("cumprod", _cumprod_forward, (_cumprod_vjp,), reads=((0, 1),),
+             formula="d cumprod(x)_k / dx_i = prod_{j <= k, j != i} x_j for i <= k")
+
+
+def cumsum(input, dim, *, dtype=None):
+    """Running sum along ``dim``; integer and bool tensors give int64."""
+    check_tensor(input, "cumsum")
+    x = _cast(input, dtype)
+    return unary(CUMSUM, x, one_dim(x, dim, "cumsum"))
+
+
+def cumprod(input, dim, *, dtype=None):
+    """Running product along ``dim``; integer and bool tensors give int64."""
+    check_tensor(input, "cumprod")
+    x = _cast(input, dtype)
+    return unary(CUMPROD, x, one_dim(x, dim, "cumprod"))
+
+
+# ---- softmax, log_softmax ---------------------------------------------------------------------
+
+def _shifted(a, axes):
+    return a - np.amax(a, axis=axes, keepdims=True) if a.size else a
+
+
+def _softmax_forward(a, axes):
+    e = np.exp(_shifted(a, axes))
+    return e / np.sum(e, axis=axes, keepdims=True)
+
+
+def _log_softmax_forward(a, axes):
+    s = _shifted(a, axes)
+    return s - np.log(np.sum(np.exp(s), axis=axes, keepdims=True))
+
+
+def _softmax_vjp(xp, g, x, out, axes):
+    return out * (g - xp.sum(g * out, axes, keepdims=True))
+
+
+def _log_softmax_vjp(xp, g, x, out, axes):
+    return g - xp.exp(out) * xp.sum(g, axes, keepdims=True)
+
+
+SOFTMAX = Op("softmax", _softmax_forward, (_softmax_vjp,), reads=((1,),),
+             formula="d softmax(x) = out * (g - sum(g * out))")
+LOG_SOFTMAX = Op("log_softmax", _log_softmax_forward, (_log_softmax_vjp,), reads=((1,),),
+                 formula="d log_softmax(x) = g - exp(out) * sum(g)")
+
+
+def _softmax_call(op, kernel, input, dim, dtype):
+    check_tensor(input, op.name)
+    if dim is None:
+        raise TypeError(f"{op.name}() missing 1 required positional arguments: \"dim\"")
+    x = _cast(input, dtype)
+    if x._data.dtype.kind != "f":
+        raise NotImplementedError(
+            f"\"{kernel}\" not implemented for "
+            f"'{TORCH_TYPE_NAMES.get(x._data.dtype.name)}': {op.name} of a tensor of shape "
+            f"{list(x._data.shape)} needs a floating dtype; use x.float() or dtype=.")
+    a = one_dim(x, dim, op.name)
+    return unary(op, x, () if a is None else (a,))
+
+
+def softmax(input, dim=None, dtype=None):
+    """``exp(x) / sum(exp(x), dim)``, computed without overflow."""
+    return _softmax_call(SOFTMAX, "softmax_kernel_impl", input, dim, dtype)
+
+
+def log_softmax(input, dim=None, dtype=None):
+    """``x - logsumexp(x, dim)``, computed without overflow."""
+    return _softmax_call(LOG_SOFTMAX, "log_softmax_kernel_impl", input, dim, dtype)
+
+
+# ---- all, any, count_nonzero: not differentiable --------------------------------------------
+
+def _logical_forward(fn):
+    def forward(a, axes, keepdim):
+        r = fn(a, axis=axes, keepdims=keepdim)
+        return r.astype(np.uint8) if a.dtype == np.uint8 else r  # PyTorch keeps uint8
+    return forward
+
+
+ALL = Op("all", _logical_forward(np.all), differentiable=False)
+ANY = Op("any", _logical_forward(np.any), differentiable=False)
+COUNT_NONZERO = Op("count_nonzero",
+                   lambda a, axes: np.asarray(np.count_nonzero(a, axis=axes), np.int64),
+                   differentiable=False)
+
+
+def all(input, dim=None, keepdim=False):  # noqa: A001
+    """True where every element over ``dim`` is nonzero (bool; uint8 stays uint8)."""
+    check_tensor(input, "all")
+    return unary(ALL, input, reduce_dims(input, dim, "all"), bool(keepdim))
+
+
+def any(input, dim=None, keepdim=False):  # noqa: A001
+    """True where some element over ``dim`` is nonzero (bool; uint8 stays uint8)."""
+    check_tensor(input, "any")
+    return unary(ANY, input, reduce_dims(input, dim, "any"), bool(keepdim))
+
+
+def count_nonzero(input, dim=None):
+    """Number of nonzero elements over ``dim`` (int64)."""
+    check_tensor(input, "count_nonzero")
+    return unary(COUNT_NONZERO, input, reduce_dims(input, dim, "count_nonzero"))
+
+
+__all__ = ["sum", "mean", "prod", "logsumexp", "var", "std", "norm", "cumsum", "cumprod",
+           "softmax", "log_softmax", "all", "any", "count_nonzero"]
+TENSOR_METHODS = {name: globals()[name] for name in __all__}
