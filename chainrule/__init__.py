@@ -7,6 +7,12 @@ in-place updates with version checks, views, and grad modes.
 
 from __future__ import annotations
 
+import warnings as _warnings
+
+# Note [floating-point warnings]: NumPy warns on log(0), 0/0 ...; PyTorch returns
+# inf/nan silently.  Silence RuntimeWarnings raised from inside chainrule only.
+_warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"chainrule(\.|$)")
+
 from . import _dtype
 from ._dtype import (dtype, float16, float32, float64, int8, int16, int32, int64, uint8,
                      get_default_dtype, set_default_dtype)
@@ -29,10 +35,11 @@ short, int, long = int16, int32, int64  # noqa: A001
 swapaxes = swapdims = transpose
 moveaxis = movedim
 
-from .ops import reductions as _reductions, linalg as _linalg, shape as _shape
+from .ops import (reductions as _reductions, sorting as _sorting, linalg as _linalg,
+                  shape as _shape)
 
 _methods.attach()
-for _family in (_reductions, _linalg, _shape):
+for _family in (_reductions, _sorting, _linalg, _shape):
     globals().update({_n: getattr(_family, _n) for _n in _family.__all__})
     _methods.attach(_family.TENSOR_METHODS)
 del _family

@@ -124,8 +124,14 @@ def minimum(input, other, *, out=None):
     return binary(E.MINIMUM, input, other)
 
 
-fmax = maximum
-fmin = minimum
+def fmax(input, other, *, out=None):
+    """Elementwise maximum that ignores NaN (NaN only where both are NaN)."""
+    return binary(E.FMAX, input, other)
+
+
+def fmin(input, other, *, out=None):
+    """Elementwise minimum that ignores NaN (NaN only where both are NaN)."""
+    return binary(E.FMIN, input, other)
 
 
 def positive(input):
@@ -192,6 +198,10 @@ def where(condition, input=None, other=None, *, out=None):
     if c.dtype != np.bool_:
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a "
                            f"tensor with dtype {condition.dtype}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        # two Python scalars: PyTorch's default dtypes (where(c, 1.0, 0.0) is float32)
+        from ._creation import tensor
+        input = tensor(input)
     return elementwise_n(WHERE, (wrap(c), input, other), (False, True, True))
 
 

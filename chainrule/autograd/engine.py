@@ -56,8 +56,7 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
     prev_mode = STATE.enabled
     STATE.enabled = False
     try:
-        with np.errstate(all="ignore"):
-            _loop(heap, buffers, retain_graph, relevant, capture, accumulate)
+        _loop(heap, buffers, retain_graph, relevant, capture, accumulate)
     finally:
         STATE.enabled = prev_mode
 

@@ -217,16 +217,10 @@ class AccumulateGrad(Node):
         return "AccumulateGrad"
 
 
-_CLASSES: dict = {}
-
-
 def node_class(op, name: str):
-    """The ``grad_fn`` class for an op row, named as PyTorch names it."""
-    cls = _CLASSES.get(name)
-    if cls is None:
-        cls = _CLASSES[name] = type(name, (Node,), {"__slots__": (), "op": op,
-                                                   "__module__": "chainrule.autograd"})
-    return cls
+    """The ``grad_fn`` class for an op row, named as PyTorch names it.  Each row gets its
+    own class (two rows may share a PyTorch name, e.g. the two ``max`` forms)."""
+    return type(name, (Node,), {"__slots__": (), "op": op, "__module__": "chainrule.autograd"})
 
 
 def is_array(x) -> bool:

@@ -188,6 +188,8 @@ class NumpyNamespace:
     def cumprod(x, axis):
         return np.cumprod(x, axis=axis)
 
+    isnan = staticmethod(np.isnan)
+
     @staticmethod
     def expand_dims(a, axis):
         """Insert size-1 axes at ``axis`` (negative, counted in the result) into a saved,

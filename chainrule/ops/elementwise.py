@@ -40,6 +40,12 @@ def _rsqrt(x):
     return 1 / np.sqrt(x)
 
 
+def _sign(x):
+    # Note [sign of NaN]: PyTorch's sign(nan) is 0; NumPy's is nan
+    out = np.sign(x)
+    return np.where(np.isnan(out), 0, out) if x.dtype.kind == "f" else out
+
+
 def _zero(xp, x, out):
     return 0 * out
 
@@ -83,7 +89,7 @@ _UNARY = [
     ("erf", _erf_forward, lambda xp, x, out: _SQRT_PI_2 * xp.exp(-(x * x)), "x",
      "d/dx erf(x) = 2/sqrt(pi) * exp(-x**2)"),
     # Note [piecewise constant]: floor, ceil, round, trunc, sign have zero gradient.
-    ("sign", np.sign, _zero, "out", "d/dx sign(x) = 0"),
+    ("sign", _sign, _zero, "out", "d/dx sign(x) = 0"),
     ("floor", np.floor, _zero, "out", "d/dx floor(x) = 0"),
     ("ceil", np.ceil, _zero, "out", "d/dx ceil(x) = 0"),
     ("round", np.round, _zero, "out", "d/dx round(x) = 0"),
@@ -130,20 +136,21 @@ def _remainder(x, y):
 
 
 def _max_dx(xp, x, y, out):
-    # Note [ties]: maximum/minimum split the gradient equally on ties, as PyTorch.
-    return (x > y) + (x == y) * 0.5
+    # Note [ties]: maximum/minimum split the gradient equally on ties, as PyTorch; where
+    # an operand is NaN (so is the output) both get the whole gradient, as PyTorch.
+    return 1 - (x < y) - (x == y) * 0.5
 
 
 def _max_dy(xp, x, y, out):
-    return (y > x) + (x == y) * 0.5
+    return 1 - (y < x) - (x == y) * 0.5
 
 
 def _min_dx(xp, x, y, out):
-    return (x < y) + (x == y) * 0.5
+    return 1 - (x > y) - (x == y) * 0.5
 
 
 def _min_dy(xp, x, y, out):
-    return (y < x) + (x == y) * 0.5
+    return 1 - (y > x) - (x == y) * 0.5
 
 
 ADD = elementwise("add", np.add, (lambda xp, x, y, out: 1, lambda xp, x, y, out: 1),
@@ -167,6 +174,31 @@ MAXIMUM = elementwise("maximum", np.maximum, (_max_dx, _max_dy), reads=("x,y", "
                       formula="d max(x, y) = dx where x > y, dy where y > x, half each on ties")
 MINIMUM = elementwise("minimum", np.minimum, (_min_dx, _min_dy), reads=("x,y", "x,y"),
                       formula="d min(x, y) = dx where x < y, dy where y < x, half each on ties")
+
+
+# Note [fmax ties]: fmax/fmin ignore a NaN operand, and PyTorch gives the whole gradient
+# of a tie (or of a NaN in y) to x, unlike maximum's even split.  ``y != y`` is the NaN
+# test that works in every namespace and on Python scalars.
+def _fmax_dx(xp, x, y, out):
+    return (x >= y) | (y != y)  # noqa: PLR0124
+
+
+def _fmax_dy(xp, x, y, out):
+    return ~((x >= y) | (y != y))  # noqa: PLR0124
+
+
+def _fmin_dx(xp, x, y, out):
+    return (x <= y) | (y != y)  # noqa: PLR0124
+
+
+def _fmin_dy(xp, x, y, out):
+    return ~((x <= y) | (y != y))  # noqa: PLR0124
+
+
+FMAX = elementwise("fmax", np.fmax, (_fmax_dx, _fmax_dy), reads=("x,y", "x,y"),
+                   formula="d fmax(x, y) = dx where x >= y or y is nan, dy elsewhere")
+FMIN = elementwise("fmin", np.fmin, (_fmin_dx, _fmin_dy), reads=("x,y", "x,y"),
+                   formula="d fmin(x, y) = dx where x <= y or y is nan, dy elsewhere")
 # Note [rounded quotients]: fmod(x, y) = x - trunc(x/y) * y, so trunc(x/y) = (x - out) / y
 # (and floor(x/y) likewise for remainder): plain arithmetic, available in every namespace.
 FMOD = elementwise("fmod", _fmod_forward,
@@ -179,7 +211,8 @@ REMAINDER = elementwise("remainder", _remainder,
 FLOOR_DIVIDE = elementwise("floor_divide", _floor_divide,
                            (lambda xp, x, y, out: 0 * out, lambda xp, x, y, out: 0 * out),
                            reads=("out", "out"), formula="d (x // y) = 0", node="DivBackward2")
-for _op in (ADD, SUB, MUL, DIV, POW, ATAN2, MAXIMUM, MINIMUM, FMOD, REMAINDER, FLOOR_DIVIDE):
+for _op in (ADD, SUB, MUL, DIV, POW, ATAN2, MAXIMUM, MINIMUM, FMAX, FMIN, FMOD, REMAINDER,
+            FLOOR_DIVIDE):
     _op.float_result = _op.promote == "float"
 
 # ---- comparisons and logic: rows flagged non-differentiable -------------------------

@@ -14,12 +14,13 @@ keeps them.  Saved operands never carry batch dims.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
 from .._grad_mode import STATE
-from .._tensor import Tensor, wrap, refresh_view
-from ._core import Op, _record, _out_checks
+from .._tensor import Tensor, refresh_view, wrap
+from ._core import Op, _out_checks, _record
 
 _ndarray = np.ndarray
 _np_matmul = np.matmul
@@ -39,8 +40,11 @@ def _mm_db(xp, g, a, b, out):
     return xp.matmul(xp.swapaxes(a, -1, -2), g)
 
 
-def _matmul_da(xp, g, a, b, out, sa, sb):
+def _matmul_da(xp, g, a, b, out, sa, sb, folded):
     """Cotangent of ``a`` in ``a @ b`` for any ranks (``sa``, ``sb``: operand shapes)."""
+    if folded:  # (..., m, k) @ (k, n) ran as one (M, k) @ (k, n) product
+        g2 = xp.reshape(g, (math.prod(sa[:-1]), sb[-1]))
+        return xp.reshape(xp.matmul(g2, xp.swapaxes(b, -1, -2)), sa)
     if len(sb) == 1:
         # out[..., m] = sum_k a[..., m, k] b[k]  =>  ga[..., m, k] = g[..., m] b[k]
         return xp.reshape(g, sa[:-1] + (1,)) * b
@@ -51,8 +55,10 @@ def _matmul_da(xp, g, a, b, out, sa, sb):
     return xp.sum_to(xp.matmul(g, xp.swapaxes(b, -1, -2)), sa)
 
 
-def _matmul_db(xp, g, a, b, out, sa, sb):
+def _matmul_db(xp, g, a, b, out, sa, sb, folded):
     """Cotangent of ``b`` in ``a @ b`` for any ranks."""
+    if folded:  # the saved ``a`` is the folded (M, k) matrix: one product, no sum_to
+        return xp.matmul(xp.swapaxes(a, -1, -2), xp.reshape(g, (a.shape[0], sb[-1])))
     if len(sa) == 1:
         if len(sb) == 1:
             return xp.reshape(g, (1,)) * a
@@ -65,38 +71,37 @@ def _matmul_db(xp, g, a, b, out, sa, sb):
     return xp.sum_to(xp.matmul(xp.swapaxes(a, -1, -2), g), sb)
 
 
-def _matmul_forward(a, b, *shapes):
-    return _np_matmul(a, b)
-
-
-_BILINEAR = dict(nin=2, reads=((1,), (0,)), kind="bilinear")
-MM = Op("mm", _matmul_forward, (_mm_da, _mm_db), node="MmBackward0", **_BILINEAR,
+_BILINEAR = {"nin": 2, "reads": ((1,), (0,)), "kind": "bilinear"}
+MM = Op("mm", _np_matmul, (_mm_da, _mm_db), node="MmBackward0", **_BILINEAR,
         formula="d(a @ b) = da @ b + a @ db:  ga = g @ b^T,  gb = a^T @ g")
-BMM = Op("bmm", _matmul_forward, (_mm_da, _mm_db), node="BmmBackward0", **_BILINEAR,
+BMM = Op("bmm", _np_matmul, (_mm_da, _mm_db), node="BmmBackward0", **_BILINEAR,
          formula="d(a @ b) per batch:  ga = g @ b^T,  gb = a^T @ g")
-MV = Op("mv", _matmul_forward, (_matmul_da, _matmul_db), node="MvBackward0", **_BILINEAR,
+MV = Op("mv", _np_matmul, (_matmul_da, _matmul_db), node="MvBackward0", **_BILINEAR,
         formula="d(A @ v):  gA = outer(g, v),  gv = A^T @ g")
-DOT = Op("dot", _matmul_forward, (_matmul_da, _matmul_db), node="DotBackward0", **_BILINEAR,
+DOT = Op("dot", _np_matmul, (_matmul_da, _matmul_db), node="DotBackward0", **_BILINEAR,
          formula="d(a . b) = da . b + a . db:  ga = g b,  gb = g a")
-VDOT = Op("vdot", _matmul_forward, (_matmul_da, _matmul_db), node="VdotBackward0",
+VDOT = Op("vdot", _np_matmul, (_matmul_da, _matmul_db), node="VdotBackward0",
           **_BILINEAR, formula="d vdot(a, b) (real) = g b da + g a db")
 # Note [matmul grad_fn]: PyTorch names the node after the kernel it dispatched to:
 # MmBackward0 (2-D @ 2-D), DotBackward0 (1-D @ 1-D), MvBackward0 (2-D @ 1-D), and
 # UnsafeViewBackward0 for batched products, whose 1-D operands are unsqueezed and whose
 # batch dims are folded.  We keep those names; 1-D @ 2-D (SqueezeBackward4 in PyTorch)
 # and 2-D @ 3-D (CloneBackward0) also use the general row, named UnsafeViewBackward0.
-MATMUL = Op("matmul", _matmul_forward, (_matmul_da, _matmul_db), node="UnsafeViewBackward0",
+MATMUL = Op("matmul", _np_matmul, (_matmul_da, _matmul_db), node="UnsafeViewBackward0",
             **_BILINEAR,
             formula="d(a @ b):  ga = sum_to(g @ b^T, a.shape),  gb = sum_to(a^T @ g, b.shape)")
 
 
 # ---- matmul family: dispatch ------------------------------------------------------------
 
-def _bilinear(op, a, b, ad, bd, params):
-    """Run ``op`` on checked raw operands and record it (the hot path of an MLP)."""
-    out = _np_matmul(ad, bd)
+def _bilinear(op, a, b, ad, bd, params, shape=None):
+    """Run ``op`` on checked raw operands and record it (the hot path of an MLP).
+    ``shape``: the result's shape when ``ad`` was folded to a matrix."""
+    out = op.forward(ad, bd)
     if type(out) is not _ndarray:
         out = np.asarray(out)
+    if shape is not None:
+        out = out.reshape(shape)
     if STATE.enabled and (a._rg or b._rg):
         node = _record(op, out, (a, b), params, (ad, bd))
         t = wrap(out, node)
@@ -162,8 +167,14 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
                 f"matmul: the batch dimensions {list(sa[:-2])} and {list(sb[:-2])} of shapes "
                 f"{list(sa)} and {list(sb)} cannot be broadcast together. Fix: make each "
                 f"batch dim equal or 1, aligned from the right.") from None
+    if na > 2 and nb_ == 2:
+        # Note [folded matmul]: batch dims of a against a matrix fold into one BLAS call
+        # (NumPy loops over small products otherwise, several times slower); the node
+        # saves the folded (M, k) view of a, so the gradient of b is one product too.
+        return _bilinear(MATMUL, input, other, ad.reshape(-1, ka), bd, (sa, sb, True),
+                         sa[:-1] + sb[-1:])
     op = DOT if na == 1 and nb_ == 1 else MV if na == 2 and nb_ == 1 else MATMUL
-    return _bilinear(op, input, other, ad, bd, (sa, sb))
+    return _bilinear(op, input, other, ad, bd, (sa, sb, False))
 
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
@@ -203,7 +214,7 @@ def mv(input: Tensor, vec: Tensor) -> Tensor:
         raise RuntimeError(f"mv: size mismatch, got input ({ad.shape[0]}), mat "
                            f"({_fmt(ad.shape)}), vec ({bd.shape[0]}). Fix: the vector's "
                            f"length must equal the matrix's number of columns.")
-    return _bilinear(MV, input, vec, ad, bd, (ad.shape, bd.shape))
+    return _bilinear(MV, input, vec, ad, bd, (ad.shape, bd.shape, False))
 
 
 def _vector_product(op, name, input, other):
@@ -215,7 +226,7 @@ def _vector_product(op, name, input, other):
         raise RuntimeError(f"{name}: inconsistent tensor size, expected tensors of the same "
                            f"number of elements, but got {ad.shape[0]} and {bd.shape[0]} "
                            f"(shapes {list(ad.shape)} and {list(bd.shape)})")
-    return _bilinear(op, input, other, ad, bd, (ad.shape, bd.shape))
+    return _bilinear(op, input, other, ad, bd, (ad.shape, bd.shape, False))
 
 
 def dot(input: Tensor, other: Tensor) -> Tensor:
@@ -423,7 +434,7 @@ def _einsum_backward(op, xp, g, needs, saved, params):
 
 
 def _einsum_forward(*args):
-    *arrays, subs, out, shapes = args
+    *arrays, subs, out, _ = args
     # BLAS-backed contraction paths pay off for 3+ operands or large ones
     big = len(arrays) > 2 or max(a.size for a in arrays) > 4096
     return np.einsum(",".join(subs) + "->" + out, *arrays, optimize=big)
@@ -439,11 +450,11 @@ def _sublist_equation(args):
     def letters(sub):
         return "".join("..." if s is Ellipsis else _LETTERS[26 + s] if s < 26
                        else _LETTERS[s - 26] for s in sub)
-    operands = list(args[0::2])
-    subs = [letters(s) for s in args[1::2]]
-    if len(subs) > len(operands):  # trailing output sublist
-        return ",".join(subs[:-1]) + "->" + subs[-1], operands
-    return ",".join(subs), operands
+    pairs, out = (args, None) if len(args) % 2 == 0 else (args[:-1], args[-1])
+    equation = ",".join(letters(s) for s in pairs[1::2])
+    if out is not None:
+        equation += "->" + letters(out)
+    return equation, list(pairs[0::2])
 
 
 def einsum(*args) -> Tensor:
@@ -480,6 +491,6 @@ def einsum(*args) -> Tensor:
     return nary(EINSUM, operands, (subs, out, shapes))
 
 
-__all__ = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "outer", "einsum"]
+__all__ = ["bmm", "dot", "einsum", "matmul", "mm", "mv", "outer", "vdot"]
 TENSOR_METHODS = {"matmul": matmul, "mm": mm, "bmm": bmm, "mv": mv, "dot": dot,
                   "vdot": vdot, "outer": outer}

@@ -15,6 +15,7 @@ into a saved output, so that it lines up with ``x``.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -22,8 +23,8 @@ import numpy as np
 
 from .._dtype import to_dtype
 from .._tensor import Tensor
-from ._core import Op, unary
 from . import views as _views
+from ._core import Op, unary
 
 _INF = math.inf
 _NAN = math.nan
@@ -88,6 +89,19 @@ def reduced_size(shape, axes) -> int:
     return n
 
 
+def numpy_names(fn):
+    """PyTorch also accepts NumPy's ``axis=`` and ``keepdims=`` for ``dim=``/``keepdim=``."""
+    @functools.wraps(fn)
+    def accept(*args, **kwargs):
+        if kwargs:
+            if "axis" in kwargs:
+                kwargs["dim"] = kwargs.pop("axis")
+            if "keepdims" in kwargs:
+                kwargs["keepdim"] = kwargs.pop("keepdims")
+        return fn(*args, **kwargs)
+    return accept
+
+
 def _cast(x: Tensor, dtype) -> Tensor:
     return x if dtype is None else _views.to_dtype(x, to_dtype(dtype).np)
 
@@ -99,7 +113,7 @@ def _require_float(x: Tensor, op: str, what: str) -> None:
                            f"{list(x._data.shape)}). Convert with .float() first.")
 
 
-def _keep(xp, out, axes, keepdim):
+def keep_dims(xp, out, axes, keepdim):
     """The saved output with its reduced axes put back (size 1), aligned with ``x``."""
     return out if keepdim or not axes else xp.expand_dims(out, axes)
 
@@ -111,7 +125,7 @@ def _int64_if_integral(a):
 # ---- sum, mean ------------------------------------------------------------------------
 
 def _sum_forward(a, axes, keepdim, shape):
-    return np.sum(a, axis=axes, keepdims=keepdim, dtype=_int64_if_integral(a))
+    return a.sum(axis=axes, keepdims=keepdim, dtype=_int64_if_integral(a))
 
 
 def _sum_vjp(xp, g, x, out, axes, keepdim, shape):
@@ -119,7 +133,7 @@ def _sum_vjp(xp, g, x, out, axes, keepdim, shape):
 
 
 def _mean_forward(a, axes, keepdim, shape, n):
-    s = np.sum(a, axis=axes, keepdims=keepdim)
+    s = a.sum(axis=axes, keepdims=keepdim)
     if n == 0:
         return np.full(np.shape(s), np.nan, a.dtype)  # PyTorch: the mean of nothing is nan
     return s / n
@@ -141,7 +155,8 @@ MEAN, MEAN_DIM = (Op(name, _mean_forward, (_mean_vjp,), node=node, kind="linear"
                                      ("mean_dim", "MeanBackward1")))
 
 
-def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
+@numpy_names
+def sum(input, dim=None, keepdim=False, *, dtype=None):
     """Sum over ``dim`` (an int or tuple; all dims when None).  Integer and bool
     tensors sum to int64, as in PyTorch; ``dtype`` casts the input first."""
     check_tensor(input, "sum")
@@ -150,6 +165,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
     return unary(SUM if dim is None else SUM_DIM, x, axes, bool(keepdim), x._data.shape)
 
 
+@numpy_names
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     """Arithmetic mean over ``dim``; floating inputs only (or pass ``dtype``)."""
     check_tensor(input, "mean")
@@ -165,7 +181,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
 # ---- prod -----------------------------------------------------------------------------
 
 def _prod_forward(a, axes, keepdim, shape):
-    return np.prod(a, axis=axes, keepdims=keepdim, dtype=_int64_if_integral(a))
+    return a.prod(axis=axes, keepdims=keepdim, dtype=_int64_if_integral(a))
 
 
 def _prod_vjp(xp, g, x, out, axes, keepdim, shape):
@@ -180,7 +196,7 @@ def _prod_vjp(xp, g, x, out, axes, keepdim, shape):
       x_i == 0, z >= 3    0.
     No branch divides by zero, so no NaN appears even in the unused branch.
     """
-    o = _keep(xp, out, axes, keepdim)
+    o = keep_dims(xp, out, axes, keepdim)
     zeros = x == 0
     nz = xp.sum(zeros, axes, keepdims=True)
     x_safe = xp.where(zeros, 1, x)
@@ -195,6 +211,7 @@ PROD, PROD_DIM = (Op(name, _prod_forward, (_prod_vjp,), node=node, reads=((0, 1)
                   for name, node in (("prod", "ProdBackward0"), ("prod_dim", "ProdBackward1")))
 
 
+@numpy_names
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     """Product of all elements, or over one ``dim`` (PyTorch's prod takes a single int).
     Integer and bool tensors give int64."""
@@ -213,15 +230,16 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 
 def _logsumexp_forward(a, axes, keepdim, shape):
     # shift by the max so exp never overflows; an infinite max shifts by 0 instead
-    m = np.amax(a, axis=axes, keepdims=True) if reduced_size(shape, axes) else 0
+    m = a.max(axis=axes, keepdims=True) if reduced_size(shape, axes) else 0
     m = np.where(np.isfinite(m), m, 0)
     with np.errstate(divide="ignore"):  # log(0) = -inf for empty or all -inf slices
-        out = np.log(np.sum(np.exp(a - m), axis=axes, keepdims=True)) + m
+        out = np.log(np.exp(a - m).sum(axis=axes, keepdims=True)) + m
     return out if keepdim else np.squeeze(out, axis=axes)
 
 
 def _logsumexp_vjp(xp, g, x, out, axes, keepdim, shape):
-    return xp.unreduce(g, shape, axes, keepdim) * xp.exp(x - _keep(xp, out, axes, keepdim))
+    softmax = xp.exp(x - keep_dims(xp, out, axes, keepdim))
+    return xp.unreduce(g, shape, axes, keepdim) * softmax
 
 
 LOGSUMEXP = Op("logsumexp", _logsumexp_forward, (_logsumexp_vjp,), reads=((0, 1),),
@@ -229,6 +247,7 @@ LOGSUMEXP = Op("logsumexp", _logsumexp_forward, (_logsumexp_vjp,), reads=((0, 1)
 LOGSUMEXP.float_result = True
 
 
+@numpy_names
 def logsumexp(input, dim, keepdim=False):
     """``log(sum(exp(x), dim))`` computed without overflow.  Integer inputs give floats."""
     check_tensor(input, "logsumexp")
@@ -240,8 +259,8 @@ def logsumexp(input, dim, keepdim=False):
 
 def _var_forward(a, axes, keepdim, shape, n, correction):
     with np.errstate(divide="ignore", invalid="ignore"):
-        d = a - np.sum(a, axis=axes, keepdims=True) / n
-        return np.sum(d * d, axis=axes, keepdims=keepdim) / (n - correction)
+        d = a - a.sum(axis=axes, keepdims=True) / n
+        return (d * d).sum(axis=axes, keepdims=keepdim) / (n - correction)
 
 
 def _std_forward(a, axes, keepdim, shape, n, correction):
@@ -281,7 +300,7 @@ def _var_args(op, input, dim, unbiased, keepdim, correction):
                            f"dtypes, got {input.dtype} (tensor of shape "
                            f"{list(input._data.shape)}). Convert with .float() first.")
     if correction is not None and unbiased is not None:
-        raise RuntimeError(f"{op}(): cannot specify both 'unbiased' and 'correction'")
+        raise TypeError(f"{op}(): pass either 'unbiased' or 'correction', not both")
     if correction is None:
         correction = 0 if unbiased is False else 1
     shape = input._data.shape
@@ -294,12 +313,14 @@ def _var_args(op, input, dim, unbiased, keepdim, correction):
     return axes, bool(keepdim), shape, n, correction
 
 
+@numpy_names
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance over ``dim`` with Bessel's ``correction`` (default 1; ``unbiased=False``
     is ``correction=0``)."""
     return unary(VAR, input, *_var_args("var", input, dim, unbiased, keepdim, correction))
 
 
+@numpy_names
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Standard deviation over ``dim``; see ``var``.  Its gradient is 0 where std is 0."""
     return unary(STD, input, *_var_args("std", input, dim, unbiased, keepdim, correction))
@@ -309,18 +330,18 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def _norm_forward(a, p, axes, keepdim, shape):
     if p == 2:
-        return np.sqrt(np.sum(a * a, axis=axes, keepdims=keepdim))
+        return np.sqrt((a * a).sum(axis=axes, keepdims=keepdim))
     if p == 0:
-        return np.sum(a != 0, axis=axes, keepdims=keepdim).astype(a.dtype)
+        return (a != 0).sum(axis=axes, keepdims=keepdim).astype(a.dtype)
     mag = np.abs(a)
     if p == 1:
-        return np.sum(mag, axis=axes, keepdims=keepdim)
+        return mag.sum(axis=axes, keepdims=keepdim)
     if p == _INF:
-        return np.amax(mag, axis=axes, keepdims=keepdim)
+        return mag.max(axis=axes, keepdims=keepdim)
     if p == -_INF:
-        return np.amin(mag, axis=axes, keepdims=keepdim)
+        return mag.min(axis=axes, keepdims=keepdim)
     with np.errstate(divide="ignore"):  # 0 ** (negative p) = inf, as PyTorch
-        return np.sum(mag ** p, axis=axes, keepdims=keepdim) ** (1.0 / p)
+        return (mag ** p).sum(axis=axes, keepdims=keepdim) ** (1.0 / p)
 
 
 def _norm_vjp(xp, g, x, out, p, axes, keepdim, shape):
@@ -332,7 +353,7 @@ def _norm_vjp(xp, g, x, out, p, axes, keepdim, shape):
     gu = xp.unreduce(g, shape, axes, keepdim)
     if p == 1:
         return gu * xp.sign(x)
-    o = _keep(xp, out, axes, keepdim)
+    o = keep_dims(xp, out, axes, keepdim)
     zero = o == 0
     if p == 2:
         return gu * xp.where(zero, 0, x / xp.where(zero, 1, o))
@@ -437,6 +458,7 @@ CUMPROD = Op("cumprod", _cumprod_forward, (_cumprod_vjp,), reads=((0, 1),),
              formula="d cumprod(x)_k / dx_i = prod_{j <= k, j != i} x_j for i <= k")
 
 
+@numpy_names
 def cumsum(input, dim, *, dtype=None):
     """Running sum along ``dim``; integer and bool tensors give int64."""
     check_tensor(input, "cumsum")
@@ -444,6 +466,7 @@ def cumsum(input, dim, *, dtype=None):
     return unary(CUMSUM, x, one_dim(x, dim, "cumsum"))
 
 
+@numpy_names
 def cumprod(input, dim, *, dtype=None):
     """Running product along ``dim``; integer and bool tensors give int64."""
     check_tensor(input, "cumprod")
@@ -454,17 +477,17 @@ def cumprod(input, dim, *, dtype=None):
 # ---- softmax, log_softmax ---------------------------------------------------------------------
 
 def _shifted(a, axes):
-    return a - np.amax(a, axis=axes, keepdims=True) if a.size else a
+    return a - a.max(axis=axes, keepdims=True) if a.size else a
 
 
 def _softmax_forward(a, axes):
     e = np.exp(_shifted(a, axes))
-    return e / np.sum(e, axis=axes, keepdims=True)
+    return e / e.sum(axis=axes, keepdims=True)
 
 
 def _log_softmax_forward(a, axes):
     s = _shifted(a, axes)
-    return s - np.log(np.sum(np.exp(s), axis=axes, keepdims=True))
+    return s - np.log(np.exp(s).sum(axis=axes, keepdims=True))
 
 
 def _softmax_vjp(xp, g, x, out, axes):
@@ -495,11 +518,13 @@ def _softmax_call(op, kernel, input, dim, dtype):
     return unary(op, x, () if a is None else (a,))
 
 
+@numpy_names
 def softmax(input, dim=None, dtype=None):
     """``exp(x) / sum(exp(x), dim)``, computed without overflow."""
     return _softmax_call(SOFTMAX, "softmax_kernel_impl", input, dim, dtype)
 
 
+@numpy_names
 def log_softmax(input, dim=None, dtype=None):
     """``x - logsumexp(x, dim)``, computed without overflow."""
     return _softmax_call(LOG_SOFTMAX, "log_softmax_kernel_impl", input, dim, dtype)
@@ -514,31 +539,51 @@ def _logical_forward(fn):
     return forward
 
 
-ALL = Op("all", _logical_forward(np.all), differentiable=False)
-ANY = Op("any", _logical_forward(np.any), differentiable=False)
+ALL = Op("all", _logical_forward(np.all), differentiable=False,
+         formula="all(x) is not differentiable (no gradient flows)")
+ANY = Op("any", _logical_forward(np.any), differentiable=False,
+         formula="any(x) is not differentiable (no gradient flows)")
 COUNT_NONZERO = Op("count_nonzero",
                    lambda a, axes: np.asarray(np.count_nonzero(a, axis=axes), np.int64),
-                   differentiable=False)
+                   differentiable=False,
+                   formula="count_nonzero(x) is not differentiable (no gradient flows)")
 
 
-def all(input, dim=None, keepdim=False):  # noqa: A001
+@numpy_names
+def all(input, dim=None, keepdim=False):
     """True where every element over ``dim`` is nonzero (bool; uint8 stays uint8)."""
     check_tensor(input, "all")
     return unary(ALL, input, reduce_dims(input, dim, "all"), bool(keepdim))
 
 
-def any(input, dim=None, keepdim=False):  # noqa: A001
+@numpy_names
+def any(input, dim=None, keepdim=False):
     """True where some element over ``dim`` is nonzero (bool; uint8 stays uint8)."""
     check_tensor(input, "any")
     return unary(ANY, input, reduce_dims(input, dim, "any"), bool(keepdim))
 
 
+@numpy_names
 def count_nonzero(input, dim=None):
     """Number of nonzero elements over ``dim`` (int64)."""
     check_tensor(input, "count_nonzero")
     return unary(COUNT_NONZERO, input, reduce_dims(input, dim, "count_nonzero"))
 
 
-__all__ = ["sum", "mean", "prod", "logsumexp", "var", "std", "norm", "cumsum", "cumprod",
-           "softmax", "log_softmax", "all", "any", "count_nonzero"]
+__all__ = [
+    "all",
+    "any",
+    "count_nonzero",
+    "cumprod",
+    "cumsum",
+    "log_softmax",
+    "logsumexp",
+    "mean",
+    "norm",
+    "prod",
+    "softmax",
+    "std",
+    "sum",
+    "var",
+]
 TENSOR_METHODS = {name: globals()[name] for name in __all__}

@@ -1,4 +1,864 @@
-"""(being written)"""
+"""Shape and indexing rows that copy (views live in ``views.py``).
 
-__all__ = []
-TENSOR_METHODS = {}
+Most rows are linear (cat, stack, flip, roll, repeat, pad, tril, diag, trace, gather,
+index_select, take): the VJP is the op's transpose.  Indexing rows take the integer index
+as a tensor input that is never differentiated; their rules read it (so changing it in
+place before backward raises, as in PyTorch) and accumulate repeated indices.
+
+Names in rules: ``g`` is the output's cotangent, which may carry ``xp.nb`` leading batch
+dims, so axes in params are negative and shapes are the unbatched ones; ``x`` the input,
+``idx`` a saved index, ``out`` the output (never read here).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._dtype import result_type
+from .._tensor import Tensor, wrap
+from ..backend.numpy_backend import RAW as _RAW
+from ._core import Op, inplace, nary, unary
+from .views import _dim, expand, reshape, unsqueeze
+
+
+def _shape(t) -> list:
+    return list(t._data.shape)
+
+
+def _check_tensor(op, arg, v):
+    if not isinstance(v, Tensor):
+        raise TypeError(f"{op}(): argument '{arg}' must be Tensor, not {type(v).__name__}")
+
+
+def _tensor_list(op, tensors):
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op}(): argument 'tensors' (position 1) must be tuple of Tensors, "
+                        f"not {type(tensors).__name__}")
+    for k, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}(): expected Tensor as element {k} in argument 0, but got "
+                            f"{type(t).__name__}")
+    return list(tensors)
+
+
+def _grad_as(xp, g, dtype):
+    """A cotangent in its input's float dtype (after a promoting cat/stack)."""
+    return xp.astype(g, dtype) if dtype.kind == "f" and g.dtype != dtype else g
+
+
+def _along(axis, key) -> tuple:
+    """An index addressing dim ``axis`` (negative) with ``key``, other dims whole."""
+    return (Ellipsis, key) + (slice(None),) * (-axis - 1)
+
+
+def _no_grad(xp, g, *args):
+    return None  # integer index inputs
+
+
+# ---- cat, stack ---------------------------------------------------------------------------
+
+def _cat_forward(*args):
+    *arrays, axis, bounds, _, dtype = args
+    arrays = [a for a, b in zip(arrays, bounds) if b is not None]
+    return np.concatenate(arrays, axis=axis, dtype=dtype, casting="unsafe")
+
+
+def _cat_backward(op, xp, g, needs, saved, params):
+    axis, bounds, dtypes, _ = params
+    grads = []
+    for i, n in enumerate(needs):
+        if not n:
+            grads.append(None)
+        elif bounds[i] is None:  # a skipped legacy empty tensor
+            grads.append(xp.zeros(g, (0,)))
+        else:
+            piece = xp.index(g, _along(axis, slice(*bounds[i])))
+            grads.append(_grad_as(xp, piece, dtypes[i]))
+    return grads
+
+
+CAT = Op("cat", _cat_forward, None, nin=1, kind="linear", backward=_cat_backward,
+         formula="d cat(x_1..x_n) = the slice of g that each x_i filled")
+
+
+def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
+    """Concatenate along ``dim``; dtypes promote as in PyTorch.  1-D empty tensors are
+    skipped whatever the other shapes (PyTorch's legacy rule)."""
+    tensors = _tensor_list("cat", tensors)
+    if not tensors:
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
+    for k, t in enumerate(tensors):
+        if t._data.ndim == 0:
+            raise RuntimeError(f"cat: zero-dimensional tensor (at position {k}) cannot be "
+                               f"concatenated. Fix: use stack, or unsqueeze it first.")
+    ref = next((t._data.shape for t in tensors if t._data.shape != (0,)), (0,))
+    axis = _dim(dim, len(ref), "cat") - len(ref)
+    d = len(ref) + axis
+    rest = ref[:d] + ref[d + 1:]
+    bounds, start = [], 0
+    for k, t in enumerate(tensors):
+        s = t._data.shape
+        if s[:d] + s[d + 1:] != rest or len(s) != len(ref):
+            if s == (0,):
+                bounds.append(None)  # legacy: a 1-D empty tensor is skipped
+                continue
+            raise _cat_error(ref, s, d, k)
+        bounds.append((start, start + s[d]))
+        start += s[d]
+    dtypes = tuple(t._data.dtype for t in tensors)
+    dtype = dtypes[0] if len(set(dtypes)) == 1 else result_type(*[t._data for t in tensors])
+    return nary(CAT, tensors, (axis, tuple(bounds), dtypes, dtype))
+
+
+concat = concatenate = cat
+
+
+def _cat_error(ref, s, d, k):
+    if len(s) != len(ref):
+        return RuntimeError(f"cat: Tensors must have same number of dimensions: got {len(ref)} "
+                            f"and {len(s)} (shapes {list(ref)} and {list(s)})")
+    n, m = next((n, m) for i, (n, m) in enumerate(zip(ref, s)) if i != d and n != m)
+    return RuntimeError(
+        f"cat: Sizes of tensors must match except in dimension {d}. Expected size {n} but got "
+        f"size {m} for tensor number {k} in the list (shapes {list(ref)} and {list(s)}). Fix: "
+        f"make all other dimensions equal, or concatenate along another dim.")
+
+
+def _stack_forward(*args):
+    *arrays, axis, _, dtype = args
+    return np.stack(arrays, axis=axis, dtype=dtype, casting="unsafe")
+
+
+def _stack_backward(op, xp, g, needs, saved, params):
+    axis, dtypes, _ = params
+    return [_grad_as(xp, xp.index(g, _along(axis, i)), dtypes[i]) if n else None
+            for i, n in enumerate(needs)]
+
+
+STACK = Op("stack", _stack_forward, None, nin=1, kind="linear", backward=_stack_backward,
+           formula="d stack(x_1..x_n, dim) = g.select(dim, i) to x_i")
+
+
+def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
+    """Join equal-shaped tensors along a new dim ``dim``."""
+    tensors = _tensor_list("stack", tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    ref = tensors[0]._data.shape
+    for k, t in enumerate(tensors):
+        if t._data.shape != ref:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got "
+                               f"{list(ref)} at entry 0 and {_shape(t)} at entry {k}")
+    axis = _dim(dim, len(ref) + 1, "stack") - len(ref) - 1
+    dtype = result_type(*[t._data for t in tensors])
+    return nary(STACK, tensors, (axis, tuple(t._data.dtype for t in tensors), dtype))
+
+
+def _atleast(t: Tensor, nd: int) -> Tensor:
+    s = t._data.shape
+    if len(s) >= nd:
+        return t
+    return reshape(t, (1,) * (nd - len(s)) + s)
+
+
+def hstack(tensors, *, out=None) -> Tensor:
+    """Concatenate along dim 1 (dim 0 for 1-D tensors)."""
+    tensors = [_atleast(t, 1) for t in _tensor_list("hstack", tensors)]
+    return cat(tensors, 0 if tensors and tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors, *, out=None) -> Tensor:
+    """Concatenate along dim 0 after making every tensor at least 2-D."""
+    return cat([_atleast(t, 2) for t in _tensor_list("vstack", tensors)], 0)
+
+
+row_stack = vstack
+
+
+# ---- flip, roll ---------------------------------------------------------------------------
+
+FLIP = Op("flip", lambda a, axes: np.flip(a, axes).copy(),
+          (lambda xp, g, x, out, axes: xp.flip(g, axes),), kind="linear",
+          formula="d flip(x, dims) = flip(g, dims)")
+
+
+def _dims_arg(dims) -> tuple:
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        return tuple(dims[0])
+    return tuple(dims)
+
+
+def flip(input: Tensor, *dims) -> Tensor:
+    """Reverse the order of elements along ``dims`` (a copy, as in PyTorch)."""
+    _check_tensor("flip", "input", input)
+    dims = _dims_arg(dims)
+    nd = input._data.ndim
+    axes = [_dim(d, nd, "flip") - max(nd, 1) for d in dims]
+    for a in set(axes):
+        if axes.count(a) > 1:
+            raise RuntimeError(f"flip: dim {a + nd} appears multiple times in the list of "
+                               f"dims {list(dims)}")
+    return unary(FLIP, input, tuple(axes) if nd else ())
+
+
+def _roll_forward(a, shifts, axes, shape):
+    if axes is None:
+        return np.roll(a.reshape(-1), shifts, 0).reshape(shape)
+    return np.roll(a, shifts, axes)
+
+
+def _roll_vjp(xp, g, x, out, shifts, axes, shape):
+    if axes is None:  # rolled flat: d/dx = reshape(roll(flat g, -shift))
+        n = math.prod(shape)
+        return xp.reshape(xp.roll(xp.reshape(g, (n,)), -shifts, -1), shape)
+    return xp.roll(g, tuple(-s for s in shifts), axes)
+
+
+ROLL = Op("roll", _roll_forward, (_roll_vjp,), kind="linear",
+          formula="d roll(x, s, dims) = roll(g, -s, dims)")
+
+
+def roll(input: Tensor, shifts, dims=None) -> Tensor:
+    """Shift elements cyclically; with ``dims=None`` the tensor is rolled flat."""
+    _check_tensor("roll", "input", input)
+    shape = input._data.shape
+    if dims is None or dims == ():
+        if isinstance(shifts, (tuple, list)):
+            if len(shifts) != 1:
+                raise RuntimeError(f"roll: shifts and dimensions must align. shifts: "
+                                   f"{len(shifts)}, dims:0")
+            shifts = shifts[0]
+        return unary(ROLL, input, int(shifts), None, shape)
+    shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, "
+                           f"dims:{len(dims)}")
+    if not shape:
+        raise IndexError(f"roll: Dimension specified as {dims[0]} but tensor has no "
+                         f"dimensions")
+    axes = tuple(_dim(d, len(shape), "roll") - len(shape) for d in dims)
+    return unary(ROLL, input, tuple(int(s) for s in shifts), axes, shape)
+
+
+# ---- repeat, tile, repeat_interleave --------------------------------------------------------
+
+def _repeat_forward(a, reps, shape):
+    return np.tile(a.reshape((1,) * (len(reps) - a.ndim) + a.shape), reps)
+
+
+def _repeat_vjp(xp, g, x, out, reps, shape):
+    # out viewed as (r_0, s_0, r_1, s_1, ...): sum over the copies r_i
+    padded = (1,) * (len(reps) - len(shape)) + tuple(shape)
+    pairs = tuple(v for r, s in zip(reps, padded) for v in (r, s))
+    copies = tuple(range(-2 * len(reps), 0, 2))
+    return xp.reshape(xp.sum(xp.reshape(g, pairs), axis=copies), shape)
+
+
+REPEAT = Op("repeat", _repeat_forward, (_repeat_vjp,), kind="linear",
+            formula="d x.repeat(r) = g summed over the r copies")
+
+
+def _sizes_arg(op, sizes) -> tuple:
+    sizes = _dims_arg(sizes)
+    for s in sizes:
+        if not isinstance(s, (int, np.integer)):
+            raise TypeError(f"{op}(): sizes must be ints, got {type(s).__name__}")
+    return tuple(int(s) for s in sizes)
+
+
+def _check_reps(op, input, reps):
+    nd = input._data.ndim
+    if len(reps) < nd:
+        raise RuntimeError(f"{op}: Number of dimensions of repeat dims ({len(reps)}) can not "
+                           f"be smaller than number of dimensions of tensor ({nd}, shape "
+                           f"{_shape(input)}). Fix: give one count per dim, or use tile.")
+    if any(r < 0 for r in reps):
+        raise RuntimeError(f"{op}: Trying to create tensor with negative dimension: repeats "
+                           f"{list(reps)} must be >= 0")
+
+
+def repeat(input: Tensor, *sizes) -> Tensor:
+    """``x.repeat(2, 3)``: tile the whole tensor (PyTorch's repeat, NumPy's tile)."""
+    reps = _sizes_arg("repeat", sizes)
+    _check_reps("repeat", input, reps)
+    return unary(REPEAT, input, reps, input._data.shape)
+
+
+def tile(input: Tensor, dims) -> Tensor:
+    """Like ``repeat``, with ``dims`` padded by leading ones to the tensor's rank."""
+    reps = _sizes_arg("tile", (dims,) if isinstance(dims, int) else tuple(dims))
+    reps = (1,) * (input._data.ndim - len(reps)) + reps
+    _check_reps("tile", input, reps)
+    return unary(REPEAT, input, reps, input._data.shape)
+
+
+def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None) -> Tensor:
+    """Repeat each element ``repeats`` times along ``dim`` (flattened when ``dim`` is None).
+    ``repeat_interleave(counts)`` alone gives ``arange(len(counts))`` repeated."""
+    if repeats is None:
+        counts = input._data
+        return wrap(np.repeat(np.arange(counts.size, dtype=np.int64), counts))
+    if dim is None:
+        input, dim = reshape(input, (-1,)), 0
+    shape = input._data.shape
+    d = _dim(dim, len(shape), "repeat_interleave")
+    if isinstance(repeats, Tensor) and repeats._data.size != 1:
+        counts = repeats._data.reshape(-1)
+        if counts.size != shape[d]:
+            raise RuntimeError(f"repeat_interleave: repeats must have the same size as input "
+                               f"along dim, but got repeats.size(0) = {counts.size} and "
+                               f"input.size({d}) = {shape[d]}")
+        if (counts < 0).any():
+            raise RuntimeError("repeat_interleave: repeats can not be negative")
+        return index_select(input, d, wrap(np.repeat(np.arange(shape[d]), counts)))
+    r = int(repeats.item() if isinstance(repeats, Tensor) else repeats)
+    if r < 0:
+        raise RuntimeError("repeat_interleave: repeats can not be negative")
+    wide = expand(unsqueeze(input, d + 1), *(shape[:d + 1] + (r,) + shape[d + 1:]))
+    return reshape(wide, shape[:d] + (shape[d] * r,) + shape[d + 1:])
+
+
+# ---- pad -----------------------------------------------------------------------------------
+
+def _pad_forward(a, widths, value, shape):
+    k = len(widths)
+    crop = (Ellipsis,) + tuple(slice(max(-lo, 0), n - max(-hi, 0))
+                               for (lo, hi), n in zip(widths, shape[-k:] if k else ()))
+    grow = [(0, 0)] * (a.ndim - k) + [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+    return np.pad(a[crop], grow, constant_values=value)
+
+
+def _pad_vjp(xp, g, x, out, widths, value, shape):
+    # transpose: cut the padding away from g, zero-fill what the forward cropped
+    k = len(widths)
+    key = (Ellipsis,) + tuple(slice(max(lo, 0), max(lo, 0) + n - max(-lo, 0) - max(-hi, 0))
+                              for (lo, hi), n in zip(widths, shape[-k:] if k else ()))
+    gx = xp.index(g, key)
+    if any(lo < 0 or hi < 0 for lo, hi in widths):
+        gx = xp.pad(gx, [(max(-lo, 0), max(-hi, 0)) for lo, hi in widths])
+    return gx
+
+
+CONSTANT_PAD = Op("constant_pad_nd", _pad_forward, (_pad_vjp,), kind="linear",
+                  node="ConstantPadNdBackward0",
+                  formula="d pad(x) = g with the padding cut away (cropped parts get 0)")
+
+
+def _pad_index(n, lo, hi, mode):
+    i = np.arange(-lo, n + hi)
+    if mode == "circular":
+        return i % n
+    if mode == "replicate":
+        return np.clip(i, 0, n - 1)
+    period = 2 * (n - 1)  # reflect without repeating the edge
+    i = np.abs(i) % period if period else np.zeros_like(i)
+    return np.where(i >= n, period - i, i)
+
+
+def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
+    """Pad the last ``len(pad) // 2`` dims; ``pad`` lists (before, after) from the LAST
+    dim backwards, as in PyTorch.  Negative widths crop."""
+    _check_tensor("pad", "input", input)
+    pad = tuple(int(p) for p in pad)
+    shape = input._data.shape
+    if len(pad) % 2:
+        raise RuntimeError(f"pad: Padding length must be divisible by 2 (got {list(pad)})")
+    k = len(pad) // 2
+    if k > len(shape):
+        raise RuntimeError(f"pad: Padding length should be less than or equal to two times the "
+                           f"input dimension but got padding length {len(pad)} and input of "
+                           f"dimension {len(shape)} (shape {list(shape)})")
+    widths = tuple((pad[2 * j], pad[2 * j + 1]) for j in reversed(range(k)))
+    sizes = shape[len(shape) - k:]
+    for (lo, hi), n in zip(widths, sizes):
+        if n + lo + hi < 0 or n - max(-lo, 0) < 0 or n - max(-hi, 0) < 0:
+            raise RuntimeError(f"pad: the padding {list(pad)} crops more than the size of the "
+                               f"input (shape {list(shape)}): the resulting size would be "
+                               f"negative. Fix: use smaller negative widths.")
+    if mode == "constant":
+        return unary(CONSTANT_PAD, input, widths, 0 if value is None else value, shape)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise NotImplementedError(f"pad: unsupported padding mode '{mode}' (use 'constant', "
+                                  f"'reflect', 'replicate' or 'circular')")
+    for (lo, hi), n in zip(widths, sizes):
+        limit = n if mode == "circular" else n - 1 if mode == "reflect" else None
+        if limit is not None and (lo > limit or hi > limit) or n == 0:
+            raise RuntimeError(f"pad: {mode} padding {list(pad)} is too large for input of "
+                               f"shape {list(shape)} (at most {limit} per side here)")
+    # Note [non-constant pad]: recorded as an index (IndexBackward0; PyTorch has
+    # ReflectionPad*/ReplicationPad* nodes): the gradient is the same scatter-add.
+    idx = [_pad_index(n, lo, hi, mode) for (lo, hi), n in zip(widths, sizes)]
+    key = (Ellipsis,) + tuple(np.ix_(*idx)) if k else (Ellipsis,)
+    return input[key]
+
+
+_pad = pad
+
+
+def constant_pad_nd(input: Tensor, pad, value=0) -> Tensor:
+    """``pad`` in constant mode, with PyTorch's ``torch.constant_pad_nd`` signature."""
+    return _pad(input, pad, "constant", value)
+
+
+# ---- triangles, diagonals, trace ---------------------------------------------------------------
+
+TRIL = Op("tril", lambda a, k: np.tril(a, k), (lambda xp, g, x, out, k: xp.tril(g, k),),
+          kind="linear", formula="d tril(x, k) = tril(g, k)")
+TRIU = Op("triu", lambda a, k: np.triu(a, k), (lambda xp, g, x, out, k: xp.triu(g, k),),
+          kind="linear", formula="d triu(x, k) = triu(g, k)")
+
+
+def _triangle(op, input, diagonal):
+    _check_tensor(op.name, "input", input)
+    if input._data.ndim < 2:
+        raise RuntimeError(f"{op.name}: input tensor must have at least 2 dimensions (got "
+                           f"shape {_shape(input)})")
+    return unary(op, input, int(diagonal))
+
+
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
+    """Lower triangle of the last two dims (entries above ``diagonal`` set to 0)."""
+    return _triangle(TRIL, input, diagonal)
+
+
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
+    """Upper triangle of the last two dims (entries below ``diagonal`` set to 0)."""
+    return _triangle(TRIU, input, diagonal)
+
+
+def _diag_embed_forward(a, offset, d1, d2, shape):
+    out = np.zeros(shape, dtype=a.dtype)
+    view = np.diagonal(out, offset, d1, d2)
+    view.setflags(write=True)
+    view[...] = a
+    return out
+
+
+DIAG_EMBED = Op("diag_embed", _diag_embed_forward,
+                (lambda xp, g, x, out, offset, d1, d2, shape: xp.diagonal(g, offset, d1, d2),),
+                kind="linear", formula="d diag_embed(x) = diagonal(g)")
+DIAGONAL_COPY = Op("diagonal_copy", lambda a, offset, shape: np.diagonal(a, offset).copy(),
+                   (lambda xp, g, x, out, offset, shape:
+                    xp.diag_embed(g, offset, -2, -1, shape),),
+                   kind="linear", node="DiagonalBackward0_copy",
+                   formula="d diag(X) = g written on the diagonal of zeros")
+
+
+def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """Tensor whose (dim1, dim2) diagonals are the last dim of ``input``."""
+    _check_tensor("diag_embed", "input", input)
+    s = input._data.shape
+    nd = len(s) + 1
+    a, b = _dim(dim1, nd, "diag_embed"), _dim(dim2, nd, "diag_embed")
+    if a == b:
+        raise RuntimeError(f"diag_embed: diagonal dimensions cannot be identical {dim1}, "
+                           f"{dim2}")
+    n = (s[-1] if s else 1) + abs(int(offset))
+    rest = list(s[:-1])
+    for d in sorted((a, b)):
+        rest.insert(d, n)
+    return unary(DIAG_EMBED, input, int(offset), a - nd, b - nd, tuple(rest))
+
+
+def diag(input: Tensor, diagonal: int = 0) -> Tensor:
+    """1-D -> square matrix with ``input`` on a diagonal; 2-D -> that diagonal (a copy)."""
+    _check_tensor("diag", "input", input)
+    nd = input._data.ndim
+    if nd == 1:
+        return diag_embed(input, diagonal, 0, 1)
+    if nd == 2:
+        return unary(DIAGONAL_COPY, input, int(diagonal), input._data.shape)
+    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {nd}D (shape "
+                       f"{_shape(input)}). Fix: use diagonal(x, dim1=..., dim2=...) for "
+                       f"batches.")
+
+
+def _trace_vjp(xp, g, x, out, shape):
+    # d trace(X) = g * I (rectangular: the main diagonal of min(m, n) entries)
+    k = min(shape)
+    return xp.diag_embed(xp.broadcast_to(xp.reshape(g, (1,)), (k,)), 0, -2, -1, shape)
+
+
+TRACE = Op("trace", lambda a, shape: np.trace(a), (_trace_vjp,), kind="linear",
+           formula="d trace(X) = g * I")
+
+
+def trace(input: Tensor) -> Tensor:
+    """Sum of the main diagonal of a matrix."""
+    _check_tensor("trace", "input", input)
+    if input._data.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim "
+                           f"{input._data.ndim} (shape {_shape(input)})")
+    if input._data.dtype.kind == "b":
+        raise NotImplementedError("trace: not implemented for 'Bool' tensors. Fix: x.long()")
+    return unary(TRACE, input, input._data.shape)
+
+
+# ---- indexing: index_select, gather, take, scatter, masked_fill -------------------------------
+
+def _index_arg(op, index) -> np.ndarray:
+    _check_tensor(op, "index", index)
+    if index._data.dtype.kind not in "iu":
+        raise RuntimeError(f"{op}(): Expected dtype int32 or int64 for index, got "
+                           f"{index.dtype}")
+    return index._data
+
+
+def _check_bounds(op, idx, n, d, exc=RuntimeError):
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = int(idx[(idx < 0) | (idx >= n)].flat[0])
+        raise exc(f"{op}: index {bad} is out of bounds for dimension {d} with size {n}. Fix: "
+                  f"indices along dim {d} must be in 0..{n - 1}.")
+
+
+def _index_select_vjp(xp, g, x, idx, out, axis, shape):
+    return xp.scatter(g, shape, _along(axis, idx), True)
+
+
+INDEX_SELECT = Op("index_select", lambda a, idx, axis, shape: np.take(a, idx, axis),
+                  (_index_select_vjp, _no_grad), nin=2, reads=((1,), ()), kind="linear",
+                  formula="d x.index_select(d, i) = zeros with g added at i (repeats add)")
+
+
+def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    """Entries of ``input`` at ``index`` (1-D) along ``dim``."""
+    _check_tensor("index_select", "input", input)
+    idx = _index_arg("index_select", index)
+    if idx.ndim > 1:
+        raise IndexError(f"index_select(): Index is supposed to be a vector, got shape "
+                         f"{list(idx.shape)}")
+    if input._data.ndim == 0:
+        if idx.size != 1:
+            raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got "
+                               f"{idx.size} value(s)")
+        return reshape(index_select(reshape(input, (1,)), 0, index), ())
+    if idx.ndim == 0:
+        index = reshape(index, (1,))
+    shape = input._data.shape
+    d = _dim(dim, len(shape), "index_select")
+    _check_bounds("index_select", idx, shape[d], d, IndexError)
+    return nary(INDEX_SELECT, (input, index), (d - len(shape), shape))
+
+
+GATHER = Op("gather", lambda a, idx, axis, shape: _RAW.gather(a, idx, axis),
+            (lambda xp, g, x, idx, out, axis, shape: xp.scatter_along(g, shape, idx, axis),
+             _no_grad), nin=2, reads=((1,), ()), kind="linear",
+            formula="d gather(x, d, i) = zeros with g added at i along d (repeats add)")
+
+
+def _index_shapes(op, x, idx, axis, src=None):
+    """PyTorch's scatter/gather shape rules (``axis`` non-negative)."""
+    if idx.ndim != x.ndim or (src is not None and src.ndim != x.ndim):
+        raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as "
+                           f"input tensor (index {list(idx.shape)}, input {list(x.shape)}"
+                           + ("" if src is None else f", src {list(src.shape)}") + ")")
+    for d, n in enumerate(idx.shape):
+        if (d != axis and n > x.shape[d]) or (src is not None and n > src.shape[d]):
+            raise RuntimeError(
+                f"{op}(): Size does not match at dimension {d}: expected index "
+                f"{list(idx.shape)} to be no larger than self {list(x.shape)} apart from "
+                f"dimension {axis}" + ("" if src is None else f" and to be no larger than "
+                                       f"src {list(src.shape)}"))
+    _check_bounds(op, idx, x.shape[axis], axis)
+
+
+def _scalar_safe(fn, input, dim, index, *rest):
+    """Run ``fn`` on 0-d operands seen as 1-D (PyTorch accepts them)."""
+    ts = [input, index] + [t for t in rest if isinstance(t, Tensor)]
+    if all(t._data.ndim for t in ts):
+        return None
+    as1 = [reshape(t, (1,)) if t._data.ndim == 0 else t for t in ts]
+    res = fn(as1[0], dim, as1[1], *as1[2:], *[v for v in rest if not isinstance(v, Tensor)])
+    return reshape(res, (index if fn is gather else input)._data.shape)
+
+
+def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
+    """``out[i][j] = input[index[i][j]][j]`` for dim 0 (and so on): values picked along
+    ``dim``; ``index`` may be smaller than ``input`` in the other dims."""
+    _check_tensor("gather", "input", input)
+    idx = _index_arg("gather", index)
+    res = _scalar_safe(gather, input, dim, index)
+    if res is not None:
+        return res
+    shape = input._data.shape
+    d = _dim(dim, len(shape), "gather")
+    _index_shapes("gather", input._data, idx, d)
+    return nary(GATHER, (input, index), (d - len(shape), shape))
+
+
+def take_along_dim(input: Tensor, indices: Tensor, dim=None) -> Tensor:
+    """``gather`` with ``input`` and ``indices`` broadcast in every dim but ``dim``
+    (flattened when ``dim`` is None)."""
+    _check_tensor("take_along_dim", "input", input)
+    idx = _index_arg("take_along_dim", indices)
+    if dim is None:
+        return gather(reshape(input, (-1,)), 0, reshape(indices, (-1,)))
+    xs = input._data.shape
+    if len(xs) != idx.ndim:
+        raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same "
+                           f"number of dimensions, but got {len(xs)} dimensions for input, "
+                           f"and {idx.ndim} dimensions for indices")
+    d = _dim(dim, len(xs), "take_along_dim")
+    try:
+        common = list(np.broadcast_shapes(xs[:d] + (1,) + xs[d + 1:],
+                                          idx.shape[:d] + (1,) + idx.shape[d + 1:]))
+    except ValueError:
+        raise RuntimeError(f"take_along_dim: input {list(xs)} and indices "
+                           f"{list(idx.shape)} cannot be broadcast apart from dim {d}") from None
+    want_x = tuple(common[:d] + [xs[d]] + common[d + 1:])
+    want_i = tuple(common[:d] + [idx.shape[d]] + common[d + 1:])
+    if want_x != xs:
+        input = expand(input, *want_x)
+    if want_i != idx.shape:
+        indices = wrap(np.broadcast_to(idx, want_i))
+    return gather(input, d, indices)
+
+
+def _take_vjp(xp, g, x, idx, out, shape):
+    return xp.reshape(xp.scatter(g, (math.prod(shape),), (idx,), True), shape)
+
+
+TAKE = Op("take", lambda a, idx, shape: a.reshape(-1)[idx], (_take_vjp, _no_grad), nin=2,
+          reads=((1,), ()), kind="linear",
+          formula="d take(x, i) = zeros with g added at flat positions i (repeats add)")
+
+
+def take(input: Tensor, index: Tensor) -> Tensor:
+    """Entries of the flattened ``input`` at ``index`` (negative counts from the end)."""
+    _check_tensor("take", "input", input)
+    idx = _index_arg("take", index)
+    n = input._data.size
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = int(idx[(idx < -n) | (idx >= n)].flat[0])
+        raise IndexError(f"take: out of range: tried to access index {bad} on a tensor of "
+                         f"{n} elements (shape {_shape(input)})")
+    return nary(TAKE, (input, index), (input._data.shape,))
+
+
+def _grid(idx, axis):
+    """Open-grid index addressing, for every entry of ``idx``, its target along ``axis``."""
+    grid = list(np.ix_(*[np.arange(n) for n in idx.shape]))
+    grid[idx.ndim + axis] = idx
+    return tuple(grid)
+
+
+def _region(idx):
+    return tuple(slice(0, n) for n in idx.shape)
+
+
+def _scatter_add_forward(a, idx, src, axis, src_shape):
+    out = a.copy()
+    np.add.at(out, _grid(idx, axis), src[_region(idx)])
+    return out
+
+
+def _scatter_forward(a, idx, src, axis, src_shape):
+    out = a.copy()
+    out[_grid(idx, axis)] = src[_region(idx)]
+    return out
+
+
+def _scatter_value_forward(a, idx, axis, value):
+    out = a.copy()
+    out[_grid(idx, axis)] = value
+    return out
+
+
+def _src_vjp(xp, g, x, idx, src, out, axis, src_shape):
+    # the part of src that was used gets g at its targets; the rest of src gets zeros
+    gs = xp.gather(g, idx, axis)
+    if tuple(src_shape) != idx.shape:
+        gs = xp.pad(gs, [(0, s - n) for s, n in zip(src_shape, idx.shape)])
+    return gs
+
+
+def _scatter_dx(xp, g, x, idx, src, out, axis, src_shape):
+    return xp.fill_along(g, idx, axis, 0)  # overwritten entries lose their gradient
+
+
+def _scatter_value_dx(xp, g, x, idx, out, axis, value):
+    return xp.fill_along(g, idx, axis, 0)
+
+
+SCATTER_ADD = Op("scatter_add", _scatter_add_forward,
+                 (lambda xp, g, x, idx, src, out, axis, src_shape: g, _no_grad, _src_vjp), nin=3,
+                 reads=((), (), (1,)), kind="linear",
+                 formula="d scatter_add(x, d, i, s) = g to x, gather(g, d, i) to s")
+SCATTER = Op("scatter", _scatter_forward, (_scatter_dx, _no_grad, _src_vjp), nin=3,
+             reads=((1,), (), (1,)), kind="linear",
+             formula="d scatter(x, d, i, s) = g (0 where written) to x, gather(g, d, i) to s")
+SCATTER_VALUE = Op("scatter_value", _scatter_value_forward,
+                   (_scatter_value_dx, _no_grad), nin=2, reads=((1,), ()), kind="linear",
+                   node="ScatterBackward1", formula="d scatter(x, d, i, v) = g, 0 where written")
+
+
+def _scatter_args(op, input, dim, index, src):
+    _check_tensor(op, "input", input)
+    idx = _index_arg(op, index)
+    shape = input._data.shape
+    d = _dim(dim, len(shape), op)
+    if isinstance(src, Tensor):
+        if src._data.dtype != input._data.dtype:
+            raise RuntimeError(f"{op}(): Expected self.dtype to be equal to src.dtype (got "
+                               f"{input.dtype} and {src.dtype}). Fix: src.to(input.dtype).")
+        _index_shapes(op, input._data, idx, d, src._data)
+    else:
+        _index_shapes(op, input._data, idx, d)
+    return d - len(shape)
+
+
+def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """A copy of ``input`` with ``src`` added at ``index`` along ``dim`` (repeats add)."""
+    _check_tensor("scatter_add", "src", src)
+    res = _scalar_safe(scatter_add, input, dim, index, src)
+    if res is not None:
+        return res
+    axis = _scatter_args("scatter_add", input, dim, index, src)
+    return nary(SCATTER_ADD, (input, index, src), (axis, src._data.shape))
+
+
+def scatter_add_(self: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """In-place ``scatter_add``."""
+    _check_tensor("scatter_add_", "src", src)
+    axis = _scatter_args("scatter_add_", self, dim, index, src)
+    return inplace(SCATTER_ADD, self, index, src, params=(axis, src._data.shape))
+
+
+def _scatter(self, dim, index, src, value, reduce, in_place):
+    name = "scatter_" if in_place else "scatter"
+    if reduce is not None:
+        raise NotImplementedError(f"{name}(reduce={reduce!r}) is not supported; use "
+                                  f"scatter_add or scatter_reduce")
+    if src is None:
+        src = value
+    if src is None:
+        raise TypeError(f"{name}() missing 1 required argument: 'src' or 'value'")
+    if not in_place:
+        res = _scalar_safe(scatter, self, dim, index, src)
+        if res is not None:
+            return res
+    axis = _scatter_args(name, self, dim, index, src)
+    if isinstance(src, Tensor):
+        args, op, params = (index, src), SCATTER, (axis, src._data.shape)
+    else:
+        args, op, params = (index,), SCATTER_VALUE, (axis, src)
+    return inplace(op, self, *args, params=params) if in_place else nary(
+        op, (self, *args), params)
+
+
+def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None,
+            reduce=None) -> Tensor:
+    """A copy of ``input`` with ``src`` (a tensor or a number) written at ``index`` along
+    ``dim``.  With repeated indices the last write wins (PyTorch: unspecified)."""
+    return _scatter(input, dim, index, src, value, reduce, False)
+
+
+def scatter_(self: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None):
+    """In-place ``scatter``."""
+    return _scatter(self, dim, index, src, value, reduce, True)
+
+
+def _masked_fill_forward(a, mask, value, shape):
+    return np.where(mask, np.asarray(value, dtype=a.dtype), a)
+
+
+def _masked_fill_tensor_forward(a, mask, value, shape, vdtype):
+    return np.where(mask, value.astype(a.dtype), a)
+
+
+def _masked_dx(xp, g, x, mask, out, value, shape):
+    return xp.sum_to(xp.where(mask, 0, g), shape)
+
+
+def _masked_tensor_dx(xp, g, x, mask, value, out, shape, vdtype):
+    return xp.sum_to(xp.where(mask, 0, g), shape)
+
+
+def _masked_dvalue(xp, g, x, mask, value, out, shape, vdtype):
+    return _grad_as(xp, xp.sum(xp.where(mask, g, 0)), vdtype)
+
+
+MASKED_FILL = Op("masked_fill", _masked_fill_forward, (_masked_dx, _no_grad), nin=2,
+                 reads=((1,), ()), kind="linear",
+                 formula="d masked_fill(x, m, v) = g where not m, 0 where m")
+MASKED_FILL_TENSOR = Op("masked_fill_tensor", _masked_fill_tensor_forward,
+                        (_masked_tensor_dx, _no_grad, _masked_dvalue), nin=3,
+                        reads=((1,), (), (1,)), kind="linear", node="MaskedFillBackward1",
+                        formula="d masked_fill(x, m, v) = g off m to x, sum(g on m) to v")
+
+
+def _masked_fill(self, mask, value, in_place):
+    name = "masked_fill_" if in_place else "masked_fill"
+    _check_tensor(name, "input", self)
+    _check_tensor(name, "mask", mask)
+    if mask._data.dtype != np.bool_:
+        raise RuntimeError(f"{name} only supports boolean masks, but got mask with dtype "
+                           f"{mask.dtype}. Fix: pass mask.bool() or a comparison like x > 0.")
+    shape = self._data.shape
+    try:
+        np.broadcast_shapes(shape, mask._data.shape)
+    except ValueError:
+        raise RuntimeError(f"{name}: the mask of shape {_shape(mask)} cannot be broadcast to "
+                           f"the input of shape {list(shape)}") from None
+    if isinstance(value, Tensor):
+        if value._data.ndim:
+            raise RuntimeError(f"{name} only supports a 0-dimensional value tensor, but got "
+                               f"tensor with {value._data.ndim} dimension(s). Fix: "
+                               f"value.squeeze() or value.item().")
+        args, op, params = (mask, value), MASKED_FILL_TENSOR, (shape, value._data.dtype)
+    else:
+        value = value.item() if isinstance(value, np.generic) else value
+        args, op, params = (mask,), MASKED_FILL, (value, shape)
+    return inplace(op, self, *args, params=params) if in_place else nary(
+        op, (self, *args), params)
+
+
+def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
+    """``input`` with ``value`` (a number or a 0-d tensor) where ``mask`` is True."""
+    return _masked_fill(input, mask, value, False)
+
+
+def masked_fill_(self: Tensor, mask: Tensor, value) -> Tensor:
+    """In-place ``masked_fill``."""
+    return _masked_fill(self, mask, value, True)
+
+
+__all__ = [
+    "cat",
+    "concat",
+    "concatenate",
+    "constant_pad_nd",
+    "diag",
+    "diag_embed",
+    "flip",
+    "gather",
+    "hstack",
+    "index_select",
+    "masked_fill",
+    "pad",
+    "repeat",
+    "repeat_interleave",
+    "roll",
+    "row_stack",
+    "scatter",
+    "scatter_add",
+    "stack",
+    "take",
+    "take_along_dim",
+    "tile",
+    "trace",
+    "tril",
+    "triu",
+    "vstack",
+]
+TENSOR_METHODS = {
+    "flip": flip, "roll": roll, "repeat": repeat, "tile": tile,
+    "repeat_interleave": repeat_interleave, "tril": tril, "triu": triu, "diag": diag,
+    "diag_embed": diag_embed, "trace": trace, "index_select": index_select, "gather": gather,
+    "take_along_dim": take_along_dim, "take": take, "scatter_add": scatter_add,
+    "scatter_add_": scatter_add_, "scatter": scatter, "scatter_": scatter_,
+    "masked_fill": masked_fill, "masked_fill_": masked_fill_,
+}

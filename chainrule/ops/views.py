@@ -556,6 +556,12 @@ TO_COPY = Op("to_copy", lambda a, np_dtype, in_dtype: a.astype(np_dtype), (_to_v
 def to_dtype(x: Tensor, np_dtype, copy=False) -> Tensor:
     if np_dtype == x._data.dtype and not copy:
         return x
+    if np_dtype.kind == "b" or (np_dtype.kind != "f" and x._data.dtype.kind == "f"):
+        # Note [casts to integer]: rounding a float to an integer (or anything to bool)
+        # has derivative 0, and PyTorch does not record it (requires_grad=False); only
+        # integer *leaves* may require grad, and integer-to-integer casts pass g through.
+        with _no_record():
+            return unary(TO_COPY, x, np_dtype, x._data.dtype)
     return unary(TO_COPY, x, np_dtype, x._data.dtype)
 
 

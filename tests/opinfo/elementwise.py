@@ -15,7 +15,6 @@ import numpy as np
 from ._case import Case
 from ._harness import INT_LEAF, NO_FD, NO_TORCH_GRAD
 
-
 # ---- input makers: ``make(rng) -> list of arrays`` --------------------------------------
 
 def uniform(shape, lo=-2.0, hi=2.0):
@@ -89,8 +88,8 @@ def _unary_cases(name, domain):
 
     def kw(shape):
         if domain == "away":
-            return dict(make=make(away(shape)))
-        return dict(shapes=[shape], domain=domain)
+            return {"make": make(away(shape))}
+        return {"shapes": [shape], "domain": domain}
 
     return [
         Case(name, fn, **kw((3, 4))),
@@ -130,6 +129,9 @@ UNARY_CASES += [
          name="at_zero"),
     Case("sign", lambda lib, x: x.sign(), make=make(lambda rng: np.array([0.0, -1.0, 1.5])),
          name="at_zero", tags=(NO_FD,)),
+    # Note [sign of NaN]: PyTorch's sign(nan) is 0
+    Case("sign", lambda lib, x: x.sign(), make=with_specials((3, 4)), name="specials",
+         grad=False),
     Case("round", lambda lib, x: x.round(), make=make(lambda rng: np.array([0.5, 1.5, -2.5, 2.4])),
          name="half_to_even", tags=(NO_FD,)),
 ]
@@ -273,12 +275,60 @@ BINARY_CASES += [
     Case("maximum", _fn("maximum"), make=with_ties((3, 4), (4,)), name="ties_bcast"),
     Case("minimum", _fn("minimum"), make=with_ties((3, 4), (3, 4)), name="ties"),
     Case("minimum", _fn("minimum"), make=with_ties((2, 3), (3,)), name="ties_bcast"),
-    Case("maximum", _fn("fmax"), shapes=[(3,), (3,)], name="fmax"),
-    Case("minimum", _fn("fmin"), shapes=[(3,), (3,)], name="fmin"),
+    # fmax/fmin ignore NaN; ties (and a NaN in y) send the whole gradient to x, as
+    # PyTorch, where the central difference splits it: no finite differences there
+    Case("fmax", _fn("fmax"), shapes=[(3, 4), (4,)]),
+    Case("fmin", _fn("fmin"), shapes=[(3, 4), (4,)]),
+    Case("fmax", _fn("fmax"), shapes=[(5,), ()], name="0d"),
+    Case("fmin", _fn("fmin"), shapes=[(), (2, 1)], name="0d"),
+    Case("fmax", _fn("fmax"), make=with_ties((3, 4), (3, 4)), name="ties", tags=(NO_FD,)),
+    Case("fmin", _fn("fmin"), make=with_ties((3, 4), (3, 4)), name="ties", tags=(NO_FD,)),
+    Case("fmax", _fn("fmax"), make=lambda rng: [with_specials((8,))(rng)[0],
+                                                with_specials((8,))(rng)[0][::-1].copy()],
+         name="nan", tags=(NO_FD,)),
+    Case("fmin", _fn("fmin"), make=lambda rng: [with_specials((8,))(rng)[0],
+                                                with_specials((8,))(rng)[0][::-1].copy()],
+         name="nan", tags=(NO_FD,)),
+    # a NaN operand: the output is NaN and both operands get the whole gradient
+    Case("maximum", _fn("maximum"), make=lambda rng: [with_specials((8,))(rng)[0],
+                                                      rng.uniform(-2, 2, 8)],
+         name="nan", tags=(NO_FD,)),
+    Case("minimum", _fn("minimum"), make=lambda rng: [rng.uniform(-2, 2, 8),
+                                                      with_specials((8,))(rng)[0]],
+         name="nan", tags=(NO_FD,)),
     Case("maximum", _fn("maximum"), make=make(ints((4,)), ints((4,))), name="int",
          grad=False),
     Case("maximum", _fn("maximum"), make=make(ints((4,)), uniform((4,))), name="int_float",
          nondiff=(0,)),
+]
+
+
+
+def typed(shape, dtype, lo=-3, hi=4):
+    return lambda rng: rng.integers(lo, hi, shape).astype(dtype)
+
+
+# PyTorch's promotion across integer widths, signedness and 0-d tensors (forward only)
+BINARY_CASES += [
+    Case("add", lambda lib, x, y: x + y, make=make(typed((3,), np.int32), typed((3,), np.int64)),
+         name="int32_int64", grad=False),
+    Case("add", lambda lib, x, y: x + y, make=make(typed((3,), np.uint8, 0, 9),
+                                                   typed((3,), np.int8)),
+         name="uint8_int8", grad=False),
+    Case("mul", lambda lib, x, y: x * y, make=make(typed((3,), np.int32), typed((), np.int64)),
+         name="int32_0d_int64", grad=False),
+    Case("mul", lambda lib, x, y: x * y, make=make(typed((3,), np.int16), typed((3,), np.int16)),
+         name="int16", grad=False),
+    Case("sub", lambda lib, x, y: x - y, make=make(typed((3,), np.uint8, 0, 9),
+                                                   typed((), np.int64)),
+         name="uint8_0d_int64", grad=False),
+    Case("div", lambda lib, x: x / 2, make=make(typed((3,), np.int32)), name="int32_pyint",
+         grad=False),
+    Case("add", lambda lib, x, y: x + y, make=make(typed((3,), np.int64), typed((), np.float64)),
+         name="int_0d_float", grad=False),
+    Case("bitwise_and", lambda lib, x, y: x & y,
+         make=make(typed((4,), np.uint8, 0, 255), typed((4,), np.int8, -8, 8)),
+         name="uint8_int8", grad=False),
 ]
 
 
@@ -305,7 +355,8 @@ COMPARE_CASES += [
     Case("lt", _fn("less"), shapes=[(3,), (3,)], name="fn", grad=False),
     Case("ge", lambda lib, x, y: x.ge(y), shapes=[(3,), (3,)], name="method", grad=False),
     Case("gt", lambda lib, x: 0.0 < x, shapes=[(3,)], name="reflected", grad=False),
-    Case("eq", lambda lib, x: x == x, make=with_specials((8,)), name="nan", grad=False),
+    Case("eq", lambda lib, x: x == x, make=with_specials((8,)), name="nan",  # noqa: PLR0124
+         grad=False),
 ]
 for _name in ("logical_and", "logical_or", "logical_xor"):
     COMPARE_CASES += [
@@ -338,6 +389,8 @@ PREDICATE_CASES = [
     Case("bitwise_not", lambda lib, x: ~x, make=make(bools((5,))), grad=False),
     Case("bitwise_not", lambda lib, x: lib.bitwise_not(x), make=make(ints((5,), -8, 8)),
          name="int", grad=False),
+    Case("bitwise_not", lambda lib, x: ~x, make=make(typed((5,), np.uint8, 0, 255)),
+         name="uint8", grad=False),
 ]
 
 
@@ -351,6 +404,11 @@ def _clamp_ties(rng):
 def _bounds(shape):
     return lambda rng: [rng.uniform(-2, 2, shape), rng.uniform(-1, -0.2, shape),
                         rng.uniform(0.2, 1, shape)]
+
+
+def _where_nan_branch(lib, x):
+    with np.errstate(invalid="ignore"):  # NumPy warns about sqrt(-1); PyTorch does not
+        return lib.where(x > 0, x.sqrt(), 0.0)
 
 
 THREE_INPUT_CASES = [
@@ -390,8 +448,20 @@ THREE_INPUT_CASES = [
          name="from_compare"),
     Case("where", lambda lib, c, x, y: lib.where(c, x, y),
          make=make(bools((4,)), ints((4,)), uniform((4,))), nondiff=(0, 1), name="int_float"),
+    # Note [where and NaN]: the unused branch gets a zero cotangent, but sqrt's own
+    # derivative at negative x is NaN and 0 * NaN poisons the gradient, as in PyTorch ...
+    Case("where", _where_nan_branch, shapes=[(6,)], name="nan_branch", tags=(NO_FD,)),
+    # ... unless the unsafe branch is computed on safe inputs (the double-where trick)
+    Case("where", lambda lib, x: lib.where(x > 0, lib.where(x > 0, x, 1.0).sqrt(), 0.0),
+         shapes=[(6,)], name="double_where"),
     Case("where", lambda lib, c, x, y: lib.where(c, x, y),
          make=make(bools((4,)), ints((4,)), ints((4,))), name="int", grad=False),
+    Case("where", lambda lib, c: lib.where(c, 1.0, 0.0), make=make(bools((4,))),
+         name="two_floats", grad=False),
+    Case("where", lambda lib, c: lib.where(c, 1, 0), make=make(bools((4,))),
+         name="two_ints", grad=False),
+    Case("where", lambda lib, c: lib.where(c, 2, 0.5), make=make(bools((4,))),
+         name="int_and_float", grad=False),
     Case("lerp", lambda lib, s, e, w: lib.lerp(s, e, w),
          make=make(uniform((3, 4)), uniform((3, 4)), uniform((3, 4), 0, 1))),
     Case("lerp", lambda lib, s, e: lib.lerp(s, e, 0.3), shapes=[(3, 4), (3, 4)],

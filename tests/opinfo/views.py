@@ -16,9 +16,11 @@ from ._case import Case
 from ._harness import INT_LEAF, NO_FD, NO_TORCH_GRAD
 
 
-def _index(*arrays):
-    return lambda rng: [rng.uniform(-2, 2, arrays[0])] + [a(rng) if callable(a) else a
-                                                         for a in arrays[1:]]
+def _index(shape, *keys):
+    """``make`` for a random float input of ``shape`` followed by ``keys``: fixed arrays,
+    or ``key(rng)`` makers (index tensors, masks, values to write)."""
+    return lambda rng: [rng.uniform(-2, 2, shape)] + [k(rng) if callable(k) else k
+                                                     for k in keys]
 
 
 def _mask(shape):
@@ -316,5 +318,53 @@ COPY_ROW_CASES = [
          tags=(INT_LEAF,)),
 ]
 
-CASES = (GETITEM_CASES + INDEX_CASES + INDEX_PUT_CASES + COPY_CASES + RESHAPE_CASES
+def _inplace_through_view(lib, x, z):
+    y = x * 1
+    y[1:].mul_(z)  # CopySlices: the base's history is rewritten
+    return y
+
+
+def _add_into_row(lib, x, z):
+    y = x.clone()
+    v = y[0]
+    v.add_(z)
+    return y, v
+
+
+def _put_into_view(lib, x, v):
+    y = x.clone()
+    y[0][[0, 2]] = v
+    return y
+
+
+def _put_into_transposed(lib, x, v):
+    y = x.clone()
+    y.t()[0] = v
+    return y
+
+
+def _iadd_advanced(lib, x, v):
+    y = x.clone()
+    y[[0, 2]] += v  # getitem (index), add, then index_put
+    return y
+
+
+def _mask_into_slice(lib, x, m, v):
+    y = x.clone()
+    y[:, 1:][m] = v
+    return y
+
+
+# in-place ops through views: each case names the row written through the view
+THROUGH_VIEW_CASES = [
+    Case("mul", _inplace_through_view, shapes=[(3, 2), (2,)], name="inplace_through_view"),
+    Case("add", _add_into_row, shapes=[(3, 2), (2,)], name="inplace_into_row"),
+    Case("index_put", _put_into_view, shapes=[(2, 3), (2,)], name="into_view"),
+    Case("copy", _put_into_transposed, shapes=[(2, 3), (2,)], name="into_transposed"),
+    Case("index_put", _iadd_advanced, shapes=[(3, 4), (2, 4)], name="iadd"),
+    Case("index_put", _mask_into_slice,
+         make=_index((3, 4), _mask((3, 3)), np.array(0.5)), name="mask_into_slice"),
+]
+
+CASES = (THROUGH_VIEW_CASES + GETITEM_CASES + INDEX_CASES + INDEX_PUT_CASES + COPY_CASES + RESHAPE_CASES
          + PERMUTE_CASES + EXPAND_CASES + DIAGONAL_CASES + COPY_ROW_CASES)
