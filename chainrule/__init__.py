@@ -36,10 +36,10 @@ swapaxes = swapdims = transpose
 moveaxis = movedim
 
 from .ops import (reductions as _reductions, sorting as _sorting, linalg as _linalg,
-                  shape as _shape)
+                  shape as _shape, indexing as _indexing)
 
 _methods.attach()
-for _family in (_reductions, _sorting, _linalg, _shape):
+for _family in (_reductions, _sorting, _linalg, _shape, _indexing):
     globals().update({_n: getattr(_family, _n) for _n in _family.__all__})
     _methods.attach(_family.TENSOR_METHODS)
 del _family

@@ -328,8 +328,16 @@ _METHODS = {
     "view_as": lambda self, other: V.view_(self, *other.shape),
     "reshape_as": lambda self, other: V.reshape(self, *other.shape),
 }
+def _unary_method(op):
+    def method(self):
+        return unary(op, self)
+    method.__name__ = op.name
+    method.__doc__ = f"Elementwise ``{op.name}``. Derivative: {op.formula}."
+    return method
+
+
 for _n in E.UNARY:
-    _METHODS[_n] = getattr(F, _n)
+    _METHODS[_n] = _unary_method(E.UNARY[_n])
     _METHODS[_n + "_"] = F.inplace_unary(_n)
 
 

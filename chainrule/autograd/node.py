@@ -31,10 +31,11 @@ _PKG_DIR = __file__.rsplit("/autograd/", 1)[0]
 _INTERNAL_FILES: dict = {}
 
 
-def creation_site():
+def creation_site(depth=2):
     """``(code, lasti)`` of the first frame outside chainrule: cheap to keep, and it
-    never pins the frame's locals (Note [creation site])."""
-    f = sys._getframe(2)
+    never pins the frame's locals (Note [creation site]).  ``depth``: where the caller
+    knows the user's frame usually is (frames above it are never internal)."""
+    f = sys._getframe(depth)
     while f is not None:
         fn = f.f_code.co_filename
         internal = _INTERNAL_FILES.get(fn)

@@ -42,6 +42,8 @@ class Op:
     float_result = False  # integer inputs are computed in the default float dtype
     promote = "arith"
     may_copy = False  # view rows whose forward sometimes copies (reshape)
+    scalar_as_array = False  # binary rows that take a Python number as a cached 0-d array
+    unary_keep = None  # (keep x, keep out) when the only input needs grad (cached)
 
     def __init__(self, name, forward, vjps=None, *, node=None, nin=1, reads=None,
                  kind="rule", partials=None, formula=None, differentiable=True,
@@ -116,7 +118,12 @@ def elementwise(name, forward, partials, *, reads, node=None, formula=None, prom
     op = Op(name, forward, None, node=node, nin=nin, kind="elementwise", partials=partials,
             reads=[_names_to_positions(r, argnames) for r in reads], formula=formula, jvp=jvp)
     op.promote = promote
-    op.backward = (_unary_vjp(partials[0]) if nin == 1 else _elementwise_backward.__get__(op))
+    if nin == 1:
+        op.backward = _unary_vjp(partials[0])
+    elif nin == 2:
+        op.backward = _binary_vjp(op)
+    else:
+        op.backward = _elementwise_backward.__get__(op)
     return op
 
 
@@ -163,6 +170,40 @@ def _unary_vjp(d):
             return (_chunked_product(d, xp, g, saved, g if fresh else np.empty_like(g)),)
         gi = g * d(xp, *saved)
         return (gi if gi.dtype is g.dtype else gi.astype(g.dtype),)
+    return backward
+
+
+def _binary_vjp(op):
+    """VJP of a two-input elementwise row, unrolled (the hot path of small graphs)."""
+    d0, d1 = op.partials
+    general = _elementwise_backward.__get__(op)
+
+    def backward(xp, g, needs, saved, shapes):
+        if g.size >= BIG:
+            return general(xp, g, needs, saved, shapes)
+        n0, n1 = needs
+        g0 = g1 = None
+        if n0:
+            d = d0(xp, *saved)
+            if type(d) is int and d == 1:
+                g0 = g
+            else:
+                g0 = g * d
+                if g0.dtype is not g.dtype:
+                    g0 = xp.astype(g0, g.dtype)
+            if shapes:
+                g0 = xp.sum_to(g0, shapes[0])
+        if n1:
+            d = d1(xp, *saved)
+            if type(d) is int and d == 1:
+                g1 = g
+            else:
+                g1 = g * d
+                if g1.dtype is not g.dtype:
+                    g1 = xp.astype(g1, g.dtype)
+            if shapes:
+                g1 = xp.sum_to(g1, shapes[1])
+        return (g0, g1)
     return backward
 
 
@@ -253,27 +294,33 @@ def unary(op, x, *params):
     if type(out) is not _ndarray:
         out = _asarray(out)
     if x._rg and STATE.enabled and op.differentiable:
-        plan = op._save_cache.get(_TRUE1)
-        if plan is None:
+        keep = op.unary_keep
+        if keep is None:
             plan = op.save_plan(_TRUE1)
+            keep = op.unary_keep = (0 in plan, 1 in plan)
         node = _new(op.node_cls)
         node._next = (x._node,)
-        if not plan:
-            node._saved = node._checks = ()
-        elif plan == (1,):
+        t = _new(Tensor)
+        vc = t._vc = [0]
+        k0, k1 = keep
+        if k0:
+            node._saved = (xd, out if k1 else None)
+            node._checks = ((x._vc, x._vc[0], 0), (vc, 0, 1)) if k1 else ((x._vc, x._vc[0], 0),)
+        elif k1:
             node._saved = (None, out)
-            node._checks = ()
+            node._checks = ((vc, 0, 1),)
         else:
-            node._saved = (xd, out if 1 in plan else None)
-            node._checks = ((x._vc, x._vc[0], 0),)
+            node._saved = node._checks = ()
         node._params = params
         node._needs = _TRUE1
         node._seq = next_seq()
-        node._site = creation_site()
+        node._site = creation_site(3)
         node._extra = None
-        t = wrap(out, node)
-        if plan and 1 in plan:
-            node._checks = node._checks + ((t._vc, 0, 1),)
+        t._data = out
+        t._node = node
+        t._rg = True
+        t._grad = None
+        t._view = None
         return t
     return wrap(out)
 
@@ -297,23 +344,35 @@ def binary(op, a, b):
     """Apply a two-input elementwise row with PyTorch promotion and broadcasting."""
     ta = type(a) is Tensor or isinstance(a, Tensor)
     tb = type(b) is Tensor or isinstance(b, Tensor)
-    if not ta:
-        a = _operand(a, b)
-        ta = isinstance(a, Tensor)
-    if not tb:
-        b = _operand(b, a)
-        tb = isinstance(b, Tensor)
-    if ta and a._view is not None:
-        refresh_view(a)
-    if tb and b._view is not None:
-        refresh_view(b)
-    ad = a._data if ta else a
-    bd = b._data if tb else b
+    if not (ta and tb):
+        if not ta:
+            a = _operand(a, b)
+            ta = isinstance(a, Tensor)
+        if not tb:
+            b = _operand(b, a)
+            tb = isinstance(b, Tensor)
+    if ta:
+        if a._view is not None:
+            refresh_view(a)
+        ad = a._data
+    else:
+        ad = a
+    if tb:
+        if b._view is not None:
+            refresh_view(b)
+        bd = b._data
+    else:
+        bd = b
     if ta and tb:
         fast = (ad.dtype is bd.dtype and ad.dtype.kind == "f"
                 and (ad.ndim == 0) == (bd.ndim == 0))
     else:
         fast = (ad if ta else bd).dtype.kind == "f"  # a Python scalar never upcasts a float
+        if fast and op.scalar_as_array:
+            if ta:
+                bd = _scalar_array(bd, ad.dtype)
+            else:
+                ad = _scalar_array(ad, bd.dtype)
     if not fast:
         ad, bd = _promote(op, ad, bd)
     try:
@@ -325,15 +384,12 @@ def binary(op, a, b):
     ra = ta and a._rg
     rb = tb and b._rg
     if (ra or rb) and STATE.enabled and op.differentiable:
-        node = _binary_node(op, a, b, ra, rb, ad, bd, out)
-        t = wrap(out, node)
-        if node._saved and node._saved[2] is out:
-            node._checks = node._checks + ((t._vc, 0, 2),)
-        return t
+        return _binary_result(op, a, b, ta, tb, ra, rb, ad, bd, out)
     return wrap(out)
 
 
-def _binary_node(op, a, b, ra, rb, ad, bd, out):
+def _binary_result(op, a, b, ta, tb, ra, rb, ad, bd, out):
+    """The output tensor of a recorded binary op, with its grad_fn."""
     needs = (ra, rb)
     keep = op._keep_cache.get(needs)
     if keep is None:
@@ -341,13 +397,17 @@ def _binary_node(op, a, b, ra, rb, ad, bd, out):
         keep = op._keep_cache[needs] = (0 in plan, 1 in plan, 2 in plan)
     k0, k1, k2 = keep
     node = _new(op.node_cls)
+    t = _new(Tensor)
+    vc = t._vc = [0]
     if k0 or k1 or k2:
         node._saved = (ad if k0 else None, bd if k1 else None, out if k2 else None)
         checks = ()
-        if k0 and type(ad) is _ndarray:
+        if k0 and ta:
             checks = ((a._vc, a._vc[0], 0),)
-        if k1 and type(bd) is _ndarray:
+        if k1 and tb:
             checks += ((b._vc, b._vc[0], 1),)
+        if k2:
+            checks += ((vc, 0, 2),)
         node._checks = checks
     else:
         node._saved = node._checks = ()
@@ -359,9 +419,36 @@ def _binary_node(op, a, b, ra, rb, ad, bd, out):
     node._next = (a._node if ra else None, b._node if rb else None)
     node._needs = needs
     node._seq = next_seq()
-    node._site = creation_site()
+    node._site = creation_site(4)
     node._extra = None
-    return node
+    t._data = out
+    t._node = node
+    t._rg = True
+    t._grad = None
+    t._view = None
+    return t
+
+
+_SCALAR_CACHE: dict = {}  # dtype -> {number: read-only 0-d array}
+
+
+def _scalar_array(v, dtype):
+    """A read-only 0-d array for a Python number: NumPy multiplies an array by a 0-d
+    array of its dtype about twice as fast as by a Python float, with the same result
+    (NEP 50 casts the weak scalar to the array's dtype either way)."""
+    per = _SCALAR_CACHE.get(dtype)
+    if per is None:
+        per = _SCALAR_CACHE[dtype] = {}
+    a = per.get(v)
+    if a is None:
+        if type(v) is bool:
+            return v
+        if len(per) > 4096:
+            per.clear()
+        a = np.array(v, dtype)
+        a.flags.writeable = False
+        per[v] = a
+    return a
 
 
 def _promote(op, ad, bd):

@@ -235,3 +235,7 @@ for _name, _fwd in [("isnan", np.isnan), ("isinf", np.isinf), ("isfinite", np.is
     NONDIFF_UNARY[_name] = Op(_name, _fwd, differentiable=False,
                               formula=f"{_name}(x) is not differentiable (no gradient flows)")
     NONDIFF_UNARY[_name].float_result = False
+
+# a Python-number operand is passed to these as a cached 0-d array (faster in NumPy)
+for _op in (ADD, SUB, MUL, DIV):
+    _op.scalar_as_array = True

@@ -18,8 +18,7 @@ import numpy as np
 
 from .._dtype import result_type
 from .._tensor import Tensor, wrap
-from ..backend.numpy_backend import RAW as _RAW
-from ._core import Op, inplace, nary, unary
+from ._core import Op, nary, unary
 from .views import _dim, expand, reshape, unsqueeze
 
 
@@ -313,6 +312,7 @@ def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None
                                f"input.size({d}) = {shape[d]}")
         if (counts < 0).any():
             raise RuntimeError("repeat_interleave: repeats can not be negative")
+        from .indexing import index_select
         return index_select(input, d, wrap(np.repeat(np.arange(shape[d]), counts)))
     r = int(repeats.item() if isinstance(repeats, Tensor) else repeats)
     if r < 0:
@@ -497,335 +497,6 @@ def trace(input: Tensor) -> Tensor:
     return unary(TRACE, input, input._data.shape)
 
 
-# ---- indexing: index_select, gather, take, scatter, masked_fill -------------------------------
-
-def _index_arg(op, index) -> np.ndarray:
-    _check_tensor(op, "index", index)
-    if index._data.dtype.kind not in "iu":
-        raise RuntimeError(f"{op}(): Expected dtype int32 or int64 for index, got "
-                           f"{index.dtype}")
-    return index._data
-
-
-def _check_bounds(op, idx, n, d, exc=RuntimeError):
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        bad = int(idx[(idx < 0) | (idx >= n)].flat[0])
-        raise exc(f"{op}: index {bad} is out of bounds for dimension {d} with size {n}. Fix: "
-                  f"indices along dim {d} must be in 0..{n - 1}.")
-
-
-def _index_select_vjp(xp, g, x, idx, out, axis, shape):
-    return xp.scatter(g, shape, _along(axis, idx), True)
-
-
-INDEX_SELECT = Op("index_select", lambda a, idx, axis, shape: np.take(a, idx, axis),
-                  (_index_select_vjp, _no_grad), nin=2, reads=((1,), ()), kind="linear",
-                  formula="d x.index_select(d, i) = zeros with g added at i (repeats add)")
-
-
-def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
-    """Entries of ``input`` at ``index`` (1-D) along ``dim``."""
-    _check_tensor("index_select", "input", input)
-    idx = _index_arg("index_select", index)
-    if idx.ndim > 1:
-        raise IndexError(f"index_select(): Index is supposed to be a vector, got shape "
-                         f"{list(idx.shape)}")
-    if input._data.ndim == 0:
-        if idx.size != 1:
-            raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got "
-                               f"{idx.size} value(s)")
-        return reshape(index_select(reshape(input, (1,)), 0, index), ())
-    if idx.ndim == 0:
-        index = reshape(index, (1,))
-    shape = input._data.shape
-    d = _dim(dim, len(shape), "index_select")
-    _check_bounds("index_select", idx, shape[d], d, IndexError)
-    return nary(INDEX_SELECT, (input, index), (d - len(shape), shape))
-
-
-GATHER = Op("gather", lambda a, idx, axis, shape: _RAW.gather(a, idx, axis),
-            (lambda xp, g, x, idx, out, axis, shape: xp.scatter_along(g, shape, idx, axis),
-             _no_grad), nin=2, reads=((1,), ()), kind="linear",
-            formula="d gather(x, d, i) = zeros with g added at i along d (repeats add)")
-
-
-def _index_shapes(op, x, idx, axis, src=None):
-    """PyTorch's scatter/gather shape rules (``axis`` non-negative)."""
-    if idx.ndim != x.ndim or (src is not None and src.ndim != x.ndim):
-        raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as "
-                           f"input tensor (index {list(idx.shape)}, input {list(x.shape)}"
-                           + ("" if src is None else f", src {list(src.shape)}") + ")")
-    for d, n in enumerate(idx.shape):
-        if (d != axis and n > x.shape[d]) or (src is not None and n > src.shape[d]):
-            raise RuntimeError(
-                f"{op}(): Size does not match at dimension {d}: expected index "
-                f"{list(idx.shape)} to be no larger than self {list(x.shape)} apart from "
-                f"dimension {axis}" + ("" if src is None else f" and to be no larger than "
-                                       f"src {list(src.shape)}"))
-    _check_bounds(op, idx, x.shape[axis], axis)
-
-
-def _scalar_safe(fn, input, dim, index, *rest):
-    """Run ``fn`` on 0-d operands seen as 1-D (PyTorch accepts them)."""
-    ts = [input, index] + [t for t in rest if isinstance(t, Tensor)]
-    if all(t._data.ndim for t in ts):
-        return None
-    as1 = [reshape(t, (1,)) if t._data.ndim == 0 else t for t in ts]
-    res = fn(as1[0], dim, as1[1], *as1[2:], *[v for v in rest if not isinstance(v, Tensor)])
-    return reshape(res, (index if fn is gather else input)._data.shape)
-
-
-def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
-    """``out[i][j] = input[index[i][j]][j]`` for dim 0 (and so on): values picked along
-    ``dim``; ``index`` may be smaller than ``input`` in the other dims."""
-    _check_tensor("gather", "input", input)
-    idx = _index_arg("gather", index)
-    res = _scalar_safe(gather, input, dim, index)
-    if res is not None:
-        return res
-    shape = input._data.shape
-    d = _dim(dim, len(shape), "gather")
-    _index_shapes("gather", input._data, idx, d)
-    return nary(GATHER, (input, index), (d - len(shape), shape))
-
-
-def take_along_dim(input: Tensor, indices: Tensor, dim=None) -> Tensor:
-    """``gather`` with ``input`` and ``indices`` broadcast in every dim but ``dim``
-    (flattened when ``dim`` is None)."""
-    _check_tensor("take_along_dim", "input", input)
-    idx = _index_arg("take_along_dim", indices)
-    if dim is None:
-        return gather(reshape(input, (-1,)), 0, reshape(indices, (-1,)))
-    xs = input._data.shape
-    if len(xs) != idx.ndim:
-        raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same "
-                           f"number of dimensions, but got {len(xs)} dimensions for input, "
-                           f"and {idx.ndim} dimensions for indices")
-    d = _dim(dim, len(xs), "take_along_dim")
-    try:
-        common = list(np.broadcast_shapes(xs[:d] + (1,) + xs[d + 1:],
-                                          idx.shape[:d] + (1,) + idx.shape[d + 1:]))
-    except ValueError:
-        raise RuntimeError(f"take_along_dim: input {list(xs)} and indices "
-                           f"{list(idx.shape)} cannot be broadcast apart from dim {d}") from None
-    want_x = tuple(common[:d] + [xs[d]] + common[d + 1:])
-    want_i = tuple(common[:d] + [idx.shape[d]] + common[d + 1:])
-    if want_x != xs:
-        input = expand(input, *want_x)
-    if want_i != idx.shape:
-        indices = wrap(np.broadcast_to(idx, want_i))
-    return gather(input, d, indices)
-
-
-def _take_vjp(xp, g, x, idx, out, shape):
-    return xp.reshape(xp.scatter(g, (math.prod(shape),), (idx,), True), shape)
-
-
-TAKE = Op("take", lambda a, idx, shape: a.reshape(-1)[idx], (_take_vjp, _no_grad), nin=2,
-          reads=((1,), ()), kind="linear",
-          formula="d take(x, i) = zeros with g added at flat positions i (repeats add)")
-
-
-def take(input: Tensor, index: Tensor) -> Tensor:
-    """Entries of the flattened ``input`` at ``index`` (negative counts from the end)."""
-    _check_tensor("take", "input", input)
-    idx = _index_arg("take", index)
-    n = input._data.size
-    if idx.size and (idx.min() < -n or idx.max() >= n):
-        bad = int(idx[(idx < -n) | (idx >= n)].flat[0])
-        raise IndexError(f"take: out of range: tried to access index {bad} on a tensor of "
-                         f"{n} elements (shape {_shape(input)})")
-    return nary(TAKE, (input, index), (input._data.shape,))
-
-
-def _grid(idx, axis):
-    """Open-grid index addressing, for every entry of ``idx``, its target along ``axis``."""
-    grid = list(np.ix_(*[np.arange(n) for n in idx.shape]))
-    grid[idx.ndim + axis] = idx
-    return tuple(grid)
-
-
-def _region(idx):
-    return tuple(slice(0, n) for n in idx.shape)
-
-
-def _scatter_add_forward(a, idx, src, axis, src_shape):
-    out = a.copy()
-    np.add.at(out, _grid(idx, axis), src[_region(idx)])
-    return out
-
-
-def _scatter_forward(a, idx, src, axis, src_shape):
-    out = a.copy()
-    out[_grid(idx, axis)] = src[_region(idx)]
-    return out
-
-
-def _scatter_value_forward(a, idx, axis, value):
-    out = a.copy()
-    out[_grid(idx, axis)] = value
-    return out
-
-
-def _src_vjp(xp, g, x, idx, src, out, axis, src_shape):
-    # the part of src that was used gets g at its targets; the rest of src gets zeros
-    gs = xp.gather(g, idx, axis)
-    if tuple(src_shape) != idx.shape:
-        gs = xp.pad(gs, [(0, s - n) for s, n in zip(src_shape, idx.shape)])
-    return gs
-
-
-def _scatter_dx(xp, g, x, idx, src, out, axis, src_shape):
-    return xp.fill_along(g, idx, axis, 0)  # overwritten entries lose their gradient
-
-
-def _scatter_value_dx(xp, g, x, idx, out, axis, value):
-    return xp.fill_along(g, idx, axis, 0)
-
-
-SCATTER_ADD = Op("scatter_add", _scatter_add_forward,
-                 (lambda xp, g, x, idx, src, out, axis, src_shape: g, _no_grad, _src_vjp), nin=3,
-                 reads=((), (), (1,)), kind="linear",
-                 formula="d scatter_add(x, d, i, s) = g to x, gather(g, d, i) to s")
-SCATTER = Op("scatter", _scatter_forward, (_scatter_dx, _no_grad, _src_vjp), nin=3,
-             reads=((1,), (), (1,)), kind="linear",
-             formula="d scatter(x, d, i, s) = g (0 where written) to x, gather(g, d, i) to s")
-SCATTER_VALUE = Op("scatter_value", _scatter_value_forward,
-                   (_scatter_value_dx, _no_grad), nin=2, reads=((1,), ()), kind="linear",
-                   node="ScatterBackward1", formula="d scatter(x, d, i, v) = g, 0 where written")
-
-
-def _scatter_args(op, input, dim, index, src):
-    _check_tensor(op, "input", input)
-    idx = _index_arg(op, index)
-    shape = input._data.shape
-    d = _dim(dim, len(shape), op)
-    if isinstance(src, Tensor):
-        if src._data.dtype != input._data.dtype:
-            raise RuntimeError(f"{op}(): Expected self.dtype to be equal to src.dtype (got "
-                               f"{input.dtype} and {src.dtype}). Fix: src.to(input.dtype).")
-        _index_shapes(op, input._data, idx, d, src._data)
-    else:
-        _index_shapes(op, input._data, idx, d)
-    return d - len(shape)
-
-
-def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
-    """A copy of ``input`` with ``src`` added at ``index`` along ``dim`` (repeats add)."""
-    _check_tensor("scatter_add", "src", src)
-    res = _scalar_safe(scatter_add, input, dim, index, src)
-    if res is not None:
-        return res
-    axis = _scatter_args("scatter_add", input, dim, index, src)
-    return nary(SCATTER_ADD, (input, index, src), (axis, src._data.shape))
-
-
-def scatter_add_(self: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
-    """In-place ``scatter_add``."""
-    _check_tensor("scatter_add_", "src", src)
-    axis = _scatter_args("scatter_add_", self, dim, index, src)
-    return inplace(SCATTER_ADD, self, index, src, params=(axis, src._data.shape))
-
-
-def _scatter(self, dim, index, src, value, reduce, in_place):
-    name = "scatter_" if in_place else "scatter"
-    if reduce is not None:
-        raise NotImplementedError(f"{name}(reduce={reduce!r}) is not supported; use "
-                                  f"scatter_add or scatter_reduce")
-    if src is None:
-        src = value
-    if src is None:
-        raise TypeError(f"{name}() missing 1 required argument: 'src' or 'value'")
-    if not in_place:
-        res = _scalar_safe(scatter, self, dim, index, src)
-        if res is not None:
-            return res
-    axis = _scatter_args(name, self, dim, index, src)
-    if isinstance(src, Tensor):
-        args, op, params = (index, src), SCATTER, (axis, src._data.shape)
-    else:
-        args, op, params = (index,), SCATTER_VALUE, (axis, src)
-    return inplace(op, self, *args, params=params) if in_place else nary(
-        op, (self, *args), params)
-
-
-def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None,
-            reduce=None) -> Tensor:
-    """A copy of ``input`` with ``src`` (a tensor or a number) written at ``index`` along
-    ``dim``.  With repeated indices the last write wins (PyTorch: unspecified)."""
-    return _scatter(input, dim, index, src, value, reduce, False)
-
-
-def scatter_(self: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None):
-    """In-place ``scatter``."""
-    return _scatter(self, dim, index, src, value, reduce, True)
-
-
-def _masked_fill_forward(a, mask, value, shape):
-    return np.where(mask, np.asarray(value, dtype=a.dtype), a)
-
-
-def _masked_fill_tensor_forward(a, mask, value, shape, vdtype):
-    return np.where(mask, value.astype(a.dtype), a)
-
-
-def _masked_dx(xp, g, x, mask, out, value, shape):
-    return xp.sum_to(xp.where(mask, 0, g), shape)
-
-
-def _masked_tensor_dx(xp, g, x, mask, value, out, shape, vdtype):
-    return xp.sum_to(xp.where(mask, 0, g), shape)
-
-
-def _masked_dvalue(xp, g, x, mask, value, out, shape, vdtype):
-    return _grad_as(xp, xp.sum(xp.where(mask, g, 0)), vdtype)
-
-
-MASKED_FILL = Op("masked_fill", _masked_fill_forward, (_masked_dx, _no_grad), nin=2,
-                 reads=((1,), ()), kind="linear",
-                 formula="d masked_fill(x, m, v) = g where not m, 0 where m")
-MASKED_FILL_TENSOR = Op("masked_fill_tensor", _masked_fill_tensor_forward,
-                        (_masked_tensor_dx, _no_grad, _masked_dvalue), nin=3,
-                        reads=((1,), (), (1,)), kind="linear", node="MaskedFillBackward1",
-                        formula="d masked_fill(x, m, v) = g off m to x, sum(g on m) to v")
-
-
-def _masked_fill(self, mask, value, in_place):
-    name = "masked_fill_" if in_place else "masked_fill"
-    _check_tensor(name, "input", self)
-    _check_tensor(name, "mask", mask)
-    if mask._data.dtype != np.bool_:
-        raise RuntimeError(f"{name} only supports boolean masks, but got mask with dtype "
-                           f"{mask.dtype}. Fix: pass mask.bool() or a comparison like x > 0.")
-    shape = self._data.shape
-    try:
-        np.broadcast_shapes(shape, mask._data.shape)
-    except ValueError:
-        raise RuntimeError(f"{name}: the mask of shape {_shape(mask)} cannot be broadcast to "
-                           f"the input of shape {list(shape)}") from None
-    if isinstance(value, Tensor):
-        if value._data.ndim:
-            raise RuntimeError(f"{name} only supports a 0-dimensional value tensor, but got "
-                               f"tensor with {value._data.ndim} dimension(s). Fix: "
-                               f"value.squeeze() or value.item().")
-        args, op, params = (mask, value), MASKED_FILL_TENSOR, (shape, value._data.dtype)
-    else:
-        value = value.item() if isinstance(value, np.generic) else value
-        args, op, params = (mask,), MASKED_FILL, (value, shape)
-    return inplace(op, self, *args, params=params) if in_place else nary(
-        op, (self, *args), params)
-
-
-def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
-    """``input`` with ``value`` (a number or a 0-d tensor) where ``mask`` is True."""
-    return _masked_fill(input, mask, value, False)
-
-
-def masked_fill_(self: Tensor, mask: Tensor, value) -> Tensor:
-    """In-place ``masked_fill``."""
-    return _masked_fill(self, mask, value, True)
-
-
 __all__ = [
     "cat",
     "concat",
@@ -834,20 +505,13 @@ __all__ = [
     "diag",
     "diag_embed",
     "flip",
-    "gather",
     "hstack",
-    "index_select",
-    "masked_fill",
     "pad",
     "repeat",
     "repeat_interleave",
     "roll",
     "row_stack",
-    "scatter",
-    "scatter_add",
     "stack",
-    "take",
-    "take_along_dim",
     "tile",
     "trace",
     "tril",
@@ -857,8 +521,5 @@ __all__ = [
 TENSOR_METHODS = {
     "flip": flip, "roll": roll, "repeat": repeat, "tile": tile,
     "repeat_interleave": repeat_interleave, "tril": tril, "triu": triu, "diag": diag,
-    "diag_embed": diag_embed, "trace": trace, "index_select": index_select, "gather": gather,
-    "take_along_dim": take_along_dim, "take": take, "scatter_add": scatter_add,
-    "scatter_add_": scatter_add_, "scatter": scatter, "scatter_": scatter_,
-    "masked_fill": masked_fill, "masked_fill_": masked_fill_,
+    "diag_embed": diag_embed, "trace": trace,
 }
