@@ -9,61 +9,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _functions as F
 from . import _dtype as _dt
+from . import _functions as F
 from ._dtype import to_dtype
-from ._tensor import Tensor, check_device, device as _device
 from ._grad_mode import STATE
-from .ops._core import binary, unary, inplace, elementwise_n
+from ._tensor import Tensor, check_device
+from ._tensor import device as _device
 from .ops import elementwise as E
 from .ops import views as V
+from .ops._core import inplace, unary
 
 _ADD, _SUB, _MUL, _DIV, _POW = E.ADD, E.SUB, E.MUL, E.DIV, E.POW
 _NEG = E.UNARY["neg"]
 
 
-def _add(self, other):
-    return binary(_ADD, self, other)
-
-
-def _radd(self, other):
-    return binary(_ADD, other, self)
-
-
-def _sub(self, other):
-    if self._data.dtype.kind == "b" or type(other) is bool or (
-            isinstance(other, Tensor) and other._data.dtype.kind == "b"):
-        F._check_bool_sub(self, other)
-    return binary(_SUB, self, other)
-
-
-def _rsub(self, other):
-    F._check_bool_sub(self, other)
-    return binary(_SUB, other, self)
-
-
-def _mul(self, other):
-    return binary(_MUL, self, other)
-
-
-def _rmul(self, other):
-    return binary(_MUL, other, self)
-
-
-def _truediv(self, other):
-    return binary(_DIV, self, other)
-
-
-def _rtruediv(self, other):
-    return binary(_DIV, other, self)
-
-
-def _pow(self, other):
-    return binary(_POW, self, other)
-
-
-def _rpow(self, other):
-    return binary(_POW, other, self)
+def _reflected(op):
+    def method(self, other):
+        return op.apply2(other, self)
+    method.__name__ = f"__r{op.name}__"
+    return method
 
 
 def _neg(self):
@@ -108,9 +72,10 @@ def _iop(op):
 
 
 _OPERATORS = {
-    "__add__": _add, "__radd__": _radd, "__sub__": _sub, "__rsub__": _rsub,
-    "__mul__": _mul, "__rmul__": _rmul, "__truediv__": _truediv,
-    "__rtruediv__": _rtruediv, "__pow__": _pow, "__rpow__": _rpow, "__neg__": _neg,
+    "__add__": _ADD.apply2, "__radd__": _reflected(_ADD), "__sub__": _SUB.apply2,
+    "__rsub__": _reflected(_SUB), "__mul__": _MUL.apply2, "__rmul__": _reflected(_MUL),
+    "__truediv__": _DIV.apply2, "__rtruediv__": _reflected(_DIV), "__pow__": _POW.apply2,
+    "__rpow__": _reflected(_POW), "__neg__": _neg,
     "__pos__": lambda self: self, "__abs__": lambda self: F.abs(self),
     "__invert__": _invert, "__matmul__": _matmul, "__rmatmul__": _rmatmul,
     "__floordiv__": lambda self, o: F.floor_divide(self, o),
@@ -190,10 +155,10 @@ def retain_grad(self):
     if self.is_leaf:
         if not self._rg:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
-        return None
+        return
     import weakref
     self._node.extra().retain = weakref.ref(self)
-    return None
+    return
 
 
 def register_hook(self, hook):
@@ -207,7 +172,7 @@ def register_hook(self, hook):
 
 def register_post_accumulate_grad_hook(self, hook):
     """``hook(tensor)`` runs after ``.grad`` of this leaf was updated."""
-    from .autograd.node import AccumulateGrad, _Handle
+    from .autograd.node import _Handle
     if not self.is_leaf or not self._rg:
         raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
                            "tensors")
@@ -232,11 +197,8 @@ def to(self, *args, **kwargs):
         if isinstance(a, Tensor):
             dtype = a.dtype
         elif isinstance(a, (str, _device)):
-            try:
-                check_device(a)
-                continue
-            except RuntimeError:
-                raise
+            check_device(a)
+            continue
         elif a is not None:
             dtype = a
     if dtype is None:
@@ -328,16 +290,8 @@ _METHODS = {
     "view_as": lambda self, other: V.view_(self, *other.shape),
     "reshape_as": lambda self, other: V.reshape(self, *other.shape),
 }
-def _unary_method(op):
-    def method(self):
-        return unary(op, self)
-    method.__name__ = op.name
-    method.__doc__ = f"Elementwise ``{op.name}``. Derivative: {op.formula}."
-    return method
-
-
 for _n in E.UNARY:
-    _METHODS[_n] = _unary_method(E.UNARY[_n])
+    _METHODS[_n] = E.UNARY[_n].apply1
     _METHODS[_n + "_"] = F.inplace_unary(_n)
 
 

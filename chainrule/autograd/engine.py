@@ -23,8 +23,8 @@ import numpy as np
 from .. import _tensor as T
 from .._dtype import grad_dtype
 from .._grad_mode import STATE
-from ..backend.numpy_backend import RAW
-from .node import AccumulateGrad, raise_freed, _NONES
+from ..backend.numpy_backend import RAW, BIG
+from .node import AccumulateGrad, raise_freed, _NONES, FIRST_ONLY as _FIRST_ONLY
 
 _heappush = heapq.heappush
 _heappop = heapq.heappop
@@ -66,9 +66,12 @@ def _loop(heap, buffers, retain_graph, relevant, capture, accumulate):
     node = _heappop(heap)[1]
     g = buffers.pop(node)
     gi = None
+    plain = capture is None and relevant is None
     while True:
         grads = None
-        if capture is not None and node in capture:
+        if plain:
+            pass
+        elif capture is not None and node in capture:
             g = _capture(node, g, capture)
             if type(node) is AccumulateGrad or (relevant is not None and node not in relevant):
                 node = None
@@ -93,8 +96,26 @@ def _loop(heap, buffers, retain_graph, relevant, capture, accumulate):
                 saved = _NONES[len(node._next)]
             op = node.op
             g_hooks = g if extra is not None and extra.hooks else None
-            grads = (op.backward(xp, g, node._needs, saved, node._params) if op is not None
-                     else node.apply(xp, g))
+            if op is None:
+                grads = node.apply(xp, g)
+            elif op.partial1 is not None and g.size < BIG:
+                # Note [inline unary VJP]: g * d(x) without a call through op.backward
+                gi = g * op.partial1(xp, *saved)
+                grads = (gi if gi.dtype is g.dtype else gi.astype(g.dtype),)
+                gi = None
+            elif op.partials is not None and node._needs is _FIRST_ONLY and not node._params \
+                    and g.size < BIG:
+                # the same for a binary row whose second operand needs no grad (x * 2.0)
+                d = op.partials[0](xp, *saved)
+                if type(d) is int and d == 1:
+                    grads = (g, None)
+                else:
+                    gi = g * d
+                    grads = (gi if gi.dtype is g.dtype else gi.astype(g.dtype), None)
+                    gi = None
+                d = None
+            else:
+                grads = op.backward(xp, g, node._needs, saved, node._params)
             if g_hooks is not None:
                 grads = _run_post_hooks(node, grads, g_hooks)
             if not retain_graph:
@@ -109,7 +130,7 @@ def _loop(heap, buffers, retain_graph, relevant, capture, accumulate):
                 child = nxt[0]
                 g = grads[0]
                 grads = None  # Note [gradient ownership]: g's refcount must be exact
-                if child is not None and g is not None and (relevant is None
+                if child is not None and g is not None and (plain or relevant is None
                                                             or child in relevant):
                     node = child
                     continue

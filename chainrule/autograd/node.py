@@ -28,6 +28,10 @@ next_seq = _SEQ.__next__
 _PKG_DIR = __file__.rsplit("/autograd/", 1)[0]
 
 
+# the needs tuple of every binary node whose second operand needs no grad (x * 2.0);
+# the engine recognizes it by identity to inline that VJP
+FIRST_ONLY = (True, False)
+
 _INTERNAL_FILES: dict = {}
 
 
@@ -36,6 +40,9 @@ def creation_site(depth=2):
     never pins the frame's locals (Note [creation site]).  ``depth``: where the caller
     knows the user's frame usually is (frames above it are never internal)."""
     f = sys._getframe(depth)
+    code = f.f_code
+    if _INTERNAL_FILES.get(code.co_filename) is False:
+        return (code, f.f_lasti)  # the common case: a user file seen before
     while f is not None:
         fn = f.f_code.co_filename
         internal = _INTERNAL_FILES.get(fn)

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# arrays with at least this many elements take the chunked, in-place elementwise VJP
+# path (Note [large elementwise VJPs] in ops/_core.py)
+BIG = 1 << 16
+
 
 class NumpyNamespace:
     """Raw arrays in, raw arrays out, nothing recorded.  ``nb``: leading batch dims."""

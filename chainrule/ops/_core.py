@@ -26,13 +26,14 @@ import numpy as np
 from .._dtype import result_type, float_default
 from .._grad_mode import STATE
 from .._tensor import Tensor, wrap, refresh_view
-from ..autograd.node import Node, node_class, creation_site, next_seq
+from ..autograd.node import Node, node_class, creation_site, next_seq, FIRST_ONLY as _FIRST_ONLY
+from ..backend.numpy_backend import BIG
 
 _new = object.__new__
 
 _ndarray = np.ndarray
 _asarray = np.asarray
-SCALARS = (int, float, bool)
+SCALARS = frozenset((int, float, bool))
 _REGISTRY: dict = {}
 
 
@@ -44,6 +45,7 @@ class Op:
     may_copy = False  # view rows whose forward sometimes copies (reshape)
     scalar_as_array = False  # binary rows that take a Python number as a cached 0-d array
     unary_keep = None  # (keep x, keep out) when the only input needs grad (cached)
+    partial1 = None  # one-input elementwise rows: the partial, inlined by the engine
 
     def __init__(self, name, forward, vjps=None, *, node=None, nin=1, reads=None,
                  kind="rule", partials=None, formula=None, differentiable=True,
@@ -63,6 +65,8 @@ class Op:
         self._save_cache: dict = {}
         self._keep_cache: dict = {}
         self.node_cls = node_class(self, node or _backward_name(name))
+        self.apply1 = _make_unary(self)
+        self.apply2 = _make_binary(self)
         if backward is not None:
             self.backward = backward.__get__(self)
         _REGISTRY[name] = self
@@ -120,6 +124,7 @@ def elementwise(name, forward, partials, *, reads, node=None, formula=None, prom
     op.promote = promote
     if nin == 1:
         op.backward = _unary_vjp(partials[0])
+        op.partial1 = partials[0]
     elif nin == 2:
         op.backward = _binary_vjp(op)
     else:
@@ -132,7 +137,6 @@ def elementwise(name, forward, partials, *, reads, node=None, formula=None, prom
 # engine holds the only reference to ``g`` (its refcount is the calibrated baseline), the
 # result is written into ``g`` itself.  Peak memory of a backward pass then stays near
 # the size of the values it must keep, as in hand-written NumPy.
-BIG = 1 << 16
 CHUNK = 1 << 15
 _getrefcount = sys.getrefcount
 G_FRESH = [0]  # calibrated in autograd.engine
@@ -282,50 +286,60 @@ def _out_checks(node, t):
 
 def unary(op, x, *params):
     """Apply a one-input row: ``op.forward(x, *params)``."""
-    if type(x) is not Tensor and not isinstance(x, Tensor):
-        raise TypeError(f"{op.name}(): argument 'input' must be Tensor, not "
-                        f"{type(x).__name__}")
-    if x._view is not None:
-        refresh_view(x)
-    xd = x._data
-    if op.float_result and xd.dtype.kind != "f":
-        xd = xd.astype(float_default().np)
-    out = op.forward(xd, *params)
-    if type(out) is not _ndarray:
-        out = _asarray(out)
-    if x._rg and STATE.enabled and op.differentiable:
-        keep = op.unary_keep
-        if keep is None:
-            plan = op.save_plan(_TRUE1)
-            keep = op.unary_keep = (0 in plan, 1 in plan)
-        node = _new(op.node_cls)
-        node._next = (x._node,)
-        t = _new(Tensor)
-        vc = t._vc = [0]
-        k0, k1 = keep
-        if k0:
-            node._saved = (xd, out if k1 else None)
-            node._checks = ((x._vc, x._vc[0], 0), (vc, 0, 1)) if k1 else ((x._vc, x._vc[0], 0),)
-        elif k1:
-            node._saved = (None, out)
-            node._checks = ((vc, 0, 1),)
-        else:
-            node._saved = node._checks = ()
-        node._params = params
-        node._needs = _TRUE1
-        node._seq = next_seq()
-        node._site = creation_site(3)
-        node._extra = None
-        t._data = out
-        t._node = node
-        t._rg = True
-        t._grad = None
-        t._view = None
-        return t
-    return wrap(out)
+    return op.apply1(x, *params)
+
+
+def _make_unary(op):
+    """``op.apply1``: the dispatch of a one-input row, specialized to ``op`` (a closure,
+    so operators and methods reach the row in a single call)."""
+
+    def apply1(x, *params):
+        if type(x) is not Tensor and not isinstance(x, Tensor):
+            raise TypeError(f"{op.name}(): argument 'input' must be Tensor, not "
+                            f"{type(x).__name__}")
+        if x._view is not None:
+            refresh_view(x)
+        xd = x._data
+        if op.float_result and xd.dtype.kind != "f":
+            xd = xd.astype(float_default().np)
+        out = op.forward(xd, *params) if params else op.forward(xd)
+        if type(out) is not _ndarray:
+            out = _asarray(out)
+        if x._rg and STATE.enabled and op.differentiable:
+            keep = op.unary_keep
+            if keep is None:
+                plan = op.save_plan(_TRUE1)
+                keep = op.unary_keep = (0 in plan, 1 in plan)
+            node = _new(op.node_cls)
+            node._next = (x._node,)
+            t = _new(Tensor)
+            vc = t._vc = [0]
+            k0, k1 = keep
+            if k0:
+                node._saved = (xd, out if k1 else None)
+                node._checks = ((x._vc, x._vc[0], 0), (vc, 0, 1)) if k1 else ((x._vc, x._vc[0], 0),)
+            elif k1:
+                node._saved = (None, out)
+                node._checks = ((vc, 0, 1),)
+            else:
+                node._saved = node._checks = ()
+            node._params = params
+            node._needs = _TRUE1
+            node._seq = next_seq()
+            node._site = creation_site(2)
+            node._extra = None
+            t._data = out
+            t._node = node
+            t._rg = True
+            t._grad = None
+            t._view = None
+            return t
+        return wrap(out)
+    return apply1
 
 
 _TRUE1 = (True,)
+
 
 
 def _operand(v, like):
@@ -342,55 +356,72 @@ def _operand(v, like):
 
 def binary(op, a, b):
     """Apply a two-input elementwise row with PyTorch promotion and broadcasting."""
-    ta = type(a) is Tensor or isinstance(a, Tensor)
-    tb = type(b) is Tensor or isinstance(b, Tensor)
-    if not (ta and tb):
-        if not ta:
-            a = _operand(a, b)
-            ta = isinstance(a, Tensor)
-        if not tb:
-            b = _operand(b, a)
-            tb = isinstance(b, Tensor)
-    if ta:
-        if a._view is not None:
-            refresh_view(a)
-        ad = a._data
-    else:
-        ad = a
-    if tb:
-        if b._view is not None:
-            refresh_view(b)
-        bd = b._data
-    else:
-        bd = b
-    if ta and tb:
-        fast = (ad.dtype is bd.dtype and ad.dtype.kind == "f"
-                and (ad.ndim == 0) == (bd.ndim == 0))
-    else:
-        fast = (ad if ta else bd).dtype.kind == "f"  # a Python scalar never upcasts a float
-        if fast and op.scalar_as_array:
-            if ta:
-                bd = _scalar_array(bd, ad.dtype)
-            else:
-                ad = _scalar_array(ad, bd.dtype)
-    if not fast:
-        ad, bd = _promote(op, ad, bd)
-    try:
-        out = op.forward(ad, bd)
-    except ValueError as exc:
-        raise _broadcast_error(op, ad, bd, exc) from None
-    if type(out) is not _ndarray:
-        out = _asarray(out)
-    ra = ta and a._rg
-    rb = tb and b._rg
-    if (ra or rb) and STATE.enabled and op.differentiable:
-        return _binary_result(op, a, b, ta, tb, ra, rb, ad, bd, out)
-    return wrap(out)
+    return op.apply2(a, b)
+
+
+def _make_binary(op):
+    """``op.apply2``: the dispatch of a two-input elementwise row, specialized to ``op``."""
+
+    def apply2(a, b):
+        ta = type(a) is Tensor
+        tb = type(b) is Tensor
+        if not (ta and tb):
+            # Python numbers stay numbers; subclasses (nn.Parameter) are tensors; the rest
+            # (lists, arrays, NumPy scalars) is converted
+            if not ta and type(a) not in SCALARS:
+                ta = isinstance(a, Tensor)
+                if not ta:
+                    a = _operand(a, b)
+                    ta = isinstance(a, Tensor)
+            if not tb and type(b) not in SCALARS:
+                tb = isinstance(b, Tensor)
+                if not tb:
+                    b = _operand(b, a)
+                    tb = isinstance(b, Tensor)
+        if ta:
+            if a._view is not None:
+                refresh_view(a)
+            ad = a._data
+        else:
+            ad = a
+        if tb:
+            if b._view is not None:
+                refresh_view(b)
+            bd = b._data
+        else:
+            bd = b
+        if ta and tb:
+            fast = (ad.dtype is bd.dtype and ad.dtype.kind == "f"
+                    and (ad.ndim == 0) == (bd.ndim == 0))
+        else:
+            # a Python number never upcasts a float tensor (bools go the checked way)
+            fast = (ad if ta else bd).dtype.kind == "f" and type(bd if ta else ad) is not bool
+            if fast and op.scalar_as_array:
+                if ta:
+                    per = _SCALAR_CACHE.get(ad.dtype)
+                    z = None if per is None else per.get(bd)
+                    bd = _scalar_array(bd, ad.dtype) if z is None else z
+                else:
+                    ad = _scalar_array(ad, bd.dtype)
+        if not fast:
+            ad, bd = _promote(op, ad, bd)
+        try:
+            out = op.forward(ad, bd)
+        except ValueError as exc:
+            raise _broadcast_error(op, ad, bd, exc) from None
+        if type(out) is not _ndarray:
+            out = _asarray(out)
+        ra = ta and a._rg
+        rb = tb and b._rg
+        if (ra or rb) and STATE.enabled and op.differentiable:
+            return _binary_result(op, a, b, ta, tb, ra, rb, ad, bd, out)
+        return wrap(out)
+    return apply2
 
 
 def _binary_result(op, a, b, ta, tb, ra, rb, ad, bd, out):
     """The output tensor of a recorded binary op, with its grad_fn."""
-    needs = (ra, rb)
+    needs = _FIRST_ONLY if (ra and not rb) else (ra, rb)
     keep = op._keep_cache.get(needs)
     if keep is None:
         plan = op.save_plan(needs)
@@ -419,7 +450,7 @@ def _binary_result(op, a, b, ta, tb, ra, rb, ad, bd, out):
     node._next = (a._node if ra else None, b._node if rb else None)
     node._needs = needs
     node._seq = next_seq()
-    node._site = creation_site(4)
+    node._site = creation_site(3)
     node._extra = None
     t._data = out
     t._node = node
@@ -454,9 +485,14 @@ def _scalar_array(v, dtype):
 def _promote(op, ad, bd):
     """Cast operands so NumPy computes in PyTorch's result dtype.  Python scalars stay
     scalars: NumPy treats them as weak, which matches PyTorch once the arrays are cast."""
-    mode = getattr(op, "promote", "arith")
+    mode = op.promote
     if mode == "none":
         return ad, bd
+    if op.name == "sub" and (np.asarray(ad).dtype.kind == "b" or np.asarray(bd).dtype.kind == "b"
+                             or type(ad) is bool or type(bd) is bool):
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+            "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
     rt = result_type(ad, bd)
     if mode == "float" and rt.kind != "f":
         rt = float_default().np
