@@ -63,18 +63,13 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
 
 def _loop(heap, buffers, retain_graph, relevant, capture, accumulate):
     xp = RAW
+    plain = capture is None and relevant is None
     node = _heappop(heap)[1]
     g = buffers.pop(node)
-    gi = None
-    plain = capture is None and relevant is None
+    gi = grads = None
     while True:
-        grads = None
-        if plain:
-            pass
-        elif capture is not None and node in capture:
-            g = _capture(node, g, capture)
-            if type(node) is AccumulateGrad or (relevant is not None and node not in relevant):
-                node = None
+        if not plain:
+            node, g = _visit_target(node, g, capture, relevant, accumulate)
         if node is None:
             pass
         elif type(node) is AccumulateGrad:
@@ -82,8 +77,12 @@ def _loop(heap, buffers, retain_graph, relevant, capture, accumulate):
                 _accumulate(node, g)
         else:
             extra = node._extra
-            if extra is not None and (extra.pre_hooks or extra.retain is not None):
-                g = _run_pre_hooks(node, g)
+            g_hooks = None
+            if extra is not None:
+                if extra.pre_hooks or extra.retain is not None:
+                    g = _run_pre_hooks(node, g)
+                if extra.hooks:
+                    g_hooks = g
             saved = node._saved
             if saved is None:
                 raise_freed(node)
@@ -95,7 +94,6 @@ def _loop(heap, buffers, retain_graph, relevant, capture, accumulate):
             elif not saved:
                 saved = _NONES[len(node._next)]
             op = node.op
-            g_hooks = g if extra is not None and extra.hooks else None
             if op is None:
                 grads = node.apply(xp, g)
             elif op.partial1 is not None and g.size < BIG:
@@ -103,7 +101,7 @@ def _loop(heap, buffers, retain_graph, relevant, capture, accumulate):
                 gi = g * op.partial1(xp, *saved)
                 grads = (gi if gi.dtype is g.dtype else gi.astype(g.dtype),)
                 gi = None
-            elif op.partials is not None and node._needs is _FIRST_ONLY and not node._params \
+            elif node._needs is _FIRST_ONLY and op.partials is not None and not node._params \
                     and g.size < BIG:
                 # the same for a binary row whose second operand needs no grad (x * 2.0)
                 d = op.partials[0](xp, *saved)
@@ -121,7 +119,7 @@ def _loop(heap, buffers, retain_graph, relevant, capture, accumulate):
             if not retain_graph:
                 if op is None:
                     node._release()
-                elif node._saved:
+                elif saved is node._saved:
                     node._saved = None
             nxt = node._next
             if len(nxt) == 1 and not heap:
@@ -151,6 +149,18 @@ def _loop(heap, buffers, retain_graph, relevant, capture, accumulate):
         grads = gi = None
         node = _heappop(heap)[1]
         g = buffers.pop(node)
+
+
+def _visit_target(node, g, capture, relevant, accumulate):
+    """``autograd.grad``/``inputs=``: store the cotangent reaching a target; returns
+    ``(None, g)`` when the node need not run."""
+    if capture is not None and node in capture:
+        g = _capture(node, g, capture)
+        if type(node) is AccumulateGrad and not accumulate:
+            return None, g
+        if relevant is not None and node not in relevant:
+            return None, g
+    return node, g
 
 
 def _capture(node, g, capture):
