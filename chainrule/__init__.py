@@ -36,7 +36,7 @@ swapaxes = swapdims = transpose
 moveaxis = movedim
 
 from .ops import (reductions as _reductions, sorting as _sorting, linalg as _linalg,
-                  shape as _shape, indexing as _indexing)
+                  shape as _shape, indexing as _indexing, transposes as _transposes)
 
 _methods.attach()
 for _family in (_reductions, _sorting, _linalg, _shape, _indexing):

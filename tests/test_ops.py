@@ -42,7 +42,10 @@ GRAD_CASES = [c for c in ALL_CASES if c.grad]
 
 # Rows that no user call reaches directly, so no Case can name them.  Keep this short:
 # every entry is a row that the table-driven tests do not see.
-INTERNAL_ROWS: set[str] = set()
+# The ``xp_*`` rows (ops/transposes.py) and ``view_replace`` are the rule vocabulary's
+# own helpers: user code never calls them; tests/test_ops_higher.py runs them through
+# every second-order check (they are what a create_graph backward records).
+INTERNAL_ROWS: set[str] = {n for n in all_ops() if n.startswith("xp_")} | {"view_replace"}
 
 EPS = 1e-6  # central-difference step (float64)
 

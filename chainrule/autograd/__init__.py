@@ -134,7 +134,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     if is_grads_batched:
         from . import _batched
         return _batched.grad_batched(outputs, inputs, grad_outputs, retain_graph,
-                                     create_graph, allow_unused, materialize_grads)
+                                     create_graph, allow_unused, materialize_grads,
+                                     _input_node)
     roots = _root_grads(outputs, _as_list(grad_outputs), "grad")
     targets = [_input_node(t, i) for i, t in enumerate(inputs)]
     capture = {n: None for n in targets}
@@ -152,6 +153,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                     f"gradient is then None), or materialize_grads=True for zeros.")
             if materialize_grads:
                 g = np.zeros(t.shape, dtype=_grad_dtype(t._data.dtype))
-        result.append(None if g is None else (g if isinstance(g, T.Tensor) else T.wrap(
-            np.array(g, copy=True) if not g.flags.writeable or g.base is not None else g)))
+        if g is not None and not isinstance(g, T.Tensor):
+            if g.shape != t._data.shape:
+                g = np.broadcast_to(g, t._data.shape)
+            g = T.wrap(np.array(g, copy=True) if not g.flags.writeable or g.base is not None
+                       else g)
+        result.append(g)
     return tuple(result)

@@ -33,17 +33,18 @@ _FRESH_REFS = [0]  # calibrated by _calibrate()
 
 
 def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=None,
-                 capture=None, accumulate: bool = True):
+                 capture=None, accumulate: bool = True, nb: int = 0):
     """Propagate cotangents from ``roots`` [(node, g)] to the leaves.
 
     ``targets``: only nodes on a path to these run.  ``capture``: dict node -> None;
     the cotangent arriving at those nodes is stored there (``autograd.grad``), and
-    leaves' ``.grad`` are left alone unless ``accumulate``.
+    leaves' ``.grad`` are left alone unless ``accumulate``.  ``nb``: the cotangents
+    carry that many leading batch dims (one pass for many cotangents).
     """
     if create_graph:
         from . import _higher
         return _higher.run_backward_differentiable(roots, retain_graph, targets, capture,
-                                                   accumulate)
+                                                   accumulate, nb)
     buffers = {}
     heap = []
     for node, g in roots:
@@ -55,14 +56,14 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
     relevant = _relevant_nodes([n for n, _ in roots], targets) if targets is not None else None
     prev_mode = STATE.enabled
     STATE.enabled = False
+    xp = RAW if nb == 0 else RAW.with_nb(nb)
     try:
-        _loop(heap, buffers, retain_graph, relevant, capture, accumulate)
+        _loop(heap, buffers, retain_graph, relevant, capture, accumulate, xp)
     finally:
         STATE.enabled = prev_mode
 
 
-def _loop(heap, buffers, retain_graph, relevant, capture, accumulate):
-    xp = RAW
+def _loop(heap, buffers, retain_graph, relevant, capture, accumulate, xp):
     plain = capture is None and relevant is None
     node = _heappop(heap)[1]
     g = buffers.pop(node)
@@ -194,32 +195,42 @@ def _relevant_nodes(roots, targets):
     return relevant
 
 
+def _as_tensor(g):
+    return g if isinstance(g, T.Tensor) else T.wrap(g)
+
+
+def _like(r, g):
+    """A hook's result in the engine's representation (raw array, or Tensor when the
+    backward is differentiable)."""
+    if isinstance(g, T.Tensor):
+        return r if isinstance(r, T.Tensor) else T.wrap(np.asarray(r))
+    return r._data if isinstance(r, T.Tensor) else np.asarray(r)
+
+
 def _run_pre_hooks(node, g):
     """Tensor hooks, then grad_fn pre-hooks, then the retain_grad update (PyTorch's order)."""
     extra = node._extra
     for kind, fn in list(extra.pre_hooks):
         if kind == "tensor":
-            r = fn(T.wrap(g))
+            r = fn(_as_tensor(g))
             if r is not None:
                 g = _hook_result(r, g, node)
     for kind, fn in list(extra.pre_hooks):
         if kind == "node":
-            r = fn((T.wrap(g),))
+            r = fn((_as_tensor(g),))
             if r is not None:
                 g = _hook_result(r[0], g, node)
     if extra.retain is not None:
         t = extra.retain()
         if t is not None and t._node is node:
-            if t._grad is None:
-                t._grad = T.wrap(g.copy())
-            else:
-                t._grad = T.wrap(t._grad._data + g)
+            new = g if isinstance(g, T.Tensor) else T.wrap(np.array(g, copy=True))
+            t._grad = new if t._grad is None else t._grad + new
     return g
 
 
 def _hook_result(r, g, node):
-    data = r._data if isinstance(r, T.Tensor) else np.asarray(r)
-    if data.shape != g.shape:
+    data = _like(r, g)
+    if tuple(data.shape) != tuple(g.shape):
         raise RuntimeError(f"hook on {node.name()} returned a gradient of shape "
                            f"{list(data.shape)}, expected {list(g.shape)}")
     return data
@@ -227,13 +238,12 @@ def _hook_result(r, g, node):
 
 def _run_post_hooks(node, grads, g):
     grads = list(grads)
-    wrapped_in = tuple(None if x is None else T.wrap(x) for x in grads)
+    wrapped_in = tuple(None if x is None else _as_tensor(x) for x in grads)
     for fn in list(node._extra.hooks):
-        r = fn(wrapped_in, (T.wrap(g),))
+        r = fn(wrapped_in, (_as_tensor(g),))
         if r is not None:
-            grads = [None if x is None else (x._data if isinstance(x, T.Tensor) else x)
-                     for x in r]
-            wrapped_in = tuple(None if x is None else T.wrap(x) for x in grads)
+            grads = [None if x is None else _like(x, g) for x in r]
+            wrapped_in = tuple(None if x is None else _as_tensor(x) for x in grads)
     return grads
 
 

@@ -23,6 +23,10 @@ class NumpyNamespace:
     def __init__(self, nb: int = 0) -> None:
         self.nb = nb
 
+    def with_nb(self, k: int) -> "NumpyNamespace":
+        """This namespace with ``k`` more leading batch dims."""
+        return self if k == 0 else NumpyNamespace(self.nb + k)
+
     # elementwise math ---------------------------------------------------------------
     exp = staticmethod(np.exp)
     log = staticmethod(np.log)
@@ -113,13 +117,24 @@ class NumpyNamespace:
 
     def index(self, g, key):
         """``g[key]`` with ``key`` addressing the unbatched dims."""
-        return g[(slice(None),) * self.nb + key] if self.nb else g[key]
+        if not self.nb:
+            return g[key]
+        out = g[(slice(None),) * self.nb + key]
+        nd = _front_advanced_dims(key)
+        if nd:  # NumPy put the advanced-index dims before the batch dims: move them back
+            out = np.moveaxis(out, tuple(range(nd)), tuple(range(self.nb, self.nb + nd)))
+        return out
 
     def scatter(self, g, shape, key, accumulate):
         """Zeros of ``shape`` with ``g`` written (or added, for repeated indices) at
         ``key``: the transpose of ``x[key]``."""
         z = self.zeros(g, shape)
-        k = (slice(None),) * self.nb + key if self.nb else key
+        k = key
+        if self.nb:
+            k = (slice(None),) * self.nb + key
+            nd = _front_advanced_dims(key)
+            if nd:  # see index(): z[k] has the advanced-index dims first
+                g = np.moveaxis(g, tuple(range(self.nb, self.nb + nd)), tuple(range(nd)))
         if accumulate:
             np.add.at(z, k, g)
         else:
@@ -130,6 +145,18 @@ class NumpyNamespace:
         """A copy of ``g`` with ``value`` written at ``key`` (unbatched dims)."""
         out = np.array(g, copy=True)
         out[(slice(None),) * self.nb + key if self.nb else key] = value
+        return out
+
+    def view_of(self, g, steps, k=0):
+        """The region of ``g`` that the view ``steps`` selects (a view, no copy)."""
+        from ..ops._core import replay_raw
+        return replay_raw(g, steps, self.nb + k)
+
+    def view_replace(self, g, steps, value, k=0):
+        """A copy of ``g`` with the region of the view ``steps`` set to ``value``."""
+        from ..ops._core import replay_raw
+        out = np.array(g, copy=True)
+        replay_raw(out, steps, self.nb + k)[...] = value
         return out
 
     def take_along(self, x, idx, axis):
@@ -227,6 +254,25 @@ class NumpyNamespace:
         grid[out.ndim + axis] = idx
         out[tuple(grid)] = value
         return out
+
+
+def _front_advanced_dims(key) -> int:
+    """How many result dims NumPy moves to the front for ``x[key]``: advanced indices
+    separated by a slice go first (so a batch prefix no longer leads); 0 otherwise."""
+    arrays = [k for k in key if isinstance(k, np.ndarray)]
+    if not arrays:
+        return 0
+    pos = [i for i, k in enumerate(key)
+           if isinstance(k, np.ndarray) or (type(k) is int or type(k) is bool)]
+    if pos == list(range(pos[0], pos[-1] + 1)):
+        return 0
+    parts = []
+    for k in key:
+        if isinstance(k, np.ndarray):
+            parts.extend(np.nonzero(k) if k.dtype == np.bool_ else (k,))
+        elif type(k) is int:
+            parts.append(np.asarray(k))
+    return np.broadcast(*parts).ndim if len(parts) > 1 else parts[0].ndim
 
 
 RAW = NumpyNamespace(0)

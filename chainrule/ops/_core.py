@@ -168,12 +168,12 @@ def _chunked_product(d, xp, g, saved, out):
 def _unary_vjp(d):
     """VJP of a one-input elementwise row: ``g * d(x)`` (in g's dtype)."""
     def backward(xp, g, needs, saved, params):
-        if g.size >= BIG and not xp.nb and _chunkable(g, saved):
+        if type(g) is _ndarray and g.size >= BIG and not xp.nb and _chunkable(g, saved):
             fresh = (_getrefcount(g) <= G_FRESH[0] and g.base is None
                      and g.flags.writeable)
             return (_chunked_product(d, xp, g, saved, g if fresh else np.empty_like(g)),)
         gi = g * d(xp, *saved)
-        return (gi if gi.dtype is g.dtype else gi.astype(g.dtype),)
+        return (gi if gi.dtype is g.dtype else xp.astype(gi, g.dtype),)
     return backward
 
 
@@ -183,7 +183,7 @@ def _binary_vjp(op):
     general = _elementwise_backward.__get__(op)
 
     def backward(xp, g, needs, saved, shapes):
-        if g.size >= BIG:
+        if type(g) is not _ndarray or g.size >= BIG:
             return general(xp, g, needs, saved, shapes)
         n0, n1 = needs
         g0 = g1 = None
@@ -213,7 +213,8 @@ def _binary_vjp(op):
 
 def _elementwise_backward(op, xp, g, needs, saved, shapes):
     partials = op.partials
-    big = (g.size >= BIG and not shapes and not xp.nb and _chunkable(g, saved)
+    big = (type(g) is _ndarray and g.size >= BIG and not shapes and not xp.nb
+           and _chunkable(g, saved)
            and any(n and op.reads[i] for i, n in enumerate(needs)))
     if big:
         fresh = _getrefcount(g) <= G_FRESH[0] and g.base is None and g.flags.writeable
@@ -653,6 +654,20 @@ def _check_leaf_inplace(self, op):
                 f"`with torch.no_grad():` or on base.clone().")
 
 
+def _view_replace_forward(base, value, steps, nb):
+    out = np.array(base, copy=True)
+    replay_raw(out, steps, nb)[...] = value
+    return out
+
+
+# base with the region that ``steps`` view replaced by ``value`` (linear in both)
+VIEW_REPLACE = Op("view_replace", _view_replace_forward,
+                  (lambda xp, g, base, value, out, steps, nb: xp.view_replace(g, steps, 0, nb),
+                   lambda xp, g, base, value, out, steps, nb: xp.view_of(g, steps, nb)),
+                  nin=2, kind="linear", node="CopySlicesBackward",
+                  formula="d base[view] = v: g outside the view to base, g[view] to v")
+
+
 class CopySlices(Node):
     """An in-place op applied through a view, seen from the base: the view's region of
     the base's cotangent goes through the op's node, the rest passes unchanged."""
@@ -673,6 +688,14 @@ class CopySlices(Node):
         region = replay_raw(res, steps, nb)
         g0 = grads[0]
         region[...] = 0 if g0 is None else g0
+        return (res, *grads[1:])
+
+    def apply_differentiable(self, xp, g):
+        """The same with Tensors (``create_graph=True``): every step is recorded."""
+        from ..autograd._higher import _run_node
+        grads = _run_node(self._fn, xp, xp.view_of(g, self._steps, 0), True)
+        g0 = grads[0]
+        res = xp.view_replace(g, self._steps, 0 if g0 is None else g0, 0)
         return (res, *grads[1:])
 
     def _release(self):

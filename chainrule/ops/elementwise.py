@@ -138,19 +138,19 @@ def _remainder(x, y):
 def _max_dx(xp, x, y, out):
     # Note [ties]: maximum/minimum split the gradient equally on ties, as PyTorch; where
     # an operand is NaN (so is the output) both get the whole gradient, as PyTorch.
-    return 1 - (x < y) - (x == y) * 0.5
+    return xp.where(x < y, 0.0, xp.where(x == y, 0.5, 1.0))
 
 
 def _max_dy(xp, x, y, out):
-    return 1 - (y < x) - (x == y) * 0.5
+    return xp.where(y < x, 0.0, xp.where(x == y, 0.5, 1.0))
 
 
 def _min_dx(xp, x, y, out):
-    return 1 - (x > y) - (x == y) * 0.5
+    return xp.where(x > y, 0.0, xp.where(x == y, 0.5, 1.0))
 
 
 def _min_dy(xp, x, y, out):
-    return 1 - (y > x) - (x == y) * 0.5
+    return xp.where(y > x, 0.0, xp.where(x == y, 0.5, 1.0))
 
 
 ADD = elementwise("add", np.add, (lambda xp, x, y, out: 1, lambda xp, x, y, out: 1),

@@ -57,8 +57,9 @@ def _matmul_da(xp, g, a, b, out, sa, sb, folded):
 
 def _matmul_db(xp, g, a, b, out, sa, sb, folded):
     """Cotangent of ``b`` in ``a @ b`` for any ranks."""
-    if folded:  # the saved ``a`` is the folded (M, k) matrix: one product, no sum_to
-        return xp.matmul(xp.swapaxes(a, -1, -2), xp.reshape(g, (a.shape[0], sb[-1])))
+    if folded:  # fold a's batch dims into rows: one product, no sum_to
+        a2 = a.reshape(math.prod(sa[:-1]), sa[-1])
+        return xp.matmul(xp.swapaxes(a2, -1, -2), xp.reshape(g, (a2.shape[0], sb[-1])))
     if len(sa) == 1:
         if len(sb) == 1:
             return xp.reshape(g, (1,)) * a
@@ -94,10 +95,12 @@ MATMUL = Op("matmul", _np_matmul, (_matmul_da, _matmul_db), node="UnsafeViewBack
 
 # ---- matmul family: dispatch ------------------------------------------------------------
 
-def _bilinear(op, a, b, ad, bd, params, shape=None):
+def _bilinear(op, a, b, ad, bd, params, shape=None, folded=None):
     """Run ``op`` on checked raw operands and record it (the hot path of an MLP).
-    ``shape``: the result's shape when ``ad`` was folded to a matrix."""
-    out = op.forward(ad, bd)
+    ``folded``: ``ad`` reshaped to a matrix for one BLAS call; ``shape``: the result's
+    shape then.  The node saves ``ad`` itself, so a rebuilt saved value has the shape
+    its producer expects (Note [saved values])."""
+    out = op.forward(ad if folded is None else folded, bd)
     if type(out) is not _ndarray:
         out = np.asarray(out)
     if shape is not None:
@@ -169,10 +172,10 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
                 f"batch dim equal or 1, aligned from the right.") from None
     if na > 2 and nb_ == 2:
         # Note [folded matmul]: batch dims of a against a matrix fold into one BLAS call
-        # (NumPy loops over small products otherwise, several times slower); the node
-        # saves the folded (M, k) view of a, so the gradient of b is one product too.
-        return _bilinear(MATMUL, input, other, ad.reshape(-1, ka), bd, (sa, sb, True),
-                         sa[:-1] + sb[-1:])
+        # (NumPy loops over small products otherwise, several times slower); the rule
+        # folds the saved a the same way, so the gradient of b is one product too.
+        return _bilinear(MATMUL, input, other, ad, bd, (sa, sb, True), sa[:-1] + sb[-1:],
+                         ad.reshape(-1, ka))
     op = DOT if na == 1 and nb_ == 1 else MV if na == 2 and nb_ == 1 else MATMUL
     return _bilinear(op, input, other, ad, bd, (sa, sb, False))
 

@@ -13,6 +13,7 @@ import numpy as np
 
 #: Case tags understood by the harness.
 NO_FD = "no_fd"  # the row's convention at a kink differs from the central difference
+NO_FD2 = "no_fd2"  # first order is fine, but the input sits on a kink of the derivative
 NO_TORCH_GRAD = "no_torch_grad"  # PyTorch has no derivative for it (floor_divide)
 INT_LEAF = "int_leaf"  # also run with integer leaves that require grad (chainrule only)
 

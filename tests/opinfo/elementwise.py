@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._case import Case
-from ._harness import INT_LEAF, NO_FD, NO_TORCH_GRAD
+from ._harness import INT_LEAF, NO_FD, NO_FD2, NO_TORCH_GRAD
 
 # ---- input makers: ``make(rng) -> list of arrays`` --------------------------------------
 
@@ -124,9 +124,10 @@ UNARY_CASES += [
     # Note [relu at 0]: PyTorch's derivative at 0 is 0, the central difference is 1/2
     Case("relu", lambda lib, x: x.relu(), make=make(lambda rng: np.array([0.0, -1.0, 1.0, 0.0])),
          name="at_zero", tags=(NO_FD,)),
-    # abs at 0: derivative sign(0) = 0, which is also the central difference
+    # abs at 0: derivative sign(0) = 0, which is also the central difference (but the
+    # derivative jumps there, so no second-order difference)
     Case("abs", lambda lib, x: x.abs(), make=make(lambda rng: np.array([0.0, -1.0, 1.5])),
-         name="at_zero"),
+         name="at_zero", tags=(NO_FD2,)),
     Case("sign", lambda lib, x: x.sign(), make=make(lambda rng: np.array([0.0, -1.0, 1.5])),
          name="at_zero", tags=(NO_FD,)),
     # Note [sign of NaN]: PyTorch's sign(nan) is 0

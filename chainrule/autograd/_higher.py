@@ -1,0 +1,134 @@
+"""The differentiable backward pass (``create_graph=True``).
+
+The same traversal as ``engine._loop`` (decreasing sequence numbers), but cotangents
+are Tensors, every rule runs with ``TensorNamespace`` while grad mode is on, and saved
+values are rebuilt as Tensors connected to the graph (Note [saved values]): a saved
+input is reconnected to the node that produced it, a saved output to the node itself.
+The backward is therefore recorded and can be differentiated again, to any order.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from .. import _tensor as T
+from .._dtype import grad_dtype
+from .._grad_mode import STATE
+from .node import AccumulateGrad, raise_freed, _NONES
+
+
+def run_backward_differentiable(roots, retain_graph, targets, capture, accumulate, nb=0):
+    from ..backend.tensor_backend import TensorNamespace
+    from .engine import _relevant_nodes
+    xp = TensorNamespace.get(nb)
+    buffers = {}
+    heap = []
+    for node, g in roots:
+        g = g if isinstance(g, T.Tensor) else T.wrap(g)
+        if node in buffers:
+            buffers[node] = buffers[node] + g
+        else:
+            buffers[node] = g
+            heapq.heappush(heap, (-node._seq, node))
+    relevant = _relevant_nodes([n for n, _ in roots], targets) if targets is not None else None
+    prev = STATE.enabled
+    STATE.enabled = True
+    try:
+        while heap:
+            node = heapq.heappop(heap)[1]
+            g = buffers.pop(node)
+            if capture is not None and node in capture:
+                g = _pre_hooks(node, g)
+                old = capture[node]
+                capture[node] = g if old is None else old + g
+                if type(node) is AccumulateGrad and not accumulate:
+                    continue
+                if relevant is not None and node not in relevant:
+                    continue
+            if type(node) is AccumulateGrad:
+                if accumulate:
+                    _accumulate(node, g)
+                continue
+            grads = _run_node(node, xp, g, retain_graph)
+            for child, gi in zip(node._next, grads):
+                if gi is None or child is None:
+                    continue
+                if relevant is not None and child not in relevant:
+                    continue
+                b = buffers.get(child)
+                if b is None:
+                    buffers[child] = gi
+                    heapq.heappush(heap, (-child._seq, child))
+                else:
+                    buffers[child] = b + gi
+    finally:
+        STATE.enabled = prev
+
+
+def _run_node(node, xp, g, retain_graph):
+    g = _pre_hooks(node, g)
+    op = node.op
+    if op is None:  # CopySlices and custom Functions know how to run differentiably
+        grads = node.apply_differentiable(xp, g)
+        if not retain_graph:
+            node._release()
+    else:
+        saved = node._saved
+        if saved is None:
+            raise_freed(node)
+        if node._checks:
+            node._check_versions()
+        saved = rebuild_saved(node) if saved else _NONES[len(node._next)]
+        grads = op.backward(xp, g, node._needs, saved, node._params)
+        if not retain_graph:
+            node._release()
+    extra = node._extra
+    if extra is not None and extra.hooks:
+        from .engine import _run_post_hooks
+        grads = _run_post_hooks(node, grads, g)
+    return grads
+
+
+def rebuild_saved(node):
+    """Saved raw values as Tensors wired into the graph (inputs to their producers, the
+    output to ``node`` itself), so rules run on them are recorded."""
+    n = len(node._next)
+    out = []
+    for p, v in enumerate(node._saved):
+        if type(v) is np.ndarray:
+            src = node._next[p] if p < n else node
+            t = T.wrap(v, src) if src is not None else T.wrap(v)
+            out.append(t)
+        else:
+            out.append(v)
+    return tuple(out)
+
+
+def _pre_hooks(node, g):
+    extra = node._extra
+    if extra is None or not (extra.pre_hooks or extra.retain is not None):
+        return g
+    from .engine import _run_pre_hooks
+    return _run_pre_hooks(node, g)
+
+
+def _accumulate(node, g):
+    """``leaf.grad`` becomes (or adds) a Tensor that is itself differentiable."""
+    g = _pre_hooks(node, g)
+    leaf = node._leaf()
+    if leaf is None:
+        return
+    want = grad_dtype(leaf._data.dtype)
+    if g._data.dtype != want:
+        g = g.to(T.wrap(np.zeros((), want)).dtype)
+    if g.is_leaf:
+        g = g.clone()  # never alias a tensor the user holds (e.g. the gradient v)
+    if tuple(g.shape) != leaf._data.shape:
+        g = g.expand(*leaf._data.shape)
+    leaf._grad = g if leaf._grad is None else leaf._grad + g
+    extra = node._extra
+    if extra is not None and extra.post_acc_hooks:
+        for fn in list(extra.post_acc_hooks):
+            fn(leaf)

@@ -1,0 +1,191 @@
+"""The differentiable namespace ``xp``: the rule vocabulary on chainrule Tensors.
+
+With ``create_graph=True`` the engine runs every derivative rule with this namespace:
+the same rule text as on raw arrays, but each call is a recorded op, so the backward
+pass is itself a graph that can be differentiated again.  Names and semantics match
+``NumpyNamespace`` exactly, including ``nb`` leading batch dims on cotangents.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class TensorNamespace:
+    """Tensors in, Tensors out, everything recorded.  ``nb``: leading batch dims."""
+
+    _cache: dict = {}
+
+    def __init__(self, nb: int = 0) -> None:
+        self.nb = nb
+        import chainrule as cr
+        from ..ops import transposes, views, reductions, shape, linalg, indexing
+        self._cr = cr
+        self._T = transposes
+        self._V = views
+        self._R = reductions
+        self._S = shape
+        self._L = linalg
+        self._I = indexing
+        for name in ("exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sqrt",
+                     "abs", "sign", "square", "reciprocal", "maximum", "minimum", "log1p",
+                     "isnan"):
+            setattr(self, name, getattr(cr, name))
+
+    pi = np.pi
+
+    @classmethod
+    def get(cls, nb: int) -> "TensorNamespace":
+        ns = cls._cache.get(nb)
+        if ns is None:
+            ns = cls._cache[nb] = cls(nb)
+        return ns
+
+    def with_nb(self, k: int) -> "TensorNamespace":
+        return self if k == 0 else self.get(self.nb + k)
+
+    # elementwise ---------------------------------------------------------------------
+    def where(self, c, x, y):
+        return self._cr.where(self._as_bool(c), x, y)
+
+    def _as_bool(self, c):
+        from .._tensor import Tensor, wrap
+        if isinstance(c, Tensor):
+            return c
+        return wrap(np.asarray(c))
+
+    def astype(self, x, dtype):
+        from .._dtype import to_dtype
+        return self._V.to_dtype(x, to_dtype(dtype).np)
+
+    def copy(self, x):
+        return self._V.clone(x)
+
+    def equal(self, a, b):
+        return self._cr.eq(a, b)
+
+    def matmul(self, a, b):
+        return self._L.matmul(a, b)
+
+    def einsum(self, spec, *ops):
+        return self._L.einsum(spec, *ops)
+
+    def swapaxes(self, g, a, b):
+        return self._V.transpose(g, a, b)
+
+    def concatenate(self, xs, axis):
+        return self._S.cat(list(xs), axis)
+
+    def expand_dims(self, a, axis):
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        nd = a.ndim + len(axes)
+        for ax in sorted(ax % nd for ax in axes):
+            a = self._V.unsqueeze(a, ax)
+        return a
+
+    def zeros(self, g, shape):
+        from .._tensor import wrap
+        return wrap(np.zeros(tuple(g.shape[:self.nb]) + tuple(shape), dtype=g._data.dtype))
+
+    # reductions ----------------------------------------------------------------------------
+    def sum(self, x, axis=None, keepdims=False):
+        if axis is None:
+            axis = tuple(range(self.nb - x.ndim, 0)) if self.nb else None
+        if axis is None:
+            return self._R.sum(x)
+        return self._R.sum(x, dim=axis, keepdim=keepdims)
+
+    def prod(self, x, axis, keepdims=False):
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        nd = x.ndim
+        for ax in sorted((a % nd for a in axes), reverse=True):
+            x = self._R.prod(x, ax, keepdim=True)
+        if not keepdims:
+            x = self._V.squeeze(x, tuple(a % nd for a in axes)) if axes else x
+        return x
+
+    def cumprod(self, x, axis):
+        return self._R.cumprod(x, axis)
+
+    # linear helpers: rows of ops/transposes.py ------------------------------------------
+    def _linear(self, row, g, *params):
+        shape = tuple(g.shape[self.nb:])
+        return row.apply1(g, self.nb, shape, *params)
+
+    def view_of(self, g, steps, k=0):
+        return self._linear(self._T.VIEW_OF, g, steps, self.nb + k)
+
+    def view_replace(self, g, steps, value, k=0):
+        from ..ops._core import VIEW_REPLACE, nary
+        return nary(VIEW_REPLACE, (g, value), (steps, self.nb + k))
+
+    def sum_to(self, g, shape):
+        if tuple(g.shape[self.nb:]) == tuple(shape):
+            return g
+        return self._linear(self._T.SUM_TO, g, tuple(shape))
+
+    def unreduce(self, g, shape, axes, keepdim):
+        return self._linear(self._T.UNREDUCE, g, tuple(shape), axes, keepdim)
+
+    def reshape(self, g, shape):
+        return self._linear(self._T.RESHAPE, g, tuple(shape))
+
+    def broadcast_to(self, g, shape):
+        return self._linear(self._T.BROADCAST_TO, g, tuple(shape))
+
+    def permute(self, g, axes):
+        return self._linear(self._T.PERMUTE, g, tuple(axes))
+
+    def index(self, g, key):
+        return self._linear(self._T.INDEX, g, key)
+
+    def scatter(self, g, shape, key, accumulate):
+        return self._linear(self._T.SCATTER, g, tuple(shape), key, accumulate)
+
+    def scatter_set(self, g, key, value):
+        if value != 0:
+            raise ValueError("scatter_set with a nonzero value is not linear")
+        return self._linear(self._T.SCATTER_ZERO, g, key)
+
+    def scatter_along(self, g, shape, idx, axis):
+        return self._linear(self._T.SCATTER_ALONG, g, tuple(shape), _raw(idx), axis)
+
+    def gather(self, x, idx, axis):
+        return self._linear(self._T.GATHER, x, _raw(idx), axis)
+
+    def fill_along(self, g, idx, axis, value):
+        if value != 0:
+            raise ValueError("fill_along with a nonzero value is not linear")
+        return self._linear(self._T.FILL_ZERO_ALONG, g, _raw(idx), axis)
+
+    def diag_embed(self, g, offset, a1, a2, shape):
+        return self._linear(self._T.DIAG_EMBED, g, offset, a1, a2, tuple(shape))
+
+    def diagonal(self, g, offset, a1, a2):
+        return self._linear(self._T.DIAGONAL, g, offset, a1, a2)
+
+    def pad(self, g, widths):
+        return self._linear(self._T.PAD, g, [tuple(w) for w in widths])
+
+    def roll(self, g, shifts, axes):
+        return self._linear(self._T.ROLL, g, shifts, axes)
+
+    def flip(self, g, axes):
+        return self._linear(self._T.FLIP, g, axes)
+
+    def cumsum(self, g, axis):
+        return self._linear(self._T.CUMSUM, g, axis)
+
+    def reverse_cumsum(self, g, axis):
+        return self._linear(self._T.REVERSE_CUMSUM, g, axis)
+
+    def tril(self, g, k):
+        return self._linear(self._T.TRIL, g, k)
+
+    def triu(self, g, k):
+        return self._linear(self._T.TRIU, g, k)
+
+
+def _raw(idx):
+    from .._tensor import Tensor
+    return idx._data if isinstance(idx, Tensor) else idx
