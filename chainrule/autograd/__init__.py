@@ -6,11 +6,11 @@ import numpy as np
 
 from .. import _tensor as T
 from .._grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
-from . import engine
+from . import engine, forward_ad, functional
 from .node import Node, AccumulateGrad
 
 __all__ = ["backward", "grad", "Node", "AccumulateGrad", "no_grad", "enable_grad",
-           "set_grad_enabled", "is_grad_enabled"]
+           "set_grad_enabled", "is_grad_enabled", "forward_ad", "functional"]
 
 
 def _as_list(x):

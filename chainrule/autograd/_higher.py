@@ -16,6 +16,7 @@ import numpy as np
 from .. import _tensor as T
 from .._dtype import grad_dtype
 from .._grad_mode import STATE
+from . import forward_ad
 from .node import AccumulateGrad, raise_freed, _NONES
 
 
@@ -103,6 +104,10 @@ def rebuild_saved(node):
             out.append(t)
         else:
             out.append(v)
+    for level, tangents in forward_ad.saved_tangents(node):
+        for t, tan in zip(out, tangents):
+            if tan is not None and isinstance(t, T.Tensor):
+                forward_ad.set_tangent(t, tan, level)
     return tuple(out)
 
 

@@ -24,6 +24,7 @@ from .. import _tensor as T
 from .._dtype import grad_dtype
 from .._grad_mode import STATE
 from ..backend.numpy_backend import RAW, BIG
+from .forward_ad import STATE as _FW
 from .node import AccumulateGrad, raise_freed, _NONES, FIRST_ONLY as _FIRST_ONLY
 
 _heappush = heapq.heappush
@@ -41,7 +42,9 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
     leaves' ``.grad`` are left alone unless ``accumulate``.  ``nb``: the cotangents
     carry that many leading batch dims (one pass for many cotangents).
     """
-    if create_graph:
+    if create_graph or _FW.on:
+        # a live forward-mode tangent must flow through the backward too: a raw-array
+        # pass would silently drop it (DESIGN.md, forward-over-reverse)
         from . import _higher
         return _higher.run_backward_differentiable(roots, retain_graph, targets, capture,
                                                    accumulate, nb)

@@ -28,6 +28,7 @@ from .._grad_mode import STATE
 from .._tensor import Tensor, wrap, refresh_view
 from ..autograd.node import Node, node_class, creation_site, next_seq, FIRST_ONLY as _FIRST_ONLY
 from ..backend.numpy_backend import BIG
+from ..autograd.forward_ad import STATE as _FW, push as _fw_push, move_tangents as _fw_inplace
 
 _new = object.__new__
 
@@ -334,8 +335,11 @@ def _make_unary(op):
             t._rg = True
             t._grad = None
             t._view = None
-            return t
-        return wrap(out)
+        else:
+            t = wrap(out)
+        if _FW.on:
+            _fw_push(op, (x,), (xd,), t, params)
+        return t
     return apply1
 
 
@@ -415,8 +419,12 @@ def _make_binary(op):
         ra = ta and a._rg
         rb = tb and b._rg
         if (ra or rb) and STATE.enabled and op.differentiable:
-            return _binary_result(op, a, b, ta, tb, ra, rb, ad, bd, out)
-        return wrap(out)
+            t = _binary_result(op, a, b, ta, tb, ra, rb, ad, bd, out)
+        else:
+            t = wrap(out)
+        if _FW.on:
+            _fw_push(op, (a, b), (ad, bd), t, ())
+        return t
     return apply2
 
 
@@ -535,8 +543,11 @@ def nary(op, inputs, params=(), forward_args=None):
         node = _record(op, out, inputs, params, datas)
         t = wrap(out, node)
         _out_checks(node, t)
-        return t
-    return wrap(out)
+    else:
+        t = wrap(out)
+    if _FW.on:
+        _fw_push(op, inputs, datas, t, params)
+    return t
 
 
 # ---- views ----------------------------------------------------------------------------
@@ -613,6 +624,8 @@ def inplace(op, self, *args, params=()):
                 f"broadcast shape {list(out.shape)}") from None
     np.copyto(self._data, out, casting="unsafe")
     self._vc[0] += 1
+    if _FW.on:
+        _fw_inplace(self, res)
     if node is not None:
         if self._view is None:
             self._node = node
@@ -660,11 +673,22 @@ def _view_replace_forward(base, value, steps, nb):
     return out
 
 
+def _view_replace_jvp(xp, ts, base, steps, nb):
+    tb, tv = ts
+    if tb is None:
+        tb = xp.zeros(tv, base.shape[nb:]) if nb == 0 else None
+        if tb is None:
+            raise RuntimeError("view_replace: forward mode needs the base's tangent here")
+    return xp.view_replace(tb, steps, 0 if tv is None else tv, nb)
+
+
 # base with the region that ``steps`` view replaced by ``value`` (linear in both)
 VIEW_REPLACE = Op("view_replace", _view_replace_forward,
                   (lambda xp, g, base, value, out, steps, nb: xp.view_replace(g, steps, 0, nb),
                    lambda xp, g, base, value, out, steps, nb: xp.view_of(g, steps, nb)),
                   nin=2, kind="linear", node="CopySlicesBackward",
+                  jvp=lambda xp, ts, base, value, out, steps, nb: _view_replace_jvp(
+                      xp, ts, base, steps, nb),
                   formula="d base[view] = v: g outside the view to base, g[view] to v")
 
 
@@ -743,5 +767,8 @@ def elementwise_n(op, operands, promote_mask=None):
         node._params = shapes if any(s != out.shape for s in shapes) else ()
         t = wrap(out, node)
         _out_checks(node, t)
-        return t
-    return wrap(out)
+    else:
+        t = wrap(out)
+    if _FW.on:
+        _fw_push(op, tuple(operands), vals, t, ())
+    return t

@@ -20,6 +20,7 @@ import numpy as np
 
 from .._grad_mode import STATE
 from .._tensor import Tensor, refresh_view, wrap
+from ..autograd.forward_ad import STATE as _FW, push as _fw_push
 from ._core import Op, _out_checks, _record
 
 _ndarray = np.ndarray
@@ -109,8 +110,11 @@ def _bilinear(op, a, b, ad, bd, params, shape=None, folded=None):
         node = _record(op, out, (a, b), params, (ad, bd))
         t = wrap(out, node)
         _out_checks(node, t)
-        return t
-    return wrap(out)
+    else:
+        t = wrap(out)
+    if _FW.on:
+        _fw_push(op, (a, b), (ad, bd), t, params)
+    return t
 
 
 def _operands(name, a, b):

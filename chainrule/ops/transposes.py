@@ -12,6 +12,8 @@ with ``xp.nb + k`` batch dims, since a cotangent of a cotangent carries both bat
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend.numpy_backend import NumpyNamespace
 from ._core import Op
 
@@ -33,9 +35,19 @@ def _row(name, forward, transpose, formula):
     def vjp(xp, g, a, out, k, a_shape, *params):
         return transpose(xp.with_nb(k), g, a_shape, *params)
 
-    return Op("xp_" + name, fwd, (vjp,), kind="linear",
-              node="".join(p.capitalize() for p in name.split("_")) + "Backward",
-              formula=formula)
+    op = Op("xp_" + name, fwd, (vjp,), kind="linear",
+            node="".join(p.capitalize() for p in name.split("_")) + "Backward",
+            formula=formula)
+
+    def jvp(xp, ts, a, out, k, a_shape, *params):
+        # linear: the op itself, on a tangent with xp.nb more leading batch dims
+        t = ts[0]
+        if isinstance(t, np.ndarray):
+            return fwd(t, k + xp.nb, a_shape, *params)
+        return op.apply1(t, k + xp.nb, a_shape, *params)
+
+    op.jvp = jvp
+    return op
 
 
 SUM_TO = _row("sum_to", lambda ns, g, shape: ns.sum_to(g, shape),

@@ -41,6 +41,7 @@ def _getitem_adv(a, key, shape):
 
 INDEX = Op("index", _getitem_adv,
            (lambda xp, g, x, out, key, shape: xp.scatter(g, shape, key, True),),
+           jvp=lambda xp, ts, x, out, key, shape: xp.index(ts[0], key),
            kind="linear", formula="d x[idx] adds g into zeros at idx (repeats accumulate)")
 
 
@@ -147,10 +148,15 @@ def _copy_forward(dst, src, src_shape):
     return np.array(out, dtype=dst.dtype, copy=True)
 
 
+def _copy_jvp(xp, ts, dst, src, out, src_shape):
+    t = ts[1]
+    return None if t is None else xp.broadcast_to(t, dst.shape)
+
+
 COPY = Op("copy", _copy_forward,
           (lambda xp, g, dst, src, out, src_shape: None,
            lambda xp, g, dst, src, out, src_shape: xp.sum_to(g, src_shape)),
-          nin=2, node="CopyBackwards", kind="linear",
+          nin=2, node="CopyBackwards", kind="linear", jvp=_copy_jvp,
           formula="d copy_(dst, src) = g to src (broadcast summed), 0 to the old dst")
 
 
@@ -174,8 +180,18 @@ def _index_put_dv(xp, g, x, v, out, key, winners, v_shape):
 # Note [duplicate indices in assignment]: x[idx] = v with a repeated index keeps NumPy's
 # last write, so only that element of v receives the gradient (the true derivative);
 # PyTorch leaves this case undefined.
+def _index_put_jvp(xp, ts, x, v, out, key, winners, v_shape):
+    tx, tv = ts
+    res = None if tx is None else xp.scatter_set(tx, key, 0)
+    if tv is not None:
+        region = xp.broadcast_to(tv, x[key].shape)
+        put = xp.scatter(region, x.shape, key, False)
+        res = put if res is None else res + put
+    return res
+
+
 INDEX_PUT = Op("index_put", _index_put_forward, (_index_put_dx, _index_put_dv), nin=2,
-               kind="linear",
+               kind="linear", jvp=_index_put_jvp,
                formula="d x[idx] = v: g[idx] to v (last write wins), g elsewhere to x")
 
 

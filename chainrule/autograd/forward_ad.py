@@ -1,0 +1,299 @@
+"""Forward-mode AD: dual tensors carry a tangent that every op pushes forward eagerly.
+
+``with forward_ad.dual_level(): y = f(make_dual(x, u)); unpack_dual(y).tangent`` is the
+Jacobian-vector product J u, computed with each op's JVP rule (``Op.jvp``, derived from
+the partials for elementwise rows) in the same pass as the primal.
+
+Note [dual levels]: levels form a stack.  The tangents of level L are computed with the
+ops of the JVP rules themselves running under the outer levels (< L), so nested levels
+compose (a tangent of a tangent).  A single level, the common case, runs the rules on raw
+arrays.  Tangents may carry leading batch dims (``nb``): ``func.jacfwd`` pushes the whole
+identity basis through in one pass.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import namedtuple
+
+import numpy as np
+
+from .. import _tensor as T
+
+__all__ = ["dual_level", "make_dual", "unpack_dual", "enter_dual_level", "exit_dual_level",
+           "UnpackedDualTensor"]
+
+UnpackedDualTensor = namedtuple("UnpackedDualTensor", ["primal", "tangent"])
+
+
+class _State:
+    """``on``: some level is active (the only thing the hot path reads)."""
+
+    on = False
+    levels: list = []
+    limit = 0  # levels[:limit] propagate; a JVP rule of level L runs with limit = L
+
+
+STATE = _State()
+
+
+class _Level:
+    __slots__ = ("index", "nb", "tangents", "__weakref__")
+
+    def __init__(self, index: int, nb: int) -> None:
+        self.index = index
+        self.nb = nb
+        self.tangents: dict = {}  # id(tensor) -> (weakref(tensor), tangent)
+
+
+def enter_dual_level(nb: int = 0) -> int:
+    """Open a new level (the innermost); returns its index."""
+    level = _Level(len(STATE.levels), nb)
+    STATE.levels.append(level)
+    STATE.limit = len(STATE.levels)
+    STATE.on = True
+    return level.index
+
+
+def exit_dual_level(*, level=None) -> None:
+    if not STATE.levels:
+        raise RuntimeError("exit_dual_level: no dual level is active")
+    if level is not None and level != len(STATE.levels) - 1:
+        raise RuntimeError(f"exit_dual_level: can only exit the innermost level "
+                           f"({len(STATE.levels) - 1}), got {level}")
+    STATE.levels.pop()
+    STATE.limit = len(STATE.levels)
+    STATE.on = bool(STATE.levels)
+
+
+class dual_level:
+    """Context manager for a dual level: tangents live until it exits."""
+
+    def __init__(self, nb: int = 0) -> None:
+        self._nb = nb
+
+    def __enter__(self) -> int:
+        self._index = enter_dual_level(self._nb)
+        return self._index
+
+    def __exit__(self, *exc):
+        exit_dual_level(level=self._index)
+        return False
+
+
+def _level(level):
+    if not STATE.levels:
+        raise RuntimeError("make_dual/unpack_dual need an active dual level: use "
+                           "`with forward_ad.dual_level():` around the computation")
+    return STATE.levels[-1 if level is None else level]
+
+
+def get_tangent(t, level):
+    entry = level.tangents.get(id(t))
+    if entry is not None and entry[0]() is t:
+        return entry[1]
+    return None
+
+
+def set_tangent(t, tangent, level) -> None:
+    level.tangents[id(t)] = (weakref.ref(t), tangent)
+
+
+def make_dual(tensor, tangent, *, level=None):
+    """A view of ``tensor`` that carries ``tangent`` at the (innermost) dual level."""
+    lv = _level(level)
+    if not isinstance(tensor, T.Tensor) or not isinstance(tangent, T.Tensor):
+        raise TypeError("make_dual expects two Tensors (primal, tangent)")
+    want = tuple(tensor.shape)
+    got = tuple(tangent.shape)
+    if got[len(got) - len(want):] != want or len(got) - len(want) != lv.nb:
+        raise RuntimeError(
+            f"make_dual: the tangent of shape {list(got)} must have the primal's shape "
+            f"{list(want)}" + (f" after {lv.nb} batch dims" if lv.nb else ""))
+    if not tensor.is_floating_point():
+        raise ValueError(f"make_dual: expected a floating-point primal, got {tensor.dtype}")
+    from ..ops.views import reshape
+    dual = reshape(tensor, *want) if want else reshape(tensor, ())
+    tan = tangent if lv.index else tangent._data
+    if not lv.index and tan.dtype != tensor._data.dtype:
+        tan = tan.astype(tensor._data.dtype)
+    set_tangent(dual, tan, lv)
+    return dual
+
+
+def unpack_dual(tensor, *, level=None) -> UnpackedDualTensor:
+    """``(primal, tangent)``; the tangent is None for a tensor without one."""
+    if not STATE.levels:
+        return UnpackedDualTensor(tensor, None)
+    lv = _level(level)
+    tan = get_tangent(tensor, lv)
+    if tan is not None and not isinstance(tan, T.Tensor):
+        tan = T.wrap(tan)
+    return UnpackedDualTensor(tensor, tan)
+
+
+# ---- propagation, called by the dispatcher when STATE.on ------------------------------
+
+def push(op, inputs, datas, out, params) -> None:
+    """Set ``out``'s tangent at every propagating level from its inputs' tangents."""
+    for lv in reversed(STATE.levels[:STATE.limit]):
+        ts = [get_tangent(x, lv) if isinstance(x, T.Tensor) else None for x in inputs]
+        if all(t is None for t in ts):
+            continue
+        if not op.differentiable:
+            continue
+        set_tangent(out, _jvp(op, lv, ts, inputs, datas, out, params), lv)
+        _save_tangents(out, inputs, lv)
+
+
+def move_tangents(dst, src) -> None:
+    """After an in-place op, ``dst`` carries the tangents its new value ``src`` has; when
+    ``dst`` is a view, its base's tangent gets that region replaced."""
+    for lv in STATE.levels:
+        tan = get_tangent(src, lv)
+        if tan is None:
+            continue
+        set_tangent(dst, tan, lv)
+        if dst._view is not None:
+            base, steps, _ = dst._view
+            xp = _namespace(lv)
+            old = get_tangent(base, lv)
+            if old is None:
+                shape = (tuple(tan.shape[:lv.nb]) if lv.nb else ()) + tuple(base.shape)
+                old = np.zeros(shape, base._data.dtype) if lv.index == 0 else \
+                    T.wrap(np.zeros(shape, base._data.dtype))
+            set_tangent(base, xp.view_replace(old, steps, tan), lv)
+
+
+def _namespace(lv):
+    if lv.index == 0:
+        from ..backend.numpy_backend import RAW
+        return RAW.with_nb(lv.nb)
+    from ..backend.tensor_backend import TensorNamespace
+    return TensorNamespace.get(lv.nb)
+
+
+def _jvp(op, lv, ts, inputs, datas, out, params):
+    if lv.index == 0:
+        from ..backend.numpy_backend import RAW
+        xp = RAW.with_nb(lv.nb)
+        primals = datas
+        result = out._data
+    else:
+        from ..backend.tensor_backend import TensorNamespace
+        xp = TensorNamespace.get(lv.nb)
+        primals = [x if isinstance(x, T.Tensor) else d for x, d in zip(inputs, datas)]
+        result = out
+        ts = [t if t is None or isinstance(t, T.Tensor) else T.wrap(t) for t in ts]
+    saved_limit = STATE.limit
+    STATE.limit = lv.index
+    try:
+        rule = op.jvp if op.jvp is not None else default_jvp(op)
+        tan = rule(xp, tuple(ts), *primals, result, *params)
+    finally:
+        STATE.limit = saved_limit
+    if tan is None:
+        return None
+    if lv.index == 0 and not isinstance(tan, np.ndarray):
+        tan = np.asarray(tan)
+    dt = out._data.dtype
+    if tan.dtype != dt and dt.kind == "f":
+        tan = xp.astype(tan, dt)
+    return tan
+
+
+def default_jvp(op):
+    """The JVP a row gets without writing one: ``Σ t_i * d_i`` for elementwise rows
+    (from the partials), the op applied to the tangent for one-input linear rows."""
+    if op.partials is not None:
+        return _elementwise_jvp(op.partials)
+    if op.kind == "linear" and op.nin == 1:
+        return _linear_jvp(op)
+    raise RuntimeError(
+        f"forward-mode AD: the op '{op.name}' has no JVP rule. Use reverse mode "
+        f"(backward / autograd.grad / func.jacrev) for it.")
+
+
+def _linear_jvp(op):
+    def jvp(xp, ts, *args):
+        if len(ts) != 1:
+            raise RuntimeError(f"forward-mode AD: the op '{op.name}' takes several tensors "
+                               f"and has no JVP rule")
+        t = ts[0]
+        params = args[2:]
+        nb = xp.nb
+        if isinstance(t, T.Tensor):  # nested levels: record, so outer tangents flow
+            if nb == 0:
+                return op.apply1(t, *params)
+            from ..ops.shape import stack
+            lead = tuple(t.shape[:nb])
+            flat = t.reshape(-1, *t.shape[nb:])
+            res = stack([op.apply1(flat[i], *params) for i in range(flat.shape[0])])
+            return res.reshape(*lead, *res.shape[1:])
+        if nb == 0:
+            return op.forward(t, *params)
+        batched = getattr(op, "forward_batched", None)
+        if batched is not None:
+            return batched(t, nb, *params)
+        lead = t.shape[:nb]
+        flat = t.reshape((-1,) + t.shape[nb:])
+        res = np.stack([op.forward(f, *params) for f in flat])
+        return res.reshape(lead + res.shape[1:])
+    return jvp
+
+
+def _elementwise_jvp(partials):
+
+    def jvp(xp, ts, *args):
+        n = len(ts)
+        primals, out = args[:n], args[n]
+        total = None
+        for i, t in enumerate(ts):
+            if t is None:
+                continue
+            if xp.nb and primals[i].ndim < out.ndim:
+                # leading tangent batch dims must not meet the broadcast input's dims
+                pad = (1,) * (out.ndim - primals[i].ndim)
+                t = xp.reshape(t, pad + tuple(primals[i].shape))
+            term = t * partials[i](xp, *primals, out)
+            total = term if total is None else total + term
+        return total
+    return jvp
+
+
+def _save_tangents(out, inputs, lv) -> None:
+    """Remember the tangents of the values a node saved, so a backward run under this
+    level (forward-over-reverse) rebuilds saved values as dual tensors."""
+    node = out._node
+    if node is None or node.op is None or not node._saved:
+        return
+    n = len(node._next)
+    tans = []
+    for p, v in enumerate(node._saved):
+        if v is None:
+            tans.append(None)
+        elif p == n:
+            tans.append(get_tangent(out, lv))
+        else:
+            x = inputs[p] if p < len(inputs) else None
+            tans.append(get_tangent(x, lv) if isinstance(x, T.Tensor) else None)
+    extra = node.extra()
+    if extra.metadata.get("_saved_tangents") is None:
+        extra.metadata["_saved_tangents"] = {}
+    extra.metadata["_saved_tangents"][lv.index] = (weakref.ref(lv), tuple(tans))
+
+
+def saved_tangents(node):
+    """[(level, tangents-per-saved-position)] recorded for ``node`` at live levels."""
+    extra = node._extra
+    if extra is None:
+        return ()
+    rec = extra.metadata.get("_saved_tangents")
+    if not rec:
+        return ()
+    out = []
+    for ref, tans in rec.values():
+        lv = ref()
+        if lv is not None and lv in STATE.levels:
+            out.append((lv, tans))
+    return out

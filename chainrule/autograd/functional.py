@@ -1,0 +1,290 @@
+"""``chainrule.autograd.functional``: vjp, jvp, jacobian, hessian, hvp, vhp with PyTorch's
+signatures and output structure.
+
+Note [vectorize]: PyTorch's ``jacobian`` loops over output rows unless ``vectorize=True``.
+Here the batched path is always used (one backward with the identity basis as a batch of
+cotangents, or one forward pass with it as tangents for ``strategy="forward-mode"``), so
+``vectorize`` is accepted and ignored, and forward mode works with ``vectorize=False``
+too (PyTorch refuses that combination only because of its own limits).  ``chunk_size``
+caps memory by splitting the basis; chunks are written into one preallocated result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._grad_mode import enable_grad
+from .._tensor import Tensor, wrap
+from . import forward_ad as fwd
+
+__all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
+
+
+def _as_tuple(x, what, fn):
+    if isinstance(x, Tensor):
+        return False, (x,)
+    if isinstance(x, (tuple, list)) and all(isinstance(t, Tensor) for t in x):
+        return True, tuple(x)
+    raise TypeError(f"The {what} given to {fn} must be either a Tensor or a tuple of "
+                    f"Tensors but the value got {type(x).__name__}.")
+
+
+def _prep(inputs, create_graph):
+    """Inputs the function is differentiated at: views when create_graph (so the result
+    stays connected), else detached copies that require grad."""
+    out = []
+    for x in inputs:
+        if create_graph and x.requires_grad:
+            out.append(x.view_as(x))
+        else:
+            out.append(x.detach().requires_grad_())
+    return tuple(out)
+
+
+def _basis(n, dtype, lo, hi):
+    """Rows ``lo..hi`` of the n×n identity (one chunk of the basis)."""
+    e = np.zeros((hi - lo, n), dtype)
+    e[np.arange(hi - lo), np.arange(lo, hi)] = 1
+    return e
+
+
+def _jacobian_rows(outs, inputs, create_graph, chunk_size=None, strict=False):
+    """J[i][j] of shape out_i.shape + in_j.shape by batched backward passes."""
+    from . import grad
+    result = []
+    for i, o in enumerate(outs):
+        n = o.numel()
+        dt = o._data.dtype if o._data.dtype.kind == "f" else np.float64
+        step = n if not chunk_size else max(1, int(chunk_size))
+        blocks = [[] for _ in inputs]
+        for lo in range(0, max(n, 1), step):
+            hi = min(lo + step, n)
+            if n == 0:
+                break
+            v = wrap(_basis(n, dt, lo, hi).reshape((hi - lo,) + tuple(o.shape)))
+            if not o.requires_grad:
+                gs = [None] * len(inputs)
+            else:
+                gs = grad([o], list(inputs), [v], retain_graph=True,
+                          create_graph=create_graph, allow_unused=True,
+                          is_grads_batched=True)
+            for j, (g, x) in enumerate(zip(gs, inputs)):
+                if g is None:
+                    if strict:
+                        raise RuntimeError(f"Output {i} of the user-provided function is "
+                                           f"independent of input {j}. This is not allowed "
+                                           f"in strict mode.")
+                    g = wrap(np.zeros((hi - lo,) + tuple(x.shape), dt))
+                blocks[j].append(g)
+        row = []
+        for j, x in enumerate(inputs):
+            shape = tuple(o.shape) + tuple(x.shape)
+            if n == 0:
+                row.append(wrap(np.zeros(shape, dt)))
+            elif len(blocks[j]) == 1:
+                row.append(blocks[j][0].reshape(*shape))
+            elif create_graph:
+                from ..ops.shape import cat
+                row.append(cat(blocks[j], 0).reshape(*shape))
+            else:  # write chunks into one preallocated result
+                full = np.empty((n,) + tuple(x.shape), dt)
+                lo = 0
+                for b in blocks[j]:
+                    full[lo:lo + b.shape[0]] = b._data
+                    lo += b.shape[0]
+                row.append(wrap(full.reshape(shape)))
+        result.append(row)
+    return result
+
+
+def _jacobian_columns(func, args, nums, has_aux, chunk_size=None, strict=False):
+    """J[i][j] by forward mode: for each input j, one pass with the identity basis of
+    that input as a batch of tangents (level ``nb=1``)."""
+    from ..func import _split_aux
+    cols = []
+    aux = out = None
+    for j in nums:
+        x = args[j]
+        n = x.numel()
+        dt = x._data.dtype if x._data.dtype.kind == "f" else np.float64
+        step = n if not chunk_size else max(1, int(chunk_size))
+        pieces = None
+        for lo in range(0, max(n, 1), step):
+            hi = min(lo + step, n) if n else 0
+            with fwd.dual_level(nb=1):
+                t = wrap(_basis(n, dt, lo, hi).reshape((hi - lo,) + tuple(x.shape)))
+                dual_args = list(args)
+                dual_args[j] = fwd.make_dual(x, t)
+                out, aux = _split_aux(func(*dual_args), has_aux)
+                outs = [out] if isinstance(out, Tensor) else list(out)
+                tans = []
+                for o in outs:
+                    tan = fwd.unpack_dual(o).tangent
+                    if tan is None:
+                        if strict:
+                            raise RuntimeError("Output of the user-provided function is "
+                                               "independent of an input (strict mode).")
+                        tan = wrap(np.zeros((hi - lo,) + tuple(o.shape), dt))
+                    tans.append(tan)
+            pieces = [[t_] for t_ in tans] if pieces is None else \
+                [p + [t_] for p, t_ in zip(pieces, tans)]
+            if n == 0:
+                break
+        col = []
+        for o, ps in zip(outs, pieces):
+            from ..ops.shape import cat
+            t_all = ps[0] if len(ps) == 1 else cat(ps, 0)
+            # (n_in, *out.shape) -> (*out.shape, *in.shape)
+            t_all = t_all.reshape(n, *o.shape) if n else t_all
+            nd_out = len(o.shape)
+            t_all = t_all.permute(*range(1, nd_out + 1), 0) if nd_out else t_all
+            col.append(t_all.reshape(*o.shape, *x.shape))
+        cols.append(col)
+    # cols[j][i] -> result[i][j]
+    n_out = len(cols[0]) if cols else 0
+    jac = [[cols[j][i] for j in range(len(nums))] for i in range(n_out)]
+    return (jac if not isinstance(out, Tensor) else jac), aux
+
+
+def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
+             strategy="reverse-mode", chunk_size=None):
+    """The Jacobian of ``func`` at ``inputs`` (PyTorch's output structure: a Tensor for
+    one input and one output, tuples otherwise).  See Note [vectorize]."""
+    if strategy not in ("reverse-mode", "forward-mode"):
+        raise ValueError('Expected strategy to be either "forward-mode" or "reverse-mode". '
+                         f'Got {strategy!r}.')
+    tuple_in, inputs = _as_tuple(inputs, "inputs", "jacobian")
+    if strategy == "forward-mode":
+        if create_graph:
+            raise NotImplementedError("torch.autograd.functional.jacobian: `strict=True` "
+                                      "and `strategy=\"forward-mode\"` are not supported "
+                                      "together (yet)." if strict else
+                                      "jacobian: create_graph=True is not supported with "
+                                      "strategy='forward-mode'; use reverse-mode")
+        jac, _ = _jacobian_columns(func, inputs, tuple(range(len(inputs))), False,
+                                   chunk_size, strict)
+        probe = func(*inputs)
+        tuple_out = not isinstance(probe, Tensor)
+    else:
+        with enable_grad():
+            prepped = _prep(inputs, create_graph)
+            out = func(*prepped)
+            tuple_out, outs = _as_tuple(out, "outputs of the user-provided function",
+                                        "jacobian")
+            jac = _jacobian_rows(outs, prepped, create_graph, chunk_size, strict)
+        if not create_graph:
+            jac = [[j.detach() for j in row] for row in jac]
+    return _structure(jac, tuple_in, tuple_out)
+
+
+def _structure(jac, tuple_in, tuple_out):
+    rows = [tuple(r) if tuple_in else r[0] for r in jac]
+    return tuple(rows) if tuple_out else rows[0]
+
+
+def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
+            outer_jacobian_strategy="reverse-mode"):
+    """The Hessian of a scalar function (reverse over reverse, or forward over reverse
+    with ``outer_jacobian_strategy="forward-mode"``)."""
+    tuple_in, inputs = _as_tuple(inputs, "inputs", "hessian")
+
+    def jac_func(*inp):
+        with enable_grad():
+            out = func(*inp)
+            if not isinstance(out, Tensor) or out.numel() != 1:
+                raise RuntimeError("The function given to hessian should return a single "
+                                   "element Tensor")
+            from . import grad
+            gs = grad(out, list(inp), create_graph=True, allow_unused=True,
+                      materialize_grads=True)
+        return gs
+
+    res = jacobian(jac_func, inputs, create_graph=create_graph, strict=strict,
+                   strategy=outer_jacobian_strategy)
+    if not tuple_in:
+        return res[0]
+    return res
+
+
+def vjp(func, inputs, v=None, create_graph=False, strict=False):
+    """``(func(inputs), vᵀJ)``."""
+    from . import grad
+    tuple_in, inputs = _as_tuple(inputs, "inputs", "vjp")
+    with enable_grad():
+        prepped = _prep(inputs, create_graph)
+        out = func(*prepped)
+        tuple_out, outs = _as_tuple(out, "outputs of the user-provided function", "vjp")
+        if v is None:
+            if any(o.numel() != 1 for o in outs):
+                raise RuntimeError("The vector v can only be None if the user-provided "
+                                   "function returns a single Tensor with a single element.")
+            vs = None
+        else:
+            _, vs = _as_tuple(v, "v", "vjp")
+        gs = grad(list(outs), list(prepped), None if vs is None else list(vs),
+                  create_graph=create_graph, allow_unused=True, materialize_grads=not strict)
+    outs = tuple(o if create_graph else o.detach() for o in outs)
+    gs = tuple(g if create_graph or g is None else g.detach() for g in gs)
+    return (outs if tuple_out else outs[0]), (gs if tuple_in else gs[0])
+
+
+def jvp(func, inputs, v=None, create_graph=False, strict=False):
+    """``(func(inputs), J v)`` by real forward mode (not the double-VJP trick)."""
+    tuple_in, inputs = _as_tuple(inputs, "inputs", "jvp")
+    if v is None:
+        if any(x.numel() != 1 for x in inputs):
+            raise RuntimeError("The vector v can only be None if the input to the "
+                               "user-provided function is a single Tensor with a single "
+                               "element.")
+        vs = tuple(wrap(np.ones(tuple(x.shape), x._data.dtype)) for x in inputs)
+    else:
+        _, vs = _as_tuple(v, "v", "jvp")
+    with fwd.dual_level():
+        duals = [fwd.make_dual(x.detach(), t) for x, t in zip(inputs, vs)]
+        out = func(*duals)
+        tuple_out, outs = _as_tuple(out, "outputs of the user-provided function", "jvp")
+        primals, tangents = [], []
+        for o in outs:
+            p, t = fwd.unpack_dual(o)
+            primals.append(p.detach())
+            tangents.append(t if t is not None
+                            else wrap(np.zeros(tuple(o.shape), o._data.dtype)))
+    p = tuple(primals) if tuple_out else primals[0]
+    t = tuple(tangents) if tuple_out else tangents[0]
+    return p, t
+
+
+def hvp(func, inputs, v=None, create_graph=False, strict=False):
+    """``(func(inputs), H v)`` for a scalar function (forward over reverse)."""
+    from . import grad
+    tuple_in, inputs = _as_tuple(inputs, "inputs", "hvp")
+    _, vs = _as_tuple(v, "v", "hvp") if v is not None else (False, None)
+
+    def g(*inp):
+        from ..func import _track
+        with enable_grad():
+            tracked = [_track(i) for i in inp]
+            return tuple(grad(func(*tracked), tracked, create_graph=True, allow_unused=True,
+                              materialize_grads=True))
+
+    with enable_grad():
+        value = func(*_prep(inputs, False))
+    _, hv = jvp(g, inputs, vs)
+    return value.detach(), (tuple(hv) if tuple_in else hv[0])
+
+
+def vhp(func, inputs, v=None, create_graph=False, strict=False):
+    """``(func(inputs), vᵀ H)`` (equal to H v for a symmetric Hessian) by reverse over
+    reverse."""
+    from . import grad
+    tuple_in, inputs = _as_tuple(inputs, "inputs", "vhp")
+    _, vs = _as_tuple(v, "v", "vhp")
+    with enable_grad():
+        prepped = _prep(inputs, create_graph)
+        out = func(*prepped)
+        gs = grad(out, list(prepped), create_graph=True, allow_unused=True,
+                  materialize_grads=True)
+        hv = grad(list(gs), list(prepped), list(vs), create_graph=create_graph,
+                  allow_unused=True, materialize_grads=True)
+    hv = tuple(h if create_graph else h.detach() for h in hv)
+    return (out if create_graph else out.detach()), (hv if tuple_in else hv[0])

@@ -1,0 +1,177 @@
+"""``chainrule.func``: composable transforms like ``torch.func`` (grad, vjp, jvp, jacrev,
+jacfwd, hessian), with ``argnums`` and ``has_aux``.
+
+Note [one-pass Jacobians]: ``jacrev`` runs ONE backward pass with the whole identity
+basis as a batch of cotangents, and ``jacfwd`` ONE forward pass with the identity basis
+as a batch of tangents (every rule accepts leading batch dims).  ``chunk_size`` splits
+the basis to cap memory, writing chunks into one preallocated result.
+
+Transforms compose (``jacfwd(jacrev(f))``, ``grad(grad(f))``): an inner transform keeps
+its result differentiable whenever its inputs are being differentiated from outside.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._grad_mode import enable_grad
+from ._tensor import Tensor, wrap
+from .autograd import forward_ad as fwd
+
+__all__ = ["grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian"]
+
+
+def _argnums(argnums, n):
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    for a in nums:
+        if not -n <= a < n:
+            raise RuntimeError(f"Got argnums={argnums} but only {n} positional inputs")
+    return single, tuple(a % n for a in nums)
+
+
+def _track(x):
+    """A differentiable stand-in for an input: a view, so outer transforms (its graph
+    and its tangents) still see through it."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"expected Tensor inputs for the differentiated arguments, got "
+                        f"{type(x).__name__}")
+    if not x.is_floating_point():
+        raise RuntimeError(f"only floating point inputs can be differentiated, got {x.dtype}")
+    v = x.view_as(x)
+    if not v.requires_grad:
+        v.requires_grad_()
+    return v
+
+
+def _nested(xs) -> bool:
+    """Is some outer transform differentiating through these inputs?"""
+    return fwd.STATE.on or any(x.requires_grad for x in xs)
+
+
+def _split_aux(out, has_aux):
+    if not has_aux:
+        return out, None
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise RuntimeError("has_aux=True: the function must return a (output, aux) tuple")
+    return out
+
+
+def grad_and_value(func, argnums=0, has_aux=False):
+    """``f -> (x -> (∇f(x), f(x)))`` for a scalar-valued ``f``."""
+    def wrapper(*args, **kwargs):
+        from .autograd import grad as _grad
+        single, nums = _argnums(argnums, len(args))
+        originals = [args[i] for i in nums]
+        args = list(args)
+        with enable_grad():
+            for i in nums:
+                args[i] = _track(args[i])
+            out, aux = _split_aux(func(*args, **kwargs), has_aux)
+            if not isinstance(out, Tensor) or out.numel() != 1:
+                raise RuntimeError(
+                    f"grad: the function must return a scalar (one-element) Tensor, got "
+                    f"{getattr(out, 'shape', type(out).__name__)}; reduce it first (e.g. "
+                    f".sum()) or use func.jacrev for a non-scalar output.")
+            gs = _grad(out, [args[i] for i in nums], allow_unused=True,
+                       create_graph=_nested(originals), materialize_grads=True)
+        value = out if _nested(originals) else out.detach()
+        g = gs[0] if single else tuple(gs)
+        return ((g, (value, aux)) if has_aux else (g, value))
+    return wrapper
+
+
+def grad(func, argnums=0, has_aux=False):
+    """``f -> ∇f`` for a scalar-valued ``f`` (``has_aux``: ``f`` returns (out, aux))."""
+    gv = grad_and_value(func, argnums, has_aux)
+
+    def wrapper(*args, **kwargs):
+        g, value = gv(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+    return wrapper
+
+
+def vjp(func, *primals, has_aux=False):
+    """``(f(primals), vjp_fn)``; ``vjp_fn(v)`` gives vᵀJ for each primal."""
+    from .autograd import grad as _grad
+    tracked = [_track(p) for p in primals]
+    with enable_grad():
+        out, aux = _split_aux(func(*tracked), has_aux)
+    outs = [out] if isinstance(out, Tensor) else list(out)
+    nested = _nested(primals)
+
+    def vjp_fn(*cotangents):
+        cts = cotangents[0] if len(cotangents) == 1 and not isinstance(out, Tensor) \
+            else cotangents
+        gs = _grad(outs, tracked, list(cts), retain_graph=True, create_graph=nested,
+                   allow_unused=True, materialize_grads=True)
+        return tuple(gs)
+
+    result = out if nested else _detach_tree(out)
+    return (result, vjp_fn, aux) if has_aux else (result, vjp_fn)
+
+
+def jvp(func, primals, tangents, *, strict=False, has_aux=False):
+    """``(f(primals), J @ tangents)`` by forward mode (one pass, no double-VJP trick)."""
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise RuntimeError(f"jvp: got {len(primals)} primals and {len(tangents)} tangents")
+    with fwd.dual_level():
+        duals = [fwd.make_dual(p, t) for p, t in zip(primals, tangents)]
+        out, aux = _split_aux(func(*duals), has_aux)
+        outs = [out] if isinstance(out, Tensor) else list(out)
+        res = []
+        for o in outs:
+            primal, tan = fwd.unpack_dual(o)
+            res.append((primal, tan if tan is not None else _zeros_like(o)))
+    p_out = res[0][0] if isinstance(out, Tensor) else tuple(r[0] for r in res)
+    t_out = res[0][1] if isinstance(out, Tensor) else tuple(r[1] for r in res)
+    return (p_out, t_out, aux) if has_aux else (p_out, t_out)
+
+
+def _zeros_like(t):
+    return wrap(np.zeros(tuple(t.shape), t._data.dtype))
+
+
+def _detach_tree(out):
+    if isinstance(out, Tensor):
+        return out.detach()
+    return type(out)(_detach_tree(o) for o in out)
+
+
+def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None):
+    """The Jacobian by reverse mode: one batched backward over the identity basis."""
+    def wrapper(*args):
+        from .autograd.functional import _jacobian_rows
+        single, nums = _argnums(argnums, len(args))
+        originals = [args[i] for i in nums]
+        args = list(args)
+        with enable_grad():
+            for i in nums:
+                args[i] = _track(args[i])
+            out, aux = _split_aux(func(*args), has_aux)
+            outs = [out] if isinstance(out, Tensor) else list(out)
+            jac = _jacobian_rows(outs, [args[i] for i in nums], _nested(originals),
+                                 chunk_size)
+        per_out = [j[0] if single else tuple(j) for j in jac]
+        result = per_out[0] if isinstance(out, Tensor) else tuple(per_out)
+        return (result, aux) if has_aux else result
+    return wrapper
+
+
+def jacfwd(func, argnums=0, has_aux=False, *, randomness="error", chunk_size=None):
+    """The Jacobian by forward mode: one pass with the identity basis as tangents."""
+    def wrapper(*args):
+        from .autograd.functional import _jacobian_columns
+        single, nums = _argnums(argnums, len(args))
+        jac, aux = _jacobian_columns(func, args, nums, has_aux, chunk_size)
+        per_out = [j[0] if single else tuple(j) for j in jac]
+        result = per_out[0] if len(per_out) == 1 and not isinstance(jac, tuple) else \
+            per_out[0] if len(per_out) == 1 else tuple(per_out)
+        return (result, aux) if has_aux else result
+    return wrapper
+
+
+def hessian(func, argnums=0):
+    """Forward-over-reverse: ``jacfwd(jacrev(f))``."""
+    return jacfwd(jacrev(func, argnums), argnums)
