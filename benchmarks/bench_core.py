@@ -343,6 +343,66 @@ def scalar_chain_numpy():
     return step
 
 
+# Issue 3 (autograd): Jacobians, Hessians, grad of grad -----------------------
+# These compare chainrule.func with torch.func (the same code on both sides);
+# there is no hand-written NumPy version.
+
+JAC_N = 256
+HESS_N = 64
+GRADGRAD_CYCLES = 50  # 100 ops
+
+
+def _func_module(torch):
+    import importlib
+    return importlib.import_module(torch.__name__ + ".func")
+
+
+def jacrev256_torchlike(torch):
+    import numpy as np
+    rng = np.random.default_rng(5)
+    W = torch.tensor(rng.standard_normal((JAC_N, JAC_N)) / 16, dtype=torch.float32)
+    b = torch.tensor(rng.standard_normal(JAC_N), dtype=torch.float32)
+    x = torch.tensor(rng.standard_normal(JAC_N), dtype=torch.float32)
+    jacrev = _func_module(torch).jacrev
+
+    def f(v):
+        return (W @ v + b).tanh()
+
+    def step(record=False):
+        J = jacrev(f)(x)
+        return [J] if record else None
+    return step
+
+
+def hessian64_torchlike(torch):
+    import numpy as np
+    rng = np.random.default_rng(6)
+    A = torch.tensor(rng.standard_normal((HESS_N, HESS_N)) / 8, dtype=torch.float32)
+    x = torch.tensor(rng.standard_normal(HESS_N), dtype=torch.float32)
+    hessian = _func_module(torch).hessian
+
+    def f(v):
+        return ((A @ v).tanh() ** 2).sum()
+
+    def step(record=False):
+        H = hessian(f)(x)
+        return [H] if record else None
+    return step
+
+
+def gradgrad_torchlike(torch):
+    x = torch.tensor(0.5, requires_grad=True)
+
+    def step(record=False):
+        y = x
+        for _ in range(GRADGRAD_CYCLES):
+            y = (y * 1.01).sin()
+        (g,) = torch.autograd.grad(y, x, create_graph=True)
+        (h,) = torch.autograd.grad(g, x)
+        return [g, h] if record else None
+    return step
+
+
 # ---------------------------------------------------------------------------
 # Registry.  ``unit``/``scale`` say how a sample (seconds per call) is shown;
 # ``ops`` divides to report time per op.  ``warmup``/``repeats`` are per
@@ -370,7 +430,18 @@ WORKLOADS = {
                          quick_repeats=1, check_rtol=1e-5),
     "import": dict(unit="s", scale=1.0, ops=1, repeats=5, quick_repeats=2,
                    fresh_process=True),
+    "jacrev256": dict(torchlike=jacrev256_torchlike, unit="ms", scale=1e3, ops=1,
+                      warmup=3, repeats=30, quick_warmup=1, quick_repeats=8,
+                      check_rtol=1e-4),
+    "hessian64": dict(torchlike=hessian64_torchlike, unit="ms", scale=1e3, ops=1,
+                      warmup=3, repeats=30, quick_warmup=1, quick_repeats=8,
+                      check_rtol=1e-3),
+    "gradgrad": dict(torchlike=gradgrad_torchlike, unit="ms", scale=1e3, ops=1,
+                     warmup=5, repeats=50, quick_warmup=2, quick_repeats=10,
+                     check_rtol=1e-5),
 }
+# workloads timed only against PyTorch (no hand-written NumPy version)
+TORCH_ONLY = ("jacrev256", "hessian64", "gradgrad")
 
 # Targets: (level, label, metric, limit) with metric(stats) -> value or None.
 # ``stats[lib]`` holds "med"/"min" seconds and, for big, "peak_med" bytes.
@@ -412,6 +483,12 @@ TARGETS = {
         ("must", "cr/torch", _ratio("chainrule", "torch"), 0.75),
         ("stretch", "cr/torch", _ratio("chainrule", "torch"), 0.5)],
     "import": [("must", "cr - numpy [s]", _import_overhead, 0.1)],
+    "jacrev256": [("must", "cr/torch.func", _ratio("chainrule", "torch"), 1.0),
+                  ("stretch", "cr/torch.func", _ratio("chainrule", "torch"), 0.5)],
+    "hessian64": [("must", "cr/torch.func", _ratio("chainrule", "torch"), 0.5),
+                  ("stretch", "cr/torch.func", _ratio("chainrule", "torch"), 0.2)],
+    "gradgrad": [("must", "cr/torch", _ratio("chainrule", "torch"), 1.0),
+                 ("stretch", "cr/torch", _ratio("chainrule", "torch"), 0.6)],
 }
 
 
@@ -456,6 +533,8 @@ def load_library(lib, aliases):
 
 def make_step(name, lib, module):
     spec = WORKLOADS[name]
+    if lib == "numpy" and "numpy" not in spec:
+        raise LookupError("no hand-written NumPy version (compared with PyTorch only)")
     return spec["numpy"]() if lib == "numpy" else spec["torchlike"](module)
 
 

@@ -79,3 +79,26 @@ def numel(input) -> int:
 
 def is_floating_point(input) -> bool:
     return input.is_floating_point()
+
+
+_LAZY = ("func", "nn", "optim", "utils", "linalg")
+
+
+def __getattr__(name):
+    """Submodules load on first use, so ``import chainrule`` stays fast."""
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'chainrule' has no attribute '{name}'")
+
+
+_LAZY_SUBMODULES = ("nn", "optim", "utils")
+
+
+def __getattr__(name):
+    """``chainrule.nn``, ``chainrule.optim`` and ``chainrule.utils`` load on first use,
+    so ``import chainrule`` stays fast."""
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,6 +16,7 @@ import) and it owns its memory; otherwise it is copied, as PyTorch does.
 from __future__ import annotations
 
 import heapq
+import operator
 import sys
 
 import numpy as np
@@ -177,25 +178,30 @@ def _capture(node, g, capture):
 
 
 def _relevant_nodes(roots, targets):
-    """Nodes from which some target is reachable (iterative post-order)."""
+    """Nodes from which some target is reachable.  Children have smaller sequence
+    numbers than their consumers (Note [topological order]), so one pass over the
+    reachable nodes in increasing order decides each node from its children."""
     targets = set(targets)
-    relevant = set()
-    seen = set()
-    stack = [(n, False) for n in roots]
+    seen = set(roots)
+    stack = list(roots)
     while stack:
-        node, done = stack.pop()
-        if done:
-            if node in targets or any(c is not None and c in relevant for c in node._next):
-                relevant.add(node)
-            continue
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.append((node, True))
-        for c in node._next:
+        for c in stack.pop()._next:
             if c is not None and c not in seen:
-                stack.append((c, False))
+                seen.add(c)
+                stack.append(c)
+    relevant = set()
+    for node in sorted(seen, key=_SEQ):
+        if node in targets:
+            relevant.add(node)
+            continue
+        for c in node._next:
+            if c in relevant:
+                relevant.add(node)
+                break
     return relevant
+
+
+_SEQ = operator.attrgetter("_seq")
 
 
 def _as_tensor(g):

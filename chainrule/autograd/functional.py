@@ -49,50 +49,51 @@ def _basis(n, dtype, lo, hi):
 
 
 def _jacobian_rows(outs, inputs, create_graph, chunk_size=None, strict=False):
-    """J[i][j] of shape out_i.shape + in_j.shape by batched backward passes."""
+    """J[i][j] of shape out_i.shape + in_j.shape by batched backward passes (one pass per
+    output, or one per chunk of ``chunk_size`` rows, each written into the result)."""
     from . import grad
     result = []
     for i, o in enumerate(outs):
         n = o.numel()
         dt = o._data.dtype if o._data.dtype.kind == "f" else np.float64
         step = n if not chunk_size else max(1, int(chunk_size))
-        blocks = [[] for _ in inputs]
-        for lo in range(0, max(n, 1), step):
+        shapes = [tuple(o.shape) + tuple(x.shape) for x in inputs]
+        full = [None] * len(inputs)   # preallocated results (first order)
+        blocks = [[] for _ in inputs]  # chunk results kept as Tensors (create_graph)
+        for lo in range(0, n, step):
             hi = min(lo + step, n)
-            if n == 0:
-                break
             v = wrap(_basis(n, dt, lo, hi).reshape((hi - lo,) + tuple(o.shape)))
-            if not o.requires_grad:
-                gs = [None] * len(inputs)
-            else:
+            gs = [None] * len(inputs)
+            if o.requires_grad:
                 gs = grad([o], list(inputs), [v], retain_graph=True,
                           create_graph=create_graph, allow_unused=True,
                           is_grads_batched=True)
+            del v
             for j, (g, x) in enumerate(zip(gs, inputs)):
-                if g is None:
-                    if strict:
-                        raise RuntimeError(f"Output {i} of the user-provided function is "
-                                           f"independent of input {j}. This is not allowed "
-                                           f"in strict mode.")
-                    g = wrap(np.zeros((hi - lo,) + tuple(x.shape), dt))
-                blocks[j].append(g)
+                if g is None and strict:
+                    raise RuntimeError(f"Output {i} of the user-provided function is "
+                                       f"independent of input {j}. This is not allowed in "
+                                       f"strict mode.")
+                if create_graph or step == n:
+                    blocks[j].append(g if g is not None else
+                                     wrap(np.zeros((hi - lo,) + tuple(x.shape), dt)))
+                    continue
+                if full[j] is None:
+                    full[j] = np.zeros((n,) + tuple(x.shape), dt)
+                if g is not None:
+                    full[j][lo:hi] = g._data
+            gs = g = None
         row = []
         for j, x in enumerate(inputs):
-            shape = tuple(o.shape) + tuple(x.shape)
             if n == 0:
-                row.append(wrap(np.zeros(shape, dt)))
+                row.append(wrap(np.zeros(shapes[j], dt)))
+            elif full[j] is not None:
+                row.append(wrap(full[j].reshape(shapes[j])))
             elif len(blocks[j]) == 1:
-                row.append(blocks[j][0].reshape(*shape))
-            elif create_graph:
+                row.append(blocks[j][0].reshape(*shapes[j]))
+            else:
                 from ..ops.shape import cat
-                row.append(cat(blocks[j], 0).reshape(*shape))
-            else:  # write chunks into one preallocated result
-                full = np.empty((n,) + tuple(x.shape), dt)
-                lo = 0
-                for b in blocks[j]:
-                    full[lo:lo + b.shape[0]] = b._data
-                    lo += b.shape[0]
-                row.append(wrap(full.reshape(shape)))
+                row.append(cat(blocks[j], 0).reshape(*shapes[j]))
         result.append(row)
     return result
 
