@@ -67,6 +67,9 @@ def _matmul_db(xp, g, a, b, out, sa, sb, folded):
         # out[..., n] = sum_k a[k] b[..., k, n]  =>  gb[..., k, n] = a[k] g[..., n]
         return xp.swapaxes(xp.reshape(g, sb[:-2] + (sb[-1], 1)) * a, -1, -2)
     if len(sb) == 1:
+        if len(sa) == 2:
+            # gb[k] = sum_m g[m] a[m, k]; batched cotangents make this one BLAS product
+            return xp.matmul(g, a)
         # gb[k] = sum_{..., m} g[..., m] a[..., m, k]
         gb = xp.matmul(xp.reshape(g, sa[:-2] + (1, sa[-2])), a)
         return xp.reshape(xp.sum_to(gb, (1, sb[0])), sb)
