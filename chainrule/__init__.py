@@ -17,7 +17,8 @@ from . import _dtype
 from ._dtype import (dtype, float16, float32, float64, int8, int16, int32, int64, uint8,
                      get_default_dtype, set_default_dtype)
 from ._tensor import Tensor, Size, device
-from ._grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from ._grad_mode import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,
+                         inference_mode, is_inference_mode_enabled)
 from ._creation import *  # noqa: F401,F403
 from ._creation import __all__ as _creation_all
 from ._functions import *  # noqa: F401,F403
@@ -28,6 +29,7 @@ from .ops.views import (reshape, flatten, unflatten, squeeze, unsqueeze, permute
 from . import _methods
 from . import autograd
 from .autograd import engine as _engine
+from .autograd import is_anomaly_enabled, is_anomaly_check_nan_enabled
 
 bool = _dtype.bool_  # noqa: A001  (PyTorch exposes torch.bool)
 half, float, double = float16, float32, float64  # noqa: A001
@@ -77,11 +79,15 @@ def numel(input) -> int:
     return input.numel()
 
 
+def is_inference(input) -> bool:
+    return input.is_inference()
+
+
 def is_floating_point(input) -> bool:
     return input.is_floating_point()
 
 
-_LAZY = ("func", "nn", "optim", "utils", "linalg")
+_LAZY = ("func", "nn", "optim", "utils", "linalg", "viz")
 
 
 def __getattr__(name):
@@ -89,16 +95,15 @@ def __getattr__(name):
     if name in _LAZY:
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
+    if name in ("save", "load"):
+        from . import _serialization
+        return getattr(_serialization, name)
     raise AttributeError(f"module 'chainrule' has no attribute '{name}'")
 
 
-_LAZY_SUBMODULES = ("nn", "optim", "utils")
+from . import linalg  # noqa: E402
+from .ops import linalg_decomp as _linalg_decomp  # noqa: E402
 
-
-def __getattr__(name):
-    """``chainrule.nn``, ``chainrule.optim`` and ``chainrule.utils`` load on first use,
-    so ``import chainrule`` stays fast."""
-    if name in _LAZY_SUBMODULES:
-        import importlib
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+_methods.attach(_linalg_decomp.TENSOR_METHODS)
+det = linalg.det
+inverse = linalg.inv

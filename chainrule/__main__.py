@@ -1,4 +1,5 @@
-"""``python -m chainrule demo``: the founding example, step by step.
+"""``python -m chainrule demo``: the founding example, step by step;
+``chainrule jacobian EXPR --at x=1 ...``: a Jacobian at a point (``_cli/jacobian.py``).
 
 y = f(x) with f(x1, x2) = (2 x1 + x2², x1² + 2 x2³) at x = (1, 2).  ``y.backward(v)``
 adds vᵀJ into ``x.grad``; ``x.grad.zero_()`` resets it; ``retain_graph=True`` keeps the
@@ -23,8 +24,9 @@ def _jacobian_rows(y, x):
     return rows
 
 
-def demo(out=sys.stdout) -> None:
+def demo(out=None) -> None:
     import chainrule as torch
+    out = sys.stdout if out is None else out  # looked up now, so redirection works
 
     def say(*parts):
         print(*parts, file=out)
@@ -70,10 +72,14 @@ def main(argv=None) -> int:
                                      description="chainrule command line")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("demo", help="walk through the founding backward(v) example")
+    from ._cli import jacobian
+    jacobian.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "demo":
         demo()
         return 0
+    if args.command == "jacobian":
+        return jacobian.run(args)
     parser.print_help()
     return 0
 

@@ -177,10 +177,20 @@ def clamp_max(input, max):
     return clamp(input, None, max)
 
 
+def _where_jvp(xp, ts, c, x, y, out):
+    # the tangent of the branch taken, selected (not multiplied by c: a NaN tangent in
+    # the unused branch does not leak, as in PyTorch's forward AD; see Note [where and NaN])
+    _, tx, ty = ts
+    nd = out.ndim
+    tx = 0 if tx is None else xp.reshape(tx, (1,) * (nd - x.ndim) + tuple(x.shape))
+    ty = 0 if ty is None else xp.reshape(ty, (1,) * (nd - y.ndim) + tuple(y.shape))
+    return xp.broadcast_to(xp.where(c, tx, ty), out.shape)
+
+
 WHERE = elementwise("where", lambda c, x, y: np.where(c, x, y),
                     (lambda xp, c, x, y, out: 0 * out,
                      lambda xp, c, x, y, out: c, lambda xp, c, x, y, out: ~c),
-                    reads=("out", "x", "x"),
+                    reads=("out", "x", "x"), jvp=_where_jvp,
                     formula="d where(c, x, y) = dx where c, dy elsewhere")
 WHERE.differentiable_inputs = (False, True, True)
 

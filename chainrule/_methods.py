@@ -13,6 +13,7 @@ from . import _dtype as _dt
 from . import _functions as F
 from ._dtype import to_dtype
 from ._grad_mode import STATE
+from .autograd.forward_ad import STATE as _FW
 from ._tensor import Tensor, check_device
 from ._tensor import device as _device
 from .ops import elementwise as E
@@ -106,10 +107,12 @@ def zero_(self):
 
 
 def fill_(self, value):
-    if not (self._rg and STATE.enabled) and self._view is None and not isinstance(value, Tensor):
+    if (not (self._rg and STATE.enabled) and self._view is None
+            and not isinstance(value, Tensor) and not _FW.on):
         # nothing to record: write in place directly (x.grad.zero_() is a hot path)
-        if not self._data.flags.writeable:
-            return inplace(V.COPY, self, value, params=((),))  # raises the expand error
+        if not self._data.flags.writeable or type(self._vc) is not list:
+            # raises the expand error, or refuses an inference tensor outside inference mode
+            return inplace(V.COPY, self, value, params=((),))
         self._data.fill(value.item() if isinstance(value, np.generic) else value)
         self._vc[0] += 1
         return self
@@ -293,6 +296,42 @@ _METHODS = {
 for _n in E.UNARY:
     _METHODS[_n] = E.UNARY[_n].apply1
     _METHODS[_n + "_"] = F.inplace_unary(_n)
+
+
+# ---- in-place random fills (nn.init and ``w.data.normal_(0, 0.02)``) -----------------------
+
+def _random_fill(self, values):
+    """Write ``values`` into ``self`` through ``copy_`` (version bump, leaf checks)."""
+    from ._tensor import wrap
+    return V.copy_(self, wrap(np.asarray(values).astype(self._data.dtype, copy=False)))
+
+
+def uniform_(self, from_=0.0, to=1.0, *, generator=None):
+    """Fill with draws from U(from_, to) (chainrule's generator, Note [random streams])."""
+    from ._creation import _rng
+    return _random_fill(self, _rng(generator).uniform(from_, to, self._data.shape))
+
+
+def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    """Fill with draws from N(mean, std**2)."""
+    from ._creation import _rng
+    return _random_fill(self, _rng(generator).normal(mean, std, self._data.shape))
+
+
+def bernoulli_(self, p=0.5, *, generator=None):
+    """Fill with 1 with probability ``p``, else 0."""
+    from ._creation import _rng
+    pd = p._data if isinstance(p, Tensor) else p
+    return _random_fill(self, _rng(generator).random(self._data.shape) < pd)
+
+
+def exponential_(self, lambd=1.0, *, generator=None):
+    from ._creation import _rng
+    return _random_fill(self, _rng(generator).exponential(1.0 / lambd, self._data.shape))
+
+
+_METHODS.update({"uniform_": uniform_, "normal_": normal_, "bernoulli_": bernoulli_,
+                 "exponential_": exponential_})
 
 
 @property

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import _dtype
 from ._format import tensor_repr
+from ._grad_mode import ACTIVE as _INFERENCE_ACTIVE, new_version_counter
 
 __all__ = ["Tensor", "Size", "device"]
 
@@ -104,7 +105,7 @@ class Tensor:
         self._data = data
         self._node = None
         self._rg = False
-        self._vc = [0]
+        self._vc = [0] if not _INFERENCE_ACTIVE[0] else new_version_counter()
         self._grad = None
         self._view = None
 
@@ -129,6 +130,8 @@ class Tensor:
                 f"is the output of {self._node.name()}. If you want to use a computed "
                 f"tensor without gradients, use y = x.detach().")
         if requires_grad and not self._rg:
+            if type(self._vc) is not list:
+                _inference_requires_grad()
             from .autograd.node import AccumulateGrad
             self._rg = True
             self._node = AccumulateGrad(self)
@@ -144,7 +147,7 @@ class Tensor:
         node = self._node
         if node is None or node.__class__.__name__ == "AccumulateGrad":
             return None
-        return node
+        return node if node._gather is None else node._gather
 
     @property
     def is_leaf(self) -> bool:
@@ -186,7 +189,13 @@ class Tensor:
 
     @property
     def _version(self) -> int:
+        if type(self._vc) is not list:
+            raise RuntimeError("Inference tensors do not track version counter.")
         return self._vc[0]
+
+    def is_inference(self) -> bool:
+        """True for a tensor created inside ``inference_mode`` (or a view of one)."""
+        return type(self._vc) is not list
 
     @property
     def _base(self):
@@ -396,6 +405,35 @@ def wrap(data: np.ndarray, node=None) -> Tensor:
     t._grad = None
     t._view = None
     return t
+
+
+def _wrap_in_inference_mode(data: np.ndarray, node=None) -> Tensor:
+    t = _new(Tensor)
+    t._data = data
+    t._node = node
+    t._rg = node is not None
+    t._vc = new_version_counter()
+    t._grad = None
+    t._view = None
+    return t
+
+
+# Note [inference wrap]: while some thread is inside inference_mode, ``wrap`` runs the
+# body above, which marks new tensors (Note [inference tensors] in _grad_mode.py).  Its
+# code object is swapped rather than tested on every call: every module holds the same
+# ``wrap`` function, and the common case pays nothing (a test costs ~3% on no-grad ops).
+_WRAP_CODE = (wrap.__code__, _wrap_in_inference_mode.__code__)
+
+
+def set_inference_wrap(on: bool) -> None:
+    wrap.__code__ = _WRAP_CODE[bool(on)]
+
+
+def _inference_requires_grad():
+    from ._grad_mode import STATE
+    if not STATE.inference:
+        raise RuntimeError("Setting requires_grad=True on inference tensor outside "
+                           "InferenceMode is not allowed.")
 
 
 def refresh_view(t: Tensor) -> None:

@@ -6,11 +6,20 @@ import numpy as np
 
 from .. import _tensor as T
 from .._grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
-from . import engine, forward_ad, functional
+from .._grad_mode import inference_mode
+from . import engine, forward_ad, functional, function, graph, anomaly_mode
 from .node import Node, AccumulateGrad
+from .explain import explain
+from .function import Function, once_differentiable
+from .anomaly_mode import (detect_anomaly, set_detect_anomaly, is_anomaly_enabled,
+                           is_anomaly_check_nan_enabled)
+from .gradcheck import gradcheck, gradgradcheck
 
 __all__ = ["backward", "grad", "Node", "AccumulateGrad", "no_grad", "enable_grad",
-           "set_grad_enabled", "is_grad_enabled", "forward_ad", "functional"]
+           "set_grad_enabled", "is_grad_enabled", "inference_mode", "forward_ad",
+           "functional", "function", "graph", "Function", "once_differentiable",
+           "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
+           "is_anomaly_check_nan_enabled", "gradcheck", "gradgradcheck"]
 
 
 def _as_list(x):
@@ -74,6 +83,21 @@ def _root_grads(tensors, grads, what="backward"):
     return roots
 
 
+def _graph_roots(roots, grads):
+    """With ``create_graph``, a cotangent that requires grad stays a Tensor, so the
+    result is differentiable with respect to it too (``gradgradcheck`` needs that)."""
+    out = []
+    for (node, a), g in zip(roots, grads):
+        if isinstance(g, T.Tensor) and g._rg:
+            if tuple(g.shape) != a.shape:
+                g = g.reshape(a.shape)
+            if g._data.dtype != a.dtype:
+                g = g.to(T.wrap(a[:0]).dtype)
+            a = g
+        out.append((node, a))
+    return out
+
+
 def _grad_dtype(dt):
     from .._dtype import grad_dtype
     return grad_dtype(dt)
@@ -89,6 +113,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     if retain_graph is None:
         retain_graph = create_graph
     roots = _root_grads(tensors, grads)
+    if create_graph and grads:
+        roots = _graph_roots(roots, grads)
     if inputs is not None:
         inputs = _as_list(inputs)
         if not inputs:
@@ -98,7 +124,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
         engine.run_backward(roots, retain_graph, create_graph, targets=targets,
                             capture=capture or None)
         for t in inputs:
-            if not t.is_leaf:
+            if not t.is_leaf and not t.retains_grad:  # retain_grad already updated it
                 g = capture.get(t._node)
                 if g is not None:
                     t._grad = T.wrap(g.copy()) if t._grad is None else T.wrap(t._grad._data + g)
@@ -137,6 +163,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                                      create_graph, allow_unused, materialize_grads,
                                      _input_node)
     roots = _root_grads(outputs, _as_list(grad_outputs), "grad")
+    if create_graph and grad_outputs is not None:
+        roots = _graph_roots(roots, _as_list(grad_outputs))
     targets = [_input_node(t, i) for i, t in enumerate(inputs)]
     capture = {n: None for n in targets}
     engine.run_backward(roots, retain_graph, create_graph, targets=targets, capture=capture,

@@ -13,7 +13,7 @@ from .._dtype import grad_dtype
 from . import engine
 
 
-def batched_roots(outputs, grad_outputs):
+def batched_roots(outputs, grad_outputs, create_graph=False):
     """[(node, g)] with each g of shape (B,) + output.shape, checked."""
     if grad_outputs is None:
         raise RuntimeError("autograd.grad: is_grads_batched=True needs grad_outputs, each "
@@ -41,14 +41,14 @@ def batched_roots(outputs, grad_outputs):
             raise RuntimeError(f"autograd.grad: grad_outputs have different batch sizes "
                                f"({batch} and {ga.shape[0]})")
         want = grad_dtype(t._data.dtype)
-        roots.append((t._node, ga.astype(want, copy=False)
-                      if not isinstance(g, T.Tensor) or not g._rg else g))
+        keep = create_graph and isinstance(g, T.Tensor) and g._rg  # differentiable in v
+        roots.append((t._node, g if keep else ga.astype(want, copy=False)))
     return roots, batch
 
 
 def grad_batched(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
                  materialize_grads, input_node):
-    roots, batch = batched_roots(outputs, grad_outputs)
+    roots, batch = batched_roots(outputs, grad_outputs, create_graph)
     targets = [input_node(t, i) for i, t in enumerate(inputs)]
     capture = {n: None for n in targets}
     engine.run_backward(roots, retain_graph, create_graph, targets=targets, capture=capture,

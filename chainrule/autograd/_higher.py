@@ -16,13 +16,16 @@ import numpy as np
 from .. import _tensor as T
 from .._dtype import grad_dtype
 from .._grad_mode import STATE
-from . import forward_ad
+from . import _hooks, forward_ad
+from ._saved import unpack_saved
+from .anomaly_mode import check_nan
 from .node import AccumulateGrad, raise_freed, _NONES
 
 
-def run_backward_differentiable(roots, retain_graph, targets, capture, accumulate, nb=0):
+def run_backward_differentiable(roots, retain_graph, targets, capture, accumulate, nb=0,
+                                anomaly=False):
     from ..backend.tensor_backend import TensorNamespace
-    from .engine import _relevant_nodes
+    from .engine import _relevant_nodes, _visit_target
     xp = TensorNamespace.get(nb)
     buffers = {}
     heap = []
@@ -40,19 +43,18 @@ def run_backward_differentiable(roots, retain_graph, targets, capture, accumulat
         while heap:
             node = heapq.heappop(heap)[1]
             g = buffers.pop(node)
-            if capture is not None and node in capture:
-                g = _pre_hooks(node, g)
-                old = capture[node]
-                capture[node] = g if old is None else old + g
-                if type(node) is AccumulateGrad and not accumulate:
-                    continue
-                if relevant is not None and node not in relevant:
+            hooked = False
+            if capture is not None:
+                node, g, hooked = _visit_target(node, g, capture, relevant, accumulate, nb)
+                if node is None:
                     continue
             if type(node) is AccumulateGrad:
                 if accumulate:
-                    _accumulate(node, g)
+                    _accumulate(node, g, hooked)
                 continue
-            grads = _run_node(node, xp, g, retain_graph)
+            grads = _run_node(node, xp, g, retain_graph, hooked)
+            if anomaly:
+                check_nan(node, grads)
             for child, gi in zip(node._next, grads):
                 if gi is None or child is None:
                     continue
@@ -68,8 +70,13 @@ def run_backward_differentiable(roots, retain_graph, targets, capture, accumulat
         STATE.enabled = prev
 
 
-def _run_node(node, xp, g, retain_graph):
-    g = _pre_hooks(node, g)
+def _run_node(node, xp, g, retain_graph, hooked=False):
+    extra = node._extra
+    if extra is not None:
+        if _hooks.has_pre(extra):
+            g = _hooks.run_pre(node, g, xp.nb, hooked)
+        if extra.packed is not None:
+            unpack_saved(node, retain_graph)  # Note [saved-tensor hooks]
     op = node.op
     if op is None:  # CopySlices and custom Functions know how to run differentiably
         grads = node.apply_differentiable(xp, g)
@@ -85,10 +92,8 @@ def _run_node(node, xp, g, retain_graph):
         grads = op.backward(xp, g, node._needs, saved, node._params)
         if not retain_graph:
             node._release()
-    extra = node._extra
     if extra is not None and extra.hooks:
-        from .engine import _run_post_hooks
-        grads = _run_post_hooks(node, grads, g)
+        grads = _hooks.post_stage(node, grads, g, xp.nb)
     return grads
 
 
@@ -111,17 +116,11 @@ def rebuild_saved(node):
     return tuple(out)
 
 
-def _pre_hooks(node, g):
-    extra = node._extra
-    if extra is None or not (extra.pre_hooks or extra.retain is not None):
-        return g
-    from .engine import _run_pre_hooks
-    return _run_pre_hooks(node, g)
-
-
-def _accumulate(node, g):
+def _accumulate(node, g, hooked=False):
     """``leaf.grad`` becomes (or adds) a Tensor that is itself differentiable."""
-    g = _pre_hooks(node, g)
+    extra = node._extra
+    if extra is not None and extra.pre_hooks:
+        g = _hooks.run_pre(node, g, 0, hooked)
     leaf = node._leaf()
     if leaf is None:
         return
@@ -133,7 +132,5 @@ def _accumulate(node, g):
     if tuple(g.shape) != leaf._data.shape:
         g = g.expand(*leaf._data.shape)
     leaf._grad = g if leaf._grad is None else leaf._grad + g
-    extra = node._extra
-    if extra is not None and extra.post_acc_hooks:
-        for fn in list(extra.post_acc_hooks):
-            fn(leaf)
+    if extra is not None and (extra.post_acc_hooks or extra.hooks):
+        _hooks.accumulate_post(node, g)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import operator
 import sys
+import threading
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from .._dtype import grad_dtype
 from .._grad_mode import STATE
 from ..backend.numpy_backend import RAW, BIG
 from .forward_ad import STATE as _FW
+from . import _hooks
+from ._saved import unpack_saved
+from .anomaly_mode import ANOMALY, check_nan, report_error
 from .node import AccumulateGrad, raise_freed, _NONES, FIRST_ONLY as _FIRST_ONLY
 
 _heappush = heapq.heappush
@@ -43,12 +47,36 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
     leaves' ``.grad`` are left alone unless ``accumulate``.  ``nb``: the cotangents
     carry that many leading batch dims (one pass for many cotangents).
     """
-    if create_graph or _FW.on:
-        # a live forward-mode tangent must flow through the backward too: a raw-array
-        # pass would silently drop it (DESIGN.md, forward-over-reverse)
-        from . import _higher
-        return _higher.run_backward_differentiable(roots, retain_graph, targets, capture,
-                                                   accumulate, nb)
+    anomaly = ANOMALY.enabled  # the one check of anomaly mode per pass when it is off
+    prev_valid = PASS.checkpoint_valid
+    PASS.checkpoint_valid = targets is None
+    try:
+        if create_graph or _FW.on:
+            # a live forward-mode tangent must flow through the backward too: a raw-array
+            # pass would silently drop it (DESIGN.md, forward-over-reverse)
+            from . import _higher
+            return _higher.run_backward_differentiable(roots, retain_graph, targets,
+                                                       capture, accumulate, nb, anomaly)
+        return _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly)
+    except Exception:
+        if anomaly:
+            report_error(sys.exc_info()[2])
+        raise
+    finally:
+        PASS.checkpoint_valid = prev_valid
+
+
+class _Pass(threading.local):
+    """What the running backward pass is; ``checkpoint_valid``: a plain ``backward()``
+    (reentrant checkpointing cannot serve ``autograd.grad`` or ``inputs=``)."""
+
+    checkpoint_valid = True
+
+
+PASS = _Pass()
+
+
+def _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly):
     buffers = {}
     heap = []
     for node, g in roots:
@@ -62,32 +90,35 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
     STATE.enabled = False
     xp = RAW if nb == 0 else RAW.with_nb(nb)
     try:
-        _loop(heap, buffers, retain_graph, relevant, capture, accumulate, xp)
+        _loop(heap, buffers, retain_graph, relevant, capture, accumulate, xp, anomaly)
     finally:
         STATE.enabled = prev_mode
 
 
-def _loop(heap, buffers, retain_graph, relevant, capture, accumulate, xp):
+def _loop(heap, buffers, retain_graph, relevant, capture, accumulate, xp, anomaly=False):
     plain = capture is None and relevant is None
     node = _heappop(heap)[1]
     g = buffers.pop(node)
     gi = grads = None
+    hooked = False  # the tensor hooks of a target already ran (Note [capture])
     while True:
         if not plain:
-            node, g = _visit_target(node, g, capture, relevant, accumulate)
+            node, g, hooked = _visit_target(node, g, capture, relevant, accumulate, xp.nb)
         if node is None:
             pass
         elif type(node) is AccumulateGrad:
             if accumulate:
-                _accumulate(node, g)
+                _accumulate(node, g, hooked)
         else:
             extra = node._extra
             g_hooks = None
             if extra is not None:
                 if extra.pre_hooks or extra.retain is not None:
-                    g = _run_pre_hooks(node, g)
+                    g = _hooks.run_pre(node, g, xp.nb, hooked)
                 if extra.hooks:
                     g_hooks = g
+                if extra.packed is not None:
+                    unpack_saved(node, retain_graph)  # Note [saved-tensor hooks]
             saved = node._saved
             if saved is None:
                 raise_freed(node)
@@ -120,7 +151,9 @@ def _loop(heap, buffers, retain_graph, relevant, capture, accumulate, xp):
             else:
                 grads = op.backward(xp, g, node._needs, saved, node._params)
             if g_hooks is not None:
-                grads = _run_post_hooks(node, grads, g_hooks)
+                grads = _hooks.post_stage(node, grads, g_hooks, xp.nb)
+            if anomaly:
+                check_nan(node, grads)
             if not retain_graph:
                 if op is None:
                     node._release()
@@ -156,25 +189,30 @@ def _loop(heap, buffers, retain_graph, relevant, capture, accumulate, xp):
         g = buffers.pop(node)
 
 
-def _visit_target(node, g, capture, relevant, accumulate):
-    """``autograd.grad``/``inputs=``: store the cotangent reaching a target; returns
-    ``(None, g)`` when the node need not run."""
-    if capture is not None and node in capture:
-        g = _capture(node, g, capture)
-        if type(node) is AccumulateGrad and not accumulate:
-            return None, g
-        if relevant is not None and node not in relevant:
-            return None, g
-    return node, g
-
-
-def _capture(node, g, capture):
+def _visit_target(node, g, capture, relevant, accumulate, nb=0):
+    """``autograd.grad``/``inputs=``: store the cotangent reaching a target (Note
+    [capture] in _hooks.py); returns ``(node or None when it need not run, g, whether
+    its tensor hooks ran)``."""
+    if capture is None or node not in capture:
+        return node, g, False
+    runs = type(node) is not AccumulateGrad and (relevant is None or any(
+        c is not None and c in relevant for c in node._next))
     extra = node._extra
-    if extra is not None and extra.pre_hooks:
-        g = _run_pre_hooks(node, g)
+    hooked = False
+    value = g
+    if (accumulate or not runs) and extra is not None and _hooks.has_pre(extra):
+        # backward(inputs=...): .grad gets the value after the tensor hooks
+        g = value = _hooks.tensor_stage(node, g, nb)
+        hooked = True
     prev = capture[node]
-    capture[node] = g if prev is None else prev + g
-    return g
+    capture[node] = value if prev is None else prev + value
+    if accumulate and not runs and extra is not None:
+        # PyTorch still runs such a node's own hooks, with no input gradients
+        if extra.pre_hooks:
+            g = _hooks.run_pre(node, g, nb, True)
+        if extra.hooks:
+            _hooks.post_stage(node, (None,) * len(node._next), g, nb)
+    return (node if runs else None), g, hooked
 
 
 def _relevant_nodes(roots, targets):
@@ -204,63 +242,11 @@ def _relevant_nodes(roots, targets):
 _SEQ = operator.attrgetter("_seq")
 
 
-def _as_tensor(g):
-    return g if isinstance(g, T.Tensor) else T.wrap(g)
-
-
-def _like(r, g):
-    """A hook's result in the engine's representation (raw array, or Tensor when the
-    backward is differentiable)."""
-    if isinstance(g, T.Tensor):
-        return r if isinstance(r, T.Tensor) else T.wrap(np.asarray(r))
-    return r._data if isinstance(r, T.Tensor) else np.asarray(r)
-
-
-def _run_pre_hooks(node, g):
-    """Tensor hooks, then grad_fn pre-hooks, then the retain_grad update (PyTorch's order)."""
-    extra = node._extra
-    for kind, fn in list(extra.pre_hooks):
-        if kind == "tensor":
-            r = fn(_as_tensor(g))
-            if r is not None:
-                g = _hook_result(r, g, node)
-    for kind, fn in list(extra.pre_hooks):
-        if kind == "node":
-            r = fn((_as_tensor(g),))
-            if r is not None:
-                g = _hook_result(r[0], g, node)
-    if extra.retain is not None:
-        t = extra.retain()
-        if t is not None and t._node is node:
-            new = g if isinstance(g, T.Tensor) else T.wrap(np.array(g, copy=True))
-            t._grad = new if t._grad is None else t._grad + new
-    return g
-
-
-def _hook_result(r, g, node):
-    data = _like(r, g)
-    if tuple(data.shape) != tuple(g.shape):
-        raise RuntimeError(f"hook on {node.name()} returned a gradient of shape "
-                           f"{list(data.shape)}, expected {list(g.shape)}")
-    return data
-
-
-def _run_post_hooks(node, grads, g):
-    grads = list(grads)
-    wrapped_in = tuple(None if x is None else _as_tensor(x) for x in grads)
-    for fn in list(node._extra.hooks):
-        r = fn(wrapped_in, (_as_tensor(g),))
-        if r is not None:
-            grads = [None if x is None else _like(x, g) for x in r]
-            wrapped_in = tuple(None if x is None else _as_tensor(x) for x in grads)
-    return grads
-
-
-def _accumulate(node, g):
+def _accumulate(node, g, hooked=False):
     """AccumulateGrad: leaf hooks, then ``leaf.grad += g`` (Note [gradient ownership])."""
     extra = node._extra
     if extra is not None and extra.pre_hooks:
-        g = _run_pre_hooks(node, g)
+        g = _hooks.run_pre(node, g, 0, hooked)
     leaf = node._leaf()
     if leaf is None:
         return
@@ -272,17 +258,41 @@ def _accumulate(node, g):
         g = np.broadcast_to(g, shape)
     old = leaf._grad
     if old is None:
-        fresh = (g.base is None and g.flags.writeable
-                 and _getrefcount(g) <= _FRESH_REFS[0])
-        leaf._grad = T.wrap(g if fresh else np.array(g, copy=True))
+        fresh = (g.flags.writeable and _getrefcount(g) <= _FRESH_REFS[0]
+                 and (g.base is None or _owns_base(g)))
+        # Note [gradient layout]: like PyTorch's AccumulateGrad, give a C-contiguous leaf
+        # a C-contiguous .grad (a weight's grad often arrives as a transposed view);
+        # optimizers then update in one cache-friendly pass instead of strided ones.
+        leaf._grad = T.wrap(g if fresh else np.array(
+            g, copy=True, order="C" if leaf._data.flags.c_contiguous else "K"))
     elif old._data.shape == shape and old._data.flags.writeable:
         old._data += g
         old._vc[0] += 1
     else:
         leaf._grad = T.wrap(old._data + g)
-    if extra is not None and extra.post_acc_hooks:
-        for fn in list(extra.post_acc_hooks):
-            fn(leaf)
+    if extra is not None and (extra.post_acc_hooks or extra.hooks):
+        _hooks.accumulate_post(node, g)
+
+
+def _base_refs(g) -> int:
+    base = g.base
+    return sys.getrefcount(base)
+
+
+# references to the base of a view that nothing else holds, as seen by _owns_base
+_OWNED_BASE_REFS = _base_refs(np.ones((2, 2)).T)
+
+
+def _owns_base(g) -> bool:
+    """``g`` is a C-contiguous view covering the whole of a base array that no other
+    array views (e.g. ``(gᵀ a)ᵀ`` from Note [gradient layout]): using ``g`` as ``.grad``
+    aliases nothing, so no copy is needed."""
+    base = g.base
+    if not (type(base) is np.ndarray and base.base is None and base.nbytes == g.nbytes
+            and g.flags.c_contiguous):
+        return False
+    del base  # _base_refs must see only g's own reference
+    return _base_refs(g) <= _OWNED_BASE_REFS
 
 
 def _calibrate():

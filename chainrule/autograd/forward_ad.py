@@ -19,6 +19,8 @@ from collections import namedtuple
 import numpy as np
 
 from .. import _tensor as T
+from .._dtype import from_numpy_dtype
+from .._grad_mode import STATE as _GRAD
 
 __all__ = ["dual_level", "make_dual", "unpack_dual", "enter_dual_level", "exit_dual_level",
            "UnpackedDualTensor"]
@@ -88,15 +90,43 @@ def _level(level):
     return STATE.levels[-1 if level is None else level]
 
 
-def get_tangent(t, level):
+# Note [tangents of views]: a view's tangent is the view of its base's tangent.  Each
+# entry remembers the base's tangent it was made against; when an in-place write through
+# another view (or into the base) has replaced the base's tangent since, the view's
+# tangent is taken again from the base, as PyTorch's views of tangents would show.
+
+def _own_tangent(t, level):
     entry = level.tangents.get(id(t))
-    if entry is not None and entry[0]() is t:
-        return entry[1]
-    return None
+    return entry if entry is not None and entry[0]() is t else None
+
+
+def get_tangent(t, level):
+    entry = _own_tangent(t, level)
+    view = t._view
+    if view is not None:
+        base = _own_tangent(view[0], level)
+        if base is not None and (entry is None or entry[2] is not base[1]):
+            tangent = _namespace(level, base[1]).view_of(base[1], view[1])
+            level.tangents[id(t)] = (weakref.ref(t), tangent, base[1])
+            return tangent
+    return None if entry is None else entry[1]
+
+
+def attach_view(t) -> None:
+    """``t`` has just become a view (``ops._core.view``): the tangents its op pushed were
+    made from its base's current ones (Note [tangents of views])."""
+    base = t._view[0]
+    for lv in STATE.levels:
+        entry = _own_tangent(t, lv)
+        if entry is not None:
+            b = _own_tangent(base, lv)
+            lv.tangents[id(t)] = (entry[0], entry[1], None if b is None else b[1])
 
 
 def set_tangent(t, tangent, level) -> None:
-    level.tangents[id(t)] = (weakref.ref(t), tangent)
+    view = t._view
+    base = _own_tangent(view[0], level) if view is not None else None
+    level.tangents[id(t)] = (weakref.ref(t), tangent, None if base is None else base[1])
 
 
 def make_dual(tensor, tangent, *, level=None):
@@ -114,10 +144,11 @@ def make_dual(tensor, tangent, *, level=None):
         raise ValueError(f"make_dual: expected a floating-point primal, got {tensor.dtype}")
     from ..ops.views import reshape
     dual = reshape(tensor, *want) if want else reshape(tensor, ())
-    tan = tangent if lv.index else tangent._data
-    if not lv.index and tan.dtype != tensor._data.dtype:
-        tan = tan.astype(tensor._data.dtype)
-    set_tangent(dual, tan, lv)
+    dt = tensor._data.dtype
+    if tangent._data.dtype != dt:
+        tangent = tangent.to(from_numpy_dtype(dt))
+    # level 0 keeps raw arrays unless reverse mode must see the tangent's graph
+    set_tangent(dual, tangent if lv.index or tangent.requires_grad else tangent._data, lv)
     return dual
 
 
@@ -135,8 +166,11 @@ def unpack_dual(tensor, *, level=None) -> UnpackedDualTensor:
 # ---- propagation, called by the dispatcher when STATE.on ------------------------------
 
 def push(op, inputs, datas, out, params) -> None:
-    """Set ``out``'s tangent at every propagating level from its inputs' tangents."""
-    for lv in reversed(STATE.levels[:STATE.limit]):
+    """Set ``out``'s tangent at every propagating level from its inputs' tangents.
+
+    Outer levels go first: a rule of level L that reads ``out`` needs ``out``'s tangents
+    at the levels below L already set, or the tangent of the tangent misses them."""
+    for lv in STATE.levels[:STATE.limit]:
         ts = [get_tangent(x, lv) if isinstance(x, T.Tensor) else None for x in inputs]
         if all(t is None for t in ts):
             continue
@@ -151,30 +185,71 @@ def move_tangents(dst, src) -> None:
     ``dst`` is a view, its base's tangent gets that region replaced."""
     for lv in STATE.levels:
         tan = get_tangent(src, lv)
+        base = dst._view[0] if dst._view is not None else None
         if tan is None:
-            continue
-        set_tangent(dst, tan, lv)
-        if dst._view is not None:
-            base, steps, _ = dst._view
-            xp = _namespace(lv)
+            # the new value has a zero tangent (x.zero_(), y[0] = 2.0): that matters only
+            # where dst or its base had one, which must not survive the write
+            like = get_tangent(dst, lv)
+            if like is None and base is not None:
+                like = get_tangent(base, lv)
+            if like is None:
+                continue
+            tan = _zeros(lv, tuple(like.shape[:lv.nb]) + tuple(dst.shape), dst._data.dtype)
+        if base is not None:
+            steps = dst._view[1]
             old = get_tangent(base, lv)
             if old is None:
-                shape = (tuple(tan.shape[:lv.nb]) if lv.nb else ()) + tuple(base.shape)
-                old = np.zeros(shape, base._data.dtype) if lv.index == 0 else \
-                    T.wrap(np.zeros(shape, base._data.dtype))
+                shape = tuple(tan.shape[:lv.nb]) + tuple(base.shape)
+                old = _zeros(lv, shape, base._data.dtype)
+            xp = _namespace(lv, old, tan)
+            if isinstance(old, T.Tensor) or isinstance(tan, T.Tensor):
+                old, tan = _as_tensor(old), _as_tensor(tan)  # Note [reverse over forward]
             set_tangent(base, xp.view_replace(old, steps, tan), lv)
+        set_tangent(dst, tan, lv)  # after the base: Note [tangents of views]
 
 
-def _namespace(lv):
-    if lv.index == 0:
+def _zeros(lv, shape, dtype):
+    z = np.zeros(shape, dtype)
+    return z if lv.index == 0 else T.wrap(z)
+
+
+def _namespace(lv, *tangents):
+    """The rule namespace of a level: raw arrays at level 0 (unless a tangent there is a
+    recorded Tensor), Tensors for nested levels."""
+    if lv.index == 0 and not any(isinstance(t, T.Tensor) for t in tangents):
         from ..backend.numpy_backend import RAW
         return RAW.with_nb(lv.nb)
     from ..backend.tensor_backend import TensorNamespace
     return TensorNamespace.get(lv.nb)
 
 
+def _as_tensor(t):
+    return t if isinstance(t, T.Tensor) else T.wrap(t)
+
+
+# Note [reverse over forward]: level 0 runs its rules on raw arrays, the fast path; but
+# when an input requires grad (jacrev(jacfwd(f)), a jvp through a model's parameters),
+# the tangent is a function of it that reverse mode must differentiate, so the rules run
+# on Tensors and are recorded, as PyTorch records forward grads.  A tangent that ends up
+# requiring nothing is stored raw again.
+
+def _recorded(lv, ts, inputs) -> bool:
+    if lv.index:
+        return True
+    for t in ts:
+        if isinstance(t, T.Tensor):
+            return True
+    if not _GRAD.enabled:
+        return False
+    for x in inputs:
+        if isinstance(x, T.Tensor) and x._rg:
+            return True
+    return False
+
+
 def _jvp(op, lv, ts, inputs, datas, out, params):
-    if lv.index == 0:
+    tensors = _recorded(lv, ts, inputs)
+    if not tensors:
         from ..backend.numpy_backend import RAW
         xp = RAW.with_nb(lv.nb)
         primals = datas
@@ -182,7 +257,10 @@ def _jvp(op, lv, ts, inputs, datas, out, params):
     else:
         from ..backend.tensor_backend import TensorNamespace
         xp = TensorNamespace.get(lv.nb)
-        primals = [x if isinstance(x, T.Tensor) else d for x, d in zip(inputs, datas)]
+        # integer and bool inputs (indices, masks) carry no tangent at any level: rules
+        # get their raw arrays, as in a first-level run
+        primals = [x if isinstance(x, T.Tensor) and x._data.dtype.kind == "f" else d
+                   for x, d in zip(inputs, datas)]
         result = out
         ts = [t if t is None or isinstance(t, T.Tensor) else T.wrap(t) for t in ts]
     saved_limit = STATE.limit
@@ -192,13 +270,18 @@ def _jvp(op, lv, ts, inputs, datas, out, params):
         tan = rule(xp, tuple(ts), *primals, result, *params)
     finally:
         STATE.limit = saved_limit
-    if tan is None:
-        return None
-    if lv.index == 0 and not isinstance(tan, np.ndarray):
-        tan = np.asarray(tan)
     dt = out._data.dtype
-    if tan.dtype != dt and dt.kind == "f":
-        tan = xp.astype(tan, dt)
+    if tan is None or dt.kind != "f":
+        return None  # only floating outputs carry tangents (x.long() has none)
+    if isinstance(tan, T.Tensor):
+        if lv.index == 0 and not tan.requires_grad:
+            tan = tan._data  # Note [reverse over forward]: nothing recorded, back to raw
+    else:
+        tan = np.asarray(tan)
+        if lv.index:
+            tan = T.wrap(tan)
+    if (tan._data if isinstance(tan, T.Tensor) else tan).dtype != dt:
+        tan = _namespace(lv, tan).astype(tan, dt)
     return tan
 
 
@@ -236,7 +319,7 @@ def _linear_jvp(op):
         if batched is not None:
             return batched(t, nb, *params)
         lead = t.shape[:nb]
-        flat = t.reshape((-1,) + t.shape[nb:])
+        flat = t.reshape((int(np.prod(lead)),) + t.shape[nb:])
         res = np.stack([op.forward(f, *params) for f in flat])
         return res.reshape(lead + res.shape[1:])
     return jvp
@@ -257,6 +340,10 @@ def _elementwise_jvp(partials):
                 t = xp.reshape(t, pad + tuple(primals[i].shape))
             term = t * partials[i](xp, *primals, out)
             total = term if total is None else total + term
+        if total is not None and tuple(total.shape[xp.nb:]) != tuple(out.shape):
+            # the only tangent came from an input broadcast against a larger one, and its
+            # partial is a constant (x + y with y constant): broadcast it to the output
+            total = xp.broadcast_to(total, out.shape)
         return total
     return jvp
 

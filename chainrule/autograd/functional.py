@@ -56,7 +56,7 @@ def _jacobian_rows(outs, inputs, create_graph, chunk_size=None, strict=False):
     for i, o in enumerate(outs):
         n = o.numel()
         dt = o._data.dtype if o._data.dtype.kind == "f" else np.float64
-        step = n if not chunk_size else max(1, int(chunk_size))
+        step = max(n, 1) if not chunk_size else max(1, int(chunk_size))
         shapes = [tuple(o.shape) + tuple(x.shape) for x in inputs]
         full = [None] * len(inputs)   # preallocated results (first order)
         blocks = [[] for _ in inputs]  # chunk results kept as Tensors (create_graph)
@@ -74,7 +74,7 @@ def _jacobian_rows(outs, inputs, create_graph, chunk_size=None, strict=False):
                     raise RuntimeError(f"Output {i} of the user-provided function is "
                                        f"independent of input {j}. This is not allowed in "
                                        f"strict mode.")
-                if create_graph or step == n:
+                if create_graph or step >= n:
                     blocks[j].append(g if g is not None else
                                      wrap(np.zeros((hi - lo,) + tuple(x.shape), dt)))
                     continue
@@ -108,7 +108,7 @@ def _jacobian_columns(func, args, nums, has_aux, chunk_size=None, strict=False):
         x = args[j]
         n = x.numel()
         dt = x._data.dtype if x._data.dtype.kind == "f" else np.float64
-        step = n if not chunk_size else max(1, int(chunk_size))
+        step = max(n, 1) if not chunk_size else max(1, int(chunk_size))
         pieces = None
         for lo in range(0, max(n, 1), step):
             hi = min(lo + step, n) if n else 0
@@ -202,9 +202,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
 
     res = jacobian(jac_func, inputs, create_graph=create_graph, strict=strict,
                    strategy=outer_jacobian_strategy)
-    if not tuple_in:
-        return res[0]
-    return res
+    return res if tuple_in else res[0][0]
 
 
 def vjp(func, inputs, v=None, create_graph=False, strict=False):

@@ -33,22 +33,34 @@ _PKG_DIR = __file__.rsplit("/autograd/", 1)[0]
 FIRST_ONLY = (True, False)
 
 _INTERNAL_FILES: dict = {}
+# private switch: record creation sites (benchmarks/bench_sites.py measures the cost)
+_RECORD_SITES = True
+_getframe = sys._getframe
+_last_user_code = None  # the code of the last user frame found (compared by identity)
 
 
 def creation_site(depth=2):
     """``(code, lasti)`` of the first frame outside chainrule: cheap to keep, and it
     never pins the frame's locals (Note [creation site]).  ``depth``: where the caller
     knows the user's frame usually is (frames above it are never internal)."""
-    f = sys._getframe(depth)
+    if not _RECORD_SITES:
+        return None
+    f = _getframe(depth)
     code = f.f_code
-    if _INTERNAL_FILES.get(code.co_filename) is False:
-        return (code, f.f_lasti)  # the common case: a user file seen before
+    if code is _last_user_code:
+        return (code, f.f_lasti)  # the common case: the same user function as last time
+    return _find_site(f)
+
+
+def _find_site(f):
+    global _last_user_code
     while f is not None:
         fn = f.f_code.co_filename
         internal = _INTERNAL_FILES.get(fn)
         if internal is None:
             internal = _INTERNAL_FILES[fn] = fn.startswith(_PKG_DIR)
         if not internal:
+            _last_user_code = f.f_code
             return (f.f_code, f.f_lasti)
         f = f.f_back
     return None
@@ -70,7 +82,7 @@ def describe_site(site) -> str:
 class Extra:
     """Rarely used per-node state, kept out of the hot path (one slot on the node)."""
 
-    __slots__ = ("pre_hooks", "hooks", "retain", "post_acc_hooks", "metadata")
+    __slots__ = ("pre_hooks", "hooks", "retain", "post_acc_hooks", "metadata", "packed")
 
     def __init__(self) -> None:
         self.pre_hooks = []       # ("tensor" | "node", fn), run before the node
@@ -78,6 +90,7 @@ class Extra:
         self.retain = None        # weakref to a tensor that called retain_grad()
         self.post_acc_hooks = []  # AccumulateGrad only: fn(leaf) after .grad changed
         self.metadata = {}
+        self.packed = None        # saved values passed through pack hooks (_saved.py)
 
 
 class Node:
@@ -86,6 +99,7 @@ class Node:
     __slots__ = ("_next", "_saved", "_checks", "_params", "_needs", "_seq", "_site",
                  "_extra", "__weakref__")
     op = None  # the op-table row; set on each generated subclass
+    _gather = None  # a multi-output custom Function's node, shown as grad_fn (function.py)
 
     def __init__(self, next_nodes, saved, checks, params, needs, site):
         self._next = next_nodes
@@ -140,6 +154,10 @@ class Node:
 
     def apply(self, xp, g):
         """Cotangents for each input edge (``None`` where not needed)."""
+        extra = self._extra
+        if extra is not None and extra.packed is not None:
+            from ._saved import unpack_saved
+            unpack_saved(self, True)
         saved = self._saved
         if saved is None:
             raise_freed(self)
@@ -170,6 +188,8 @@ class Node:
     def _release(self):
         if self._saved:
             self._saved = None
+        if self._extra is not None:
+            self._extra.packed = None
 
 
 def raise_freed(node):

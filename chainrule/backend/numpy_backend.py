@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _windows
+
 # arrays with at least this many elements take the chunked, in-place elementwise VJP
 # path (Note [large elementwise VJPs] in ops/_core.py)
 BIG = 1 << 16
@@ -253,6 +255,85 @@ class NumpyNamespace:
         grid = list(np.ix_(*[np.arange(s) for s in idx.shape]))
         grid[out.ndim + axis] = idx
         out[tuple(grid)] = value
+        return out
+
+    # sliding windows (ops/nn_ops.py): kernels on the last two dims, any leading dims --
+    @staticmethod
+    def im2col(x, kernel, stride, padding, dilation):
+        """Windows of ``x`` ``(..., H, W)`` as ``(..., kh, kw, Ho, Wo)`` (linear)."""
+        return _windows.im2col(x, kernel, stride, padding, dilation)
+
+    @staticmethod
+    def col2im(cols, hw, kernel, stride, padding, dilation):
+        """The transpose of ``im2col``: window entries added back into ``(..., H, W)``."""
+        return _windows.col2im(cols, hw, kernel, stride, padding, dilation)
+
+    @staticmethod
+    def window_argmax(x, kernel, stride, padding, dilation):
+        """One-hot bool mask ``(..., kh, kw, Ho, Wo)`` of each window's first maximum
+        (a constant: not differentiated)."""
+        return _windows.window_argmax(x, kernel, stride, padding, dilation)
+
+    # matrices (ops/linalg_decomp.py): batch-agnostic, they address trailing dims only --
+    @staticmethod
+    def solve(a, b):
+        """``a^{-1} b`` for ``a`` (..., n, n) and a *matrix* ``b`` (..., n, k); batch
+        dims broadcast (so ``b`` may carry extra leading batch dims)."""
+        try:
+            return np.linalg.solve(a, b)
+        except np.linalg.LinAlgError:
+            raise RuntimeError("linalg.solve: a matrix in a derivative rule is singular; "
+                               "the derivative is not defined there") from None
+
+    @staticmethod
+    def inv(a):
+        """``a^{-1}`` for ``a`` (..., n, n)."""
+        try:
+            return np.linalg.inv(a)
+        except np.linalg.LinAlgError:
+            raise RuntimeError("linalg.inv: a matrix in a derivative rule is singular; "
+                               "the derivative is not defined there") from None
+
+    @staticmethod
+    def cofactor(a):
+        """The cofactor matrix ``adj(a)^T = det(a) a^{-T}``, the derivative of ``det`` at
+        ``a``; singular matrices take the SVD form ``det(U) det(Vh) U diag(c) Vh`` with
+        ``c_i = prod_{j != i} s_j``, as PyTorch's det backward does."""
+        n = a.shape[-1]
+        flat = a.reshape((int(np.prod(a.shape[:-2])), n, n))
+        d = np.linalg.det(flat)
+        out = np.empty_like(flat)
+        ok = d != 0
+        if ok.any():
+            out[ok] = d[ok][:, None, None] * np.swapaxes(np.linalg.inv(flat[ok]), -1, -2)
+        if not ok.all():
+            u, s, vh = np.linalg.svd(flat[~ok])
+            c = np.prod(np.where(np.eye(n, dtype=bool), 1, s[:, None, :]), axis=-1)
+            c = c * (np.linalg.det(u) * np.linalg.det(vh))[:, None]
+            out[~ok] = (u * c[:, None, :]) @ vh
+        return out.reshape(a.shape)
+
+    @staticmethod
+    def narrow(x, axis, start, length):
+        """``x`` restricted to ``start:start+length`` along ``axis`` (negative)."""
+        return x[(Ellipsis, slice(start, start + length)) + (slice(None),) * (-1 - axis)]
+
+    @staticmethod
+    def pack(parts, shapes):
+        """Concatenate ``parts`` along one new last axis, each part's trailing ``shapes[i]``
+        flattened (Note [packed outputs] in ops/linalg_decomp.py)."""
+        flat = [p.reshape(p.shape[:p.ndim - len(s)] + (int(np.prod(s)),))
+                for p, s in zip(parts, shapes)]
+        return np.concatenate(flat, axis=-1)
+
+    @staticmethod
+    def unpack(p, shapes):
+        """The inverse of ``pack``: views of ``p`` with trailing ``shapes``."""
+        out, o = [], 0
+        for s in shapes:
+            k = int(np.prod(s))
+            out.append(p[..., o:o + k].reshape(p.shape[:-1] + tuple(s)))
+            o += k
         return out
 
 

@@ -28,9 +28,10 @@ class TensorNamespace:
         self._L = linalg
         self._I = indexing
         for name in ("exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sqrt",
-                     "abs", "sign", "square", "reciprocal", "maximum", "minimum", "log1p",
-                     "isnan"):
-            setattr(self, name, getattr(cr, name))
+                     "abs", "sign", "square", "reciprocal", "log1p", "isnan"):
+            setattr(self, name, _numpy_dtypes(getattr(cr, name)))
+        self.maximum = cr.maximum
+        self.minimum = cr.minimum
 
     pi = np.pi
 
@@ -46,6 +47,10 @@ class TensorNamespace:
 
     # elementwise ---------------------------------------------------------------------
     def where(self, c, x, y):
+        # Note [rule constants]: Python numbers in rules mean what they mean to NumPy;
+        # two of them give float64 here too (PyTorch would pick the default float)
+        if not isinstance(x, _Tensor()) and not isinstance(y, _Tensor()):
+            x, y = _f64(x), _f64(y)
         return self._cr.where(self._as_bool(c), x, y)
 
     def _as_bool(self, c):
@@ -89,6 +94,8 @@ class TensorNamespace:
 
     # reductions ----------------------------------------------------------------------------
     def sum(self, x, axis=None, keepdims=False):
+        if axis == ():
+            return x  # NumPy's axis=() reduces nothing (PyTorch's dim=() reduces all)
         if axis is None:
             axis = tuple(range(self.nb - x.ndim, 0)) if self.nb else None
         if axis is None:
@@ -184,6 +191,67 @@ class TensorNamespace:
 
     def triu(self, g, k):
         return self._linear(self._T.TRIU, g, k)
+
+    # sliding windows: rows of ops/nn_ops.py (im2col and col2im transpose each other) --
+    def im2col(self, x, kernel, stride, padding, dilation):
+        from ..ops import nn_ops
+        return nn_ops.XP_IM2COL.apply1(x, kernel, stride, padding, dilation,
+                                       tuple(x.shape[-2:]))
+
+    def col2im(self, cols, hw, kernel, stride, padding, dilation):
+        from ..ops import nn_ops
+        return nn_ops.XP_COL2IM.apply1(cols, tuple(hw), kernel, stride, padding, dilation)
+
+    def window_argmax(self, x, kernel, stride, padding, dilation):
+        from .._tensor import wrap
+        from . import _windows
+        return wrap(_windows.window_argmax(_raw(x), kernel, stride, padding, dilation))
+
+    # matrices: rows of ops/linalg_decomp.py, batch-agnostic like the raw words ----------
+    def solve(self, a, b):
+        from ..ops import linalg_decomp
+        return linalg_decomp.solve_matrix(a, b)
+
+    def inv(self, a):
+        from ..ops import linalg_decomp
+        return linalg_decomp.inv(a)
+
+    def cofactor(self, a):
+        from ..ops import linalg_decomp
+        d = self.expand_dims(linalg_decomp.det(a), (-2, -1))
+        return d * self.swapaxes(linalg_decomp.inv(a), -1, -2)
+
+    def narrow(self, x, axis, start, length):
+        return self._V.narrow(x, axis % x.ndim, start, length)
+
+    def pack(self, parts, shapes):
+        from ..ops import linalg_decomp
+        return linalg_decomp.pack(parts, shapes)
+
+    def unpack(self, p, shapes):
+        from ..ops import linalg_decomp
+        return linalg_decomp.unpack(p, shapes)
+
+
+def _Tensor():
+    from .._tensor import Tensor
+    return Tensor
+
+
+def _f64(v):
+    from .._tensor import wrap
+    return wrap(np.asarray(v, np.float64))
+
+
+def _numpy_dtypes(fn):
+    """An elementwise function whose integer or Python-number input is computed in
+    float64, as NumPy does in the raw namespace (Note [rule constants])."""
+    def apply(x):
+        if not isinstance(x, _Tensor()) or x._data.dtype.kind in "biu":
+            x = _f64(x._data if isinstance(x, _Tensor()) else x)
+        return fn(x)
+    apply.__name__ = fn.__name__
+    return apply
 
 
 def _raw(idx):

@@ -29,6 +29,7 @@ from .._tensor import Tensor, wrap, refresh_view
 from ..autograd.node import Node, node_class, creation_site, next_seq, FIRST_ONLY as _FIRST_ONLY
 from ..backend.numpy_backend import BIG
 from ..autograd.forward_ad import STATE as _FW, push as _fw_push, move_tangents as _fw_inplace
+from ..autograd.forward_ad import attach_view as _fw_view
 
 _new = object.__new__
 
@@ -244,6 +245,11 @@ def _elementwise_backward(op, xp, g, needs, saved, shapes):
 
 # ---- recording ---------------------------------------------------------------------
 
+# Note [slow saves]: None, or ``fn(node, inputs, out_tensor)`` that every new node runs
+# once it saved its values: set only while saved-tensor hooks are active or inference
+# tensors are alive (autograd/_saved.py), so the hot path pays one global check.
+SAVE_HOOK = None
+
 def _record(op, out, inputs, params, datas=None):
     """Make the grad_fn for ``out = op(*inputs)`` (some input requires grad)."""
     nodes = []
@@ -275,6 +281,8 @@ def _record(op, out, inputs, params, datas=None):
                            creation_site())
     else:
         node = op.node_cls(tuple(nodes), (), (), params, needs, creation_site())
+    if SAVE_HOOK is not None:
+        SAVE_HOOK(node, inputs, None)
     return node
 
 
@@ -335,6 +343,8 @@ def _make_unary(op):
             t._rg = True
             t._grad = None
             t._view = None
+            if SAVE_HOOK is not None:
+                SAVE_HOOK(node, (x,), t)
         else:
             t = wrap(out)
         if _FW.on:
@@ -466,6 +476,8 @@ def _binary_result(op, a, b, ta, tb, ra, rb, ad, bd, out):
     t._rg = True
     t._grad = None
     t._view = None
+    if SAVE_HOOK is not None:
+        SAVE_HOOK(node, (a, b), t)
     return t
 
 
@@ -561,6 +573,8 @@ def view(op, x, *params):
     steps = (x._view[1] if x._view is not None else ()) + ((op, params),)
     t._vc = base._vc
     t._view = (base, steps, base._vc[0])
+    if _FW.on:
+        _fw_view(t)
     return t
 
 
@@ -589,6 +603,11 @@ def inplace(op, self, *args, params=()):
     """
     if self._view is not None:
         refresh_view(self)
+    if type(self._vc) is not list and not STATE.inference:
+        raise RuntimeError(
+            "Inplace update to inference tensor outside InferenceMode is not allowed.You "
+            "can make a clone to get a normal tensor before doing inplace update.See "
+            "https://github.com/pytorch/rfcs/pull/17 for more details.")
     recording = STATE.enabled
     if recording and self._rg:
         _check_leaf_inplace(self, op)
@@ -598,12 +617,10 @@ def inplace(op, self, *args, params=()):
             f"tensor refers to a single memory location (shape {list(self._data.shape)}, "
             f"e.g. a tensor made by expand()). Please clone() the tensor before performing "
             f"the operation.")
-    if op.nin == 1:
-        res = unary(op, self, *params)
-    elif op.kind == "elementwise":
-        res = binary(op, self, args[0]) if op.nin == 2 else elementwise_n(op, (self, *args))
+    if SAVE_HOOK is None:
+        res = _out_of_place(op, self, args, params)
     else:
-        res = nary(op, (self, *args), params)
+        res = _inplace_slow(op, self, args, params)
     node = res._node if res._rg else None
     out = res._data
     if out.dtype != self._data.dtype and not _can_cast(out.dtype, self._data.dtype):
@@ -638,6 +655,25 @@ def inplace(op, self, *args, params=()):
     elif self._view is not None:
         self._view = (self._view[0], self._view[1], -1)  # regenerate on next use
     return self
+
+
+def _out_of_place(op, self, args, params):
+    if op.nin == 1:
+        return unary(op, self, *params)
+    if op.kind == "elementwise":
+        return binary(op, self, args[0]) if op.nin == 2 else elementwise_n(op, (self, *args))
+    return nary(op, (self, *args), params)
+
+
+def _inplace_slow(op, self, args, params):
+    """``_out_of_place`` while pack hooks may see ``self``: they get a copy of its old
+    value (Note [saved-tensor hooks])."""
+    from ..autograd._saved import HOOKS
+    prev, HOOKS.inplace_self = HOOKS.inplace_self, self
+    try:
+        return _out_of_place(op, self, args, params)
+    finally:
+        HOOKS.inplace_self = prev
 
 
 def _can_cast(src, dst) -> bool:
@@ -676,9 +712,7 @@ def _view_replace_forward(base, value, steps, nb):
 def _view_replace_jvp(xp, ts, base, steps, nb):
     tb, tv = ts
     if tb is None:
-        tb = xp.zeros(tv, base.shape[nb:]) if nb == 0 else None
-        if tb is None:
-            raise RuntimeError("view_replace: forward mode needs the base's tangent here")
+        tb = xp.zeros(tv, base.shape)  # base carries its own nb batch dims in its shape
     return xp.view_replace(tb, steps, 0 if tv is None else tv, nb)
 
 

@@ -3,7 +3,8 @@
 The integer index is a tensor input that is never differentiated; rules read it (so
 changing it in place before backward raises, as in PyTorch), and repeated indices
 accumulate in backward.  ``g`` may carry ``xp.nb`` leading batch dims, so axes in params
-are negative and shapes are the unbatched ones.
+are negative and shapes are the unbatched ones.  JVPs ``jvp(xp, ts, *inputs, out,
+*params)`` apply the op to the tangents (the index's tangent is always None).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def _index_select_vjp(xp, g, x, idx, out, axis, shape):
 
 INDEX_SELECT = Op("index_select", lambda a, idx, axis, shape: np.take(a, idx, axis),
                   (_index_select_vjp, _no_grad), nin=2, reads=((1,), ()), kind="linear",
+                  jvp=lambda xp, ts, x, idx, out, axis, shape: xp.index(ts[0],
+                                                                        _along(axis, idx)),
                   formula="d x.index_select(d, i) = zeros with g added at i (repeats add)")
 
 
@@ -67,6 +70,7 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
 GATHER = Op("gather", lambda a, idx, axis, shape: _RAW.gather(a, idx, axis),
             (lambda xp, g, x, idx, out, axis, shape: xp.scatter_along(g, shape, idx, axis),
              _no_grad), nin=2, reads=((1,), ()), kind="linear",
+            jvp=lambda xp, ts, x, idx, out, axis, shape: xp.gather(ts[0], idx, axis),
             formula="d gather(x, d, i) = zeros with g added at i along d (repeats add)")
 
 
@@ -142,8 +146,12 @@ def _take_vjp(xp, g, x, idx, out, shape):
     return xp.reshape(xp.scatter(g, (math.prod(shape),), (idx,), True), shape)
 
 
+def _take_jvp(xp, ts, x, idx, out, shape):
+    return xp.index(xp.reshape(ts[0], (math.prod(shape),)), (idx,))
+
+
 TAKE = Op("take", lambda a, idx, shape: a.reshape(-1)[idx], (_take_vjp, _no_grad), nin=2,
-          reads=((1,), ()), kind="linear",
+          reads=((1,), ()), kind="linear", jvp=_take_jvp,
           formula="d take(x, i) = zeros with g added at flat positions i (repeats add)")
 
 
@@ -196,6 +204,27 @@ def _src_vjp(xp, g, x, idx, src, out, axis, src_shape):
     return gs
 
 
+def _scatter_add_jvp(xp, ts, x, idx, src, out, axis, src_shape):
+    # x's tangent plus the used part of src's tangent added at the targets
+    tx, _, ts_ = ts
+    if ts_ is None:
+        return tx
+    put = xp.scatter_along(xp.index(ts_, _region(idx)), x.shape, idx, axis)
+    return put if tx is None else tx + put
+
+
+def _scatter_jvp(xp, ts, x, idx, src, out, axis, src_shape):
+    # x's tangent, zeroed where written, plus src's tangent at the targets.  Note: with
+    # repeated indices the forward keeps one write, and this sums their tangents (the
+    # transpose of the VJP); PyTorch leaves duplicates in scatter unspecified.
+    tx, _, ts_ = ts
+    res = None if tx is None else xp.fill_along(tx, idx, axis, 0)
+    if ts_ is not None:
+        put = xp.scatter_along(xp.index(ts_, _region(idx)), x.shape, idx, axis)
+        res = put if res is None else res + put
+    return res
+
+
 def _scatter_dx(xp, g, x, idx, src, out, axis, src_shape):
     return xp.fill_along(g, idx, axis, 0)  # overwritten entries lose their gradient
 
@@ -206,13 +235,15 @@ def _scatter_value_dx(xp, g, x, idx, out, axis, value):
 
 SCATTER_ADD = Op("scatter_add", _scatter_add_forward,
                  (lambda xp, g, x, idx, src, out, axis, src_shape: g, _no_grad, _src_vjp), nin=3,
-                 reads=((), (), (1,)), kind="linear",
+                 reads=((), (), (1,)), kind="linear", jvp=_scatter_add_jvp,
                  formula="d scatter_add(x, d, i, s) = g to x, gather(g, d, i) to s")
 SCATTER = Op("scatter", _scatter_forward, (_scatter_dx, _no_grad, _src_vjp), nin=3,
-             reads=((1,), (), (1,)), kind="linear",
+             reads=((1,), (), (1,)), kind="linear", jvp=_scatter_jvp,
              formula="d scatter(x, d, i, s) = g (0 where written) to x, gather(g, d, i) to s")
 SCATTER_VALUE = Op("scatter_value", _scatter_value_forward,
                    (_scatter_value_dx, _no_grad), nin=2, reads=((1,), ()), kind="linear",
+                   jvp=lambda xp, ts, x, idx, out, axis, value: xp.fill_along(ts[0], idx,
+                                                                              axis, 0),
                    node="ScatterBackward1", formula="d scatter(x, d, i, v) = g, 0 where written")
 
 
@@ -302,12 +333,33 @@ def _masked_dvalue(xp, g, x, mask, value, out, shape, vdtype):
     return _grad_as(xp, xp.sum(xp.where(mask, g, 0)), vdtype)
 
 
+def _lift(xp, t, shape, ndim):
+    """A tangent of a value of ``shape`` with leading ones up to ``ndim`` dims, so its
+    batch dims stay in front when it broadcasts against a larger mask."""
+    return xp.reshape(t, (1,) * (ndim - len(shape)) + tuple(shape))
+
+
+def _masked_jvp(xp, ts, x, mask, out, value, shape):
+    return xp.where(mask, 0, _lift(xp, ts[0], shape, out.ndim))
+
+
+def _masked_tensor_jvp(xp, ts, x, mask, value, out, shape, vdtype):
+    # value's tangent where the mask holds, x's elsewhere
+    tx, _, tv = ts
+    tx = 0 if tx is None else _lift(xp, tx, shape, out.ndim)
+    if tv is None:
+        return xp.where(mask, 0, tx)
+    return xp.broadcast_to(xp.where(mask, _lift(xp, tv, (), out.ndim), tx), out.shape)
+
+
 MASKED_FILL = Op("masked_fill", _masked_fill_forward, (_masked_dx, _no_grad), nin=2,
                  reads=((1,), ()), kind="linear",
+                 jvp=_masked_jvp,
                  formula="d masked_fill(x, m, v) = g where not m, 0 where m")
 MASKED_FILL_TENSOR = Op("masked_fill_tensor", _masked_fill_tensor_forward,
                         (_masked_tensor_dx, _no_grad, _masked_dvalue), nin=3,
                         reads=((1,), (), (1,)), kind="linear", node="MaskedFillBackward1",
+                        jvp=_masked_tensor_jvp,
                         formula="d masked_fill(x, m, v) = g off m to x, sum(g on m) to v")
 
 

@@ -9,6 +9,10 @@ the output (never read here).  ``g`` may carry ``xp.nb`` leading batch dims (one
 Jacobians): rules address matrix axes from the end (``xp.swapaxes(.., -1, -2)``), let
 ``xp.matmul`` broadcast the batch dims, and undo broadcasting with ``xp.sum_to``, which
 keeps them.  Saved operands never carry batch dims.
+
+JVPs: a bilinear row's tangent is ``ta @ b + a @ tb`` (einsum: the sum over operands of
+the einsum with that operand replaced by its tangent).  Tangents carry ``xp.nb`` leading
+batch dims; primal operands never do.
 """
 
 from __future__ import annotations
@@ -33,11 +37,17 @@ def _fmt(shape) -> str:
 
 # ---- matmul family: rows ---------------------------------------------------------------
 
-def _mm_da(xp, g, a, b, out):
+def _mm_da(xp, g, a, b, out, b_t=False):
     return xp.matmul(g, xp.swapaxes(b, -1, -2))
 
 
-def _mm_db(xp, g, a, b, out):
+def _mm_db(xp, g, a, b, out, b_t=False):
+    # Note [gradient layout]: ``b_t`` says b was a transposed view (nn.Linear's
+    # weight.t()); gb = (g^T a)^T then has b's layout, so the weight's grad arrives
+    # C-contiguous (one BLAS call either way) instead of needing a strided copy or
+    # strided optimizer updates.  Same value, so every namespace may take either form.
+    if b_t:
+        return xp.swapaxes(xp.matmul(xp.swapaxes(g, -1, -2), a), -1, -2)
     return xp.matmul(xp.swapaxes(a, -1, -2), g)
 
 
@@ -76,7 +86,35 @@ def _matmul_db(xp, g, a, b, out, sa, sb, folded):
     return xp.sum_to(xp.matmul(xp.swapaxes(a, -1, -2), g), sb)
 
 
-_BILINEAR = {"nin": 2, "reads": ((1,), (0,)), "kind": "bilinear"}
+def _tangent_product(xp, t, p, out_shape, t_left):
+    """``t @ p`` (``t_left``) or ``p @ t`` for a tangent ``t`` with ``xp.nb`` batch dims and
+    a primal ``p``.  1-D operands are lifted to matrices and ``t``'s own dims are padded to
+    ``p``'s rank, so ``t``'s batch dims stay in front of ``p``'s; ``out_shape`` (the
+    product's unbatched shape) then drops the lifted dims."""
+    st, sp = tuple(t.shape[xp.nb:]), tuple(p.shape)
+    if t_left and len(sp) == 2 and sp[0]:  # fold t's leading dims into one BLAS product
+        flat = t.reshape(-1, sp[0]) @ p
+        return xp.reshape(flat.reshape(tuple(t.shape[:-1]) + sp[1:]), out_shape)
+    if t_left:
+        lt, lp = (st if len(st) > 1 else (1,) + st), (sp if len(sp) > 1 else sp + (1,))
+    else:
+        lt, lp = (st if len(st) > 1 else st + (1,)), (sp if len(sp) > 1 else (1,) + sp)
+    t = xp.reshape(t, (1,) * (len(lp) - len(lt)) + lt)
+    p = p.reshape(lp) if lp != sp else p
+    return xp.reshape(xp.matmul(t, p) if t_left else xp.matmul(p, t), out_shape)
+
+
+def _matmul_jvp(xp, ts, a, b, out, *params):
+    # d(a @ b) = ta @ b + a @ tb, for every row of the matmul family
+    ta, tb = ts
+    res = None if ta is None else _tangent_product(xp, ta, b, out.shape, True)
+    if tb is not None:
+        term = _tangent_product(xp, tb, a, out.shape, False)
+        res = term if res is None else res + term
+    return res
+
+
+_BILINEAR = {"nin": 2, "reads": ((1,), (0,)), "kind": "bilinear", "jvp": _matmul_jvp}
 MM = Op("mm", _np_matmul, (_mm_da, _mm_db), node="MmBackward0", **_BILINEAR,
         formula="d(a @ b) = da @ b + a @ db:  ga = g @ b^T,  gb = a^T @ g")
 BMM = Op("bmm", _np_matmul, (_mm_da, _mm_db), node="BmmBackward0", **_BILINEAR,
@@ -161,7 +199,9 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     if na == 2 and nb_ == 2:
         if sa[1] != sb[0]:
             raise _inner_error("matmul", sa, sb, sa[1], sb[0])
-        return _bilinear(MM, input, other, ad, bd, ())
+        flags = bd.flags  # Note [gradient layout]
+        return _bilinear(MM, input, other, ad, bd,
+                         (True,) if flags.f_contiguous and not flags.c_contiguous else ())
     if na == 0 or nb_ == 0:
         raise RuntimeError(f"matmul: both arguments to matmul need to be at least 1D, but they "
                            f"are {na}D and {nb_}D (shapes {list(sa)} and {list(sb)}). Fix: "
@@ -450,8 +490,22 @@ def _einsum_forward(*args):
     return np.einsum(",".join(subs) + "->" + out, *arrays, optimize=big)
 
 
+def _einsum_jvp(xp, ts, *args):
+    # sum over operands i of the einsum with x_i replaced by its tangent (batch dims: ...)
+    n = len(ts)
+    ops, (subs, out, _) = args[:n], args[n + 1:]
+    total = None
+    for i, t in enumerate(ts):
+        if t is None:
+            continue
+        spec = ",".join("..." + s if j == i else s for j, s in enumerate(subs)) + "->..." + out
+        term = xp.einsum(spec, *[t if j == i else x for j, x in enumerate(ops)])
+        total = term if total is None else total + term
+    return total
+
+
 EINSUM = _Multilinear("einsum", _einsum_forward, None, node="EinsumBackward0", nin=1,
-                      kind="multilinear", backward=_einsum_backward,
+                      kind="multilinear", backward=_einsum_backward, jvp=_einsum_jvp,
                       formula="d einsum(s, x_1..x_n) = sum_i einsum(s_i, g, x_j (j != i))")
 
 

@@ -4,7 +4,8 @@ softmax, log_softmax, and the non-differentiable all, any, count_nonzero.
 Order-based reductions (max, min, amax, median, sort, topk ...) live in ``sorting.py``.
 
 Rules are ``rule(xp, g, x, out, *params)``: ``g`` is the cotangent of ``out`` (the primal
-output) and may carry ``xp.nb`` leading batch dims; ``x`` and ``out`` are the saved primal
+output) and may carry ``xp.nb`` leading batch dims; JVPs are ``jvp(xp, ts, x, out,
+*params)`` with ``t = ts[0]`` the input's tangent (same batch dims); ``x`` and ``out`` are the saved primal
 values (``None`` when the row does not read them) and never carry batch dims.  So rules
 address axes from the end: every row's params hold the reduced axes as a tuple of
 *negative* ints (all axes for a whole-tensor reduction, ``()`` for a 0-d input), and
@@ -144,12 +145,22 @@ def _mean_vjp(xp, g, x, out, axes, keepdim, shape, n):
     return xp.unreduce(g / n if n else g, shape, axes, keepdim)
 
 
+def _sum_jvp(xp, ts, x, out, axes, keepdim, shape):
+    return xp.sum(ts[0], axes, keepdim)
+
+
+def _mean_jvp(xp, ts, x, out, axes, keepdim, shape, n):
+    s = xp.sum(ts[0], axes, keepdim)
+    return s / n if n else s * _NAN  # the mean of nothing is nan, so is its tangent
+
+
 # Each reduction has two rows, as PyTorch has two grad_fn names: the whole-tensor call
 # (``x.sum()``: SumBackward0) and the call with ``dim`` (``x.sum(1)``: SumBackward1).
-SUM, SUM_DIM = (Op(name, _sum_forward, (_sum_vjp,), node=node, kind="linear",
+SUM, SUM_DIM = (Op(name, _sum_forward, (_sum_vjp,), node=node, kind="linear", jvp=_sum_jvp,
                    formula="d sum(x, dims) = g broadcast back over the reduced dims")
                 for name, node in (("sum", "SumBackward0"), ("sum_dim", "SumBackward1")))
 MEAN, MEAN_DIM = (Op(name, _mean_forward, (_mean_vjp,), node=node, kind="linear",
+                     jvp=_mean_jvp,
                      formula="d mean(x, dims) = g / n broadcast back, n = reduced count")
                   for name, node in (("mean", "MeanBackward0"),
                                      ("mean_dim", "MeanBackward1")))
@@ -184,7 +195,7 @@ def _prod_forward(a, axes, keepdim, shape):
     return a.prod(axis=axes, keepdims=keepdim, dtype=_int64_if_integral(a))
 
 
-def _prod_vjp(xp, g, x, out, axes, keepdim, shape):
+def _prod_partial(xp, x, out, axes, keepdim):
     """Note [prod with zeros]: d prod / dx_i = prod_{j != i} x_j, without dividing by 0.
 
     Per reduced slice, with z the number of zeros in it:
@@ -203,10 +214,19 @@ def _prod_vjp(xp, g, x, out, axes, keepdim, shape):
     q = xp.prod(x_safe, axes, keepdims=True)
     s = xp.sum(xp.where(zeros, x, 0), axes, keepdims=True)
     at_zero = xp.where(nz == 1, q, xp.where(nz == 2, q * (s - x), 0))
-    return xp.unreduce(g, shape, axes, keepdim) * xp.where(zeros, at_zero, o / x_safe)
+    return xp.where(zeros, at_zero, o / x_safe)
+
+
+def _prod_vjp(xp, g, x, out, axes, keepdim, shape):
+    return xp.unreduce(g, shape, axes, keepdim) * _prod_partial(xp, x, out, axes, keepdim)
+
+
+def _prod_jvp(xp, ts, x, out, axes, keepdim, shape):
+    return xp.sum(ts[0] * _prod_partial(xp, x, out, axes, keepdim), axes, keepdim)
 
 
 PROD, PROD_DIM = (Op(name, _prod_forward, (_prod_vjp,), node=node, reads=((0, 1),),
+                     jvp=_prod_jvp,
                      formula="d prod(x) / dx_i = prod_{j != i} x_j (zeros handled exactly)")
                   for name, node in (("prod", "ProdBackward0"), ("prod_dim", "ProdBackward1")))
 
@@ -242,7 +262,12 @@ def _logsumexp_vjp(xp, g, x, out, axes, keepdim, shape):
     return xp.unreduce(g, shape, axes, keepdim) * softmax
 
 
+def _logsumexp_jvp(xp, ts, x, out, axes, keepdim, shape):
+    return xp.sum(ts[0] * xp.exp(x - keep_dims(xp, out, axes, keepdim)), axes, keepdim)
+
+
 LOGSUMEXP = Op("logsumexp", _logsumexp_forward, (_logsumexp_vjp,), reads=((0, 1),),
+               jvp=_logsumexp_jvp,
                formula="d logsumexp(x) = g * exp(x - out) = g * softmax(x)")
 LOGSUMEXP.float_result = True
 
@@ -285,9 +310,25 @@ def _std_vjp(xp, g, x, out, axes, keepdim, shape, n, correction):
     return _var_vjp(xp, g_var, x, None, axes, keepdim, shape, n, correction)
 
 
-VAR = Op("var", _var_forward, (_var_vjp,), reads=((0,),),
+def _var_jvp(xp, ts, x, out, axes, keepdim, shape, n, correction):
+    t = ts[0]
+    if n == 0:
+        return xp.sum(t, axes, keepdim)  # empty input: a zero tangent
+    dof = n - correction
+    centered = x - xp.sum(x, axes, keepdims=True) / n
+    return xp.sum(t * centered, axes, keepdim) * (2.0 / dof if dof else _NAN)
+
+
+def _std_jvp(xp, ts, x, out, axes, keepdim, shape, n, correction):
+    # d std = d var / (2 std), 0 where std == 0 (Note [std at zero])
+    zero = out == 0
+    t_var = _var_jvp(xp, ts, x, None, axes, keepdim, shape, n, correction)
+    return xp.where(zero, 0, t_var / (2 * xp.where(zero, 1, out)))
+
+
+VAR = Op("var", _var_forward, (_var_vjp,), reads=((0,),), jvp=_var_jvp,
          formula="d var(x) = g * 2 (x - mean(x)) / (n - correction)")
-STD = Op("std", _std_forward, (_std_vjp,), reads=((0, 1),),
+STD = Op("std", _std_forward, (_std_vjp,), reads=((0, 1),), jvp=_std_jvp,
          formula="d std(x) = g * (x - mean(x)) / ((n - correction) std(x)), 0 where std = 0")
 
 
@@ -344,34 +385,43 @@ def _norm_forward(a, p, axes, keepdim, shape):
         return (mag ** p).sum(axis=axes, keepdims=keepdim) ** (1.0 / p)
 
 
-def _norm_vjp(xp, g, x, out, p, axes, keepdim, shape):
-    """PyTorch's norm_backward, with the division by the norm guarded (Note [norm at
-    zero]): where the norm is 0 the gradient is 0, never NaN, to any order -- the
-    double where keeps 0/0 out of the branch that is not taken."""
-    if p == 0:
-        return None  # piecewise constant: PyTorch leaves the gradient undefined
-    gu = xp.unreduce(g, shape, axes, keepdim)
+def _norm_partial(xp, x, out, p, axes, keepdim):
+    """d ||x||_p / dx (shaped like ``x``; ``p != 0``): PyTorch's norm_backward, with the
+    division by the norm guarded (Note [norm at zero]): where the norm is 0 the gradient
+    is 0, never NaN, to any order -- the double where keeps 0/0 out of the branch that
+    is not taken."""
     if p == 1:
-        return gu * xp.sign(x)
+        return xp.sign(x)
     o = keep_dims(xp, out, axes, keepdim)
     zero = o == 0
     if p == 2:
-        return gu * xp.where(zero, 0, x / xp.where(zero, 1, o))
+        return xp.where(zero, 0, x / xp.where(zero, 1, o))
     if p in (_INF, -_INF):
         # the entries attaining max |x| (min |x|) share the gradient evenly, with x's sign
         hit = xp.astype(xp.abs(x) == o, x.dtype)
-        return gu * xp.sign(x) * (hit / xp.sum(hit, axes, keepdims=True))
+        return xp.sign(x) * (hit / xp.sum(hit, axes, keepdims=True))
     mag = xp.abs(x)
     if p < 1:  # |x|^(p-1) is infinite at 0: the entry's gradient is taken as 0
         at0 = x == 0
-        d = xp.where(at0, 0, xp.sign(x) * xp.where(at0, 1, mag) ** (p - 1))
-        return gu * d * o ** (1 - p)
+        return xp.where(at0, 0, xp.sign(x) * xp.where(at0, 1, mag) ** (p - 1)) * o ** (1 - p)
     d = xp.sign(x) * mag ** (p - 1) if p < 2 else x * mag ** (p - 2)
-    return gu * d * xp.where(zero, 0, 1 / xp.where(zero, 1, o) ** (p - 1))
+    return d * xp.where(zero, 0, 1 / xp.where(zero, 1, o) ** (p - 1))
+
+
+def _norm_vjp(xp, g, x, out, p, axes, keepdim, shape):
+    if p == 0:
+        return None  # piecewise constant: PyTorch leaves the gradient undefined
+    return xp.unreduce(g, shape, axes, keepdim) * _norm_partial(xp, x, out, p, axes, keepdim)
+
+
+def _norm_jvp(xp, ts, x, out, p, axes, keepdim, shape):
+    if p == 0:
+        return None
+    return xp.sum(ts[0] * _norm_partial(xp, x, out, p, axes, keepdim), axes, keepdim)
 
 
 NORM = Op("norm", _norm_forward, (_norm_vjp,), node="LinalgVectorNormBackward0",
-          reads=((0, 1),),
+          reads=((0, 1),), jvp=_norm_jvp,
           formula="d ||x||_p = g * sign(x) |x|^(p-1) / ||x||^(p-1), 0 where ||x|| = 0")
 
 
@@ -452,9 +502,32 @@ def _cumprod_vjp(xp, g, x, out, axis):
     return xp.where(first, at_first, xp.where(second, at_second, plain))
 
 
+def _cumprod_jvp(xp, ts, x, out, axis):
+    """d cumprod(x)_k = sum_{i <= k} t_i prod_{j <= k, j != i} x_j, exact to second order
+    without dividing by zero.  With c_k the number of zeros among x_0..x_k, z and w the
+    first two zeros:
+      out_k * cumsum(t / x over the nonzero x)_k   the terms i != z (value 0 once c_k >= 1,
+                                                   but its derivative in x_z is needed);
+      + cumprod(x with x_z := t_z)_k   where c_k >= 1 (the term i = z);
+      + cumprod(x with x_w := t_w)_k   where c_k >= 2 (i = w: value 0, exact derivative).
+    Every later term has two zero factors: value and derivative 0.
+    """
+    t = ts[0]
+    if axis is None:
+        return t
+    zeros = x == 0
+    seen = xp.cumsum(zeros, axis)  # zeros up to and including each position
+    first = zeros & (seen == 1)
+    second = zeros & (seen == 2)
+    res = out * xp.cumsum(xp.where(zeros, 0, t / xp.where(zeros, 1, x)), axis)
+    res = res + xp.where(seen >= 1, xp.cumprod(xp.where(first, t, x), axis), 0)
+    return res + xp.where(seen >= 2, xp.cumprod(xp.where(second, t, x), axis), 0)
+
+
 CUMSUM = Op("cumsum", _cumsum_forward, (_cumsum_vjp,), kind="linear",
+            jvp=lambda xp, ts, x, out, axis: ts[0] if axis is None else xp.cumsum(ts[0], axis),
             formula="d cumsum(x) = reversed cumsum of g")
-CUMPROD = Op("cumprod", _cumprod_forward, (_cumprod_vjp,), reads=((0, 1),),
+CUMPROD = Op("cumprod", _cumprod_forward, (_cumprod_vjp,), reads=((0, 1),), jvp=_cumprod_jvp,
              formula="d cumprod(x)_k / dx_i = prod_{j <= k, j != i} x_j for i <= k")
 
 
@@ -498,9 +571,20 @@ def _log_softmax_vjp(xp, g, x, out, axes):
     return g - xp.exp(out) * xp.sum(g, axes, keepdims=True)
 
 
-SOFTMAX = Op("softmax", _softmax_forward, (_softmax_vjp,), reads=((1,),),
+def _softmax_jvp(xp, ts, x, out, axes):
+    t = ts[0]
+    return out * (t - xp.sum(t * out, axes, keepdims=True))
+
+
+def _log_softmax_jvp(xp, ts, x, out, axes):
+    t = ts[0]
+    return t - xp.sum(t * xp.exp(out), axes, keepdims=True)
+
+
+SOFTMAX = Op("softmax", _softmax_forward, (_softmax_vjp,), reads=((1,),), jvp=_softmax_jvp,
              formula="d softmax(x) = out * (g - sum(g * out))")
 LOG_SOFTMAX = Op("log_softmax", _log_softmax_forward, (_log_softmax_vjp,), reads=((1,),),
+                 jvp=_log_softmax_jvp,
                  formula="d log_softmax(x) = g - exp(out) * sum(g)")
 
 

@@ -7,7 +7,9 @@ place before backward raises, as in PyTorch) and accumulate repeated indices.
 
 Names in rules: ``g`` is the output's cotangent, which may carry ``xp.nb`` leading batch
 dims, so axes in params are negative and shapes are the unbatched ones; ``x`` the input,
-``idx`` a saved index, ``out`` the output (never read here).
+``idx`` a saved index, ``out`` the output (never read here).  JVPs ``jvp(xp, ts, *inputs,
+out, *params)`` get one tangent ``t`` per input (None: zero) with the same batch dims;
+for a linear row the JVP is the op itself applied to the tangents.
 """
 
 from __future__ import annotations
@@ -78,8 +80,21 @@ def _cat_backward(op, xp, g, needs, saved, params):
     return grads
 
 
+def _zero_tangents(xp, ts, inputs):
+    """Each tangent, zeros shaped like its input where it is None (some tangent is not)."""
+    like = next(t for t in ts if t is not None)
+    return [xp.zeros(like, x.shape) if t is None else t for t, x in zip(ts, inputs)]
+
+
+def _cat_jvp(xp, ts, *args):
+    n = len(ts)
+    inputs, (axis, bounds, _, _) = args[:n], args[n + 1:]
+    parts = [t for t, b in zip(_zero_tangents(xp, ts, inputs), bounds) if b is not None]
+    return xp.concatenate(parts, axis)
+
+
 CAT = Op("cat", _cat_forward, None, nin=1, kind="linear", backward=_cat_backward,
-         formula="d cat(x_1..x_n) = the slice of g that each x_i filled")
+         jvp=_cat_jvp, formula="d cat(x_1..x_n) = the slice of g that each x_i filled")
 
 
 def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
@@ -136,8 +151,18 @@ def _stack_backward(op, xp, g, needs, saved, params):
             for i, n in enumerate(needs)]
 
 
+def _stack_jvp(xp, ts, *args):
+    # stack = cat of the tangents, each with a size-1 axis inserted at ``axis``
+    n = len(ts)
+    inputs, axis = args[:n], args[n + 1]
+    shape = tuple(inputs[0].shape)
+    at = len(shape) + 1 + axis
+    new = shape[:at] + (1,) + shape[at:]
+    return xp.concatenate([xp.reshape(t, new) for t in _zero_tangents(xp, ts, inputs)], axis)
+
+
 STACK = Op("stack", _stack_forward, None, nin=1, kind="linear", backward=_stack_backward,
-           formula="d stack(x_1..x_n, dim) = g.select(dim, i) to x_i")
+           jvp=_stack_jvp, formula="d stack(x_1..x_n, dim) = g.select(dim, i) to x_i")
 
 
 def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
@@ -180,6 +205,7 @@ row_stack = vstack
 
 FLIP = Op("flip", lambda a, axes: np.flip(a, axes).copy(),
           (lambda xp, g, x, out, axes: xp.flip(g, axes),), kind="linear",
+          jvp=lambda xp, ts, x, out, axes: xp.flip(ts[0], axes),
           formula="d flip(x, dims) = flip(g, dims)")
 
 
@@ -215,7 +241,14 @@ def _roll_vjp(xp, g, x, out, shifts, axes, shape):
     return xp.roll(g, tuple(-s for s in shifts), axes)
 
 
-ROLL = Op("roll", _roll_forward, (_roll_vjp,), kind="linear",
+def _roll_jvp(xp, ts, x, out, shifts, axes, shape):
+    t = ts[0]
+    if axes is None:  # rolled flat
+        return xp.reshape(xp.roll(xp.reshape(t, (math.prod(shape),)), shifts, -1), shape)
+    return xp.roll(t, shifts, axes)
+
+
+ROLL = Op("roll", _roll_forward, (_roll_vjp,), kind="linear", jvp=_roll_jvp,
           formula="d roll(x, s, dims) = roll(g, -s, dims)")
 
 
@@ -256,7 +289,15 @@ def _repeat_vjp(xp, g, x, out, reps, shape):
     return xp.reshape(xp.sum(xp.reshape(g, pairs), axis=copies), shape)
 
 
-REPEAT = Op("repeat", _repeat_forward, (_repeat_vjp,), kind="linear",
+def _repeat_jvp(xp, ts, x, out, reps, shape):
+    # out viewed as (r_0, s_0, r_1, s_1, ...) is t broadcast along the copies r_i
+    padded = (1,) * (len(reps) - len(shape)) + tuple(shape)
+    ones = tuple(v for s in padded for v in (1, s))
+    pairs = tuple(v for r, s in zip(reps, padded) for v in (r, s))
+    return xp.reshape(xp.broadcast_to(xp.reshape(ts[0], ones), pairs), out.shape)
+
+
+REPEAT = Op("repeat", _repeat_forward, (_repeat_vjp,), kind="linear", jvp=_repeat_jvp,
             formula="d x.repeat(r) = g summed over the r copies")
 
 
@@ -342,8 +383,16 @@ def _pad_vjp(xp, g, x, out, widths, value, shape):
     return gx
 
 
+def _pad_jvp(xp, ts, x, out, widths, value, shape):
+    # the same crop and zero padding on the tangent (the fill value is a constant)
+    k = len(widths)
+    crop = (Ellipsis,) + tuple(slice(max(-lo, 0), n - max(-hi, 0))
+                               for (lo, hi), n in zip(widths, shape[-k:] if k else ()))
+    return xp.pad(xp.index(ts[0], crop), [(max(lo, 0), max(hi, 0)) for lo, hi in widths])
+
+
 CONSTANT_PAD = Op("constant_pad_nd", _pad_forward, (_pad_vjp,), kind="linear",
-                  node="ConstantPadNdBackward0",
+                  node="ConstantPadNdBackward0", jvp=_pad_jvp,
                   formula="d pad(x) = g with the padding cut away (cropped parts get 0)")
 
 
@@ -406,9 +455,11 @@ def constant_pad_nd(input: Tensor, pad, value=0) -> Tensor:
 # ---- triangles, diagonals, trace ---------------------------------------------------------------
 
 TRIL = Op("tril", lambda a, k: np.tril(a, k), (lambda xp, g, x, out, k: xp.tril(g, k),),
-          kind="linear", formula="d tril(x, k) = tril(g, k)")
+          kind="linear", jvp=lambda xp, ts, x, out, k: xp.tril(ts[0], k),
+          formula="d tril(x, k) = tril(g, k)")
 TRIU = Op("triu", lambda a, k: np.triu(a, k), (lambda xp, g, x, out, k: xp.triu(g, k),),
-          kind="linear", formula="d triu(x, k) = triu(g, k)")
+          kind="linear", jvp=lambda xp, ts, x, out, k: xp.triu(ts[0], k),
+          formula="d triu(x, k) = triu(g, k)")
 
 
 def _triangle(op, input, diagonal):
@@ -439,10 +490,13 @@ def _diag_embed_forward(a, offset, d1, d2, shape):
 
 DIAG_EMBED = Op("diag_embed", _diag_embed_forward,
                 (lambda xp, g, x, out, offset, d1, d2, shape: xp.diagonal(g, offset, d1, d2),),
-                kind="linear", formula="d diag_embed(x) = diagonal(g)")
+                kind="linear", formula="d diag_embed(x) = diagonal(g)",
+                jvp=lambda xp, ts, x, out, offset, d1, d2, shape:
+                xp.diag_embed(ts[0], offset, d1, d2, shape))
 DIAGONAL_COPY = Op("diagonal_copy", lambda a, offset, shape: np.diagonal(a, offset).copy(),
                    (lambda xp, g, x, out, offset, shape:
                     xp.diag_embed(g, offset, -2, -1, shape),),
+                   jvp=lambda xp, ts, x, out, offset, shape: xp.diagonal(ts[0], offset, -2, -1),
                    kind="linear", node="DiagonalBackward0_copy",
                    formula="d diag(X) = g written on the diagonal of zeros")
 
@@ -483,6 +537,7 @@ def _trace_vjp(xp, g, x, out, shape):
 
 
 TRACE = Op("trace", lambda a, shape: np.trace(a), (_trace_vjp,), kind="linear",
+           jvp=lambda xp, ts, x, out, shape: xp.sum(xp.diagonal(ts[0], 0, -2, -1), (-1,)),
            formula="d trace(X) = g * I")
 
 

@@ -1,14 +1,17 @@
 """Order-based ops: max, min, amax, amin, aminmax, argmax, argmin, median, sort, topk.
 
 Rule vocabulary as in ``reductions.py``: ``rule(xp, g, x, out, *params)``, ``g`` the
-cotangent of ``out`` (with ``xp.nb`` leading batch dims), axes as negative ints.
+cotangent of ``out`` (with ``xp.nb`` leading batch dims), axes as negative ints; JVPs
+``jvp(xp, ts, x, out, *params)`` read the input's tangent ``ts[0]``.
 
 Two kinds of derivative:
 - *spread* rows (``amax``, ``amin``, whole-tensor ``max``/``min``/``median``): the
-  gradient is split evenly among all entries equal to the result (Note [ties]);
+  gradient is split evenly among all entries equal to the result (Note [ties]), and the
+  tangent is the mean of the tangents of those entries (the transpose);
 - *select* rows (``max(dim)``, ``min(dim)``, ``median(dim)``, ``sort``, ``topk``): the
   op also returns indices; the values are the recorded output, and their rule sends
-  ``g`` to exactly those indices (``xp.scatter_along``).  The indices are computed by the
+  ``g`` to exactly those indices (``xp.scatter_along``); the tangent is the input's
+  tangent gathered at them.  The indices are computed by the
   public function and kept in the row's params; the indices tensor is a plain int64
   tensor that does not require grad, as in PyTorch.
 """
@@ -42,22 +45,43 @@ RETURN_TYPES["aminmax"] = _return_type("aminmax", ("min", "max"))
 
 # ---- spread rows ----------------------------------------------------------------------------
 
-def _share(xp, g, hit, axes, keepdim, shape):
+def _share(xp, hit, axes, dtype):
     # Note [ties]: every entry equal to the result gets g / (number of such entries),
     # as PyTorch does for amax/amin and whole-tensor max/min/median.
-    hit = xp.astype(hit, g.dtype)
-    return xp.unreduce(g, shape, axes, keepdim) * (hit / xp.sum(hit, axes, keepdims=True))
+    hit = xp.astype(hit, dtype)
+    return hit / xp.sum(hit, axes, keepdims=True)
 
 
-def _spread_vjp(xp, g, x, out, axes, keepdim, shape):
-    return _share(xp, g, x == keep_dims(xp, out, axes, keepdim), axes, keepdim, shape)
+def _spread_weights(xp, x, out, axes, keepdim, dtype):
+    return _share(xp, x == keep_dims(xp, out, axes, keepdim), axes, dtype)
 
 
-def _spread_nan_vjp(xp, g, x, out, axes, keepdim, shape):
+def _spread_nan_weights(xp, x, out, axes, keepdim, dtype):
     # Note [NaN result]: whole-tensor max/min/median that return NaN send the gradient to
     # the NaN entries (PyTorch's evenly_distribute_backward); amax/amin give NaN there.
     o = keep_dims(xp, out, axes, keepdim)
-    return _share(xp, g, (x == o) | (xp.isnan(x) & xp.isnan(o)), axes, keepdim, shape)
+    return _share(xp, (x == o) | (xp.isnan(x) & xp.isnan(o)), axes, dtype)
+
+
+def _spread_vjp(xp, g, x, out, axes, keepdim, shape):
+    w = _spread_weights(xp, x, out, axes, keepdim, g.dtype)
+    return xp.unreduce(g, shape, axes, keepdim) * w
+
+
+def _spread_nan_vjp(xp, g, x, out, axes, keepdim, shape):
+    w = _spread_nan_weights(xp, x, out, axes, keepdim, g.dtype)
+    return xp.unreduce(g, shape, axes, keepdim) * w
+
+
+def _spread_jvp(xp, ts, x, out, axes, keepdim, shape):
+    # the mean of the tangents of the entries equal to the result
+    t = ts[0]
+    return xp.sum(t * _spread_weights(xp, x, out, axes, keepdim, t.dtype), axes, keepdim)
+
+
+def _spread_nan_jvp(xp, ts, x, out, axes, keepdim, shape):
+    t = ts[0]
+    return xp.sum(t * _spread_nan_weights(xp, x, out, axes, keepdim, t.dtype), axes, keepdim)
 
 def _amax_forward(a, axes, keepdim, shape):
     return a.max(axis=axes, keepdims=keepdim)
@@ -75,15 +99,17 @@ def _median_forward(a, axes, keepdim, shape):
 
 
 _SPREAD = "d {}(x) = g split evenly among the entries equal to the result"
-AMAX, AMIN, MAX, MIN = (Op(name, forward, (vjp,), node=node, reads=((0, 1),),
+AMAX, AMIN, MAX, MIN = (Op(name, forward, (vjp,), node=node, reads=((0, 1),), jvp=jvp,
                            formula=_SPREAD.format(name))
-                        for name, forward, vjp, node in (
-                            ("amax", _amax_forward, _spread_vjp, "AmaxBackward0"),
-                            ("amin", _amin_forward, _spread_vjp, "AminBackward0"),
-                            ("max", _amax_forward, _spread_nan_vjp, "MaxBackward1"),
-                            ("min", _amin_forward, _spread_nan_vjp, "MinBackward1")))
+                        for name, forward, vjp, jvp, node in (
+                            ("amax", _amax_forward, _spread_vjp, _spread_jvp, "AmaxBackward0"),
+                            ("amin", _amin_forward, _spread_vjp, _spread_jvp, "AminBackward0"),
+                            ("max", _amax_forward, _spread_nan_vjp, _spread_nan_jvp,
+                             "MaxBackward1"),
+                            ("min", _amin_forward, _spread_nan_vjp, _spread_nan_jvp,
+                             "MinBackward1")))
 MEDIAN = Op("median", _median_forward, (_spread_nan_vjp,), node="MedianBackward0",
-            reads=((0, 1),), formula=_SPREAD.format("median"))
+            reads=((0, 1),), jvp=_spread_nan_jvp, formula=_SPREAD.format("median"))
 
 def _aminmax_forward(a, axes, keepdim, shape, largest):
     return a.max(axis=axes, keepdims=keepdim) if largest else a.min(axis=axes, keepdims=keepdim)
@@ -94,6 +120,8 @@ def _aminmax_forward(a, axes, keepdim, shape, largest):
 AMINMAX = Op("aminmax", _aminmax_forward,
              (lambda xp, g, x, out, axes, keepdim, shape, largest:
               _spread_vjp(xp, g, x, out, axes, keepdim, shape),),
+             jvp=lambda xp, ts, x, out, axes, keepdim, shape, largest:
+             _spread_jvp(xp, ts, x, out, axes, keepdim, shape),
              reads=((0, 1),), formula=_SPREAD.format("aminmax"))
 
 
@@ -159,18 +187,27 @@ def _take_vjp(xp, g, x, out, idx, axis, keepdim, shape):
     return xp.scatter_along(g, shape, idx, axis)
 
 
+def _take_jvp(xp, ts, x, out, idx, axis, keepdim, shape):
+    # the tangent at the selected indices
+    t = ts[0]
+    if axis is None:
+        return t
+    picked = xp.gather(t, idx, axis)
+    return picked if keepdim else xp.reshape(picked, out.shape)
+
+
 _SELECT = "d {}: g goes to the selected indices, 0 elsewhere"
-MAX_DIM = Op("max_dim", _take_forward, (_take_vjp,), node="MaxBackward0",
+MAX_DIM = Op("max_dim", _take_forward, (_take_vjp,), node="MaxBackward0", jvp=_take_jvp,
              formula=_SELECT.format("max(x, dim).values"))
-MIN_DIM = Op("min_dim", _take_forward, (_take_vjp,), node="MinBackward0",
+MIN_DIM = Op("min_dim", _take_forward, (_take_vjp,), node="MinBackward0", jvp=_take_jvp,
              formula=_SELECT.format("min(x, dim).values"))
 MEDIAN_DIM = Op("median_dim", _take_forward, (_take_vjp,), node="MedianBackward1",
-                formula=_SELECT.format("median(x, dim).values"))
-SORT, SORT_STABLE = (Op(name, _take_forward, (_take_vjp,), node=node,
+                jvp=_take_jvp, formula=_SELECT.format("median(x, dim).values"))
+SORT, SORT_STABLE = (Op(name, _take_forward, (_take_vjp,), node=node, jvp=_take_jvp,
                         formula=_SELECT.format("sort(x).values (the inverse permutation)"))
                      for name, node in (("sort", "SortBackward0"),
                                         ("sort_stable", "SortBackward1")))
-TOPK = Op("topk", _take_forward, (_take_vjp,), node="TopkBackward0",
+TOPK = Op("topk", _take_forward, (_take_vjp,), node="TopkBackward0", jvp=_take_jvp,
           formula=_SELECT.format("topk(x, k).values"))
 
 

@@ -51,7 +51,8 @@ def _row(name, forward, transpose, formula):
 
 
 SUM_TO = _row("sum_to", lambda ns, g, shape: ns.sum_to(g, shape),
-              lambda xp, g, a_shape, shape: xp.broadcast_to(g, a_shape),
+              lambda xp, g, a_shape, shape: xp.broadcast_to(
+                  xp.reshape(g, _padded(shape, a_shape)), a_shape),
               "transpose of sum_to is broadcast_to")
 UNREDUCE = _row("unreduce", lambda ns, g, shape, axes, keepdim: ns.unreduce(g, shape, axes,
                                                                           keepdim),
@@ -114,6 +115,12 @@ TRIU = _row("triu", lambda ns, g, k: ns.triu(g, k), lambda xp, g, a_shape, k: xp
             "triu is its own transpose")
 
 
+def _padded(shape, a_shape):
+    """``shape`` with leading ones up to ``a_shape``'s rank: sum_to dropped those dims,
+    and a batch prefix must not meet them when broadcasting back."""
+    return (1,) * (len(a_shape) - len(shape)) + tuple(shape)
+
+
 def _keep(shape, axes):
     nd = len(shape)
     axes = tuple(range(-nd, 0)) if axes is None else axes
@@ -146,3 +153,14 @@ VIEW_OF = _row("view_of", _view_of_forward,
                lambda xp, g, a_shape, steps, nb: xp.view_replace(xp.zeros(g, a_shape), steps,
                                                                  g, 0),
                "transpose of taking a view's region is writing it into zeros")
+
+
+def _view_of_jvp(xp, ts, a, out, k, a_shape, steps, nb):
+    # the batch count is a param too (the replay's ``nb``): both it and ``k`` grow
+    t = ts[0]
+    if isinstance(t, np.ndarray):
+        return _view_of_forward(raw(k + xp.nb), t, steps, nb + xp.nb)
+    return VIEW_OF.apply1(t, k + xp.nb, a_shape, steps, nb + xp.nb)
+
+
+VIEW_OF.jvp = _view_of_jvp

@@ -16,8 +16,9 @@ from ._core import Op, view, unary, nary, inplace
 _ndarray = np.ndarray
 
 
-def _view_row(name, forward, vjp, forward_batched, *, node=None, formula=None):
-    op = Op(name, forward, (vjp,), node=node, kind="linear", view=True, formula=formula)
+def _view_row(name, forward, vjp, forward_batched, *, node=None, formula=None, jvp=None):
+    op = Op(name, forward, (vjp,), node=node, kind="linear", view=True, formula=formula,
+            jvp=jvp)
     op.forward_batched = forward_batched
     return op
 
@@ -32,6 +33,7 @@ GETITEM = _view_row(
     "getitem", _getitem_basic,
     lambda xp, g, x, out, key, shape: xp.scatter(g, shape, key, False),
     lambda a, nb, key, shape: a[(slice(None),) * nb + key],
+    jvp=lambda xp, ts, x, out, key, shape: xp.index(ts[0], key),
     node="SliceBackward0", formula="d x[key] scatters g into zeros at key")
 
 
@@ -148,9 +150,16 @@ def _copy_forward(dst, src, src_shape):
     return np.array(out, dtype=dst.dtype, copy=True)
 
 
+def _broadcast_tangent(xp, t, t_shape, shape):
+    """A tangent of a value of ``t_shape`` broadcast to ``shape``: the value's dims are
+    padded with leading ones first, so a batch prefix never meets them."""
+    pad = (1,) * (len(shape) - len(t_shape))
+    return xp.broadcast_to(xp.reshape(t, pad + tuple(t_shape)) if pad else t, shape)
+
+
 def _copy_jvp(xp, ts, dst, src, out, src_shape):
     t = ts[1]
-    return None if t is None else xp.broadcast_to(t, dst.shape)
+    return None if t is None else _broadcast_tangent(xp, t, src_shape, dst.shape)
 
 
 COPY = Op("copy", _copy_forward,
@@ -184,7 +193,7 @@ def _index_put_jvp(xp, ts, x, v, out, key, winners, v_shape):
     tx, tv = ts
     res = None if tx is None else xp.scatter_set(tx, key, 0)
     if tv is not None:
-        region = xp.broadcast_to(tv, x[key].shape)
+        region = _broadcast_tangent(xp, tv, v_shape, out[key].shape)
         put = xp.scatter(region, x.shape, key, False)
         res = put if res is None else res + put
     return res
@@ -259,6 +268,7 @@ RESHAPE = _view_row(
     "reshape", _reshape_forward,
     lambda xp, g, x, out, shape, in_shape: xp.reshape(g, in_shape),
     lambda a, nb, shape, in_shape: a.reshape(a.shape[:nb] + shape),
+    jvp=lambda xp, ts, x, out, shape, in_shape: xp.reshape(ts[0], shape),
     node="ViewBackward0", formula="d reshape(x) = reshape(g, x.shape)")
 RESHAPE.may_copy = True
 
@@ -369,6 +379,7 @@ PERMUTE = _view_row(
     "permute", _permute_forward,
     lambda xp, g, x, out, axes: xp.permute(g, tuple(np.argsort(axes))),
     lambda a, nb, axes: a.transpose(tuple(range(nb)) + tuple(i + nb for i in axes)),
+    jvp=lambda xp, ts, x, out, axes: xp.permute(ts[0], axes),
     formula="d permute(x, p) = permute(g, inverse(p))")
 
 
@@ -424,7 +435,10 @@ def _expand_forward(a, shape, in_shape):
 EXPAND = _view_row(
     "expand", _expand_forward,
     lambda xp, g, x, out, shape, in_shape: xp.sum_to(g, in_shape),
-    lambda a, nb, shape, in_shape: np.broadcast_to(a, a.shape[:nb] + shape),
+    lambda a, nb, shape, in_shape: np.broadcast_to(
+        a.reshape(a.shape[:nb] + (1,) * (len(shape) - len(in_shape)) + in_shape),
+        a.shape[:nb] + shape),
+    jvp=lambda xp, ts, x, out, shape, in_shape: _broadcast_tangent(xp, ts[0], in_shape, shape),
     formula="d expand(x) = sum of g over the expanded dims")
 
 
@@ -520,15 +534,25 @@ def _diagonal_forward(a, offset, d1, d2):
     return np.diagonal(a, offset, d1, d2)
 
 
+def _writable_diagonal(a, offset, d1, d2):
+    """``np.diagonal`` is a read-only view; PyTorch's diagonal is writable wherever its
+    input is (``x.diagonal().fill_(1)``, a view's region in CopySlices)."""
+    d = np.diagonal(a, offset, d1, d2)
+    if a.flags.writeable:
+        d.setflags(write=True)
+    return d
+
+
 DIAGONAL = _view_row(
     "diagonal", _diagonal_forward,
     lambda xp, g, x, out, offset, d1, d2, shape: xp.diag_embed(g, offset, d1, d2, shape),
-    lambda a, nb, offset, d1, d2, shape: np.diagonal(a, offset, d1 + nb, d2 + nb),
+    lambda a, nb, offset, d1, d2, shape: _writable_diagonal(a, offset, d1, d2),  # d1, d2 < 0
+    jvp=lambda xp, ts, x, out, offset, d1, d2, shape: xp.diagonal(ts[0], offset, d1, d2),
     formula="d diagonal(x) = g written on the diagonal of zeros")
 
 
 def _diag_fwd(a, offset, d1, d2, shape):
-    return np.diagonal(a, offset, d1, d2)
+    return _writable_diagonal(a, offset, d1, d2)
 
 
 DIAGONAL.forward = _diag_fwd
@@ -545,7 +569,7 @@ def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor
 # ---- copies ---------------------------------------------------------------------------------
 
 CLONE = Op("clone", lambda a: a.copy(), (lambda xp, g, x, out: g,), kind="linear",
-           formula="d clone(x) = g")
+           jvp=lambda xp, ts, x, out: ts[0], formula="d clone(x) = g")
 
 
 def clone(x: Tensor, *, memory_format=None) -> Tensor:
@@ -566,7 +590,8 @@ def _to_vjp(xp, g, x, out, np_dtype, in_dtype):
 
 
 TO_COPY = Op("to_copy", lambda a, np_dtype, in_dtype: a.astype(np_dtype), (_to_vjp,),
-             kind="linear", node="ToCopyBackward0", formula="d x.to(dtype) = g.to(x.dtype)")
+             kind="linear", node="ToCopyBackward0", formula="d x.to(dtype) = g.to(x.dtype)",
+             jvp=lambda xp, ts, x, out, np_dtype, in_dtype: xp.astype(ts[0], np_dtype))
 
 
 def to_dtype(x: Tensor, np_dtype, copy=False) -> Tensor:

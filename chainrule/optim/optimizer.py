@@ -260,11 +260,18 @@ class Optimizer:
     def _tmp(self, arr: np.ndarray, slot: int = 0) -> np.ndarray:
         """A scratch array shaped and typed like ``arr`` (Note [raw updates]).  Its
         contents are garbage; ``slot`` picks one of several independent buffers."""
-        key = (arr.dtype, slot)
-        buf = self._scratch.get(key)
-        if buf is None or buf.size < arr.size:
-            buf = self._scratch[key] = np.empty(max(arr.size, 1), arr.dtype)
-        return buf[:arr.size].reshape(arr.shape)
+        scratch = self._scratch
+        view = scratch.get((arr.shape, arr.dtype, slot))
+        if view is None:
+            key = (arr.dtype, slot)
+            buf = scratch.get(key)
+            if buf is None or buf.size < arr.size:
+                # a bigger buffer: drop the views of the old one (they would pin it)
+                for k in [k for k in scratch if len(k) == 3 and k[1:] == key]:
+                    del scratch[k]
+                buf = scratch[key] = np.empty(max(arr.size, 1), arr.dtype)
+            view = scratch[(arr.shape, arr.dtype, slot)] = buf[:arr.size].reshape(arr.shape)
+        return view
 
     # -- state dicts -------------------------------------------------------------------
     def state_dict(self) -> dict:

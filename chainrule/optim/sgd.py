@@ -81,9 +81,12 @@ class SGD(Optimizer):
                     else:
                         b = buf._data
                         b *= momentum
-                        t = self._tmp(w, 0)
-                        np.multiply(g, 1 - dampening, out=t)
-                        b += t
+                        if dampening == 0:  # (1 - 0)·g is g exactly: skip a pass
+                            b += g
+                        else:
+                            t = self._tmp(w, 0)
+                            np.multiply(g, 1 - dampening, out=t)
+                            b += t
                     if nesterov:
                         t = self._tmp(w, 0)
                         np.multiply(b, momentum, out=t)

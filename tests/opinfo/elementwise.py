@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._case import Case
-from ._harness import INT_LEAF, NO_FD, NO_FD2, NO_TORCH_GRAD
+from ._harness import F32_INSIDE, INT_LEAF, NO_FD, NO_FD2, NO_TORCH_GRAD
 
 # ---- input makers: ``make(rng) -> list of arrays`` --------------------------------------
 
@@ -191,7 +191,7 @@ BINARY_CASES += [
          name="0d_f64"),
     # float32 + float64 -> float64; the float32 cast hides finite differences
     Case("add", lambda lib, x: x.float() + x.double(), shapes=[(3,)], name="f32_f64",
-         tags=(NO_FD,)),
+         tags=(NO_FD, F32_INSIDE)),
     Case("add", lambda lib, x: x + 1, shapes=[(3,)], name="int_leaf", tags=(INT_LEAF,)),
     Case("sub", lambda lib, x: x - 2.5, shapes=[(3,)], name="scalar_rhs"),
     Case("sub", lambda lib, x: 3 - x, shapes=[(3,)], name="scalar_lhs"),
@@ -272,10 +272,15 @@ BINARY_CASES += [
          make=lambda rng: [np.array([0.0, 0.0, 1.5]), rng.uniform(1.0, 2.0, 3)],
          name="zero_base", tags=(NO_FD,)),
     # ties: PyTorch splits the gradient evenly, which is also the central difference
-    Case("maximum", _fn("maximum"), make=with_ties((3, 4), (3, 4)), name="ties"),
-    Case("maximum", _fn("maximum"), make=with_ties((3, 4), (4,)), name="ties_bcast"),
-    Case("minimum", _fn("minimum"), make=with_ties((3, 4), (3, 4)), name="ties"),
-    Case("minimum", _fn("minimum"), make=with_ties((2, 3), (3,)), name="ties_bcast"),
+    # (first order only: the derivative jumps there)
+    Case("maximum", _fn("maximum"), make=with_ties((3, 4), (3, 4)), name="ties",
+         tags=(NO_FD2,)),
+    Case("maximum", _fn("maximum"), make=with_ties((3, 4), (4,)), name="ties_bcast",
+         tags=(NO_FD2,)),
+    Case("minimum", _fn("minimum"), make=with_ties((3, 4), (3, 4)), name="ties",
+         tags=(NO_FD2,)),
+    Case("minimum", _fn("minimum"), make=with_ties((2, 3), (3,)), name="ties_bcast",
+         tags=(NO_FD2,)),
     # fmax/fmin ignore NaN; ties (and a NaN in y) send the whole gradient to x, as
     # PyTorch, where the central difference splits it: no finite differences there
     Case("fmax", _fn("fmax"), shapes=[(3, 4), (4,)]),

@@ -1,0 +1,132 @@
+"""Raw sliding-window kernels on NumPy arrays: the im2col/col2im pair and window maxima.
+
+They back the rule words ``xp.im2col``, ``xp.col2im`` and ``xp.window_argmax`` (see
+``numpy_backend.py``) and the forwards of the convolution and pooling rows in
+``ops/nn_ops.py``.  Every kernel works on the LAST two dims (``H, W``) and lets any
+leading dims pass through, so cotangents with leading batch dims need no special case.
+
+Shared parameters: ``kernel = (kh, kw)``, ``stride = (sh, sw)``, ``dilation = (dh, dw)``
+and ``padding = ((top, bottom), (left, right))`` (zeros, may be asymmetric: ``'same'``
+convolutions with even kernels and ``ceil_mode`` pooling need that).
+
+Layout: ``im2col(x)[..., i, j, p, q] = x_padded[..., p*sh + i*dh, q*sw + j*dw]``, shape
+``(..., kh, kw, Ho, Wo)``; ``col2im`` is its transpose (adds every window entry back into
+its input position).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+def out_size(n: int, k: int, s: int, lo: int, hi: int, d: int) -> int:
+    """Number of windows along one dim of size ``n`` padded by ``lo``/``hi``."""
+    return (n + lo + hi - d * (k - 1) - 1) // s + 1
+
+
+def _padded(x, padding, fill=0):
+    (pt, pb), (pl, pr) = padding
+    if not (pt or pb or pl or pr):
+        return x
+    h, w = x.shape[-2:]
+    out = np.full(x.shape[:-2] + (h + pt + pb, w + pl + pr), fill, dtype=x.dtype)
+    out[..., pt:pt + h, pl:pl + w] = x
+    return out
+
+
+def _windows(xp_, kernel, stride, dilation):
+    """A read-only strided view ``(..., kh, kw, Ho, Wo)`` of the padded input."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    hp, wp = xp_.shape[-2:]
+    ho = (hp - dh * (kh - 1) - 1) // sh + 1
+    wo = (wp - dw * (kw - 1) - 1) // sw + 1
+    s_h, s_w = xp_.strides[-2:]
+    return as_strided(xp_, xp_.shape[:-2] + (kh, kw, ho, wo),
+                      xp_.strides[:-2] + (s_h * dh, s_w * dw, s_h * sh, s_w * sw),
+                      writeable=False)
+
+
+def _window_slice(i, j, ho, wo, stride, dilation):
+    """The slice of the padded input that window offset ``(i, j)`` reads."""
+    (sh, sw), (dh, dw) = stride, dilation
+    return (Ellipsis, slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
+            slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
+
+
+def im2col(x, kernel, stride, padding, dilation):
+    """Every window of ``x`` as ``(..., kh, kw, Ho, Wo)`` (a contiguous copy; for a 1x1
+    kernel with stride 1 and no padding, a view of ``x``)."""
+    if kernel == (1, 1) and stride == (1, 1) and padding == ((0, 0), (0, 0)):
+        return x.reshape(x.shape[:-2] + (1, 1) + x.shape[-2:])
+    return np.ascontiguousarray(_windows(_padded(x, padding), kernel, stride, dilation))
+
+
+def col2im(cols, hw, kernel, stride, padding, dilation):
+    """The transpose of ``im2col``: window entries ``(..., kh, kw, Ho, Wo)`` added back
+    into an array of ``(..., H, W)`` (padding cropped)."""
+    (kh, kw) = kernel
+    (pt, pb), (pl, pr) = padding
+    h, w = hw
+    ho, wo = cols.shape[-2:]
+    lead = cols.shape[:-4]
+    if kernel == (1, 1) and stride == (1, 1) and padding == ((0, 0), (0, 0)):
+        return cols.reshape(lead + (h, w))
+    out = np.zeros(lead + (h + pt + pb, w + pl + pr), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[_window_slice(i, j, ho, wo, stride, dilation)] += cols[..., i, j, :, :]
+    if pt or pb or pl or pr:
+        return np.ascontiguousarray(out[..., pt:pt + h, pl:pl + w])
+    return out
+
+
+def _lowest(dtype):
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+
+
+def window_max(x, kernel, stride, padding, dilation):
+    """The maximum of every window (padding never wins), ``(..., Ho, Wo)``; NaN
+    propagates, as in PyTorch's max pooling."""
+    v = _windows(_padded(x, padding, _lowest(x.dtype)), kernel, stride, dilation)
+    kh, kw = kernel
+    out = v[..., 0, 0, :, :].copy()
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                np.maximum(out, v[..., i, j, :, :], out=out)
+    return out
+
+
+def window_argmax(x, kernel, stride, padding, dilation):
+    """A one-hot mask ``(..., kh, kw, Ho, Wo)`` of the first maximum of each window in
+    row-major order (PyTorch's choice on ties), as a bool array."""
+    v = _windows(_padded(x, padding, _lowest(x.dtype)), kernel, stride, dilation)
+    best = window_max(x, kernel, stride, padding, dilation)
+    nan = best != best  # noqa: PLR0124  (a window holding NaN picks its first NaN)
+    any_nan = bool(nan.any())
+    mask = np.empty(v.shape, dtype=bool)
+    taken = np.zeros(best.shape, dtype=bool)
+    kh, kw = kernel
+    for i in range(kh):
+        for j in range(kw):
+            s = v[..., i, j, :, :]
+            hit = s == best
+            if any_nan:
+                hit |= nan & (s != s)  # noqa: PLR0124
+            hit &= ~taken
+            taken |= hit
+            mask[..., i, j, :, :] = hit
+    return mask
+
+
+def window_sum(x, kernel, stride, padding):
+    """The sum of every window of the zero-padded ``x``, ``(..., Ho, Wo)``."""
+    v = _windows(_padded(x, padding), kernel, stride, (1, 1))
+    kh, kw = kernel
+    out = v[..., 0, 0, :, :].copy()
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                out += v[..., i, j, :, :]
+    return out

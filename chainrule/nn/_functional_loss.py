@@ -1,0 +1,295 @@
+"""Loss functions of ``chainrule.nn.functional`` (PyTorch's formulas and reductions).
+
+Each loss is composed from recorded ops (``log_softmax``, ``gather``, elementwise rows),
+so its gradient comes from the engine.  Class-index losses take the target as a
+constant: ``ignore_index`` and ``weight`` become a per-element weight ``w``, and
+``reduction='mean'`` divides by ``sum(w)``, as PyTorch does.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+import chainrule as _cr
+
+from .._tensor import Tensor, wrap
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "huber_loss",
+    "kl_div",
+    "l1_loss",
+    "mse_loss",
+    "nll_loss",
+    "smooth_l1_loss",
+]
+
+
+def legacy_reduction(size_average, reduce) -> str:
+    """PyTorch's mapping of the deprecated ``size_average``/``reduce`` flags."""
+    warnings.warn("size_average and reduce args will be deprecated, please use "
+                  "reduction='mean' (or 'sum', 'none') instead.", stacklevel=3)
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if not reduce:
+        return "none"
+    return "mean" if size_average else "sum"
+
+
+def _reduction(size_average, reduce, reduction):
+    if size_average is not None or reduce is not None:
+        return legacy_reduction(size_average, reduce)
+    return reduction
+
+
+def _reduce(loss, reduction):
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _check_pair(name, input, target):
+    for arg, v in (("input", input), ("target", target)):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"{name}(): argument '{arg}' must be Tensor, not "
+                            f"{type(v).__name__}")
+
+
+def _size_warning(input, target):
+    if tuple(target.shape) != tuple(input.shape):
+        warnings.warn(f"Using a target size ({target.shape}) that is different to the input "
+                      f"size ({input.shape}). This will likely lead to incorrect results due "
+                      f"to broadcasting. Please ensure they have the same size.",
+                      stacklevel=3)
+
+
+def _pointwise(name, input, target, loss, reduction, weight=None, weighted_mean=True):
+    """Reduce a pointwise loss; with ``weight``, 'mean' is ``sum(w l) / sum(w)`` (mse, l1)
+    or the plain mean of ``w l`` (huber), as in PyTorch."""
+    if weight is None:
+        return _reduce(loss, reduction)
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError("Weights and input must have the same size.")
+    if reduction not in ("none", "sum", "mean"):
+        raise ValueError(f"Invalid reduction mode: {reduction}. Expected one of 'none', "
+                         f"'mean', 'sum'.")
+    loss = loss * weight
+    if reduction == "mean" and weighted_mean:
+        return loss.sum() / weight.sum()
+    return _reduce(loss, reduction)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean squared error ``(input - target)**2``."""
+    _check_pair("mse_loss", input, target)
+    _size_warning(input, target)
+    reduction = _reduction(size_average, reduce, reduction)
+    d = input - target
+    return _pointwise("mse_loss", input, target, d * d, reduction, weight)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean absolute error ``|input - target|``."""
+    _check_pair("l1_loss", input, target)
+    _size_warning(input, target)
+    reduction = _reduction(size_average, reduce, reduction)
+    return _pointwise("l1_loss", input, target, (input - target).abs(), reduction, weight)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
+                   beta=1.0):
+    """``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta``."""
+    _check_pair("smooth_l1_loss", input, target)
+    _size_warning(input, target)
+    reduction = _reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    d = (input - target).abs()
+    if beta == 0.0:
+        return _reduce(d, reduction)
+    return _reduce(_cr.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``."""
+    _check_pair("huber_loss", input, target)
+    _size_warning(input, target)
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    d = (input - target).abs()
+    loss = _cr.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+    return _pointwise("huber_loss", input, target, loss, reduction, weight,
+                      weighted_mean=False)
+
+
+# ---- class-index losses -----------------------------------------------------------------
+
+def _class_targets(name, input, target, ignore_index):
+    """``(target as int64 array with ignored entries set to 0, valid mask)``, checked."""
+    t = target._data
+    if t.dtype.kind not in "iu":
+        raise RuntimeError(f"{name}: expected target of an integer dtype (class indices), "
+                           f"got {target.dtype}")
+    cdim = 1 if input.dim() > 1 else 0
+    n_cls = input.shape[cdim]
+    want = tuple(input.shape[:cdim]) + tuple(input.shape[cdim + 1:])
+    if tuple(t.shape) != want:
+        if input.dim() > 1 and t.ndim and t.shape[0] != input.shape[0]:
+            raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
+                             f"batch_size ({t.shape[0]}).")
+        raise RuntimeError(f"{name}: expected target of shape {list(want)} for input of shape "
+                           f"{list(input.shape)}, got {list(t.shape)}")
+    valid = t != ignore_index
+    bad = valid & ((t < 0) | (t >= n_cls))
+    if bad.any():
+        raise IndexError(f"Target {int(t[bad].flat[0])} is out of bounds.")
+    return np.where(valid, t, 0).astype(np.int64), valid, cdim
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """``-w[t] * input[t]`` per element, for log-probabilities ``input``."""
+    _check_pair("nll_loss", input, target)
+    reduction = _reduction(size_average, reduce, reduction)
+    if input.dim() < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.dim()})")
+    safe, valid, cdim = _class_targets("nll_loss", input, target, ignore_index)
+    picked = input.gather(cdim, wrap(np.expand_dims(safe, cdim))).squeeze(cdim)
+    dt = input._data.dtype
+    w = valid.astype(dt)
+    if weight is not None:
+        w = w * weight._data[safe]
+    loss = -picked * wrap(w)
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "mean":
+        return loss.sum() / wrap(np.asarray(w.sum(), dtype=dt))
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    """``nll_loss(log_softmax(input, class dim), target)`` for class indices, or
+    ``-sum(target * log_softmax(input))`` for class probabilities (same shape as input);
+    ``label_smoothing`` mixes in the uniform distribution."""
+    _check_pair("cross_entropy", input, target)
+    reduction = _reduction(size_average, reduce, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: "
+                           f"{label_smoothing}")
+    cdim = 1 if input.dim() > 1 else 0
+    n_cls = input.shape[cdim]
+    logp = input.log_softmax(cdim)
+    wshape = [1] * input.dim()
+    wshape[cdim] = n_cls
+    if tuple(target.shape) == tuple(input.shape) and target._data.dtype.kind != "b":
+        if target._data.dtype.kind != "f":
+            raise RuntimeError(f"Expected floating point type for target with class "
+                               f"probabilities, got {target.dtype}")
+        t = target
+        if label_smoothing > 0:
+            t = t * (1 - label_smoothing) + label_smoothing / n_cls
+        prod = logp * t
+        if weight is not None:
+            prod = prod * weight.reshape(*wshape)
+        if reduction == "none":
+            return -prod.sum(cdim)
+        if reduction == "sum":
+            return -prod.sum()
+        if reduction == "mean":
+            return -prod.sum() / (input.numel() // n_cls if input.numel() else float("nan"))
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    nll = nll_loss(logp, target, weight, None, ignore_index, None, reduction)
+    if label_smoothing <= 0:
+        return nll
+    safe, valid, _ = _class_targets("cross_entropy", input, target, ignore_index)
+    smooth = logp if weight is None else logp * weight.reshape(*wshape)
+    smooth = -smooth.sum(cdim) * wrap(valid.astype(input._data.dtype))
+    if reduction == "mean":
+        if weight is None:
+            denom = valid.sum()
+        else:
+            denom = (weight._data[safe] * valid).sum()
+        smooth = smooth.sum() / wrap(np.asarray(denom, dtype=input._data.dtype))
+    else:
+        smooth = _reduce(smooth, reduction)
+    return (1 - label_smoothing) * nll + smooth * (label_smoothing / n_cls)
+
+
+# ---- binary and divergence losses --------------------------------------------------------
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    """``-(t log x + (1 - t) log(1 - x))``, each log clamped at -100 as in PyTorch."""
+    _check_pair("binary_cross_entropy", input, target)
+    reduction = _reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the "
+                         f"input size ({input.shape}) is deprecated. Please ensure they have "
+                         f"the same size.")
+    x = input._data
+    if x.size and ((x < 0) | (x > 1)).any():
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    log_x = _cr.clamp(input.log(), min=-100.0)
+    log_1mx = _cr.clamp((1 - input).log(), min=-100.0)
+    loss = -(target * log_x + (1 - target) * log_1mx)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def _logsigmoid(x):
+    # min(x, 0) - log1p(exp(-|x|)): stable; maximum/minimum split ties, so the
+    # derivative at 0 is 1/2, the true value
+    return _cr.minimum(x, 0.0) - (-x.abs()).exp().log1p()
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
+    """``(1 - t) x - (1 + (pos_weight - 1) t) logsigmoid(x)``: BCE on logits, stable."""
+    _check_pair("binary_cross_entropy_with_logits", input, target)
+    reduction = _reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({target.shape}) must be the same as input size "
+                         f"({input.shape})")
+    ls = _logsigmoid(input)
+    if pos_weight is not None:
+        ls = ls * ((pos_weight - 1) * target + 1)
+    loss = (1 - target) * input - ls
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
+           log_target=False):
+    """Pointwise ``target * (log target - input)`` (``input`` holds log-probabilities);
+    ``reduction='batchmean'`` divides the sum by the batch size."""
+    _check_pair("kl_div", input, target)
+    if size_average is not None or reduce is not None:
+        reduction = legacy_reduction(size_average, reduce)
+    elif reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and "
+                      "the support size.'batchmean' divides only by the batch size, and "
+                      "aligns with the KL div math definition.'mean' will be changed to "
+                      "behave the same as 'batchmean' in the next major release.",
+                      stacklevel=2)
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        zero = target == 0
+        safe = _cr.where(zero, 1.0, target)
+        loss = _cr.where(zero, 0.0, target * safe.log()) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / input.shape[0] if input.dim() else loss.sum()
+    return _reduce(loss, reduction)

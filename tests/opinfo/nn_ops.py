@@ -1,0 +1,99 @@
+"""Cases for ``chainrule/ops/nn_ops.py``: convolution and pooling through
+``nn.functional`` (stride, padding incl. 'same'/'valid', dilation, groups, ceil_mode)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._case import Case
+from ._harness import NO_FD
+
+
+def _conv(name, sx, sw, bias=True, **kw):
+    if bias:
+        fn = lambda lib, x, w, b: lib.nn.functional.conv2d(x, w, b, **kw)
+        shapes = [sx, sw, (sw[0],)]
+    else:
+        fn = lambda lib, x, w: lib.nn.functional.conv2d(x, w, **kw)
+        shapes = [sx, sw]
+    return Case(op="convolution", fn=fn, shapes=shapes, name=name)
+
+
+def _ties(rng):
+    # integer values: windows hold equal maxima (the gradient goes to the first one)
+    return [rng.integers(0, 3, size=(2, 2, 5, 6)).astype(np.float64)]
+
+
+def _f(name, **kw):
+    return lambda lib, x: getattr(lib.nn.functional, name)(x, **kw)
+
+
+CASES = [
+    # ---- convolution ---------------------------------------------------------------
+    _conv("basic", (2, 3, 6, 5), (4, 3, 3, 2)),
+    _conv("no_bias", (2, 3, 5, 5), (4, 3, 3, 3), bias=False),
+    _conv("stride_padding", (2, 3, 7, 6), (4, 3, 3, 3), stride=2, padding=1),
+    _conv("asymmetric_args", (1, 2, 7, 8), (3, 2, 3, 2), stride=(2, 1), padding=(1, 2)),
+    _conv("dilation", (2, 2, 8, 7), (3, 2, 3, 2), dilation=2, padding=1),
+    _conv("groups", (2, 4, 5, 5), (6, 2, 3, 3), groups=2),
+    _conv("depthwise", (2, 3, 5, 6), (3, 1, 3, 3), groups=3, padding=1),
+    _conv("same_even_kernel", (2, 3, 6, 5), (2, 3, 2, 4), padding="same"),
+    _conv("same_dilated", (1, 2, 7, 7), (2, 2, 3, 3), padding="same", dilation=2),
+    _conv("valid", (2, 3, 5, 5), (2, 3, 3, 3), padding="valid"),
+    _conv("one_by_one", (2, 5, 4, 3), (3, 5, 1, 1)),
+    _conv("kernel_is_input", (3, 2, 3, 4), (5, 2, 3, 4)),
+    _conv("strided_dilated_groups", (2, 4, 9, 9), (4, 2, 3, 3), stride=2, dilation=2,
+          groups=2, padding=2),
+    Case(op="convolution", fn=lambda lib, x, w, b: lib.nn.functional.conv2d(x, w, b),
+         shapes=[(3, 5, 5), (2, 3, 3, 3), (2,)], name="unbatched"),
+    Case(op="convolution", fn=lambda lib, x, w, b: lib.nn.functional.conv1d(
+        x, w, b, stride=2, padding=1), shapes=[(2, 3, 9), (4, 3, 3), (4,)], name="conv1d"),
+    Case(op="convolution", fn=lambda lib, x, w: lib.nn.functional.conv1d(
+        x, w, padding="same", dilation=2, groups=2), shapes=[(2, 4, 8), (2, 2, 2)],
+        name="conv1d_same_groups"),
+    Case(op="convolution", fn=lambda lib, x, w, b: lib.nn.functional.conv2d(x, w, b).relu()
+         .sum(dim=(2, 3)), shapes=[(2, 3, 6, 6), (4, 3, 3, 3), (4,)], name="composed"),
+    # ---- max pooling ---------------------------------------------------------------
+    Case(op="max_pool2d", fn=_f("max_pool2d", kernel_size=2), shapes=[(2, 3, 6, 6)],
+         name="k2"),
+    Case(op="max_pool2d", fn=_f("max_pool2d", kernel_size=3, stride=2, padding=1),
+         shapes=[(2, 2, 7, 6)], name="k3_s2_p1"),
+    Case(op="max_pool2d", fn=_f("max_pool2d", kernel_size=(2, 3), stride=(1, 2)),
+         shapes=[(1, 2, 5, 7)], name="rect"),
+    Case(op="max_pool2d", fn=_f("max_pool2d", kernel_size=2, dilation=2),
+         shapes=[(2, 2, 6, 7)], name="dilation"),
+    Case(op="max_pool2d", fn=_f("max_pool2d", kernel_size=3, stride=2, ceil_mode=True),
+         shapes=[(2, 2, 8, 7)], name="ceil_mode"),
+    Case(op="max_pool2d", fn=_f("max_pool2d", kernel_size=2, padding=1, ceil_mode=True,
+                                stride=2),
+         shapes=[(1, 2, 5, 5)], name="ceil_mode_padding"),
+    Case(op="max_pool2d", fn=_f("max_pool2d", kernel_size=2), shapes=[(3, 6, 5)],
+         name="unbatched"),
+    Case(op="max_pool2d", fn=_f("max_pool2d", kernel_size=2, stride=1), make=_ties,
+         name="ties", tags=(NO_FD,)),
+    Case(op="max_pool2d", fn=_f("max_pool1d", kernel_size=3, stride=2, padding=1),
+         shapes=[(2, 3, 9)], name="pool1d"),
+    # ---- average pooling -----------------------------------------------------------
+    Case(op="avg_pool2d", fn=_f("avg_pool2d", kernel_size=2), shapes=[(2, 3, 6, 6)],
+         name="k2"),
+    Case(op="avg_pool2d", fn=_f("avg_pool2d", kernel_size=3, stride=2, padding=1),
+         shapes=[(2, 2, 7, 6)], name="include_pad"),
+    Case(op="avg_pool2d", fn=_f("avg_pool2d", kernel_size=3, stride=2, padding=1,
+                                count_include_pad=False),
+         shapes=[(2, 2, 7, 6)], name="exclude_pad"),
+    Case(op="avg_pool2d", fn=_f("avg_pool2d", kernel_size=(2, 3), stride=2, ceil_mode=True),
+         shapes=[(1, 2, 7, 8)], name="ceil_mode"),
+    Case(op="avg_pool2d", fn=_f("avg_pool2d", kernel_size=3, stride=2, padding=1,
+                                ceil_mode=True, count_include_pad=False),
+         shapes=[(1, 2, 6, 6)], name="ceil_exclude_pad"),
+    Case(op="avg_pool2d", fn=_f("avg_pool2d", kernel_size=2, divisor_override=3),
+         shapes=[(2, 2, 4, 4)], name="divisor_override"),
+    Case(op="avg_pool2d", fn=_f("avg_pool1d", kernel_size=3, stride=2, padding=1),
+         shapes=[(2, 3, 8)], name="pool1d"),
+    Case(op="avg_pool2d", fn=_f("adaptive_avg_pool2d", output_size=(1, 1)),
+         shapes=[(2, 3, 5, 4)], name="adaptive_global"),
+    Case(op="avg_pool2d", fn=_f("adaptive_avg_pool2d", output_size=(3, 2)),
+         shapes=[(2, 3, 6, 4)], name="adaptive_even"),
+    Case(op="matmul", fn=_f("adaptive_avg_pool2d", output_size=(3, 4)),
+         shapes=[(2, 2, 7, 5)], name="adaptive_avg_pool2d_uneven"),
+]
