@@ -637,8 +637,8 @@ def run_child(cmd, env, timeout):
 
 def time_import(module_name, env, timeout):
     """Seconds to import ``module_name`` in a fresh interpreter."""
-    code = ("import time; t = time.perf_counter(); import {0}; "
-            "print(time.perf_counter() - t)").format(module_name)
+    code = (f"import time; t = time.perf_counter(); import {module_name}; "
+            "print(time.perf_counter() - t)")
     proc = subprocess.run([sys.executable, "-c", code], env=env,
                           capture_output=True, text=True, timeout=timeout,
                           cwd=REPO_ROOT)

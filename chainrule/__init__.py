@@ -13,23 +13,55 @@ import warnings as _warnings
 # inf/nan silently.  Silence RuntimeWarnings raised from inside chainrule only.
 _warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"chainrule(\.|$)")
 
-from . import _dtype
-from ._dtype import (dtype, float16, float32, float64, int8, int16, int32, int64, uint8,
-                     get_default_dtype, set_default_dtype)
-from ._tensor import Tensor, Size, device
-from ._grad_mode import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,
-                         inference_mode, is_inference_mode_enabled)
+from . import _dtype, _methods, autograd
 from ._creation import *  # noqa: F401,F403
 from ._creation import __all__ as _creation_all
+from ._dtype import (
+    dtype,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    set_default_dtype,
+    uint8,
+)
 from ._functions import *  # noqa: F401,F403
 from ._functions import __all__ as _functions_all
-from .ops.views import (reshape, flatten, unflatten, squeeze, unsqueeze, permute, transpose,
-                        t, movedim, expand_as, broadcast_to, narrow, select, split, chunk,
-                        unbind, diagonal, clone)
-from . import _methods
-from . import autograd
+from ._grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from ._tensor import Size, Tensor, device
 from .autograd import engine as _engine
-from .autograd import is_anomaly_enabled, is_anomaly_check_nan_enabled
+from .autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
+from .ops.views import (
+    broadcast_to,
+    chunk,
+    clone,
+    diagonal,
+    expand_as,
+    flatten,
+    movedim,
+    narrow,
+    permute,
+    reshape,
+    select,
+    split,
+    squeeze,
+    t,
+    transpose,
+    unbind,
+    unflatten,
+    unsqueeze,
+)
 
 bool = _dtype.bool_  # noqa: A001  (PyTorch exposes torch.bool)
 half, float, double = float16, float32, float64  # noqa: A001
@@ -37,8 +69,12 @@ short, int, long = int16, int32, int64  # noqa: A001
 swapaxes = swapdims = transpose
 moveaxis = movedim
 
-from .ops import (reductions as _reductions, sorting as _sorting, linalg as _linalg,
-                  shape as _shape, indexing as _indexing, transposes as _transposes)
+from .ops import indexing as _indexing
+from .ops import linalg as _linalg
+from .ops import reductions as _reductions
+from .ops import shape as _shape
+from .ops import sorting as _sorting
+from .ops import transposes as _transposes
 
 _methods.attach()
 for _family in (_reductions, _sorting, _linalg, _shape, _indexing):

@@ -7,8 +7,8 @@ import numbers
 import numpy as np
 
 from . import _dtype
-from ._dtype import to_dtype, get_default_dtype
-from ._tensor import Tensor, wrap, check_device
+from ._dtype import get_default_dtype, to_dtype
+from ._tensor import Tensor, check_device, wrap
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty",
            "zeros_like", "ones_like", "full_like", "empty_like", "arange", "linspace",
@@ -321,7 +321,7 @@ class Generator:
         self._seed = 67280421310721
         self._rng = np.random.default_rng(self._seed)
 
-    def manual_seed(self, seed: int) -> "Generator":
+    def manual_seed(self, seed: int) -> Generator:
         self._seed = int(seed)
         self._rng = np.random.default_rng(self._seed)
         return self
@@ -335,7 +335,6 @@ class Generator:
         return self._seed
 
     def get_state(self):
-        from ._creation import tensor as _t
         return self._rng.bit_generator.state
 
     def set_state(self, state) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._tensor import Tensor, wrap
-from .ops._core import unary, binary, elementwise_n, elementwise, inplace
 from .ops import elementwise as E
+from .ops._core import binary, elementwise, elementwise_n, inplace, unary
 
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
            "floor_divide", "remainder", "fmod", "pow", "atan2", "arctan2", "maximum",
@@ -19,7 +19,7 @@ __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_d
            "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and",
            "bitwise_or", "bitwise_xor", "bitwise_not", "isnan", "isinf", "isfinite",
            "isposinf", "isneginf", "signbit", "rsub", "float_power", "nan_to_num",
-           "square", "positive"] + list(E.UNARY)
+           "positive"] + list(E.UNARY)
 
 
 def _check_bool_sub(a, b):

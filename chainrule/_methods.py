@@ -13,9 +13,9 @@ from . import _dtype as _dt
 from . import _functions as F
 from ._dtype import to_dtype
 from ._grad_mode import STATE
-from .autograd.forward_ad import STATE as _FW
 from ._tensor import Tensor, check_device
 from ._tensor import device as _device
+from .autograd.forward_ad import STATE as _FW
 from .ops import elementwise as E
 from .ops import views as V
 from .ops._core import inplace, unary

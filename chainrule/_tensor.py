@@ -23,7 +23,8 @@ import numpy as np
 
 from . import _dtype
 from ._format import tensor_repr
-from ._grad_mode import ACTIVE as _INFERENCE_ACTIVE, new_version_counter
+from ._grad_mode import ACTIVE as _INFERENCE_ACTIVE
+from ._grad_mode import new_version_counter
 
 __all__ = ["Tensor", "Size", "device"]
 
@@ -120,7 +121,7 @@ class Tensor:
     def requires_grad(self, flag) -> None:
         self.requires_grad_(bool(flag))
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark (or unmark) a leaf as needing gradients."""
         if not self.is_leaf:
             if requires_grad:
@@ -265,12 +266,12 @@ class Tensor:
 
     # -- data access ------------------------------------------------------------------
     @property
-    def data(self) -> "Tensor":
+    def data(self) -> Tensor:
         """The same memory without autograd history and with its own version counter."""
         return wrap(self._data)
 
     @data.setter
-    def data(self, value: "Tensor") -> None:
+    def data(self, value: Tensor) -> None:
         self._data = value._data
 
     def item(self):
@@ -374,7 +375,7 @@ class Tensor:
         return t
 
     # -- devices and dtypes -------------------------------------------------------------
-    def cpu(self) -> "Tensor":
+    def cpu(self) -> Tensor:
         return self
 
     def cuda(self, *args, **kwargs):

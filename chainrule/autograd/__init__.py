@@ -5,21 +5,25 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _tensor as T
-from .._grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
-from .._grad_mode import inference_mode
-from . import engine, forward_ad, functional, function, graph, anomaly_mode
-from .node import Node, AccumulateGrad
+from .._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from . import anomaly_mode, engine, forward_ad, function, functional, graph
+from .anomaly_mode import (
+    detect_anomaly,
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+    set_detect_anomaly,
+)
 from .explain import explain
 from .function import Function, once_differentiable
-from .anomaly_mode import (detect_anomaly, set_detect_anomaly, is_anomaly_enabled,
-                           is_anomaly_check_nan_enabled)
 from .gradcheck import gradcheck, gradgradcheck
+from .node import AccumulateGrad, Node
 
 __all__ = ["backward", "grad", "Node", "AccumulateGrad", "no_grad", "enable_grad",
            "set_grad_enabled", "is_grad_enabled", "inference_mode", "forward_ad",
            "functional", "function", "graph", "Function", "once_differentiable",
            "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
-           "is_anomaly_check_nan_enabled", "gradcheck", "gradgradcheck"]
+           "is_anomaly_check_nan_enabled", "gradcheck", "gradgradcheck", "anomaly_mode",
+           "explain"]
 
 
 def _as_list(x):
@@ -148,7 +152,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
          materialize_grads=False):
     """Return the sum of vᵀJ for each input, without touching ``.grad``."""
     outputs = _as_list(outputs)
-    single = isinstance(inputs, T.Tensor)
     inputs = _as_list(inputs)
     if allow_unused is None:
         allow_unused = materialize_grads

@@ -19,7 +19,7 @@ from .._grad_mode import STATE
 from . import _hooks, forward_ad
 from ._saved import unpack_saved
 from .anomaly_mode import check_nan
-from .node import AccumulateGrad, raise_freed, _NONES
+from .node import _NONES, AccumulateGrad, raise_freed
 
 
 def run_backward_differentiable(roots, retain_graph, targets, capture, accumulate, nb=0,

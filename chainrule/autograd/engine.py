@@ -25,12 +25,13 @@ import numpy as np
 from .. import _tensor as T
 from .._dtype import grad_dtype
 from .._grad_mode import STATE
-from ..backend.numpy_backend import RAW, BIG
-from .forward_ad import STATE as _FW
+from ..backend.numpy_backend import BIG, RAW
 from . import _hooks
 from ._saved import unpack_saved
 from .anomaly_mode import ANOMALY, check_nan, report_error
-from .node import AccumulateGrad, raise_freed, _NONES, FIRST_ONLY as _FIRST_ONLY
+from .forward_ad import STATE as _FW
+from .node import _NONES, AccumulateGrad, raise_freed
+from .node import FIRST_ONLY as _FIRST_ONLY
 
 _heappush = heapq.heappush
 _heappop = heapq.heappop
@@ -300,8 +301,8 @@ def _calibrate():
     ``_accumulate`` and inside an elementwise VJP: run one-node graphs whose parent
     hands over a new array (Note [gradient ownership], Note [large elementwise VJPs])."""
     global _getrefcount
-    from .node import Node
     from ..ops import _core
+    from .node import Node
     seen = []
     real = sys.getrefcount
 

@@ -140,7 +140,7 @@ def _jacobian_rows(outputs, roots):
     sizes = [int(t._data.size) for t in outputs]
     m = sum(sizes)
     batched, off = [], 0
-    for (node, g), t, k in zip(roots, outputs, sizes):
+    for (node, g), k in zip(roots, sizes):
         e = np.zeros((m,) + g.shape, g.dtype)
         e.reshape(m, -1)[off:off + k] = np.eye(k, dtype=g.dtype)
         batched.append((node, e))
@@ -272,8 +272,9 @@ def _summary(outputs, roots, records, names):
             continue
         if J.shape[1] <= D.SMALL:
             cols = _element_labels(name, t._data.shape)
-            lines.append(f"  J = d({', '.join(n for n in dict.fromkeys(names[id(o)] for o in outputs))})"
-                         f"/d{name}: rows {', '.join(out_labels)}; columns {', '.join(cols)}")
+            outs = ", ".join(dict.fromkeys(names[id(o)] for o in outputs))
+            lines.append(f"  J = d({outs})/d{name}: rows {', '.join(out_labels)}; "
+                         f"columns {', '.join(cols)}")
             lines.append(f"      {D.fmt_array(J, limit=J.size)}")  # rows of <= 10 each
             terms = _terms(v, J)
             lines.append(f"  {name}.grad += vᵀJ = {terms} = {_val(total.reshape(-1))}")

@@ -84,7 +84,7 @@ def _jacobian_rows(outs, inputs, create_graph, chunk_size=None, strict=False):
                     full[j][lo:hi] = g._data
             gs = g = None
         row = []
-        for j, x in enumerate(inputs):
+        for j in range(len(inputs)):
             if n == 0:
                 row.append(wrap(np.zeros(shapes[j], dt)))
             elif full[j] is not None:

@@ -303,7 +303,7 @@ def _fast(func, inputs, diff, outputs, eps, atol, rtol, check_backward_ad, check
     rng = np.random.default_rng(0)
     us = {j: rng.standard_normal(inputs[j]._data.shape) for j in diff}
     vs = [rng.standard_normal(o._data.shape) for o in outputs]
-    for jj, j in enumerate(diff):
+    for j in diff:
         args = _copies(inputs)
         base = args[j]._data.copy()
         args[j]._data[...] = base + eps * us[j]

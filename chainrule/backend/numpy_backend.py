@@ -25,7 +25,7 @@ class NumpyNamespace:
     def __init__(self, nb: int = 0) -> None:
         self.nb = nb
 
-    def with_nb(self, k: int) -> "NumpyNamespace":
+    def with_nb(self, k: int) -> NumpyNamespace:
         """This namespace with ``k`` more leading batch dims."""
         return self if k == 0 else NumpyNamespace(self.nb + k)
 

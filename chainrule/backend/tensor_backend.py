@@ -19,7 +19,8 @@ class TensorNamespace:
     def __init__(self, nb: int = 0) -> None:
         self.nb = nb
         import chainrule as cr
-        from ..ops import transposes, views, reductions, shape, linalg, indexing
+
+        from ..ops import indexing, linalg, reductions, shape, transposes, views
         self._cr = cr
         self._T = transposes
         self._V = views
@@ -36,13 +37,13 @@ class TensorNamespace:
     pi = np.pi
 
     @classmethod
-    def get(cls, nb: int) -> "TensorNamespace":
+    def get(cls, nb: int) -> TensorNamespace:
         ns = cls._cache.get(nb)
         if ns is None:
             ns = cls._cache[nb] = cls(nb)
         return ns
 
-    def with_nb(self, k: int) -> "TensorNamespace":
+    def with_nb(self, k: int) -> TensorNamespace:
         return self if k == 0 else self.get(self.nb + k)
 
     # elementwise ---------------------------------------------------------------------

@@ -23,13 +23,16 @@ import sys
 
 import numpy as np
 
-from .._dtype import result_type, float_default
+from .._dtype import float_default, result_type
 from .._grad_mode import STATE
-from .._tensor import Tensor, wrap, refresh_view
-from ..autograd.node import Node, node_class, creation_site, next_seq, FIRST_ONLY as _FIRST_ONLY
-from ..backend.numpy_backend import BIG
-from ..autograd.forward_ad import STATE as _FW, push as _fw_push, move_tangents as _fw_inplace
+from .._tensor import Tensor, refresh_view, wrap
+from ..autograd.forward_ad import STATE as _FW
 from ..autograd.forward_ad import attach_view as _fw_view
+from ..autograd.forward_ad import move_tangents as _fw_inplace
+from ..autograd.forward_ad import push as _fw_push
+from ..autograd.node import FIRST_ONLY as _FIRST_ONLY
+from ..autograd.node import Node, creation_site, next_seq, node_class
+from ..backend.numpy_backend import BIG
 
 _new = object.__new__
 

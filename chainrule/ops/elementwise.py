@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ._core import elementwise, Op
+from ._core import Op, elementwise
 
 _SQRT_PI_2 = 2.0 / math.sqrt(math.pi)
 _LN2 = math.log(2.0)

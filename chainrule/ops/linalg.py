@@ -24,7 +24,8 @@ import numpy as np
 
 from .._grad_mode import STATE
 from .._tensor import Tensor, refresh_view, wrap
-from ..autograd.forward_ad import STATE as _FW, push as _fw_push
+from ..autograd.forward_ad import STATE as _FW
+from ..autograd.forward_ad import push as _fw_push
 from ._core import Op, _out_checks, _record
 
 _ndarray = np.ndarray

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._tensor import Tensor
 from .._grad_mode import no_grad as _no_record
-from ._core import Op, view, unary, nary, inplace
+from .._tensor import Tensor
+from ._core import Op, inplace, nary, unary, view
 
 _ndarray = np.ndarray
 

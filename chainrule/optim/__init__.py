@@ -10,8 +10,11 @@ from . import lr_scheduler
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .lbfgs import LBFGS
-from .optimizer import (Optimizer, register_optimizer_step_post_hook,
-                        register_optimizer_step_pre_hook)
+from .optimizer import (
+                        Optimizer,
+                        register_optimizer_step_post_hook,
+                        register_optimizer_step_pre_hook,
+)
 from .rmsprop import RMSprop
 from .sgd import SGD
 

@@ -110,7 +110,7 @@ def layout(sizes, edges, order_hint=None):
     # y: layer tops from the tallest box in each layer
     y = [0.0] * total
     top = MARGIN
-    for lv, nodes in enumerate(layers):
+    for nodes in layers:
         lh = max((h[i] for i in nodes), default=0.0)
         for i in nodes:
             y[i] = top + lh / 2

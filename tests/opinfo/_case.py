@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -27,7 +27,7 @@ class Case:
     fn: Callable
     shapes: Sequence[tuple] = ()
     domain: tuple = (-2.0, 2.0)
-    make: Optional[Callable] = None
+    make: Callable | None = None
     nondiff: tuple = ()
     grad: bool = True
     name: str = ""

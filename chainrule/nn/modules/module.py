@@ -360,7 +360,7 @@ class Module:
         for module in self.children():
             module._apply(fn)
         with _grad_mode.no_grad():
-            for key, param in self._parameters.items():
+            for param in self._parameters.values():
                 if param is None:
                     continue
                 new = fn(param)
