@@ -8,8 +8,8 @@ output) and may carry ``xp.nb`` leading batch dims; JVPs are ``jvp(xp, ts, x, ou
 *params)`` with ``t = ts[0]`` the input's tangent (same batch dims); ``x`` and ``out``
 are the saved primal values (``None`` when the row does not read them) and never carry
 batch dims.  So rules address axes from the end: every row's params hold the reduced
-axes as a tuple of *negative* ints (all axes for a whole-tensor reduction, ``()`` for a 0-d input), and
-``xp.unreduce(g, shape, axes, keepdim)`` broadcasts ``g`` back to the input shape,
+axes as a tuple of *negative* ints (all axes for a whole-tensor reduction, ``()`` for a
+0-d input), and ``xp.unreduce(g, shape, axes, keepdim)`` broadcasts ``g`` back to the input shape,
 keeping batch dims in front.  ``xp.expand_dims(out, axes)`` puts the reduced axes back
 into a saved output, so that it lines up with ``x``.
 """
