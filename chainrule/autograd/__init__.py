@@ -6,16 +6,14 @@ import numpy as np
 
 from .. import _tensor as T
 from .._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from . import anomaly_mode, engine, forward_ad, function, functional, graph
+from . import anomaly_mode, engine, forward_ad, function, graph
 from .anomaly_mode import (
     detect_anomaly,
     is_anomaly_check_nan_enabled,
     is_anomaly_enabled,
     set_detect_anomaly,
 )
-from .explain import explain
 from .function import Function, once_differentiable
-from .gradcheck import gradcheck, gradgradcheck
 from .node import AccumulateGrad, Node
 
 __all__ = ["backward", "grad", "Node", "AccumulateGrad", "no_grad", "enable_grad",
@@ -191,3 +189,20 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                        else g)
         result.append(g)
     return tuple(result)
+
+
+_LAZY = {"functional": ("functional", None), "gradcheck": ("gradcheck", "gradcheck"),
+         "gradgradcheck": ("gradcheck", "gradgradcheck"), "explain": ("explain", "explain")}
+
+
+def __getattr__(name):
+    """``functional``, ``gradcheck`` and ``explain`` load on first use (import time)."""
+    if name in _LAZY:
+        import importlib
+        module, attr = _LAZY[name]
+        mod = importlib.import_module(f"{__name__}.{module}")
+        for key, (m, a) in _LAZY.items():  # the function, not its module, as in PyTorch
+            if m == module:
+                globals()[key] = mod if a is None else getattr(mod, a)
+        return globals()[name]
+    raise AttributeError(f"module 'chainrule.autograd' has no attribute '{name}'")
