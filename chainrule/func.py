@@ -44,6 +44,16 @@ def _track(x):
     return v
 
 
+def _track_argnums(args, nums):
+    """``(originals, args)``: ``args`` as a list with the ``nums`` positions tracked
+    (call under ``enable_grad``)."""
+    originals = [args[i] for i in nums]
+    args = list(args)
+    for i in nums:
+        args[i] = _track(args[i])
+    return originals, args
+
+
 def _nested(xs) -> bool:
     """Is some outer transform differentiating through these inputs?"""
     return fwd.STATE.on or any(x.requires_grad for x in xs)
@@ -62,11 +72,8 @@ def grad_and_value(func, argnums=0, has_aux=False):
     def wrapper(*args, **kwargs):
         from .autograd import grad as _grad
         single, nums = _argnums(argnums, len(args))
-        originals = [args[i] for i in nums]
-        args = list(args)
         with enable_grad():
-            for i in nums:
-                args[i] = _track(args[i])
+            originals, args = _track_argnums(args, nums)
             out, aux = _split_aux(func(*args, **kwargs), has_aux)
             if not isinstance(out, Tensor) or out.numel() != 1:
                 raise RuntimeError(
@@ -144,11 +151,8 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None):
     def wrapper(*args):
         from .autograd.functional import _jacobian_rows
         single, nums = _argnums(argnums, len(args))
-        originals = [args[i] for i in nums]
-        args = list(args)
         with enable_grad():
-            for i in nums:
-                args[i] = _track(args[i])
+            originals, args = _track_argnums(args, nums)
             out, aux = _split_aux(func(*args), has_aux)
             outs = [out] if isinstance(out, Tensor) else list(out)
             jac = _jacobian_rows(outs, [args[i] for i in nums], _nested(originals),
@@ -164,10 +168,11 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error", chunk_size=Non
     def wrapper(*args):
         from .autograd.functional import _jacobian_columns
         single, nums = _argnums(argnums, len(args))
-        jac, aux = _jacobian_columns(func, args, nums, has_aux, chunk_size)
+        jac, aux, tuple_out = _jacobian_columns(func, args, nums, has_aux, chunk_size)
+        if not _nested([args[i] for i in nums]):
+            jac = [[j.detach() for j in row] for row in jac]  # nothing differentiates it
         per_out = [j[0] if single else tuple(j) for j in jac]
-        result = per_out[0] if len(per_out) == 1 and not isinstance(jac, tuple) else \
-            per_out[0] if len(per_out) == 1 else tuple(per_out)
+        result = tuple(per_out) if tuple_out else per_out[0]
         return (result, aux) if has_aux else result
     return wrapper
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pathlib
 import sys
 
-import chainrule
 import chainrule.nn  # noqa: F401  (registers the convolution and pooling rows)
 from chainrule.ops import all_ops
 
@@ -37,7 +36,8 @@ Columns:
 - **batched**: the VJP accepts a batch of cotangents and the JVP a batch of tangents in
   leading dims (`is_grads_batched=True`, `functional.jacobian`, `func.jacrev/jacfwd`), so a
   Jacobian is one pass. `tests/test_ops_higher.py` and `tests/test_ops_forward.py` check
-  both for every differentiable row.
+  both for every differentiable row with a test case in `tests/opinfo` (all rows but the
+  internal ones at the end, which the second-order tests run).
 """
 
 SECTIONS = [
@@ -71,8 +71,8 @@ def _jvp(op) -> str:
 
 
 def _cell(text: str) -> str:
-    """Markdown table cell: code span, with the table's column separator escaped."""
-    return "`" + " ".join(str(text).split()).replace("|", "\\|") + "`"
+    """A Markdown table cell holding a code span (pipes inside it are not separators)."""
+    return "`" + " ".join(str(text).split()).replace("`", "'") + "`"
 
 
 def _table(rows) -> list[str]:

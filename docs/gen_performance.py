@@ -25,7 +25,7 @@ WORKLOADS = {
     "mlp": ("ms", 1e3, "784-512-512-10 ReLU MLP, batch 128, log_softmax loss, fwd+bwd"),
     "big": ("ms", 1e3, "`((x*2+1).tanh()*x).sum()` on a 4096x4096 float32 `x`, fwd+bwd"),
     "scalar_chain": ("s", 1.0, "200,000 ops on a 0-d tensor, fwd+bwd"),
-    "import": ("s", 1.0, "`import` in a fresh interpreter"),
+    "import": ("s", 1.0, "`import chainrule` (`torch`, `numpy`) in a fresh interpreter"),
     "jacrev256": ("ms", 1e3, "`func.jacrev` of `tanh(W v + b)`, 256 -> 256"),
     "hessian64": ("ms", 1e3, "`func.hessian` of `sum(tanh(A v)**2)`, 64 inputs"),
     "gradgrad": ("ms", 1e3, "second derivative through a chain of `sin(1.01 y)`"),
@@ -65,19 +65,23 @@ def render(data: dict) -> str:
         "Timings on a shared machine vary by 10-20 % from run to run; the ratios are the "
         "stable part.",
         "",
+        "## Workloads",
+        "",
+        *(f"- `{name}`: {WORKLOADS.get(name, ('', 0, ''))[2]}" for name in data["stats"]),
+        "",
         "## Timings",
         "",
-        "| workload | what | unit | chainrule | PyTorch | NumPy | chainrule / PyTorch |",
-        "|---|---|---|---|---|---|---|",
+        "| workload | unit | chainrule | PyTorch | NumPy | chainrule / PyTorch |",
+        "|---|---|---|---|---|---|",
     ]
     for name, stats in data["stats"].items():
-        unit, scale, what = WORKLOADS.get(name, ("s", 1.0, ""))
+        unit, scale, _ = WORKLOADS.get(name, ("s", 1.0, ""))
         cells = []
         for lib in LIBS:
             s = stats.get(lib)
             cells.append("–" if not s else f"{_num(s['med'] * scale)}<br>"
                          f"<small>min {_num(s['min'] * scale)}</small>")
-        lines.append(f"| `{name}` | {what} | {unit} | {' | '.join(cells)} | "
+        lines.append(f"| `{name}` | {unit} | {' | '.join(cells)} | "
                      f"{_num(_ratio(stats, 'chainrule', 'torch'))} |")
     big = data["stats"].get("big", {})
     if all(big.get(lib) and "peak_med" in big[lib] for lib in LIBS):
@@ -134,7 +138,8 @@ def chart(data: dict, out: pathlib.Path) -> None:
         pos = [y + offset for y, v in zip(ys, values) if v is not None]
         val = [v for v in values if v is not None]
         bars = ax.barh(pos, val, height=h, label=label, color=color)
-        ax.bar_label(bars, labels=[f"{v:.2f}" if v < 10 else f"{v:.0f}" for v in val], padding=3, fontsize=8)
+        texts = [f"{v:.2f}" if v < 10 else f"{v:.0f}" for v in val]
+        ax.bar_label(bars, labels=texts, padding=3, fontsize=8)
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))

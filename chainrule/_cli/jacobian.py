@@ -93,6 +93,9 @@ def compute(expression, at, vjp=None, jvp=None, hessian=False):
 
     def func(*xs):
         outs = expr.evaluate(dict(zip(names, xs)))
+        if not outs:
+            raise ExpressionError("the expression has no outputs (an empty tuple)",
+                                  expr.text, 0)
         return cr.cat([o.reshape(-1) for o in outs]) if len(outs) > 1 else \
             outs[0].reshape(-1)
 

@@ -170,9 +170,16 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     capture = {n: None for n in targets}
     engine.run_backward(roots, retain_graph, create_graph, targets=targets, capture=capture,
                         accumulate=False)
+    return _captured_grads(inputs, targets, capture, allow_unused, materialize_grads)
+
+
+def _captured_grads(inputs, targets, capture, allow_unused, materialize_grads, batch=()):
+    """``grad()``'s result: each input's captured cotangent as a Tensor that owns its
+    memory (``batch``: the leading dims of batched cotangents), None or zeros if unused."""
     result = []
     for i, (t, n) in enumerate(zip(inputs, targets)):
         g = capture[n]
+        shape = batch + t._data.shape
         if g is None:
             if not allow_unused:
                 raise RuntimeError(
@@ -181,10 +188,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                     f"outputs. Set allow_unused=True if this is the desired behavior (its "
                     f"gradient is then None), or materialize_grads=True for zeros.")
             if materialize_grads:
-                g = np.zeros(t.shape, dtype=_grad_dtype(t._data.dtype))
+                g = np.zeros(shape, dtype=_grad_dtype(t._data.dtype))
         if g is not None and not isinstance(g, T.Tensor):
-            if g.shape != t._data.shape:
-                g = np.broadcast_to(g, t._data.shape)
+            if g.shape[len(batch):] != t._data.shape:
+                g = np.broadcast_to(g, shape)
             g = T.wrap(np.array(g, copy=True) if not g.flags.writeable or g.base is not None
                        else g)
         result.append(g)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _tensor as T
 from .._dtype import grad_dtype
-from . import engine
+from . import _captured_grads, engine
 
 
 def batched_roots(outputs, grad_outputs, create_graph=False):
@@ -53,21 +53,5 @@ def grad_batched(outputs, inputs, grad_outputs, retain_graph, create_graph, allo
     capture = {n: None for n in targets}
     engine.run_backward(roots, retain_graph, create_graph, targets=targets, capture=capture,
                         accumulate=False, nb=1)
-    result = []
-    for i, (t, n) in enumerate(zip(inputs, targets)):
-        g = capture[n]
-        if g is None:
-            if not allow_unused:
-                raise RuntimeError(
-                    f"One of the differentiated Tensors appears to not have been used in the "
-                    f"graph: input {i} (shape {list(t.shape)}). Set allow_unused=True if this "
-                    f"is the desired behavior.")
-            if materialize_grads:
-                g = np.zeros((batch,) + t._data.shape, dtype=grad_dtype(t._data.dtype))
-        if g is not None and not isinstance(g, T.Tensor):
-            if g.shape[1:] != t._data.shape:
-                g = np.broadcast_to(g, (batch,) + t._data.shape)
-            g = T.wrap(np.array(g, copy=True) if g.base is not None or not g.flags.writeable
-                       else g)
-        result.append(g)
-    return tuple(result)
+    return _captured_grads(inputs, targets, capture, allow_unused, materialize_grads,
+                           (batch,))

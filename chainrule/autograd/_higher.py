@@ -118,10 +118,7 @@ def rebuild_saved(node):
 
 def _accumulate(node, g, hooked=False):
     """``leaf.grad`` becomes (or adds) a Tensor that is itself differentiable."""
-    extra = node._extra
-    if extra is not None and extra.pre_hooks:
-        g = _hooks.run_pre(node, g, 0, hooked)
-    leaf = node._leaf()
+    leaf, g = _hooks.accumulate_pre(node, g, hooked)
     if leaf is None:
         return
     want = grad_dtype(leaf._data.dtype)
@@ -132,5 +129,4 @@ def _accumulate(node, g, hooked=False):
     if tuple(g.shape) != leaf._data.shape:
         g = g.expand(*leaf._data.shape)
     leaf._grad = g if leaf._grad is None else leaf._grad + g
-    if extra is not None and (extra.post_acc_hooks or extra.hooks):
-        _hooks.accumulate_post(node, g)
+    _hooks.accumulate_done(node, g)

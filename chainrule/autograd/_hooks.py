@@ -226,3 +226,19 @@ def accumulate_post(node, g):
             fn(leaf)
     for fn in list(extra.hooks):
         fn((), (as_tensor(g),))
+
+
+def accumulate_pre(node, g, hooked=False):
+    """AccumulateGrad's first steps (both engines): the leaf's pre-hooks on ``g``.
+    Returns ``(leaf, g)``; ``leaf`` is None once the leaf was freed."""
+    extra = node._extra
+    if extra is not None and extra.pre_hooks:
+        g = run_pre(node, g, 0, hooked)
+    return node._leaf(), g
+
+
+def accumulate_done(node, g):
+    """AccumulateGrad's last steps (both engines): ``accumulate_post`` if hooked."""
+    extra = node._extra
+    if extra is not None and (extra.post_acc_hooks or extra.hooks):
+        accumulate_post(node, g)

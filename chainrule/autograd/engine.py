@@ -245,10 +245,7 @@ _SEQ = operator.attrgetter("_seq")
 
 def _accumulate(node, g, hooked=False):
     """AccumulateGrad: leaf hooks, then ``leaf.grad += g`` (Note [gradient ownership])."""
-    extra = node._extra
-    if extra is not None and extra.pre_hooks:
-        g = _hooks.run_pre(node, g, 0, hooked)
-    leaf = node._leaf()
+    leaf, g = _hooks.accumulate_pre(node, g, hooked)
     if leaf is None:
         return
     shape = leaf._data.shape
@@ -271,8 +268,7 @@ def _accumulate(node, g, hooked=False):
         old._vc[0] += 1
     else:
         leaf._grad = T.wrap(old._data + g)
-    if extra is not None and (extra.post_acc_hooks or extra.hooks):
-        _hooks.accumulate_post(node, g)
+    _hooks.accumulate_done(node, g)
 
 
 def _base_refs(g) -> int:

@@ -144,7 +144,7 @@ def _jacobian_columns(func, args, nums, has_aux, chunk_size=None, strict=False):
     # cols[j][i] -> result[i][j]
     n_out = len(cols[0]) if cols else 0
     jac = [[cols[j][i] for j in range(len(nums))] for i in range(n_out)]
-    return (jac if not isinstance(out, Tensor) else jac), aux
+    return jac, aux, not isinstance(out, Tensor)
 
 
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
@@ -162,10 +162,8 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
                                       "together (yet)." if strict else
                                       "jacobian: create_graph=True is not supported with "
                                       "strategy='forward-mode'; use reverse-mode")
-        jac, _ = _jacobian_columns(func, inputs, tuple(range(len(inputs))), False,
-                                   chunk_size, strict)
-        probe = func(*inputs)
-        tuple_out = not isinstance(probe, Tensor)
+        jac, _, tuple_out = _jacobian_columns(func, inputs, tuple(range(len(inputs))),
+                                              False, chunk_size, strict)
     else:
         with enable_grad():
             prepped = _prep(inputs, create_graph)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import wrap
-from .optimizer import Optimizer, _check_hyper, new_step, step_count
+from .optimizer import Optimizer, _addcdiv, _check_hyper, new_step, params_with_grad, step_count
 
 __all__ = ["Adagrad"]
 
@@ -52,10 +52,8 @@ class Adagrad(Optimizer):
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:
-            for key, default in (("foreach", None), ("maximize", False),
-                                 ("differentiable", False), ("fused", None)):
-                group.setdefault(key, default)
+        self._set_group_defaults(("foreach", None), ("maximize", False),
+                                 ("differentiable", False), ("fused", None))
 
     def share_memory(self) -> None:
         """No-op: state already lives in ordinary process memory."""
@@ -69,31 +67,19 @@ class Adagrad(Optimizer):
             eps = group["eps"]
             weight_decay = group["weight_decay"]
             maximize = group["maximize"]
-            for p in group["params"]:
-                grad = p._grad
-                if grad is None:
-                    continue
-                w = p._data
-                g = grad._data
+            for p, w, g in params_with_grad(group):
                 state = self.state[p]
                 if len(state) == 0:
                     state = self._init_state(p)
                 step = step_count(state)
+                g = self._decayed_grad(w, g, maximize, weight_decay)
                 t0, t1 = self._tmp(w, 0), self._tmp(w, 1)
-                if maximize:
-                    g = np.negative(g, out=t1)
-                if weight_decay != 0:
-                    np.multiply(w, weight_decay, out=t0)
-                    g = np.add(g, t0, out=t1)
                 clr = lr / (1 + (step - 1) * lr_decay)
                 s = state["sum"]._data
                 np.multiply(g, g, out=t0)  # s.addcmul_(g, g, value=1)
                 s += t0
                 np.sqrt(s, out=t0)
                 t0 += eps
-                # θ.addcdiv_(g, std, value=-clr):  θ + (-clr·g) / std
-                np.multiply(g, -clr, out=t1)
-                t1 /= t0
-                w += t1
+                _addcdiv(w, g, t0, -clr, t1)  # θ.addcdiv_(g, std, value=-clr)
                 p._vc[0] += 1
         return loss

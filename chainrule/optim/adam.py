@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor, wrap
-from .optimizer import Optimizer, _check_hyper, _lerp, new_step, step_count
+from .optimizer import (
+    Optimizer,
+    _addcdiv,
+    _check_hyper,
+    _ema_sq,
+    _lerp,
+    init_state,
+    params_with_grad,
+    step_count,
+)
 
 __all__ = ["Adam", "AdamW"]
 
@@ -54,12 +63,10 @@ class Adam(Optimizer):
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
+        self._set_group_defaults(("amsgrad", False), ("maximize", False), ("foreach", None),
+                                 ("capturable", False), ("differentiable", False),
+                                 ("fused", None), ("decoupled_weight_decay", False))
         for group in self.param_groups:
-            for key, default in (("amsgrad", False), ("maximize", False),
-                                 ("foreach", None), ("capturable", False),
-                                 ("differentiable", False), ("fused", None),
-                                 ("decoupled_weight_decay", False)):
-                group.setdefault(key, default)
             for p in group["params"]:
                 st = self.state.get(p)
                 if st and not isinstance(st.get("step"), Tensor) and "step" in st:
@@ -76,38 +83,21 @@ class Adam(Optimizer):
             amsgrad = group["amsgrad"]
             maximize = group["maximize"]
             decoupled = group["decoupled_weight_decay"]
-            for p in group["params"]:
-                grad = p._grad
-                if grad is None:
-                    continue
-                w = p._data
-                g = grad._data
+            for p, w, g in params_with_grad(group):
                 state = self.state[p]
                 if len(state) == 0:
-                    state["step"] = new_step()
-                    state["exp_avg"] = wrap(np.zeros_like(w))
-                    state["exp_avg_sq"] = wrap(np.zeros_like(w))
-                    if amsgrad:
-                        state["max_exp_avg_sq"] = wrap(np.zeros_like(w))
+                    init_state(state, w, "exp_avg", "exp_avg_sq",
+                               *(("max_exp_avg_sq",) if amsgrad else ()))
                 step = step_count(state)
                 m = state["exp_avg"]._data
                 v = state["exp_avg_sq"]._data
+                if decoupled and weight_decay != 0:
+                    w *= 1 - lr * weight_decay
+                g = self._decayed_grad(w, g, maximize, 0 if decoupled else weight_decay)
                 t0 = self._tmp(w, 0)
                 t1 = self._tmp(w, 1)
-                if maximize:
-                    g = np.negative(g, out=t1)
-                if weight_decay != 0:
-                    if decoupled:
-                        w *= 1 - lr * weight_decay
-                    else:
-                        np.multiply(w, weight_decay, out=t0)
-                        g = np.add(g, t0, out=t1)
                 _lerp(m, g, 1 - beta1, t0)  # m.lerp_(g, 1 - β₁)
-                # v.mul_(β₂).addcmul_(g, g, value=1 - β₂)
-                v *= beta2
-                np.multiply(g, 1 - beta2, out=t0)
-                t0 *= g
-                v += t0
+                _ema_sq(v, g, beta2, t0)  # v.mul_(β₂).addcmul_(g, g, value=1 - β₂)
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step
                 step_size = lr / bias_correction1
@@ -120,9 +110,7 @@ class Adam(Optimizer):
                 np.sqrt(v, out=t0)
                 t0 /= bias_correction2_sqrt
                 t0 += eps
-                np.multiply(m, -step_size, out=t1)
-                t1 /= t0
-                w += t1
+                _addcdiv(w, m, t0, -step_size, t1)
                 p._vc[0] += 1
         return loss
 

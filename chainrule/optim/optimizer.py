@@ -257,6 +257,26 @@ class Optimizer:
         with enable_grad():
             return closure()
 
+    def _set_group_defaults(self, *pairs) -> None:
+        """``__setstate__`` of an older pickle: fill each group's missing
+        ``(key, default)`` pairs."""
+        for group in self.param_groups:
+            for key, default in pairs:
+                group.setdefault(key, default)
+
+    def _decayed_grad(self, w: np.ndarray, g: np.ndarray, maximize: bool,
+                      weight_decay) -> np.ndarray:
+        """The gradient an update uses: ``-g`` when ``maximize``, plus ``weight_decay·θ``
+        (torch: ``grad.add(param, alpha=weight_decay)``).  Returns ``g`` itself when
+        neither applies, else scratch slot 1 (slot 0 is clobbered)."""
+        if maximize:
+            g = np.negative(g, out=self._tmp(w, 1))
+        if weight_decay != 0:
+            t = self._tmp(w, 0)
+            np.multiply(w, weight_decay, out=t)
+            g = np.add(g, t, out=self._tmp(w, 1))
+        return g
+
     def _tmp(self, arr: np.ndarray, slot: int = 0) -> np.ndarray:
         """A scratch array shaped and typed like ``arr`` (Note [raw updates]).  Its
         contents are garbage; ``slot`` picks one of several independent buffers."""
@@ -401,6 +421,23 @@ def new_step() -> Tensor:
     return wrap(np.zeros((), np.float32))
 
 
+def init_state(state: dict, like: np.ndarray, *names: str) -> None:
+    """A fresh per-parameter state: ``step`` 0, then a zero buffer shaped like the
+    parameter for each of ``names`` (in this order, as PyTorch's state dicts list them)."""
+    state["step"] = new_step()
+    for name in names:
+        state[name] = wrap(np.zeros_like(like))
+
+
+def params_with_grad(group: dict):
+    """``(p, p._data, p.grad._data)`` for each parameter of ``group`` that has a
+    gradient (Note [raw updates])."""
+    for p in group["params"]:
+        grad = p._grad
+        if grad is not None:
+            yield p, p._data, grad._data
+
+
 def bump(p: Tensor) -> None:
     """Record an in-place update of a parameter (Note [raw updates])."""
     p._vc[0] += 1
@@ -421,6 +458,22 @@ def _check_hyper(**values) -> None:
             value = value.item()
         if not 0.0 <= value:
             raise ValueError(f"Invalid {_HYPER_LABELS[name]}: {value}")
+
+
+def _ema_sq(avg: np.ndarray, g: np.ndarray, beta: float, tmp: np.ndarray) -> None:
+    """``avg.mul_(beta).addcmul_(g, g, value=1 - beta)`` in place."""
+    avg *= beta
+    np.multiply(g, 1 - beta, out=tmp)
+    tmp *= g
+    avg += tmp
+
+
+def _addcdiv(w: np.ndarray, num: np.ndarray, denom: np.ndarray, value: float,
+             tmp: np.ndarray) -> None:
+    """``w.addcdiv_(num, denom, value=value)`` as ``w + (value·num) / denom``."""
+    np.multiply(num, value, out=tmp)
+    tmp /= denom
+    w += tmp
 
 
 def _lerp(start: np.ndarray, end: np.ndarray, weight: float, tmp: np.ndarray) -> None:

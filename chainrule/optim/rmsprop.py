@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._tensor import wrap
-from .optimizer import Optimizer, _check_hyper, _lerp, new_step, step_count
+from .optimizer import (
+    Optimizer,
+    _check_hyper,
+    _ema_sq,
+    _lerp,
+    init_state,
+    params_with_grad,
+    step_count,
+)
 
 __all__ = ["RMSprop"]
 
@@ -44,11 +51,9 @@ class RMSprop(Optimizer):
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:
-            for key, default in (("momentum", 0), ("centered", False), ("foreach", None),
+        self._set_group_defaults(("momentum", 0), ("centered", False), ("foreach", None),
                                  ("maximize", False), ("differentiable", False),
-                                 ("capturable", False)):
-                group.setdefault(key, default)
+                                 ("capturable", False))
 
     def step(self, closure=None):
         """Perform one optimization step (Note [raw updates] in optimizer.py)."""
@@ -61,33 +66,17 @@ class RMSprop(Optimizer):
             momentum = group["momentum"]
             centered = group["centered"]
             maximize = group["maximize"]
-            for p in group["params"]:
-                grad = p._grad
-                if grad is None:
-                    continue
-                w = p._data
-                g = grad._data
+            for p, w, g in params_with_grad(group):
                 state = self.state[p]
                 if len(state) == 0:
-                    state["step"] = new_step()
-                    state["square_avg"] = wrap(np.zeros_like(w))
-                    if momentum > 0:
-                        state["momentum_buffer"] = wrap(np.zeros_like(w))
-                    if centered:
-                        state["grad_avg"] = wrap(np.zeros_like(w))
+                    init_state(state, w, "square_avg",
+                               *(("momentum_buffer",) if momentum > 0 else ()),
+                               *(("grad_avg",) if centered else ()))
                 step_count(state)
-                t0, t1, t2 = self._tmp(w, 0), self._tmp(w, 1), self._tmp(w, 2)
-                if maximize:
-                    g = np.negative(g, out=t1)
-                if weight_decay != 0:
-                    np.multiply(w, weight_decay, out=t0)
-                    g = np.add(g, t0, out=t1)
+                g = self._decayed_grad(w, g, maximize, weight_decay)
+                t0, t2 = self._tmp(w, 0), self._tmp(w, 2)
                 v = state["square_avg"]._data
-                # v.mul_(α).addcmul_(g, g, value=1 - α)
-                v *= alpha
-                np.multiply(g, 1 - alpha, out=t0)
-                t0 *= g
-                v += t0
+                _ema_sq(v, g, alpha, t0)  # v.mul_(α).addcmul_(g, g, value=1 - α)
                 if centered:
                     gbar = state["grad_avg"]._data
                     _lerp(gbar, g, 1 - alpha, t0)

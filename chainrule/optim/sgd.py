@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import wrap
-from .optimizer import Optimizer, _check_hyper
+from .optimizer import Optimizer, _check_hyper, params_with_grad
 
 __all__ = ["SGD"]
 
@@ -42,9 +42,7 @@ class SGD(Optimizer):
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("nesterov", False)
-            group.setdefault("maximize", False)
+        self._set_group_defaults(("nesterov", False), ("maximize", False))
 
     def step(self, closure=None):
         """Perform one optimization step (Note [raw updates] in optimizer.py)."""
@@ -56,22 +54,9 @@ class SGD(Optimizer):
             weight_decay = group["weight_decay"]
             nesterov = group["nesterov"]
             maximize = group["maximize"]
-            for p in group["params"]:
-                grad = p._grad
-                if grad is None:
-                    continue
-                w = p._data
-                g = grad._data
-                own = False  # whether g is our scratch array (slot 1), free to change
-                if maximize:
-                    g = np.negative(g, out=self._tmp(w, 1))
-                    own = True
-                if weight_decay != 0:
-                    # g + wd·θ  (torch: grad.add(param, alpha=weight_decay))
-                    t = self._tmp(w, 0)
-                    np.multiply(w, weight_decay, out=t)
-                    g = np.add(g, t, out=g if own else self._tmp(w, 1))
-                    own = True
+            for p, w, grad in params_with_grad(group):
+                g = self._decayed_grad(w, grad, maximize, weight_decay)
+                own = g is not grad  # whether g is our scratch array (slot 1), free to change
                 if momentum != 0:
                     state = self.state[p]
                     buf = state.get("momentum_buffer")

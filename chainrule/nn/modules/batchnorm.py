@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from ... import _creation, _dtype
 from .. import functional as F
-from .. import init
-from ..parameter import Parameter
+from ._params import affine_params, reset_affine
 from .module import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
@@ -24,15 +23,7 @@ class _BatchNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         kw = {"dtype": dtype, "device": device}
-        if affine:
-            self.weight = Parameter(_creation.empty(num_features, **kw))
-            if bias:
-                self.bias = Parameter(_creation.empty(num_features, **kw))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        affine_params(self, affine, bias, num_features, dtype, device)
         if track_running_stats:
             self.register_buffer("running_mean", _creation.zeros(num_features, **kw))
             self.register_buffer("running_var", _creation.ones(num_features, **kw))
@@ -52,10 +43,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        reset_affine(self, self.affine)
 
     def _check_input_dim(self, input):
         raise NotImplementedError

@@ -8,6 +8,7 @@ from ... import _creation
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ._params import optional_bias
 from .module import Module
 
 __all__ = ["Conv1d", "Conv2d"]
@@ -69,10 +70,7 @@ class _ConvNd(Module):
         self._reversed_padding_repeated_twice = rev
         self.weight = Parameter(_creation.empty(
             (out_channels, in_channels // groups) + kernel_size, dtype=dtype, device=device))
-        if bias:
-            self.bias = Parameter(_creation.empty(out_channels, dtype=dtype, device=device))
-        else:
-            self.register_parameter("bias", None)
+        optional_bias(self, bias, out_channels, dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -8,6 +8,7 @@ from ... import _creation
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ._params import optional_bias
 from .module import Module
 
 __all__ = ["Bilinear", "Identity", "Linear"]
@@ -37,10 +38,7 @@ class Linear(Module):
         self.out_features = out_features
         self.weight = Parameter(_creation.empty((out_features, in_features), dtype=dtype,
                                                 device=device))
-        if bias:
-            self.bias = Parameter(_creation.empty(out_features, dtype=dtype, device=device))
-        else:
-            self.register_parameter("bias", None)
+        optional_bias(self, bias, out_features, dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -69,10 +67,7 @@ class Bilinear(Module):
         self.out_features = out_features
         self.weight = Parameter(_creation.empty((out_features, in1_features, in2_features),
                                                 dtype=dtype, device=device))
-        if bias:
-            self.bias = Parameter(_creation.empty(out_features, dtype=dtype, device=device))
-        else:
-            self.register_parameter("bias", None)
+        optional_bias(self, bias, out_features, dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

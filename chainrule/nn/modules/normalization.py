@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numbers
 
-from ... import _creation
 from .. import functional as F
-from .. import init
-from ..parameter import Parameter
+from ._params import affine_params, reset_affine
 from .module import Module
 
 __all__ = ["GroupNorm", "LayerNorm"]
@@ -25,23 +23,11 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        kw = {"dtype": dtype, "device": device}
-        if elementwise_affine:
-            self.weight = Parameter(_creation.empty(self.normalized_shape, **kw))
-            if bias:
-                self.bias = Parameter(_creation.empty(self.normalized_shape, **kw))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        affine_params(self, elementwise_affine, bias, self.normalized_shape, dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        reset_affine(self, self.elementwise_affine)
 
     def forward(self, input):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -65,23 +51,11 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        kw = {"dtype": dtype, "device": device}
-        if affine:
-            self.weight = Parameter(_creation.empty(num_channels, **kw))
-            if bias:
-                self.bias = Parameter(_creation.empty(num_channels, **kw))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        affine_params(self, affine, bias, num_channels, dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        reset_affine(self, self.affine)
 
     def forward(self, input):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)

@@ -48,7 +48,14 @@ class MaxPool2d(_MaxPoolNd):
                             ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
 
-class AvgPool1d(Module):
+class _AvgPoolNd(Module):
+    """Shared repr of ``AvgPool1d``/``AvgPool2d`` (PyTorch's ``_AvgPoolNd``)."""
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(_AvgPoolNd):
     """Mean over windows of the last dim of ``(N, C, L)``."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -64,15 +71,12 @@ class AvgPool1d(Module):
         return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding,
                             self.ceil_mode, self.count_include_pad)
 
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-
 
 def _single(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v,)
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_AvgPoolNd):
     """Mean over ``kernel_size`` windows of ``(N, C, H, W)`` (``count_include_pad``,
     ``ceil_mode`` and ``divisor_override`` as in PyTorch)."""
 
@@ -89,9 +93,6 @@ class AvgPool2d(Module):
     def forward(self, input):
         return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class _AdaptiveAvgPoolNd(Module):
