@@ -42,6 +42,10 @@ def _first_order(case, arrays, vs, ws, pos):
 
 @CASES
 def test_gradgrad_matches_finite_differences(case):
+    """Differentiate s(x, v) = ⟨vᵀJ(x), w⟩ again, with respect to the inputs x AND the
+    cotangent v, and compare with central differences of s along (u, t).  The v part
+    checks that every VJP rule is itself differentiable (for a linear op it is the only
+    part: its vᵀJ does not depend on x)."""
     if NO_FD in case.tags or NO_FD2 in case.tags:
         pytest.skip("the input sits on a kink of the row or of its derivative")
     arrays = case.arrays(dtype=np.float64)
@@ -52,22 +56,24 @@ def test_gradgrad_matches_finite_differences(case):
     rng = np.random.default_rng(3)
     ws = [rng.standard_normal(arrays[i].shape) for i in pos]
     us = [rng.standard_normal(arrays[i].shape) for i in pos]
+    ts = [rng.standard_normal(v.shape) for v in vs]
     diff = [inputs[i] for i in pos]
-    gs = chainrule.autograd.grad(used, diff, [chainrule.tensor(v) for v in vs],
-                                 create_graph=True, allow_unused=True)
+    v_leaves = [chainrule.tensor(v, requires_grad=True) for v in vs]
+    gs = chainrule.autograd.grad(used, diff, v_leaves, create_graph=True, allow_unused=True)
     terms = [(g * chainrule.tensor(w)).sum() for g, w in zip(gs, ws)
              if g is not None and g.requires_grad]
     if not terms:
-        pytest.skip("the gradient does not depend on the inputs (a linear op)")
-    second = chainrule.autograd.grad(sum(terms[1:], terms[0]), diff, allow_unused=True)
-    analytic = sum(float(np.sum(to_numpy(h) * u)) for h, u in zip(second, us)
+        pytest.skip("no gradient flows to the inputs")
+    second = chainrule.autograd.grad(sum(terms[1:], terms[0]), diff + v_leaves,
+                                     allow_unused=True)
+    analytic = sum(float(np.sum(to_numpy(h) * u)) for h, u in zip(second, us + ts)
                    if h is not None)
 
     def at(step):
         xs = list(arrays)
         for i, u in zip(pos, us):
             xs[i] = arrays[i] + step * u
-        return _first_order(case, xs, vs, ws, pos)
+        return _first_order(case, xs, [v + step * t for v, t in zip(vs, ts)], ws, pos)
 
     numeric = (at(EPS) - at(-EPS)) / (2 * EPS)
     scale = 1.0 + abs(analytic) + abs(numeric)
