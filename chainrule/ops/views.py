@@ -111,7 +111,8 @@ def _idx(v):
 
 
 def _index_error(x, key, exc):
-    return IndexError(f"{exc} (indexing a tensor of shape {list(x._data.shape)} with "
+    msg = str(exc).replace(" for axis ", " for dimension ")
+    return IndexError(f"{msg} (indexing a tensor of shape {list(x._data.shape)} with "
                       f"{_show_key(key)}); valid indices for a dimension of size n are "
                       f"-n..n-1")
 
