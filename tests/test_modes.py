@@ -407,3 +407,14 @@ def test_creation_site_switch(cr):
         node._RECORD_SITES = True
     y = cr.ones(1, requires_grad=True) * 2
     assert "test_modes.py" in y.grad_fn.created_at
+
+
+@pytest.mark.chainrule_only
+def test_anomaly_mode_also_catches_inf(cr):
+    """PyTorch's anomaly mode checks NaN only; chainrule also stops at an inf cotangent,
+    naming the node and the line that created it."""
+    x = cr.tensor([0.0, 1.0], requires_grad=True)
+    with pytest.warns(UserWarning), cr.autograd.detect_anomaly():
+        y = x.sqrt().sum()
+        with pytest.raises(RuntimeError, match=r"SqrtBackward0.*inf values.*test_modes\.py"):
+            y.backward()

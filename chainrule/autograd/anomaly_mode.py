@@ -1,10 +1,10 @@
 """Anomaly detection: ``detect_anomaly``, ``set_detect_anomaly``, ``is_anomaly_enabled``.
 
-When on, the engine checks each node's output cotangents for NaN as soon as the node has
-run and raises PyTorch's error, plus the line where the node was created; any error in a
+When on, the engine checks each node's output cotangents for NaN (and, unlike PyTorch,
+inf) as soon as the node has run and raises PyTorch's error, plus the line where the node was created; any error in a
 node's backward also warns with that line (PyTorch's "Error detected in ...").  Every
 node always knows where it was created (Note [creation site] in node.py), so anomaly mode
-costs only the NaN checks; when off, the engine reads the flag once per backward pass.
+costs only the finiteness checks; when off, the engine reads the flag once per backward pass.
 """
 
 from __future__ import annotations
@@ -100,9 +100,11 @@ def check_nan(node, grads) -> None:
         if g is None:
             continue
         a = g._data if isinstance(g, T.Tensor) else g
-        if a.dtype.kind == "f" and np.isnan(a).any():
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            # PyTorch checks NaN only; an inf cotangent is as sure a sign of trouble
+            what = "nan" if np.isnan(a).any() else "inf"
             raise RuntimeError(
-                f"Function '{node.name()}' returned nan values in its {i}th output. "
+                f"Function '{node.name()}' returned {what} values in its {i}th output. "
                 f"The node was created at {describe_site(node._site)}.")
 
 
