@@ -161,17 +161,25 @@ def _loop(heap, buffers, retain_graph, relevant, capture, accumulate, xp, anomal
                 elif saved is node._saved:
                     node._saved = None
             nxt = node._next
-            if len(nxt) == 1 and not heap:
-                # Note [chain fast path]: nothing else is pending, so the only child can
-                # run next without touching the heap.
+            if not heap and len(nxt) <= 2:
+                # Note [chain fast path]: nothing else is pending, so when a single child
+                # receives a cotangent (x * 2.0 has one tensor input) it runs next
+                # without touching the heap.
                 child = nxt[0]
                 g = grads[0]
-                grads = None  # Note [gradient ownership]: g's refcount must be exact
-                if child is not None and g is not None and (plain or relevant is None
-                                                            or child in relevant):
-                    node = child
-                    continue
-                return
+                if len(nxt) == 2 and (child is None or g is None):
+                    child = nxt[1]
+                    g = grads[1]
+                elif len(nxt) == 2 and nxt[1] is not None and grads[1] is not None:
+                    child = None  # two children: the general path below
+                if child is not None or len(nxt) == 1:
+                    grads = None  # Note [gradient ownership]: g's refcount must be exact
+                    if child is not None and g is not None and (plain or relevant is None
+                                                                or child in relevant):
+                        node = child
+                        continue
+                    return
+                g = None
             for child, gi in zip(nxt, grads):
                 if gi is None or child is None:
                     continue
