@@ -57,8 +57,8 @@ def _check_tensor(fn, arg, v):
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias`` (one BLAS product; batch dims of ``input`` fold)."""
     _check_tensor("linear", "input", input)
-    out = input.matmul(weight.t()) if weight.dim() == 2 else input.matmul(weight)
-    return out if bias is None else out + bias
+    from ..ops.linalg import linear as _linear
+    return _linear(input, weight, bias)
 
 
 def bilinear(input1, input2, weight, bias=None):

@@ -26,7 +26,7 @@ from .._grad_mode import STATE
 from .._tensor import Tensor, refresh_view, wrap
 from ..autograd.forward_ad import STATE as _FW
 from ..autograd.forward_ad import push as _fw_push
-from ._core import Op, _out_checks, _record
+from ._core import Op, _out_checks, _record, nary
 
 _ndarray = np.ndarray
 _np_matmul = np.matmul
@@ -134,6 +134,62 @@ VDOT = Op("vdot", _np_matmul, (_matmul_da, _matmul_db), node="VdotBackward0",
 MATMUL = Op("matmul", _np_matmul, (_matmul_da, _matmul_db), node="UnsafeViewBackward0",
             **_BILINEAR,
             formula="d(a @ b):  ga = sum_to(g @ b^T, a.shape),  gb = sum_to(a^T @ g, b.shape)")
+
+
+# ---- linear: x @ W^T + b, one row (nn.Linear's hot path) -----------------------------------
+
+def _linear_forward(x, w, b):
+    out = np.matmul(x, w.T)
+    if b is not None:
+        out += b  # out is new: adding in place saves a temporary
+    return out
+
+
+def _linear_dx(xp, g, x, w, b, out):
+    return xp.matmul(g, w)  # g (..., out) @ W (out, in)
+
+
+def _linear_dw(xp, g, x, w, b, out):
+    # gW = sum over x's leading dims of g^T x, computed directly in W's layout
+    if x.ndim == 2:
+        return xp.matmul(xp.swapaxes(g, -1, -2), x)
+    return xp.sum_to(xp.matmul(xp.swapaxes(g, -1, -2), x), w.shape)
+
+
+def _linear_db(xp, g, x, w, b, out):
+    return xp.sum_to(g, b.shape)
+
+
+def _linear_jvp(xp, ts, x, w, b, out):
+    tx, tw, tb = ts
+    res = None if tx is None else xp.matmul(tx, xp.swapaxes(w, -1, -2))
+    if tw is not None:  # x's leading dims sit between tW's batch dims and its matrix
+        tw_t = xp.reshape(xp.swapaxes(tw, -1, -2), (1,) * (x.ndim - 2) + tuple(w.shape[::-1]))
+        term = xp.matmul(x, tw_t)
+        res = term if res is None else res + term
+    if tb is not None:
+        tb = xp.reshape(tb, (1,) * (out.ndim - b.ndim) + tuple(b.shape))  # batch dims first
+        res = xp.broadcast_to(tb, out.shape) if res is None else res + tb
+    return res
+
+
+LINEAR = Op("linear", _linear_forward, (_linear_dx, _linear_dw, _linear_db), nin=3,
+            reads=((1,), (0,), (2,)), kind="bilinear", node="AddmmBackward0",
+            jvp=_linear_jvp, formula="d(x W^T + b):  gx = g W,  gW = g^T x,  gb = sum(g)")
+
+
+def linear(input: Tensor, weight: Tensor, bias=None) -> Tensor:
+    """``input @ weight.T + bias`` as one row (nn.functional.linear's fast path)."""
+    ad, wd = _operands("linear", input, weight)
+    if wd.ndim != 2 or ad.ndim < 2:
+        out = matmul(input, weight.t() if wd.ndim == 2 else weight)
+        return out if bias is None else out + bias
+    if ad.shape[-1] != wd.shape[1]:
+        raise _inner_error("linear", ad.shape, wd.shape[::-1], ad.shape[-1], wd.shape[1])
+    if bias is not None and (not isinstance(bias, Tensor) or bias._data.dtype != ad.dtype
+                             or bias._data.shape not in ((wd.shape[0],), ())):
+        return matmul(input, weight.t()) + bias  # unusual bias: the general ops decide
+    return nary(LINEAR, (input, weight, bias))
 
 
 # ---- matmul family: dispatch ------------------------------------------------------------

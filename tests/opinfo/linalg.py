@@ -81,4 +81,13 @@ CASES = [
          name="uppercase"),
     Case(op="einsum", fn=lambda lib, a, b: lib.einsum("i j , j k -> i k", a, b),
          shapes=[(2, 3), (3, 4)], name="spaces"),
+    # nn.functional.linear: x @ W^T + b as one row (AddmmBackward0)
+    Case(op="linear", fn=lambda lib, x, w, b: lib.nn.functional.linear(x, w, b),
+         shapes=[(4, 3), (5, 3), (5,)], name="bias"),
+    Case(op="linear", fn=lambda lib, x, w: lib.nn.functional.linear(x, w),
+         shapes=[(4, 3), (5, 3)], name="no_bias"),
+    Case(op="linear", fn=lambda lib, x, w, b: lib.nn.functional.linear(x, w, b),
+         shapes=[(2, 4, 3), (5, 3), (5,)], name="3d_input"),
+    Case(op="linear", fn=lambda lib, x, w, b: lib.nn.functional.linear(x, w, b),
+         shapes=[(1, 3), (1, 3), (1,)], name="size1"),
 ]
