@@ -2,9 +2,10 @@
 
 When on, the engine checks each node's output cotangents for NaN (and, unlike PyTorch,
 inf) as soon as the node has run and raises PyTorch's error, plus the line where the
-node was created; any error in a node's backward also warns with that line (PyTorch's "Error detected in ...").  Every
-node always knows where it was created (Note [creation site] in node.py), so anomaly mode
-costs only the finiteness checks; when off, the engine reads the flag once per backward pass.
+node was created; any error in a node's backward also warns with that line (PyTorch's
+"Error detected in ...").  Every node always knows where it was created (Note [creation
+site] in node.py), so anomaly mode costs only the finiteness checks; when off, the
+engine reads the flag once per backward pass.
 """
 
 from __future__ import annotations
