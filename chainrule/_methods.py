@@ -132,11 +132,6 @@ def clamp_(self, min=None, max=None):
     return inplace(F.CLAMP, self, min, max)
 
 
-def _clamp_inplace_fix():
-    # clamp has three inputs, so in-place goes through the n-ary path
-    pass
-
-
 def detach(self):
     """A tensor sharing data and version counter, cut from the graph."""
     from ._tensor import wrap

@@ -194,3 +194,20 @@ def test_create_graph_loop_keeps_memory_flat(cr):
     finally:
         gc.enable()
     assert grown < 200_000, f"traced memory grew by {grown} bytes over 1000 iterations"
+
+
+def test_norm_nuc_matches_torch(cr, torch):
+    def script(lib):
+        a = lib.tensor([[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]], dtype=lib.float64,
+                       requires_grad=True)
+        n = lib.norm(a, p="nuc")
+        n.backward()
+        return n, a.grad
+    assert_mirrors(script, cr, torch)
+
+
+def test_forward_mode_jacobian_refuses_create_graph(cr, torch):
+    def script(lib):
+        lib.autograd.functional.jacobian(lambda x: x * 2, lib.ones(2), create_graph=True,
+                                         strategy="forward-mode", vectorize=True)
+    assert_mirrors(script, cr, torch)

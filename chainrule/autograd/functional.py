@@ -157,11 +157,11 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     tuple_in, inputs = _as_tuple(inputs, "inputs", "jacobian")
     if strategy == "forward-mode":
         if create_graph:
-            raise NotImplementedError("torch.autograd.functional.jacobian: `strict=True` "
-                                      "and `strategy=\"forward-mode\"` are not supported "
-                                      "together (yet)." if strict else
-                                      "jacobian: create_graph=True is not supported with "
-                                      "strategy='forward-mode'; use reverse-mode")
+            raise NotImplementedError(
+                "torch.autograd.functional.jacobian: `create_graph=True` and `strategy="
+                "\"forward-mode\"` are not supported together (yet) (as in PyTorch). Use "
+                "strategy=\"reverse-mode\" for a differentiable Jacobian, or func.jacfwd, "
+                "which composes with the other transforms.")
         jac, _, tuple_out = _jacobian_columns(func, inputs, tuple(range(len(inputs))),
                                               False, chunk_size, strict)
     else:

@@ -448,9 +448,10 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     number (inf and -inf included) or 'fro' (the 2-norm over at most two dims)."""
     check_tensor(input, "norm")
     if isinstance(p, str):
-        if p == "nuc":
-            raise NotImplementedError("norm(): p='nuc' (the nuclear norm) is not supported "
-                                      "yet; it needs singular values.")
+        if p == "nuc":  # the sum of singular values, over two dims
+            from .. import linalg
+            return linalg.matrix_norm(input, "nuc", (-2, -1) if dim is None else dim,
+                                      keepdim, dtype=dtype)
         if p != "fro":
             raise RuntimeError(f"norm(): unknown p {p!r}; use a number, 'fro' or 'nuc'")
         if isinstance(dim, (tuple, list)) and len(dim) > 2:
