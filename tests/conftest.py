@@ -221,3 +221,37 @@ def mentions_number(message, number):
     """Whether ``message`` contains ``number`` as a whole word."""
     pattern = rf"(?<!\d){re.escape(str(number))}(?!\d)"
     return re.search(pattern, message) is not None
+
+
+# ---- custom Functions shared by several test files ------------------------------------
+
+def square_function(lib):
+    """``x * x`` as a custom Function saving its input (backward ``2 x g``)."""
+    class Square(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            x, = ctx.saved_tensors
+            return 2 * x * g
+    return Square
+
+
+def batched_scale_function(lib, factor, shapes):
+    """``x * factor`` as a Function that declares batched-grad support and records the
+    shape of every cotangent its backward receives in ``shapes``."""
+    class Scale(lib.autograd.Function):
+        supports_batched_grads = True
+
+        @staticmethod
+        def forward(ctx, x):
+            return x * factor
+
+        @staticmethod
+        def backward(ctx, g):
+            shapes.append(tuple(g.shape))
+            return g * factor
+    return Scale

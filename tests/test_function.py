@@ -8,7 +8,13 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import TESTING_TORCH, Raised, assert_mirrors
+from conftest import (
+    TESTING_TORCH,
+    Raised,
+    assert_mirrors,
+    batched_scale_function,
+    square_function,
+)
 
 
 def raises(ours, exc_type, *substrings):
@@ -31,20 +37,6 @@ def exp_function(lib):
             y, = ctx.saved_tensors
             return g * y
     return Exp
-
-
-def square_function(lib):
-    class Square(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x * x
-
-        @staticmethod
-        def backward(ctx, g):
-            x, = ctx.saved_tensors
-            return 2 * x * g
-    return Square
 
 
 # ------------------------------------------------------------------ basics
@@ -606,19 +598,7 @@ def test_batched_jacobian_equals_row_loop(cr):
 @pytest.mark.chainrule_only
 def test_supports_batched_grads_gets_the_batch(cr):
     shapes = []
-
-    class Double(cr.autograd.Function):
-        supports_batched_grads = True
-
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, g):
-            shapes.append(tuple(g.shape))
-            return g * 2
-
+    Double = batched_scale_function(cr, 2, shapes)
     x = cr.ones(3, requires_grad=True)
     (g,) = cr.autograd.grad(Double.apply(x), x, cr.eye(3), is_grads_batched=True)
     assert shapes == [(3, 3)]

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import TESTING_TORCH, Raised, assert_mirrors
+from conftest import TESTING_TORCH, Raised, assert_mirrors, batched_scale_function
 
 
 def inputs(lib, *shapes, seed=0):
@@ -224,19 +224,7 @@ def test_mismatch_names_the_worst_entry(cr):
 @pytest.mark.chainrule_only
 def test_analytical_jacobian_is_one_batched_backward_per_output(cr):
     shapes = []
-
-    class Scale(cr.autograd.Function):
-        supports_batched_grads = True
-
-        @staticmethod
-        def forward(ctx, x):
-            return x * 3
-
-        @staticmethod
-        def backward(ctx, g):
-            shapes.append(tuple(g.shape))
-            return g * 3
-
+    Scale = batched_scale_function(cr, 3, shapes)
     x = cr.tensor(np.linspace(0.5, 1.5, 6), requires_grad=True)
     assert cr.autograd.gradcheck(Scale.apply, (x,))
     # two batched passes (the check and the reentrancy check), each with all 6 rows,

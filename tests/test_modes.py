@@ -9,7 +9,7 @@ import gc
 import warnings
 
 import pytest
-from conftest import Raised, assert_mirrors
+from conftest import Raised, assert_mirrors, square_function
 
 
 def raises(ours, exc_type, *substrings):
@@ -244,17 +244,7 @@ def test_saved_tensors_hooks_with_custom_function_and_double_backward(cr, torch)
             log.append("unpack")
             return t
 
-        class Sq(lib.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                ctx.save_for_backward(x)
-                return x * x
-
-            @staticmethod
-            def backward(ctx, g):
-                x, = ctx.saved_tensors
-                return 2 * x * g
-
+        Sq = square_function(lib)
         x = lib.tensor([1.0, 2.0], requires_grad=True)
         with lib.autograd.graph.saved_tensors_hooks(pack, unpack):
             y = Sq.apply(x).sum()

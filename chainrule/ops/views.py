@@ -581,10 +581,6 @@ def contiguous(x: Tensor, memory_format=None) -> Tensor:
     return x if x._data.flags.c_contiguous else unary(CLONE, x)
 
 
-def _to_forward(a, np_dtype):
-    return a.astype(np_dtype)
-
-
 def _to_vjp(xp, g, x, out, np_dtype, in_dtype):
     # Note [integer leaves]: gradients are never cast to an integer dtype.
     return xp.astype(g, in_dtype) if in_dtype.kind == "f" else g
