@@ -255,3 +255,14 @@ def batched_scale_function(lib, factor, shapes):
             shapes.append(tuple(g.shape))
             return g * factor
     return Scale
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print how many cases each fuzzer ran (tests/fuzzing.py)."""
+    fuzzing = sys.modules.get("fuzzing")
+    if fuzzing is None or not fuzzing.COUNTS:
+        return
+    mode = "long" if fuzzing.LONG else "CI"
+    terminalreporter.write_line(f"fuzz cases run ({mode} mode):")
+    for name, n in sorted(fuzzing.COUNTS.items()):
+        terminalreporter.write_line(f"  {name}: {n}")

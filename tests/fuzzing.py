@@ -1,0 +1,78 @@
+"""Shared machinery of the adversarial fuzzers (``tests/test_fuzz_*.py``).
+
+Every fuzzer compares chainrule with PyTorch 2.13 on generated inputs and:
+- draws its cases from a fixed seed (``rng(name)``, or Hypothesis through ``SETTINGS``,
+  which is derandomized), so a CI run is reproducible;
+- runs ``cases(n)`` cases: ``n`` in CI, ``10 * n`` when ``CHAINRULE_FUZZ=long`` is set
+  (the local deep mode), and stops early when its ``budget()`` of seconds is spent;
+- consults ``DEVIATIONS`` (one allowlist for the whole suite) before reporting a
+  difference, so a documented, deliberate difference never fails a fuzzer and an
+  undocumented one always does;
+- counts what it ran with ``record(name, n)``; the counts are printed at the end of the
+  test session (``conftest.pytest_terminal_summary``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import zlib
+
+import numpy as np
+
+LONG = os.environ.get("CHAINRULE_FUZZ", "") == "long"
+SCALE = 10 if LONG else 1
+
+# name -> reason.  Every entry is documented in docs/pytorch_users.md.
+DEVIATIONS = {
+    "integer-leaf-requires-grad":
+        "integer tensors may require grad (the founding post does it); .grad is floating",
+    "random-stream":
+        "random numbers come from NumPy's PCG64, not PyTorch's Philox/MT streams",
+    "duplicate-index-assignment":
+        "x[[0, 0]] = v keeps NumPy's last write and its gradient; PyTorch leaves it undefined",
+    "anomaly-inf":
+        "detect_anomaly also stops at inf cotangents",
+    "degenerate-decomposition-gradient":
+        "eigh/svd at repeated values and det at singular inputs give finite gradients",
+}
+
+COUNTS: dict[str, int] = {}
+FINDINGS: dict[str, list[str]] = {}
+
+
+def cases(n: int) -> int:
+    """How many cases a fuzzer with a CI size of ``n`` runs now."""
+    return n * SCALE
+
+
+def budget(seconds: float) -> float:
+    """A deadline (``time.monotonic()`` value) for a fuzzer with a CI budget of seconds."""
+    return time.monotonic() + seconds * SCALE
+
+
+def rng(name: str, salt: int = 0) -> np.random.Generator:
+    """A generator seeded from the fuzzer's name: the same cases on every run."""
+    return np.random.default_rng(zlib.crc32(name.encode()) + salt)
+
+
+def record(name: str, n: int = 1) -> None:
+    COUNTS[name] = COUNTS.get(name, 0) + n
+
+
+def allowed(deviation: str) -> bool:
+    """Whether a difference is a documented deviation (a typo here is an error)."""
+    if deviation not in DEVIATIONS:
+        raise KeyError(f"{deviation!r} is not in tests/fuzzing.py DEVIATIONS")
+    return True
+
+
+try:  # Hypothesis-driven fuzzers share one derandomized profile
+    from hypothesis import HealthCheck, settings
+
+    def SETTINGS(max_examples: int):
+        return settings(max_examples=cases(max_examples), derandomize=True, deadline=None,
+                        database=None,
+                        suppress_health_check=list(HealthCheck))
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    SETTINGS = None
