@@ -7,17 +7,21 @@ A checkpoint is a NumPy ``.npz`` archive (a zip of ``.npy`` members, readable wi
 
 - ``__chainrule__.npy``: the manifest, a 1-D ``uint8`` array holding UTF-8 JSON::
 
-      {"format": "chainrule", "version": 1, "root": NODE}
+      {"format": "chainrule", "version": 2, "root": NODE}
 
-- ``t0.npy``, ``t1.npy``, ...: one array per saved tensor (or NumPy array / scalar),
-  written with ``allow_pickle=False``.
+- ``t0.npy``, ``t1.npy``, ...: one array per stored buffer, written with
+  ``allow_pickle=False``, little-endian.
 
 A ``NODE`` is a JSON object whose ``"t"`` names its kind:
 
 ===========  ====================================================================
-``tensor``   ``{"t": "tensor", "key": "t0", "requires_grad": false}``; ``"parameter"``
-             instead of ``"tensor"`` for an ``nn.Parameter``.  A tensor saved twice
-             (the same object) is stored once and loaded as one object.
+``tensor``   ``{"t": "tensor", "key": "t0", "id": 0, "requires_grad": false}``;
+             ``"parameter"`` instead of ``"tensor"`` for an ``nn.Parameter``.  A tensor
+             saved twice (the same object, the same ``"id"``) loads as one object.
+             Tensors that share memory (a tensor and its views) share one stored
+             buffer, a 1-D array, and each carries ``"view": [offset, shape, stride]``
+             in elements of it, so they share memory again after loading, as in
+             PyTorch.  Without ``"view"`` the tensor is the whole array.
 ``ndarray``  ``{"t": "ndarray", "key": "t1"}``; ``npscalar`` is the same for a NumPy
              scalar (stored as a 0-d array).
 ``dict``     ``{"t": "dict", "items": [[KEY_NODE, NODE], ...]}`` (keys keep their
@@ -30,16 +34,26 @@ scalars      ``{"t": "int" | "float" | "bool" | "str", "v": value}`` and
 ``dtype``    ``{"t": "dtype", "v": "float32"}``.
 ===========  ====================================================================
 
+Version 1 files (no ``"id"``, no ``"view"``) still load.
+
 Anything else (modules, functions, arbitrary objects) is refused at save time with a
 ``TypeError`` naming where it sits in the object, before any file is touched; save a
-model's ``state_dict()`` instead of the model.  Loading parses JSON and ``.npy`` data
-only, so it never executes code; a corrupt, truncated or foreign file raises
-``RuntimeError`` naming the file.
+model's ``state_dict()`` instead of the model.
+
+Loading parses JSON and ``.npy`` data only, so it never executes code, and it is
+bounded by the file: each stored array is read once however often the manifest refers
+to it, an array's header must match the size the archive declares for it, a
+compressed member may not claim more than deflate can produce, the manifest may not be
+larger than the file or nested deeper than :data:`MAX_DEPTH`, and a view must lie
+inside its buffer.  A corrupt, truncated, crafted or foreign file raises
+``RuntimeError`` naming the file and the problem (PyTorch raises ``RuntimeError`` for
+a damaged archive too), never another exception type.
 
 Writes to a path are atomic: the archive goes to a temporary file in the same
 directory, is flushed to disk, and replaces the target with ``os.replace``; a crash
-mid-save leaves the old file intact.  File-like objects (``io.BytesIO``) are written
-and read directly.
+mid-save leaves the old file intact.  An existing file keeps its permission bits, and a
+symbolic link is written through (the link stays a link).  File-like objects
+(``io.BytesIO``) are written and read directly.
 """
 
 from __future__ import annotations
@@ -49,6 +63,7 @@ import io
 import json
 import math
 import os
+import stat
 import sys
 import zipfile
 from collections import Counter, OrderedDict
@@ -61,8 +76,19 @@ from ._tensor import Size, Tensor, check_device, wrap
 __all__ = ["save", "load"]
 
 MANIFEST = "__chainrule__.npy"
-FORMAT, VERSION = "chainrule", 1
+FORMAT, VERSION = "chainrule", 2
+READS = (1, 2)            # format versions load() understands
+MAX_DEPTH = 200           # nesting of containers in a checkpoint (save and load)
+MAX_DIMS = 64             # dimensions of a stored array or view
+MAX_MANIFEST = 64 << 20   # bytes of manifest JSON
+MAX_EXPANDED = 1 << 24    # elements a view may address beyond its buffer's length
+DEFLATE_RATIO = 1100      # deflate cannot expand data more than ~1032 times
 _SCALARS = {bool: "bool", int: "int", str: "str"}
+# what a stored array may hold: little-endian (or byte-sized) bool, int, uint, float
+_ARRAY_DTYPES = {np.dtype(c).newbyteorder("<").str for c in "?bhilqBHILQefd"}
+_TENSOR_DTYPES = {np.dtype(n).newbyteorder("<").str
+                  for n in ("bool", "int8", "int16", "int32", "int64", "uint8",
+                            "float16", "float32", "float64")}
 
 
 # ---- save ---------------------------------------------------------------------------------
@@ -72,8 +98,8 @@ class _Encoder:
 
     def __init__(self) -> None:
         self.arrays: list = []
-        self.seen: dict = {}  # id(tensor) -> key, so a shared tensor is stored once
-        self.keep: list = []  # the tensors behind ``seen`` stay alive while encoding
+        self.tensors: dict = {}  # id(tensor) -> (tensor, [nodes]); one id per object
+        self.ndarrays: dict = {}  # id(array) -> (array, key): the same array, stored once
         self.active: set = set()  # containers on the current path (cycle check)
 
     def _array(self, arr: np.ndarray) -> str:
@@ -83,7 +109,7 @@ class _Encoder:
         self.arrays.append((key, arr))
         return key
 
-    def encode(self, obj, path: str):
+    def encode(self, obj, path: str, depth: int = 0):
         cls = type(obj)
         if obj is None:
             return {"t": "none"}
@@ -92,7 +118,7 @@ class _Encoder:
         if cls is float:
             return {"t": "float", "v": obj if math.isfinite(obj) else repr(obj)}
         if isinstance(obj, Tensor):
-            return self._tensor(obj, path)
+            return self._tensor(obj)
         if isinstance(obj, np.ndarray):
             return {"t": "ndarray", "key": self._checked_array(obj, path)}
         if isinstance(obj, (np.bool_, np.number)):
@@ -101,50 +127,143 @@ class _Encoder:
             return {"t": "dtype", "v": obj.name}
         if cls in (dict, OrderedDict, Counter):
             kind = {dict: "dict", OrderedDict: "odict", Counter: "counter"}[cls]
-            with self._entered(obj, path):
-                items = [[self._key(k, path), self.encode(v, f"{path}[{k!r}]")]
+            with self._entered(obj, path, depth):
+                items = [[self._key(k, path, depth), self.encode(v, f"{path}[{k!r}]",
+                                                                 depth + 1)]
                          for k, v in obj.items()]
             return {"t": kind, "items": items}
         if cls in (list, tuple, Size):
             kind = {list: "list", tuple: "tuple", Size: "size"}[cls]
-            with self._entered(obj, path):
-                items = [self.encode(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+            with self._entered(obj, path, depth):
+                items = [self.encode(v, f"{path}[{i}]", depth + 1)
+                         for i, v in enumerate(obj)]
             return {"t": kind, "items": items}
         raise TypeError(_refusal(obj, path))
 
-    def _key(self, key, path: str):
+    def _key(self, key, path: str, depth: int):
         if type(key) in (str, int, float, bool, tuple) or key is None:
-            return self.encode(key, f"{path} (a key)")
+            return self.encode(key, f"{path} (a key)", depth + 1)
         raise TypeError(f"chainrule.save: the dict at {path} has a key of type "
                         f"{type(key).__name__} ({key!r:.40}); keys must be str, int, float, "
                         f"bool, None or tuples of them.")
 
     def _checked_array(self, arr: np.ndarray, path: str) -> str:
+        seen = self.ndarrays.get(id(arr))
+        if seen is not None:
+            return seen[1]
         try:
-            return self._array(arr)
+            key = self._array(_little_endian(arr))
         except TypeError:
             raise TypeError(f"chainrule.save: the array at {path} has dtype {arr.dtype}; "
                             f"only bool, integer and floating arrays are saved.") from None
+        self.ndarrays[id(arr)] = (arr, key)
+        return key
 
-    def _tensor(self, t: Tensor, path: str) -> dict:
+    def _tensor(self, t: Tensor) -> dict:
         nn = sys.modules.get("chainrule.nn")
         kind = "parameter" if nn is not None and isinstance(t, nn.Parameter) else "tensor"
-        key = self.seen.get(id(t))
-        if key is None:
-            key = self.seen[id(t)] = self._array(t._data)
-            self.keep.append(t)
-        return {"t": kind, "key": key, "requires_grad": bool(t._rg)}
+        entry = self.tensors.get(id(t))
+        if entry is None:
+            entry = self.tensors[id(t)] = (t, [], len(self.tensors))
+        node = {"t": kind, "key": None, "id": entry[2], "requires_grad": bool(t._rg)}
+        entry[1].append(node)
+        return node
+
+    def store_tensors(self) -> None:
+        """Give every tensor node its buffer: tensors whose arrays are views of one
+        NumPy buffer (with one dtype) share one stored 1-D array, and their nodes say
+        where in it they lie; any other tensor is stored as its own array."""
+        groups: dict = {}
+        for t, nodes, _ in self.tensors.values():
+            arr = t._data
+            groups.setdefault(_group_key(arr), []).append((arr, nodes))
+        for (root_id, _), members in groups.items():
+            if root_id is None or len(members) == 1 and _plain(members[0][0]):
+                for arr, nodes in members:
+                    key = self._array(np.ascontiguousarray(arr) if not _plain(arr) else arr)
+                    for node in nodes:
+                        node["key"] = key
+                continue
+            buffer, views = _shared_buffer([arr for arr, _ in members])
+            key = self._array(buffer)
+            for (_, nodes), view in zip(members, views):
+                for node in nodes:
+                    node["key"] = key
+                    node["view"] = view
 
     @contextlib.contextmanager
-    def _entered(self, obj, path: str):
+    def _entered(self, obj, path: str, depth: int):
         if id(obj) in self.active:
             raise ValueError(f"chainrule.save: the object at {path} contains itself; a "
                              f"checkpoint must be a tree")
+        if depth >= MAX_DEPTH:
+            raise RuntimeError(f"chainrule.save: the object at {path:.200} is nested more "
+                               f"than {MAX_DEPTH} containers deep; chainrule.load refuses "
+                               f"deeper checkpoints")
         self.active.add(id(obj))
         try:
             yield
         finally:
             self.active.discard(id(obj))
+
+
+def _little_endian(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and sys.byteorder == "big"):
+        return arr.astype(arr.dtype.newbyteorder("<"))
+    return arr
+
+
+def _plain(arr: np.ndarray) -> bool:
+    """Stored as itself: its own bytes in C or Fortran order, little-endian, and no
+    element is stored twice (``write_array`` keeps Fortran order)."""
+    return ((arr.flags.c_contiguous or arr.flags.f_contiguous)
+            and arr.dtype.str in _TENSOR_DTYPES)
+
+
+def _root(arr: np.ndarray) -> np.ndarray:
+    while isinstance(arr.base, np.ndarray):
+        arr = arr.base
+    return arr
+
+
+def _group_key(arr: np.ndarray):
+    """Arrays with one key are views of one buffer with one dtype and may share a stored
+    buffer; ``(None, id)`` keeps an array alone."""
+    if arr.size == 0 or arr.dtype.str not in _TENSOR_DTYPES \
+            or any(s % arr.itemsize for s in arr.strides):
+        return (None, id(arr))
+    return (id(_root(arr)), arr.dtype.str)
+
+
+def _bounds(arr: np.ndarray):
+    """First and one-past-last byte addresses of a non-empty array."""
+    low = high = arr.__array_interface__["data"][0]
+    for n, s in zip(arr.shape, arr.strides):
+        if s < 0:
+            low += (n - 1) * s
+        else:
+            high += (n - 1) * s
+    return low, high + arr.itemsize
+
+
+def _shared_buffer(arrays: list):
+    """One 1-D array covering every array of the list (views of one buffer, one dtype),
+    and each array's ``[offset, shape, stride]`` in elements of it."""
+    size = arrays[0].itemsize
+    bounds = [_bounds(a) for a in arrays]
+    low = min(b[0] for b in bounds)
+    high = max(b[1] for b in bounds)
+    first = arrays[min(range(len(arrays)), key=lambda i: bounds[i][0])]
+    # the element of `first` at its lowest address, as a view, stretched over the span
+    corner = first[tuple(slice(n - 1, n) if s < 0 else slice(0, 1)
+                         for n, s in zip(first.shape, first.strides))]
+    buffer = np.lib.stride_tricks.as_strided(corner, shape=((high - low) // size,),
+                                             strides=(size,), writeable=False)
+    views = []
+    for a in arrays:
+        start = a.__array_interface__["data"][0]
+        views.append([(start - low) // size, list(a.shape), [s // size for s in a.strides]])
+    return buffer, views
 
 
 def _refusal(obj, path: str) -> str:
@@ -180,15 +299,19 @@ def save(obj, f, pickle_module=None, pickle_protocol=None,
     ----------
     obj : object
         Tensors, NumPy arrays, dicts (also ``OrderedDict``), lists, tuples, str, int,
-        float, bool, None, nested in any way.  Anything else raises ``TypeError``.
+        float, bool, None, nested in any way (at most :data:`MAX_DEPTH` deep).
+        Anything else raises ``TypeError``.  Tensors that share memory (views) share it
+        again after :func:`load`.
     f : str, os.PathLike or binary file object
-        A path is written atomically (temporary file + ``os.replace``).
+        A path is written atomically (temporary file + ``os.replace``), keeping an
+        existing file's permissions and writing through a symbolic link.
 
     The remaining arguments exist for PyTorch compatibility and are ignored.  The
     format is described in this module's docstring.
     """
     encoder = _Encoder()
     root = encoder.encode(obj, "root")
+    encoder.store_tensors()
     if isinstance(f, (str, os.PathLike)):
         _atomic_write(os.fspath(f), root, encoder.arrays)
     elif hasattr(f, "write"):
@@ -199,13 +322,29 @@ def save(obj, f, pickle_module=None, pickle_protocol=None,
 
 
 def _atomic_write(path: str, root, arrays) -> None:
+    if os.path.islink(path):
+        path = os.path.realpath(path)  # write the link's target; the link stays a link
+    try:
+        old = os.stat(path)
+    except OSError:
+        old = None
     directory = os.path.dirname(os.path.abspath(path))
     # created like open(path, "wb") would be (0o666 minus the umask), unlike mkstemp
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.urandom(6).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     0o666)
+    except PermissionError:
+        if old is None or not stat.S_ISREG(old.st_mode):
+            raise
+        # the directory is read-only but the file is writable: write it in place
+        with open(path, "wb") as fp:
+            _write_archive(fp, root, arrays)
+        return
     try:
         with os.fdopen(fd, "wb") as fp:
+            if old is not None and stat.S_ISREG(old.st_mode):
+                _keep_owner_and_mode(fp.fileno(), old)
             _write_archive(fp, root, arrays)
             fp.flush()
             os.fsync(fp.fileno())
@@ -228,84 +367,255 @@ def _atomic_write(path: str, root, arrays) -> None:
         os.close(dir_fd)
 
 
+def _keep_owner_and_mode(fd: int, old: os.stat_result) -> None:
+    """The replacement gets the replaced file's permission bits (and owner, where we
+    may set it), as writing into the file with ``open(path, "wb")`` would keep them."""
+    if hasattr(os, "fchown") and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+        with contextlib.suppress(OSError):
+            os.fchown(fd, old.st_uid, old.st_gid)
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, stat.S_IMODE(old.st_mode))
+    else:  # pragma: no cover - Windows: only the read-only bit exists
+        pass
+
+
 # ---- load ---------------------------------------------------------------------------------
 
+class _Corrupt(Exception):
+    """A problem found in the file; load() turns it into a RuntimeError naming the file."""
+
+
+class _Refused(Exception):
+    """A file load() refuses with this whole message (as a RuntimeError)."""
+
+
+def _fail(why: str):
+    raise _Corrupt(why)
+
+
 class _Decoder:
-    def __init__(self, zf: zipfile.ZipFile, name: str) -> None:
+    def __init__(self, zf: zipfile.ZipFile, size: int) -> None:
         self.zf = zf
-        self.name = name
-        self.members = set(zf.namelist())
-        self.loaded: dict = {}  # key -> Tensor, so a shared tensor loads as one object
+        self.size = size  # bytes in the archive
+        self.infos = {i.filename: i for i in zf.infolist()}
+        self.arrays: dict = {}  # key -> ndarray: each stored array is read once
+        self.tensors: dict = {}  # node id (or key) -> Tensor: a shared tensor loads once
+        self.version = VERSION
 
-    def fail(self, why: str):
-        raise RuntimeError(f"chainrule.load: {self.name} is corrupt or not a chainrule "
-                           f"checkpoint: {why}")
-
-    def array(self, key) -> np.ndarray:
-        member = f"{key}.npy"
-        if not isinstance(key, str) or member not in self.members:
-            self.fail(f"the manifest refers to a missing array {key!r}")
+    # -- arrays -----------------------------------------------------------------------
+    def member(self, key, limit=None) -> np.ndarray:
+        """The array stored under ``key``, read once and checked before allocating."""
+        arr = self.arrays.get(key) if isinstance(key, str) else None
+        if arr is not None:
+            return arr
+        info = self.infos.get(f"{key}.npy") if isinstance(key, str) else None
+        if info is None:
+            _fail(f"the manifest refers to a missing array {key!r:.60}")
+        _check_member(info, self.size, limit)
         try:
-            with self.zf.open(member) as fp:
-                arr = np.lib.format.read_array(fp, allow_pickle=False)
-                if fp.read(1):  # also makes zipfile verify the member's CRC
-                    self.fail(f"array {key!r} has trailing data")
+            with self.zf.open(info) as fp:
+                arr = _read_npy(fp, info, key)
+        except _Corrupt:
+            raise
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-            self.fail(f"array {key!r} cannot be read ({exc})")
-        if arr.dtype.kind not in "biuf":
-            self.fail(f"array {key!r} has unsupported dtype {arr.dtype}")
+            _fail(f"array {key!r} cannot be read ({type(exc).__name__}: {exc})")
+        self.arrays[key] = arr
         return arr
 
-    def decode(self, node):
-        if not isinstance(node, dict) or "t" not in node:
-            self.fail(f"malformed manifest node {node!r:.60}")
+    # -- nodes ------------------------------------------------------------------------
+    def decode(self, node, depth: int = 0):
+        if depth > 2 * MAX_DEPTH + 2:  # a dict's key and value each add a level
+            _fail(f"the manifest is nested more than {MAX_DEPTH} containers deep")
+        if not isinstance(node, dict) or not isinstance(node.get("t"), str):
+            _fail(f"malformed manifest node {_short(node)}")
         kind = node["t"]
-        try:
-            if kind == "none":
-                return None
-            if kind in ("int", "str", "bool"):
-                value = node["v"]
-                if type(value) is not {"int": int, "str": str, "bool": bool}[kind]:
-                    self.fail(f"a {kind} node holds {value!r:.40}")
-                return value
-            if kind == "float":
-                return float(node["v"])
-            if kind in ("tensor", "parameter"):
-                return self._tensor(node, kind)
+        if kind == "none":
+            return None
+        if kind in ("int", "str", "bool"):
+            value = node.get("v")
+            if type(value) is not {"int": int, "str": str, "bool": bool}[kind]:
+                _fail(f"a {kind} node holds {_short(value)}")
+            return value
+        if kind == "float":
+            value = node.get("v")
+            if type(value) in (int, float) or value in ("nan", "inf", "-inf"):
+                return float(value)
+            _fail(f"a float node holds {_short(value)}")
+        if kind in ("tensor", "parameter"):
+            return self._tensor(node, kind)
+        if kind in ("ndarray", "npscalar"):
+            arr = self.member(node.get("key"))
             if kind == "ndarray":
-                return self.array(node["key"])
-            if kind == "npscalar":
-                return self.array(node["key"])[()]
-            if kind == "dtype":
-                return _dtype._BY_NAME[node["v"]]
-            if kind in ("list", "tuple", "size"):
-                items = [self.decode(v) for v in node["items"]]
-                return {"list": list, "tuple": tuple, "size": Size}[kind](items)
-            if kind in ("dict", "odict", "counter"):
-                cls = {"dict": dict, "odict": OrderedDict, "counter": Counter}[kind]
-                out = cls()
-                for k, v in node["items"]:
-                    out[self.decode(k)] = self.decode(v)
-                return out
-        except (KeyError, TypeError, ValueError) as exc:
-            self.fail(f"malformed {kind!r} node ({type(exc).__name__}: {exc})")
-        self.fail(f"unknown node kind {kind!r}")
+                return arr
+            if arr.ndim:
+                _fail(f"the npscalar {node.get('key')!r} is not 0-dimensional")
+            return arr[()]
+        if kind == "dtype":
+            name = node.get("v")
+            if not isinstance(name, str) or name not in _dtype._BY_NAME:
+                _fail(f"unknown dtype {_short(name)}")
+            return _dtype._BY_NAME[name]
+        items = node.get("items")
+        if kind in ("list", "tuple", "size"):
+            if not isinstance(items, list):
+                _fail(f"a {kind} node has no list of items")
+            values = [self.decode(v, depth + 1) for v in items]
+            if kind == "size" and not all(type(v) is int and v >= 0 for v in values):
+                _fail(f"a size holds {_short(values)}")
+            return {"list": list, "tuple": tuple, "size": Size}[kind](values)
+        if kind in ("dict", "odict", "counter"):
+            if not isinstance(items, list):
+                _fail(f"a {kind} node has no list of items")
+            out = {"dict": dict, "odict": OrderedDict, "counter": Counter}[kind]()
+            for pair in items:
+                if not isinstance(pair, list) or len(pair) != 2:
+                    _fail(f"a {kind} item is not a [key, value] pair: {_short(pair)}")
+                key = self.decode(pair[0], depth + 1)
+                try:
+                    hash(key)
+                except TypeError:
+                    _fail(f"a {kind} key is unhashable: {_short(key)}")
+                out[key] = self.decode(pair[1], depth + 1)
+            return out
+        _fail(f"unknown node kind {_short(kind)}")
 
     def _tensor(self, node: dict, kind: str):
-        key = node["key"]
-        t = self.loaded.get(key)
+        key = node.get("key")
+        ident = node.get("id", key) if self.version >= 2 else key
+        if not isinstance(ident, (str, int)) or isinstance(ident, bool):
+            _fail(f"a tensor node has an invalid id {_short(ident)}")
+        t = self.tensors.get(ident)
         if t is not None:
             return t
-        arr = self.array(key)
+        arr = self.member(key)
+        if "view" in node:
+            arr = _view(arr, node["view"], key)
+        if arr.dtype.str not in _TENSOR_DTYPES:
+            _fail(f"array {key!r} has dtype {arr.dtype}, which a tensor cannot hold")
+        rg = node.get("requires_grad", kind == "parameter")
+        if type(rg) is not bool:
+            _fail(f"requires_grad is {_short(rg)}, not true or false")
         if kind == "parameter":
             from .nn import Parameter
-            t = Parameter(wrap(arr), requires_grad=bool(node.get("requires_grad", True)))
+            t = Parameter(wrap(arr), requires_grad=rg)
         else:
             t = wrap(arr)
-            if node.get("requires_grad"):
+            if rg:
                 t.requires_grad_()
-        self.loaded[key] = t
+        self.tensors[ident] = t
         return t
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_member(info: zipfile.ZipInfo, archive: int, limit) -> None:
+    name = info.filename
+    if info.compress_type == zipfile.ZIP_STORED:
+        if info.file_size != info.compress_size:
+            _fail(f"member {name!r} is stored with {info.compress_size} bytes but declares "
+                  f"{info.file_size}")
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        if info.file_size > DEFLATE_RATIO * info.compress_size + 1024:
+            _fail(f"member {name!r} declares {info.file_size} bytes from "
+                  f"{info.compress_size} compressed bytes, more than deflate can produce")
+    else:
+        _fail(f"member {name!r} uses compression method {info.compress_type}; only "
+              f"stored and deflated members are read")
+    if info.compress_size > archive or info.header_offset > archive:
+        _fail(f"member {name!r} declares {info.compress_size} bytes at offset "
+              f"{info.header_offset}, beyond the end of the {archive}-byte file")
+    if limit is not None and info.file_size > limit:
+        _fail(f"member {name!r} holds {info.file_size} bytes; the limit is {limit}")
+
+
+def _read_npy(fp, info: zipfile.ZipInfo, key: str) -> np.ndarray:
+    """An ``.npy`` member: header checked against the member's size, then the data read
+    into one array of exactly that size, then the member's CRC (zipfile checks it at
+    the end of the data)."""
+    fmt = np.lib.format
+    version = fmt.read_magic(fp)
+    if version == (1, 0):
+        shape, fortran, dtype = fmt.read_array_header_1_0(fp)
+    elif version in ((2, 0), (3, 0)):
+        shape, fortran, dtype = fmt.read_array_header_2_0(fp)
+    else:  # read_magic already refuses unknown versions
+        _fail(f"array {key!r} has .npy format version {version}")
+    if dtype.hasobject or dtype.str not in _ARRAY_DTYPES:
+        order = " big-endian" if dtype.byteorder == ">" else ""
+        _fail(f"array {key!r} cannot be read: its{order} dtype {dtype} is not supported "
+              f"(only little-endian bool, integer and floating arrays; never objects)")
+    if not isinstance(shape, tuple) or len(shape) > MAX_DIMS or \
+            not all(type(n) is int and n >= 0 for n in shape):
+        _fail(f"array {key!r} has an invalid shape {_short(shape)}")
+    header = fp.tell() if hasattr(fp, "tell") else None
+    count = 1
+    for n in shape:
+        count *= n
+        if count * dtype.itemsize > info.file_size:
+            break
+    nbytes = count * dtype.itemsize
+    if header is None or header + nbytes != info.file_size:
+        _fail(f"array {key!r} declares shape {_short(shape)} ({nbytes} bytes of "
+              f"{dtype}), which does not match its {info.file_size}-byte member")
+    arr = np.empty(count, dtype)
+    view = memoryview(arr).cast("B")
+    done = 0
+    while done < nbytes:
+        chunk = fp.read(min(nbytes - done, 1 << 20))
+        if not chunk:
+            _fail(f"array {key!r} is truncated")
+        view[done:done + len(chunk)] = chunk
+        done += len(chunk)
+    if fp.read(1):  # also makes zipfile verify the member's CRC
+        _fail(f"array {key!r} has trailing data")
+    if fortran:
+        return arr.reshape(shape[::-1]).transpose()
+    return arr.reshape(shape)
+
+
+def _view(buffer: np.ndarray, spec, key) -> np.ndarray:
+    """``[offset, shape, stride]`` (in elements) of a 1-D buffer, checked to lie inside
+    it; a view whose elements overlap (``expand``) is read-only, as the original was."""
+    if not (isinstance(spec, list) and len(spec) == 3 and isinstance(spec[1], list)
+            and isinstance(spec[2], list) and len(spec[1]) == len(spec[2]) <= MAX_DIMS
+            and all(type(v) is int for v in [spec[0], *spec[1], *spec[2]])):
+        _fail(f"a view of {key!r} is not [offset, [sizes], [strides]]: {_short(spec)}")
+    offset, shape, strides = spec
+    if buffer.ndim != 1:
+        _fail(f"a view refers to {key!r}, which is not a 1-D buffer")
+    if offset < 0 or any(n < 0 for n in shape):
+        _fail(f"a view of {key!r} has a negative offset or size: {_short(spec)}")
+    numel = 1
+    for n in shape:
+        numel *= n
+        if numel > buffer.size + MAX_EXPANDED:
+            _fail(f"a view of {key!r} has {_short(shape)} elements, far more than the "
+                  f"{buffer.size} its buffer holds")
+    if numel == 0:
+        return np.empty(shape, buffer.dtype)
+    low = offset + sum((n - 1) * s for n, s in zip(shape, strides) if s < 0)
+    high = offset + sum((n - 1) * s for n, s in zip(shape, strides) if s > 0)
+    if low < 0 or high >= buffer.size:
+        _fail(f"a view of {key!r} ({_short(spec)}) reaches outside its {buffer.size} "
+              f"elements")
+    size = buffer.itemsize
+    return np.lib.stride_tricks.as_strided(
+        buffer[offset:], shape=tuple(shape), strides=tuple(s * size for s in strides),
+        writeable=not _overlaps(shape, strides))
+
+
+def _overlaps(shape, strides) -> bool:
+    """Whether two elements may share memory (not provably distinct)."""
+    span = 0
+    for n, s in sorted(((n, abs(s)) for n, s in zip(shape, strides) if n > 1),
+                       key=lambda p: p[1]):
+        if s <= span:
+            return True
+        span += (n - 1) * s
+    return False
 
 
 def _check_map_location(map_location) -> None:
@@ -334,8 +644,9 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     Raises
     ------
     RuntimeError
-        The file is corrupt, truncated, or not a chainrule checkpoint (this includes
-        files written by ``torch.save``, which need pickle).
+        The file is corrupt, truncated, crafted, or not a chainrule checkpoint (this
+        includes files written by ``torch.save``, which need pickle).  Memory use is
+        bounded by the file's contents (see the module docstring).
     """
     _check_map_location(map_location)
     if isinstance(f, (str, os.PathLike)):
@@ -349,35 +660,61 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         raise TypeError(f"chainrule.load: f must be a path or a readable binary file "
                         f"object, got {type(f).__name__}")
     name = repr(getattr(f, "name", None) or f"<{type(f).__name__} object>")
-    if not hasattr(f, "seek"):
+    if not (hasattr(f, "seek") and hasattr(f, "tell")):
         f = io.BytesIO(f.read())
     return _load(f, name)
 
 
 def _load(fp, name: str):
     try:
+        return _read(fp, name)
+    except _Refused as exc:
+        raise RuntimeError(str(exc)) from None
+    except _Corrupt as exc:
+        raise RuntimeError(f"chainrule.load: {name} is corrupt or not a chainrule "
+                           f"checkpoint: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - MemoryError, RecursionError included
+        # Note [one exception type]: whatever a damaged file makes zipfile, zlib, NumPy
+        # or JSON raise, the caller sees a RuntimeError naming the file.
+        raise RuntimeError(f"chainrule.load: {name} is corrupt or not a chainrule "
+                           f"checkpoint: {type(exc).__name__}: {str(exc)[:200]}") from exc
+
+
+def _read(fp, name: str):
+    try:
+        start = fp.tell()
+        size = fp.seek(0, io.SEEK_END) - start
+        fp.seek(start)
         zf = zipfile.ZipFile(fp)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise RuntimeError(f"chainrule.load: {name} is not a chainrule checkpoint, or it "
-                           f"is truncated or corrupt: it is not a readable zip/npz archive "
-                           f"({exc}).") from None
+        raise _Refused(f"chainrule.load: {name} is not a chainrule checkpoint, or it "
+                       f"is truncated or corrupt: it is not a readable zip/npz archive "
+                       f"({exc}).") from None
     with zf:
-        decoder = _Decoder(zf, name)
-        if MANIFEST not in decoder.members:
+        decoder = _Decoder(zf, size)
+        if MANIFEST not in decoder.infos:
             why = "it has no chainrule manifest"
-            if any(m.endswith("data.pkl") for m in decoder.members):
+            if any(m.endswith("data.pkl") for m in decoder.infos):
                 why += (" (it looks like a torch.save checkpoint, which needs pickle; "
                         "load it with PyTorch and re-save its tensors with chainrule.save)")
-            raise RuntimeError(f"chainrule.load: {name} was not written by "
-                               f"chainrule.save: {why}.")
+            raise _Refused(f"chainrule.load: {name} was not written by "
+                           f"chainrule.save: {why}.")
+        raw = decoder.member(MANIFEST[:-4], limit=min(MAX_MANIFEST, max(size, 0)))
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            _fail("the manifest is not a 1-D uint8 array")
         try:
-            manifest = json.loads(decoder.array(MANIFEST[:-4]).tobytes().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            decoder.fail(f"the manifest is not valid JSON ({exc})")
+            manifest = json.loads(raw.tobytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:  # ValueError: JSONDecodeError,
+            _fail(f"the manifest is not valid JSON ({str(exc)[:120]})")  # huge ints
+        except RecursionError:
+            _fail(f"the manifest is nested more than {MAX_DEPTH} containers deep")
+        del decoder.arrays[MANIFEST[:-4]]
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            decoder.fail("the manifest does not describe a chainrule checkpoint")
-        if manifest.get("version") != VERSION:
-            raise RuntimeError(f"chainrule.load: {name} has format version "
-                               f"{manifest.get('version')!r}; this chainrule reads version "
-                               f"{VERSION}. Upgrade chainrule to load it.")
+            _fail("the manifest does not describe a chainrule checkpoint")
+        version = manifest.get("version")
+        if version not in READS or type(version) is not int:
+            raise _Refused(f"chainrule.load: {name} has format version "
+                           f"{_short(version)}; this chainrule reads versions "
+                           f"{', '.join(map(str, READS))}. Upgrade chainrule to load it.")
+        decoder.version = version
         return decoder.decode(manifest.get("root"))

@@ -78,7 +78,7 @@ def test_plain_npz_with_json_manifest(cr, tmp_path):
     cr.save({"w": cr.ones(2, 2)}, path)
     with np.load(path, allow_pickle=False) as z:
         manifest = json.loads(z["__chainrule__"].tobytes())
-        assert manifest["format"] == "chainrule" and manifest["version"] == 1
+        assert manifest["format"] == "chainrule" and manifest["version"] == 2
         key = manifest["root"]["items"][0][1]["key"]
         np.testing.assert_array_equal(z[key], np.ones((2, 2), np.float32))
 
