@@ -74,6 +74,9 @@ def main(argv=None) -> int:
     sub.add_parser("demo", help="walk through the founding backward(v) example")
     from ._cli import jacobian
     jacobian.add_parser(sub)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["jacobian"]:
+        argv = argv[:1] + jacobian.normalize_argv(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "demo":
         demo()

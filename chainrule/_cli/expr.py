@@ -27,7 +27,12 @@ LIMITS = {
     "literal_chars": 40,   # longest number literal, in characters
     "exponent": 1000,      # largest |constant exponent| in x ** c
     "elements": 10_000,    # elements of a variable's value
+    "value_length": 400_000,  # characters in a --at/--vjp/--jvp value
+    "intermediate": 4_000_000,  # elements of any value the expression computes
+    "work": 20_000_000,    # elements computed by one evaluation, all values together
 }
+SHOWN = 76  # characters of the input echoed under an error (a window around the caret)
+MESSAGE = 300  # characters of an error message
 
 
 class ExpressionError(ValueError):
@@ -41,19 +46,38 @@ class ExpressionError(ValueError):
         self.line = line
 
     def render(self) -> str:
-        """The message, the offending line and a caret under the column."""
-        out = [f"error: {self.message}"]
+        """The message on one line, then the offending line (a window of at most
+        :data:`SHOWN` characters around the problem) and a caret under the column."""
+        out = [f"error: {_printable(self.message, MESSAGE)}"]
         if self.text and self.col is not None:
             lines = self.text.splitlines() or [""]
             src = lines[min(max(self.line, 1), len(lines)) - 1]
-            shown = "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else "?"
-                            for c in src)
-            out.append("  " + shown)
-            out.append("  " + " " * min(max(self.col, 0), len(shown)) + "^")
+            col = min(max(self.col, 0), len(src))
+            start = max(0, min(col - SHOWN // 2, len(src) - SHOWN))
+            shown = _printable(src[start:start + SHOWN])
+            lead = "..." if start else ""
+            tail = "..." if start + SHOWN < len(src) else ""
+            out.append("  " + lead + shown + tail)
+            out.append("  " + " " * (len(lead) + col - start) + "^")
         return "\n".join(out)
 
     def __str__(self) -> str:
         return self.render()
+
+
+def _printable(text: str, limit: int | None = None) -> str:
+    """``text`` with control characters, line breaks and lone surrogates as ``?``,
+    cut to ``limit`` characters."""
+    if limit is not None and len(text) > limit:
+        text = text[:limit - 3] + "..."
+    return "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else "?"
+                   for c in text)
+
+
+def short(text: str, limit: int = 40) -> str:
+    """``repr`` of user text, cut to about ``limit`` characters for a message."""
+    r = repr(text)
+    return r if len(r) <= limit else r[:limit - 4] + "...'"
 
 
 def _cr():
@@ -92,7 +116,12 @@ _WHY = {ast.Attribute: "attribute access is not allowed",
         ast.Compare: "comparisons are not allowed", ast.BoolOp: "and/or are not allowed",
         ast.Lambda: "lambda is not allowed", ast.IfExp: "if/else is not allowed",
         ast.NamedExpr: "assignment is not allowed", ast.Starred: "* unpacking is not allowed",
-        ast.keyword: "keyword arguments are not allowed"}
+        ast.keyword: "keyword arguments are not allowed",
+        ast.BitXor: "'^' is not allowed; for a power write '**', e.g. x**2",
+        ast.FloorDiv: "'//' is not allowed; write floor(a / b)",
+        ast.BitAnd: "'&' is not allowed", ast.BitOr: "'|' is not allowed",
+        ast.LShift: "'<<' is not allowed", ast.RShift: "'>>' is not allowed",
+        ast.Invert: "'~' is not allowed", ast.Not: "'not' is not allowed"}
 
 
 def _col(text, node):
@@ -121,6 +150,7 @@ class Expression:
         self.outputs = list(body.elts) if isinstance(body, ast.Tuple) else [body]
         self.names = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
                              and n.id not in FUNCTIONS and n.id not in CONSTANTS})
+        self.work = 0  # elements the last evaluation computed, all values together
 
     def error(self, message, node) -> ExpressionError:
         return ExpressionError(message, self.text, _col(self.text, node), node.lineno)
@@ -130,12 +160,17 @@ class Expression:
         for name in self.names:
             if name not in known:
                 given = ", ".join(known) or "none"
-                raise self.error(f"unknown name {name!r} (variables given with --at: "
-                                 f"{given})", self._find_name(name))
+                raise self.error(f"unknown name {short(name)} (variables given with --at: "
+                                 f"{_printable(given, 200)})", self._find_name(name))
 
     def evaluate(self, env: dict) -> list:
-        """The outputs as Tensors, with ``env`` mapping variable names to Tensors."""
+        """The outputs as Tensors, with ``env`` mapping variable names to Tensors.
+
+        Every operation's result size is checked before it is computed (at most
+        ``LIMITS["intermediate"]`` elements, ``LIMITS["work"]`` in all), and the tree
+        is walked without recursion, so a long flat sum is fine."""
         self.check_names(list(env))
+        self.work = 0
         return [self._tensor(self._eval(o, env), o) for o in self.outputs]
 
     def _find_name(self, name):
@@ -149,9 +184,24 @@ class Expression:
         cr = _cr()
         if isinstance(v, cr.Tensor):
             return v
-        return cr.tensor(float(v), dtype=cr.float64)
+        # from a float64 array: the number keeps all its digits whatever tensor() does
+        return cr.from_numpy(np.array(float(v), dtype=np.float64))
 
-    def _eval(self, node, env):
+    def _eval(self, root, env):
+        """Post-order walk with an explicit stack."""
+        values = {}
+        stack = [(root, False)]
+        while stack:
+            node, ready = stack.pop()
+            kids = _operands(node)
+            if not ready and kids:
+                stack.append((node, True))
+                stack.extend((k, False) for k in reversed(kids))
+                continue
+            values[id(node)] = self._node(node, [values.pop(id(k)) for k in kids], env)
+        return values[id(root)]
+
+    def _node(self, node, args, env):
         cr = _cr()
         if isinstance(node, ast.Constant):
             return node.value
@@ -162,28 +212,46 @@ class Expression:
                 raise self.error(f"{node.id} is a function: call it, e.g. {node.id}(x)", node)
             return env[node.id]
         if isinstance(node, ast.UnaryOp):
-            v = self._eval(node.operand, env)
+            (v,) = args
             return self._apply(node, lambda: -v if isinstance(node.op, ast.USub) else +v)
         if isinstance(node, ast.BinOp):
-            a = self._eval(node.left, env)
-            b = self._eval(node.right, env)
+            a, b = args
             if not isinstance(a, cr.Tensor) and not isinstance(b, cr.Tensor):
                 a = self._tensor(a, node)  # numbers meet as float64 tensors: no overflow
+            self._meter(node, _binop_size(node.op, a, b))
             return self._apply(node, lambda: _binop(node.op, a, b))
         if isinstance(node, (ast.List, ast.Tuple)):
-            items = [self._tensor(self._eval(e, env), e) for e in node.elts]
+            items = [self._tensor(v, e) for v, e in zip(args, node.elts)]
             if not items:
                 raise self.error("an empty list has no value", node)
+            self._meter(node, len(items) * int(items[0].numel()))
             return self._apply(node, lambda: cr.stack(items))
         if isinstance(node, ast.Subscript):
-            v = self._tensor(self._eval(node.value, env), node.value)
+            v = self._tensor(args[0], node.value)
             key = _index(node.slice)
             return self._apply(node, lambda: v[key])
         if isinstance(node, ast.Call):
             fn = FUNCTIONS[node.func.id][1]
-            args = [self._tensor(self._eval(a, env), a) for a in node.args]
-            return self._apply(node, lambda: fn(*args))
+            xs = [self._tensor(v, a) for v, a in zip(args, node.args)]
+            if len(xs) == 2 and node.func.id != "dot":
+                self._meter(node, _binop_size(None, *xs))
+            else:
+                self._meter(node, max((int(x.numel()) for x in xs), default=1))
+            return self._apply(node, lambda: fn(*xs))
         raise self.error(f"{type(node).__name__} is not allowed", node)  # unreachable
+
+    def _meter(self, node, size) -> None:
+        """Refuse an operation whose result would be too large, before computing it."""
+        if size is None:
+            return  # the shapes do not fit together: the operation says so itself
+        limit = LIMITS["intermediate"]
+        if size > limit:
+            raise self.error(f"this operation would make a value of {size:,} elements; the "
+                             f"limit is {limit:,}", node)
+        self.work += size
+        if self.work > LIMITS["work"]:
+            raise self.error(f"the expression computes more than {LIMITS['work']:,} "
+                             f"elements in all", node)
 
     def _apply(self, node, thunk):
         try:
@@ -193,6 +261,41 @@ class Expression:
         except (RuntimeError, ValueError, TypeError, IndexError, ArithmeticError) as exc:
             first = str(exc).split(". ")[0].strip()
             raise self.error(first or type(exc).__name__, node) from None
+
+
+def _operands(node) -> list:
+    """The sub-expressions a node's value is computed from, in order."""
+    if isinstance(node, ast.BinOp):
+        return [node.left, node.right]
+    if isinstance(node, ast.UnaryOp):
+        return [node.operand]
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return node.elts
+    if isinstance(node, ast.Subscript):
+        return [node.value]
+    if isinstance(node, ast.Call):
+        return node.args
+    return []
+
+
+def _shape(v) -> tuple:
+    return tuple(v.shape) if hasattr(v, "shape") else ()
+
+
+def _binop_size(op, a, b):
+    """Elements of ``a op b`` from the shapes alone; None when they do not fit."""
+    sa, sb = _shape(a), _shape(b)
+    try:
+        if isinstance(op, ast.MatMult):
+            if not sa or not sb:
+                return None
+            batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+            shape = batch + sa[-2:-1] + sb[-1:] if len(sb) > 1 else batch + sa[-2:-1]
+        else:
+            shape = np.broadcast_shapes(sa, sb)
+    except ValueError:
+        return None
+    return math.prod(shape)
 
 
 def _binop(op, a, b):
@@ -250,59 +353,136 @@ def parse(text: str) -> Expression:
     if not isinstance(text, str):
         raise ExpressionError("the expression must be a string")
     if len(text) > LIMITS["length"]:
-        raise ExpressionError(f"the expression is {len(text)} characters long; the limit is "
-                              f"{LIMITS['length']}", text, LIMITS["length"])
-    if not text.strip():
+        raise ExpressionError(f"the expression is {len(text):,} characters long; the limit "
+                              f"is {LIMITS['length']:,}", text, LIMITS["length"])
+    text = text.strip()
+    if not text:
         raise ExpressionError("the expression is empty", text, 0)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        col = max((exc.offset or 1) - 1, 0)
-        line = exc.lineno or 1
-        msg = exc.msg if exc.msg else "invalid syntax"
-        raise ExpressionError(f"syntax error: {msg}", text.strip(), col, line) from None
+        raise _syntax_error(text, exc) from None
     except (ValueError, MemoryError, RecursionError) as exc:  # null bytes, surrogates
         raise ExpressionError(f"cannot parse the expression: {exc}", text, 0) from None
-    text = text.strip()
     _check(text, tree)
     return Expression(text, tree)
 
 
+def _syntax_error(text: str, exc: SyntaxError) -> ExpressionError:
+    """Python's message, with the caret where the problem is: Python points at the
+    start of a number that runs into a name (``2x``) and at column 0 when the input
+    ends too early (``x+``)."""
+    lines = text.splitlines() or [""]
+    line = min(max(exc.lineno or 1, 1), len(lines))
+    src = lines[line - 1]
+    col = (exc.offset or 0) - 1
+    msg = exc.msg or "invalid syntax"
+    if col < 0 or col > len(src):
+        col = len(src)  # the input ended where more was expected
+        if msg == "invalid syntax":
+            msg = "the expression ends too early"
+    if "literal" in msg and col < len(src):  # "invalid decimal literal": 2x0, 1.5e
+        end = col
+        while end < len(src) and (src[end].isdigit() or src[end] in "._"):
+            end += 1
+        if end < len(src) and src[end].isalpha() and src[end] not in "eEjJ" or \
+                end + 1 < len(src) and src[end] in "eE" and not src[end + 1].isdigit():
+            col = end
+            msg += f"; for a product write {src[exc.offset - 1:end]}*{src[end]}..."
+    return ExpressionError(f"syntax error: {msg}", text, col, line)
+
+
 def _check(text, tree):
-    """Whitelist node types, names, calls, subscripts and the size limits (iterative)."""
+    """Whitelist node types, names, calls, subscripts and the size limits, and fold
+    constant sub-expressions as evaluation would (float64), refusing one that
+    overflows (iterative: no recursion)."""
     expr = Expression.__new__(Expression)
     expr.text = text
-    stack = [(tree, 0)]
+    stack = [(tree, 0, tree)]
     while stack:
-        node, depth = stack.pop()
+        node, depth, parent = stack.pop()
         if depth > LIMITS["depth"]:
             raise expr.error(f"the expression is nested too deeply (limit "
                              f"{LIMITS['depth']} levels)", node)
         if not isinstance(node, _ALLOWED):
             why = _WHY.get(type(node), f"{type(node).__name__} is not allowed in an expression")
-            if hasattr(node, "lineno"):
-                raise expr.error(why, node)
-            raise ExpressionError(why, text, 0)
+            # an operator has no position of its own: point at its operation
+            raise expr.error(why, node if hasattr(node, "lineno") else parent) \
+                if hasattr(node, "lineno") or hasattr(parent, "lineno") else \
+                ExpressionError(why, text, 0)
         if isinstance(node, ast.Constant):
             _check_number(expr, node)
         elif isinstance(node, ast.Call):
             _check_call(expr, node)
-            for a in node.args:
-                stack.append((a, depth + 1))
+            stack.extend((a, depth + 1, node) for a in node.args)
             continue
         elif isinstance(node, ast.Subscript):
             _check_key(expr, node.slice)
-            stack.append((node.value, depth + 1))
+            stack.append((node.value, depth + 1, node))
             continue
-        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-            c = _const_value(node.right)
-            if c is not None and abs(c) > LIMITS["exponent"]:
-                raise expr.error(f"the exponent {c!r} is too large (limit "
-                                 f"{LIMITS['exponent']})", node.right)
         elif isinstance(node, ast.Name) and node.id.startswith("_"):
-            raise expr.error(f"names starting with '_' are not allowed: {node.id!r}", node)
+            raise expr.error(f"names starting with '_' are not allowed: {short(node.id)}",
+                             node)
         for child in ast.iter_child_nodes(node):
-            stack.append((child, depth + 1))
+            # a chain a + b - c + ... nests to the left: it is long, not deep
+            chain = isinstance(node, ast.BinOp) and child is node.left
+            stack.append((child, depth if chain else depth + 1, node))
+    _fold(expr, tree.body)
+
+
+def _fold(expr, root) -> None:
+    """Compute every constant sub-expression in float64, as evaluation will, and refuse
+    an exponent beyond ``LIMITS["exponent"]`` or a constant that overflows (``2**10000``,
+    ``9**9**9``, ``1e300*1e300``), so the same rule holds however a number is written."""
+    values = {}  # id(node) -> float, for constant nodes
+    stack = [(root, False)]
+    while stack:
+        node, ready = stack.pop()
+        kids = _operands(node)
+        if not ready and kids:
+            stack.append((node, True))
+            stack.extend((k, False) for k in reversed(kids))
+            continue
+        args = [values.get(id(k)) for k in kids]
+        for k in kids:
+            values.pop(id(k), None)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) or \
+                isinstance(node, ast.Call) and node.func.id == "pow" and len(args) == 2:
+            c = args[1]
+            if c is not None and abs(c) > LIMITS["exponent"]:
+                raise expr.error(f"the exponent {_number(c)} is too large (limit "
+                                 f"{LIMITS['exponent']})", kids[1])
+        value = _constant(node, args)
+        if value is None:
+            continue
+        # overflow: huge finite operands, infinite result (1/0 and 0**-1 are poles: inf)
+        if math.isinf(value) and all(math.isfinite(x) and x != 0 for x in args):
+            seg = _printable(ast.get_source_segment(expr.text, node) or "", 40)
+            raise expr.error(f"the constant {seg} overflows float64 (|x| > 1.8e308)", node)
+        values[id(node)] = value
+
+
+def _number(c: float) -> str:
+    return str(int(c)) if float(c).is_integer() and abs(c) < 1e16 else f"{c:g}"
+
+
+def _constant(node, args):
+    """The float64 value of a constant node from its operands' values, else None."""
+    if isinstance(node, ast.Constant):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        return CONSTANTS.get(node.id)
+    if any(a is None for a in args):
+        return None
+    with np.errstate(all="ignore"):
+        if isinstance(node, ast.UnaryOp):
+            return -args[0] if isinstance(node.op, ast.USub) else args[0]
+        x = [np.float64(a) for a in args]
+        if isinstance(node, ast.BinOp) and not isinstance(node.op, ast.MatMult):
+            return float(_binop(node.op, *x))
+        if isinstance(node, ast.Call) and node.func.id == "pow":
+            return float(x[0] ** x[1])
+    return None
 
 
 def _check_number(expr, node):
@@ -326,17 +506,12 @@ def _check_call(expr, node):
     name = node.func.id
     if name not in FUNCTIONS:
         known = ", ".join(sorted(FUNCTIONS))
-        raise expr.error(f"unknown function {name!r}; available: {known}", node.func)
+        raise expr.error(f"unknown function {short(name)}; available: {known}", node.func)
     if node.keywords:
         raise expr.error("keyword arguments are not allowed", node.keywords[0].value)
     for a in node.args:
         if isinstance(a, ast.Starred):
             raise expr.error("* unpacking is not allowed", a)
-    if name == "pow" and len(node.args) == 2:
-        c = _const_value(node.args[1])
-        if c is not None and abs(c) > LIMITS["exponent"]:
-            raise expr.error(f"the exponent {c!r} is too large (limit "
-                             f"{LIMITS['exponent']})", node.args[1])
     arity = FUNCTIONS[name][0]
     ok = arity if isinstance(arity, tuple) else (arity,)
     if len(node.args) not in ok:
@@ -363,6 +538,9 @@ def _check_key(expr, key):
 def parse_value(text: str):
     """A variable's value from ``--at``: a number or a (nested) list of numbers, as a
     float64 array."""
+    if len(text) > LIMITS["value_length"]:
+        raise ExpressionError(f"the value is {len(text):,} characters long; the limit is "
+                              f"{LIMITS['value_length']:,}", text[:SHOWN], 0)
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError):

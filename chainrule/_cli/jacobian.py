@@ -11,15 +11,46 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 
 import numpy as np
 
-from .expr import CONSTANTS, FUNCTIONS, ExpressionError, parse, parse_value
+from .expr import CONSTANTS, FUNCTIONS, ExpressionError, parse, parse_value, short, _printable
 
-__all__ = ["add_parser", "compute", "run"]
+__all__ = ["add_parser", "compute", "normalize_argv", "run"]
 
 MAX_JACOBIAN = 4_000_000  # entries of J (or H) we agree to build
+MAX_BATCHED = 50_000_000  # elements a batched backward may touch: rows x forward work
+_VALUE_OPTIONS = ("--at", "--vjp", "--jvp", "--graph")
+_OPTION = re.compile(r"--[A-Za-z][A-Za-z0-9_-]*(=.*)?", re.S)
+
+
+def normalize_argv(args: list) -> list:
+    """The ``jacobian`` arguments with values and expressions that start with ``-`` made
+    unambiguous for argparse: ``--vjp -1,2`` becomes ``--vjp=-1,2`` and an expression
+    such as ``-x0**2`` moves behind ``--``.  (argparse takes both for options.)"""
+    out, positional = [], []
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if tok == "--":
+            out.extend(args[i:])
+            break
+        if tok in _VALUE_OPTIONS and i + 1 < len(args):
+            out.append(f"{tok}={args[i + 1]}")
+            i += 2
+            continue
+        if tok.startswith("-") and tok != "-" and tok not in ("-h", "--help") \
+                and not _OPTION.fullmatch(tok):
+            positional.append(tok)
+        else:
+            out.append(tok)
+        i += 1
+    if positional:
+        at = out.index("--") + 1 if "--" in out else len(out)
+        out[at:at] = ([] if "--" in out else ["--"]) + positional
+    return out
 
 
 def add_parser(sub):
@@ -50,15 +81,16 @@ def _variables(specs):
         name, eq, text = spec.partition("=")
         name = name.strip()
         if not eq:
-            raise ExpressionError(f"--at {spec!r}: write NAME=VALUE, e.g. x0=1", spec,
+            raise ExpressionError(f"--at {short(spec)}: write NAME=VALUE, e.g. x0=1", spec,
                                   len(spec))
         if not (name.isidentifier() and name.isascii()) or name.startswith("_"):
-            raise ExpressionError(f"--at: {name!r} is not a valid variable name", spec, 0)
+            raise ExpressionError(f"--at: {short(name)} is not a valid variable name", spec,
+                                  0)
         if name in FUNCTIONS or name in CONSTANTS:
-            raise ExpressionError(f"--at: {name!r} is the name of a function or constant",
-                                  spec, 0)
+            raise ExpressionError(f"--at: {short(name)} is the name of a function or "
+                                  f"constant", spec, 0)
         if name in names:
-            raise ExpressionError(f"--at: {name!r} is given twice", spec, 0)
+            raise ExpressionError(f"--at: {short(name)} is given twice", spec, 0)
         try:
             values.append(parse_value(text))
         except ExpressionError as exc:
@@ -102,9 +134,12 @@ def compute(expression, at, vjp=None, jvp=None, hessian=False):
     with cr.no_grad():
         y = func(*inputs)
     m = int(y.numel())
-    if m * max(n, 1) > MAX_JACOBIAN:
-        raise ExpressionError(f"the Jacobian would have {m} x {n} entries; the limit is "
-                              f"{MAX_JACOBIAN}", expr.text, 0)
+    _check_size("the Jacobian", m, n, expr)
+    if hessian:
+        if m != 1:
+            raise ExpressionError(f"--hessian needs a scalar expression; this one has {m} "
+                                  f"output elements (reduce it, e.g. sum(...))", expr.text, 0)
+        _check_size("the Hessian", n, n, expr)
     result = {"expression": expr.text, "variables": names,
               "at": {k: v.tolist() for k, v in zip(names, values)},
               "columns": _labels(names, values), "rows": _out_labels(expr, y),
@@ -140,9 +175,6 @@ def compute(expression, at, vjp=None, jvp=None, hessian=False):
             _, t = F.jvp(func, inputs, tuple(parts))
             result["jvp"] = t._data.reshape(-1).tolist()
     if hessian:
-        if m != 1:
-            raise ExpressionError(f"--hessian needs a scalar expression; this one has {m} "
-                                  f"output elements (reduce it, e.g. sum(...))", expr.text, 0)
         if n == 0:
             result["hessian"] = []
         else:
@@ -153,6 +185,19 @@ def compute(expression, at, vjp=None, jvp=None, hessian=False):
                                             for j in range(len(sizes))], axis=1))
             result["hessian"] = np.concatenate(rows, axis=0).tolist()
     return result, (expr, names, inputs, func)
+
+
+def _check_size(what, rows, cols, expr) -> None:
+    """Refuse a matrix, or the batched backward pass that builds it (``rows`` passes
+    through every value the expression computes), that is too large: before any of it
+    is allocated."""
+    if rows * max(cols, 1) > MAX_JACOBIAN:
+        raise ExpressionError(f"{what} would have {rows:,} x {cols:,} entries; the limit is "
+                              f"{MAX_JACOBIAN:,}", expr.text, 0)
+    if rows * max(expr.work, 1) > MAX_BATCHED:
+        raise ExpressionError(f"{what} needs {rows:,} backward passes through "
+                              f"{expr.work:,} computed elements; the limit is "
+                              f"{MAX_BATCHED:,} in all", expr.text, 0)
 
 
 def _labels(names, values):
@@ -213,14 +258,20 @@ def run(args, out=None) -> int:
     """Run the parsed ``jacobian`` command; 0 on success, 2 on a refused input."""
     out = sys.stdout if out is None else out
     try:
-        result, (expr, names, inputs, _) = compute(args.expression, args.at, args.vjp,
-                                                      args.jvp, args.hessian)
-        if args.graph:
-            _draw(args.graph, expr, names, inputs)
-            result["graph"] = args.graph
+        with np.errstate(all="ignore"):  # inf and nan are printed as values
+            result, (expr, names, inputs, _) = compute(args.expression, args.at, args.vjp,
+                                                          args.jvp, args.hessian)
+            if args.graph:
+                _draw(args.graph, expr, names, inputs)
+                result["graph"] = args.graph
     except ExpressionError as exc:
         print(f"chainrule jacobian: {exc.render()}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, no traceback
+        print(f"chainrule jacobian: internal error ({type(exc).__name__}: "
+              f"{short(str(exc), 200)}); please report it with the command line",
+              file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(_jsonable(result), ensure_ascii=False), file=out)
         return 0
@@ -240,7 +291,7 @@ def run(args, out=None) -> int:
         for line in _matrix("H", result["hessian"]):
             print(line, file=out)
     if args.graph:
-        print(f"graph written to {args.graph}", file=out)
+        print(f"graph written to {_printable(args.graph)}", file=out)
     return 0
 
 
