@@ -205,8 +205,8 @@ _UNARY = ["sin", "cos", "tanh", "exp", "sigmoid", "abs", "sqrt", "log", "atan", 
 _REDUCE = ["sum", "mean", "max", "min", "norm", "prod"]
 
 
-def _num(x):
-    return x if isinstance(x, cr.Tensor) else cr.tensor(float(x), dtype=cr.float64)
+def _num(x):  # a float64 array keeps every digit of x (the CLI builds numbers this way)
+    return x if isinstance(x, cr.Tensor) else cr.from_numpy(np.array(float(x)))
 
 
 @st.composite
@@ -293,3 +293,98 @@ def test_fuzz_expression_trees_agree_with_library(tree):
 def test_limits_are_documented():
     for key in ("length", "depth", "literal", "exponent", "elements"):
         assert key in E.LIMITS
+
+
+# ---- issue 8: hostile inputs ------------------------------------------------------------
+
+def test_flat_sum_of_many_terms_is_not_deep():
+    """A chain ``x0+x0+...`` is long, not nested: 64 and 600 terms evaluate (no
+    recursion), with their Hessian."""
+    for k in (64, 600):
+        rc, out, err = run_main(["jacobian", "+".join(["x0"] * k), "--at", "x0=1",
+                                 "--hessian", "--json"])
+        assert rc == 0, err
+        data = json.loads(out)
+        assert data["y"] == [k] and data["jacobian"] == [[k]] and data["hessian"] == [[0]]
+
+
+def test_leading_minus_in_expression_and_values():
+    rc, out, err = run_main(["jacobian", "-x0**2", "--at", "x0=3", "--vjp", "-1", "--jvp",
+                             "-2", "--json"])
+    assert rc == 0, err
+    data = json.loads(out)
+    assert data["y"] == [-9] and data["vjp"] == [6] and data["jvp"] == [12]
+    rc, out, err = run_main(["jacobian", "x0*x1, x0+x1", "--at", "x0=1", "--at", "x1=2",
+                             "--vjp", "-1,2", "--jvp", "-1,-2", "--json"])
+    assert rc == 0, err
+    assert json.loads(out)["vjp"] == [0, 1] and json.loads(out)["jvp"] == [-4, -3]
+    # options are still options
+    rc, out, _ = run_main(["jacobian", "--json", "-x0", "--at", "x0=2"])
+    assert rc == 0 and json.loads(out)["y"] == [-2]
+
+
+@pytest.mark.parametrize("expression, message, col", [
+    ("9**9**9", "exponent 387420489 is too large", 3),
+    ("2**10000", "exponent 10000 is too large", 3),
+    ("x**(2**11)", "exponent 2048 is too large", 4),
+    ("pow(x, 10**4)", "exponent 10000 is too large", 7),
+    ("1e100**4", "overflows float64", 5),
+    ("x + 1e100*1e100*1e100*1e100", "overflows float64", 21),
+    ("x^2", "for a power write '**'", 1),
+    ("x // 2", "floor(a / b)", 2),
+    ("2x", "for a product write 2*x", 1),
+    ("x+", "ends too early", 2),
+    ("sin(x", "never closed", 3),
+])
+def test_constant_folding_operators_and_carets(expression, message, col):
+    rc, out, err = run_main(["jacobian", "--at", "x=[1,2]", "--", expression])
+    assert rc == 2 and out == "" and message in err, err
+    assert err.splitlines()[-1] == "  " + " " * col + "^", err
+
+
+def test_poles_are_values_not_overflows():
+    rc, out, err = run_main(["jacobian", "x + 0**-1 + 1/0*0", "--at", "x=1", "--json"])
+    assert rc == 0, err
+    assert json.loads(out)["y"] == ["nan"]  # inf + inf*0, as float64 arithmetic gives
+
+
+def test_long_input_echo_is_a_window_around_the_problem():
+    text = "x+" * 15_000 + "x"
+    rc, _, err = run_main(["jacobian", "--at", "x=1", "--", text])
+    assert rc == 2 and "30,001 characters long" in err
+    lines = err.splitlines()
+    assert len(lines) == 3 and all(len(line) < 200 for line in lines)
+    assert lines[1].startswith("  ...") and lines[1].endswith("...")
+    assert lines[2].index("^") == 2 + 3 + E.SHOWN // 2  # under column 2000
+    # an error deep inside a long expression points at it through the window
+    text = "+".join(["x"] * 400) + "+y"
+    rc, _, err = run_main(["jacobian", "--at", "x=1", "--", text])
+    line, caret = err.splitlines()[1:]
+    assert line[caret.index("^")] == "y"
+
+
+def test_sizes_are_checked_before_allocating():
+    col = "[" + ",".join(["[1]"] * 10_000) + "]"
+    plane = "[" + ",".join(["[[1]]"] * 10_000) + "]"
+    vec = "[" + ",".join(["1"] * 10_000) + "]"
+    rc, _, err = run_main(["jacobian", "x*y*z", "--at", f"x={vec}", "--at", f"y={col}",
+                           "--at", f"z={plane}"])
+    assert rc == 2 and "100,000,000 elements" in err, err
+    rc, _, err = run_main(["jacobian", "sum(x@y)", "--at", f"x={col}", "--at",
+                           "y=[" + vec + "]"])
+    assert rc == 2 and "elements; the limit" in err
+    big = "[" + ",".join(["1"] * 3000) + "]"
+    rc, _, err = run_main(["jacobian", "sum(x*x)", "--at", f"x={big}", "--hessian"])
+    assert rc == 2 and "Hessian would have 3,000 x 3,000" in err
+    rc, _, err = run_main(["jacobian", "[x*x] * 1", "--at", f"x={vec}"])
+    assert rc == 2 and "Jacobian would have 10,000 x 10,000" in err
+    rc, _, err = run_main(["jacobian", "x", "--at", "x=" + "1" * 500_000])
+    assert rc == 2 and "characters long" in err
+
+
+def test_console_errors_are_one_line_and_never_tracebacks():
+    rc, out, err = run_main(["jacobian", "x\udcff", "--at", "x=1"])
+    assert rc == 2 and err.count("\n") <= 3 and "Traceback" not in err
+    with mock.patch("chainrule._cli.jacobian.compute", side_effect=KeyError("boom")):
+        rc, _, err = run_main(["jacobian", "x", "--at", "x=1"])
+    assert rc == 1 and err.count("\n") == 1 and "internal error (KeyError" in err

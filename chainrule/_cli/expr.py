@@ -124,7 +124,7 @@ _WHY = {ast.Attribute: "attribute access is not allowed",
         ast.Invert: "'~' is not allowed", ast.Not: "'not' is not allowed"}
 
 
-def _col(text, node):
+def _col(text, node, start=False):
     """Character column to point at for ``node`` (ast gives UTF-8 byte offsets): the
     operator of a binary operation, the ``.`` of an attribute, the ``[`` of an index,
     else the node's start."""
@@ -133,7 +133,7 @@ def _col(text, node):
     raw = line.encode("utf-8")
     at = node.col_offset
     inner = getattr(node, "left", None) or getattr(node, "value", None)
-    if isinstance(node, (ast.BinOp, ast.Attribute, ast.Subscript)) and \
+    if not start and isinstance(node, (ast.BinOp, ast.Attribute, ast.Subscript)) and \
             isinstance(inner, ast.AST) and inner.end_lineno == node.lineno:
         at = inner.end_col_offset
         while at < len(raw) and raw[at:at + 1] in (b" ", b")", b"\t"):
@@ -152,8 +152,11 @@ class Expression:
                              and n.id not in FUNCTIONS and n.id not in CONSTANTS})
         self.work = 0  # elements the last evaluation computed, all values together
 
-    def error(self, message, node) -> ExpressionError:
-        return ExpressionError(message, self.text, _col(self.text, node), node.lineno)
+    def error(self, message, node, start=False) -> ExpressionError:
+        """An error pointing at ``node``'s operator (see ``_col``), or at its first
+        character with ``start``."""
+        return ExpressionError(message, self.text, _col(self.text, node, start),
+                               node.lineno)
 
     def check_names(self, known) -> None:
         """Refuse a name that is neither a variable in ``known`` nor a constant."""
@@ -451,7 +454,7 @@ def _fold(expr, root) -> None:
             c = args[1]
             if c is not None and abs(c) > LIMITS["exponent"]:
                 raise expr.error(f"the exponent {_number(c)} is too large (limit "
-                                 f"{LIMITS['exponent']})", kids[1])
+                                 f"{LIMITS['exponent']})", kids[1], start=True)
         value = _constant(node, args)
         if value is None:
             continue
