@@ -424,11 +424,11 @@ class _Decoder:
 
     # -- nodes ------------------------------------------------------------------------
     def decode(self, node, depth: int = 0):
-        if depth > 2 * MAX_DEPTH + 2:  # a dict's key and value each add a level
-            _fail(f"the manifest is nested more than {MAX_DEPTH} containers deep")
         if not isinstance(node, dict) or not isinstance(node.get("t"), str):
             _fail(f"malformed manifest node {_short(node)}")
         kind = node["t"]
+        if depth >= MAX_DEPTH and "items" in node:  # as save() refuses to write it
+            _fail(f"the manifest is nested more than {MAX_DEPTH} containers deep")
         if kind == "none":
             return None
         if kind in ("int", "str", "bool"):
