@@ -67,9 +67,17 @@ def demo(out=None) -> None:
     say("its .grad is floating, so the numbers above are exact.")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its error line cut to a bounded length (it echoes arguments)."""
+
+    def error(self, message):
+        from ._cli.expr import MESSAGE, _printable
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {_printable(message, MESSAGE)}\n")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="chainrule",
-                                     description="chainrule command line")
+    parser = _Parser(prog="chainrule", description="chainrule command line")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("demo", help="walk through the founding backward(v) example")
     from ._cli import jacobian

@@ -44,8 +44,8 @@ Loading parses JSON and ``.npy`` data only, so it never executes code, and it is
 bounded by the file: each stored array is read once however often the manifest refers
 to it, an array's header must match the size the archive declares for it, a
 compressed member may not claim more than deflate can produce, the manifest may not be
-larger than the file or nested deeper than :data:`MAX_DEPTH`, and a view must lie
-inside its buffer.  A corrupt, truncated, crafted or foreign file raises
+larger than the file (or 1 MiB) or nested deeper than :data:`MAX_DEPTH`, and a view must
+lie inside its buffer.  A corrupt, truncated, crafted or foreign file raises
 ``RuntimeError`` naming the file and the problem (PyTorch raises ``RuntimeError`` for
 a damaged archive too), never another exception type.
 
@@ -669,15 +669,21 @@ def _load(fp, name: str):
     try:
         return _read(fp, name)
     except _Refused as exc:
-        raise RuntimeError(str(exc)) from None
+        raise RuntimeError(_clip(str(exc), 600)) from None
     except _Corrupt as exc:
         raise RuntimeError(f"chainrule.load: {name} is corrupt or not a chainrule "
-                           f"checkpoint: {exc}") from None
+                           f"checkpoint: {_clip(str(exc))}") from None
     except Exception as exc:  # noqa: BLE001 - MemoryError, RecursionError included
         # Note [one exception type]: whatever a damaged file makes zipfile, zlib, NumPy
         # or JSON raise, the caller sees a RuntimeError naming the file.
         raise RuntimeError(f"chainrule.load: {name} is corrupt or not a chainrule "
-                           f"checkpoint: {type(exc).__name__}: {str(exc)[:200]}") from exc
+                           f"checkpoint: {type(exc).__name__}: {_clip(str(exc))}") from exc
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    """One line of at most ``limit`` characters (zipfile quotes whole headers)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _read(fp, name: str):
@@ -699,7 +705,9 @@ def _read(fp, name: str):
                         "load it with PyTorch and re-save its tensors with chainrule.save)")
             raise _Refused(f"chainrule.load: {name} was not written by "
                            f"chainrule.save: {why}.")
-        raw = decoder.member(MANIFEST[:-4], limit=min(MAX_MANIFEST, max(size, 0)))
+        # the manifest's JSON may not be larger than the file (or 1 MiB): a deflated
+        # manifest cannot turn a small file into millions of Python objects
+        raw = decoder.member(MANIFEST[:-4], limit=min(MAX_MANIFEST, max(size, 1 << 20)))
         if raw.dtype != np.uint8 or raw.ndim != 1:
             _fail("the manifest is not a 1-D uint8 array")
         try:

@@ -404,15 +404,16 @@ def _check(text, tree):
     stack = [(tree, 0, tree)]
     while stack:
         node, depth, parent = stack.pop()
+        # operators and contexts have no position of their own: point at their parent
+        at = node if hasattr(node, "lineno") else parent
+        if not hasattr(at, "lineno"):
+            at = None
         if depth > LIMITS["depth"]:
-            raise expr.error(f"the expression is nested too deeply (limit "
-                             f"{LIMITS['depth']} levels)", node)
+            raise _error_at(expr, f"the expression is nested too deeply (limit "
+                                  f"{LIMITS['depth']} levels)", at)
         if not isinstance(node, _ALLOWED):
-            why = _WHY.get(type(node), f"{type(node).__name__} is not allowed in an expression")
-            # an operator has no position of its own: point at its operation
-            raise expr.error(why, node if hasattr(node, "lineno") else parent) \
-                if hasattr(node, "lineno") or hasattr(parent, "lineno") else \
-                ExpressionError(why, text, 0)
+            raise _error_at(expr, _WHY.get(type(node), f"{type(node).__name__} is not "
+                                                      f"allowed in an expression"), at)
         if isinstance(node, ast.Constant):
             _check_number(expr, node)
         elif isinstance(node, ast.Call):
@@ -431,6 +432,11 @@ def _check(text, tree):
             chain = isinstance(node, ast.BinOp) and child is node.left
             stack.append((child, depth if chain else depth + 1, node))
     _fold(expr, tree.body)
+
+
+def _error_at(expr, message, node) -> ExpressionError:
+    return expr.error(message, node) if node is not None else \
+        ExpressionError(message, expr.text, 0)
 
 
 def _fold(expr, root) -> None:
@@ -554,7 +560,7 @@ def parse_value(text: str):
             raise ExpressionError("the value is nested too deeply", text, 0)
         c = _const_value(node)
         if c is not None:
-            if not math.isfinite(float(c)) or abs(c) > LIMITS["literal"]:
+            if abs(c) > LIMITS["literal"] or not math.isfinite(c):  # no float(huge int)
                 raise ExpressionError("the number is too large", text, 0)
             return float(c)
         if isinstance(node, (ast.List, ast.Tuple)):

@@ -144,9 +144,10 @@ def compute(expression, at, vjp=None, jvp=None, hessian=False):
               "at": {k: v.tolist() for k, v in zip(names, values)},
               "columns": _labels(names, values), "rows": _out_labels(expr, y),
               "y": y.tolist()}
-    # Note [empty sides]: with no input or no output element J is an empty matrix;
-    # the library is only asked for non-empty Jacobians.
-    empty = m == 0 or n == 0
+    # Note [empty sides]: with no input or no output element J is an empty matrix, and
+    # when the output does not depend on the inputs (a constant) every derivative is
+    # zero; the library is only asked about outputs that depend on inputs.
+    empty = m == 0 or n == 0 or not _depends(func, inputs)
     if empty:
         result["jacobian"] = np.zeros((m, n)).tolist()
     else:
@@ -175,8 +176,8 @@ def compute(expression, at, vjp=None, jvp=None, hessian=False):
             _, t = F.jvp(func, inputs, tuple(parts))
             result["jvp"] = t._data.reshape(-1).tolist()
     if hessian:
-        if n == 0:
-            result["hessian"] = []
+        if empty:
+            result["hessian"] = np.zeros((n, n)).tolist()
         else:
             H = F.hessian(lambda *xs: func(*xs).reshape(()), inputs)
             rows = []
@@ -185,6 +186,14 @@ def compute(expression, at, vjp=None, jvp=None, hessian=False):
                                             for j in range(len(sizes))], axis=1))
             result["hessian"] = np.concatenate(rows, axis=0).tolist()
     return result, (expr, names, inputs, func)
+
+
+def _depends(func, inputs) -> bool:
+    """Whether the output is computed from the inputs (has a graph back to them)."""
+    import chainrule as cr
+    xs = [x.detach().requires_grad_() for x in inputs]
+    with cr.enable_grad():
+        return bool(func(*xs).requires_grad)
 
 
 def _check_size(what, rows, cols, expr) -> None:
