@@ -18,7 +18,7 @@ A ``NODE`` is a JSON object whose ``"t"`` names its kind:
 ``tensor``   ``{"t": "tensor", "key": "t0", "id": 0, "requires_grad": false}``;
              ``"parameter"`` instead of ``"tensor"`` for an ``nn.Parameter``.  A tensor
              saved twice (the same object, the same ``"id"``) loads as one object.
-             Tensors that share memory (a tensor and its views) share one stored
+             Tensors whose memory overlaps (a tensor and its views) share one stored
              buffer, a 1-D array, and each carries ``"view": [offset, shape, stride]``
              in elements of it, so they share memory again after loading, as in
              PyTorch.  Without ``"view"`` the tensor is the whole array.
@@ -170,26 +170,29 @@ class _Encoder:
         return node
 
     def store_tensors(self) -> None:
-        """Give every tensor node its buffer: tensors whose arrays are views of one
-        NumPy buffer (with one dtype) share one stored 1-D array, and their nodes say
-        where in it they lie; any other tensor is stored as its own array."""
+        """Give every tensor node its buffer: tensors whose arrays overlap in one NumPy
+        buffer (with one dtype) share one stored 1-D array, and their nodes say where in
+        it they lie; any other tensor is stored as its own array.  (Tensors that do not
+        overlap cannot see each other's writes, so they need not share: a row and the
+        last row of a large matrix store two rows, not the matrix.)"""
         groups: dict = {}
         for t, nodes, _ in self.tensors.values():
             arr = t._data
             groups.setdefault(_group_key(arr), []).append((arr, nodes))
         for (root_id, _), members in groups.items():
-            if root_id is None or len(members) == 1 and _plain(members[0][0]):
-                for arr, nodes in members:
-                    key = self._array(np.ascontiguousarray(arr) if not _plain(arr) else arr)
+            for part in ([[m] for m in members] if root_id is None else _overlapping(members)):
+                if len(part) == 1 and (root_id is None or _plain(part[0][0])):
+                    arr, nodes = part[0]
+                    key = self._array(arr if _plain(arr) else np.ascontiguousarray(arr))
                     for node in nodes:
                         node["key"] = key
-                continue
-            buffer, views = _shared_buffer([arr for arr, _ in members])
-            key = self._array(buffer)
-            for (_, nodes), view in zip(members, views):
-                for node in nodes:
-                    node["key"] = key
-                    node["view"] = view
+                    continue
+                buffer, views = _shared_buffer([arr for arr, _ in part])
+                key = self._array(buffer)
+                for (_, nodes), view in zip(part, views):
+                    for node in nodes:
+                        node["key"] = key
+                        node["view"] = view
 
     @contextlib.contextmanager
     def _entered(self, obj, path: str, depth: int):
@@ -244,6 +247,20 @@ def _bounds(arr: np.ndarray):
         else:
             high += (n - 1) * s
     return low, high + arr.itemsize
+
+
+def _overlapping(members: list) -> list:
+    """``(array, nodes)`` members split into runs whose byte ranges overlap."""
+    members = sorted(members, key=lambda m: _bounds(m[0])[0])
+    parts, high = [], None
+    for m in members:
+        low, end = _bounds(m[0])
+        if high is None or low >= high:
+            parts.append([])
+            high = end
+        parts[-1].append(m)
+        high = max(high, end)
+    return parts
 
 
 def _shared_buffer(arrays: list):
