@@ -333,6 +333,7 @@ def test_leading_minus_in_expression_and_values():
     ("x^2", "for a power write '**'", 1),
     ("x // 2", "floor(a / b)", 2),
     ("2x", "for a product write 2*x", 1),
+    ("y + 12.5abc", "for a product write 12.5*abc", 8),
     ("x+", "ends too early", 2),
     ("sin(x", "never closed", 3),
 ])
@@ -388,3 +389,30 @@ def test_console_errors_are_one_line_and_never_tracebacks():
     with mock.patch("chainrule._cli.jacobian.compute", side_effect=KeyError("boom")):
         rc, _, err = run_main(["jacobian", "x", "--at", "x=1"])
     assert rc == 1 and err.count("\n") == 1 and "internal error (KeyError" in err
+
+
+def test_hostile_inputs_through_a_real_process():
+    """Exit codes and stderr as a shell sees them: one refusal (message, echo, caret),
+    exit 2, no traceback; a leading '-' works."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    script = ("import sys; from chainrule.__main__ import main\n"
+              "for argv in ([ 'jacobian', '+'.join(['x0'] * 64), '--at', 'x0=1'],\n"
+              "             ['jacobian', 'x0+' * 15000 + 'x0', '--at', 'x0=1'],\n"
+              "             ['jacobian', '-x0**2', '--at', 'x0=1', '--vjp', '-1']):\n"
+              "    try:\n"
+              "        rc = main(argv)\n"
+              "    except SystemExit as e:\n"
+              "        rc = e.code\n"
+              "    print('rc', rc, file=sys.stderr)\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       env=env, timeout=120, check=False)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    codes = [line for line in r.stderr.splitlines() if line.startswith("rc ")]
+    assert codes == ["rc 0", "rc 2", "rc 0"], r.stderr
+    assert len(r.stderr) < 600 and "y = [64]" in r.stdout and "v^T J = [2]" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "chainrule", "jacobian", "2x0", "--at", "x0=1"],
+                       capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.splitlines() == [
+        "chainrule jacobian: error: syntax error: invalid decimal literal; for a product "
+        "write 2*x0", "  2x0", "   ^"]

@@ -385,13 +385,21 @@ def _syntax_error(text: str, exc: SyntaxError) -> ExpressionError:
         if msg == "invalid syntax":
             msg = "the expression ends too early"
     if "literal" in msg and col < len(src):  # "invalid decimal literal": 2x0, 1.5e
+        number = "0123456789._"
         end = col
-        while end < len(src) and (src[end].isdigit() or src[end] in "._"):
+        while end < len(src) and src[end] in number:
             end += 1
-        if end < len(src) and src[end].isalpha() and src[end] not in "eEjJ" or \
-                end + 1 < len(src) and src[end] in "eE" and not src[end + 1].isdigit():
+        start = col
+        while start > 0 and (src[start - 1] in number or src[start - 1] in "eE"
+                             and start > 1 and src[start - 2] in number):
+            start -= 1
+        name = end
+        while name < len(src) and (src[name].isalnum() or src[name] == "_"):
+            name += 1
+        if start < end < len(src) and src[end].isalpha() and \
+                not (src[end] in "eE" and src[end + 1:end + 2].isdigit()):
             col = end
-            msg += f"; for a product write {src[exc.offset - 1:end]}*{src[end]}..."
+            msg += f"; for a product write {src[start:end]}*{src[end:name][:20]}"
     return ExpressionError(f"syntax error: {msg}", text, col, line)
 
 
@@ -408,7 +416,7 @@ def _check(text, tree):
         at = node if hasattr(node, "lineno") else parent
         if not hasattr(at, "lineno"):
             at = None
-        if depth > LIMITS["depth"]:
+        if depth > LIMITS["depth"] and at is node:  # contexts and operators add no level
             raise _error_at(expr, f"the expression is nested too deeply (limit "
                                   f"{LIMITS['depth']} levels)", at)
         if not isinstance(node, _ALLOWED):
