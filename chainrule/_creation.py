@@ -24,7 +24,10 @@ __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty"
 # NumPy scalars and 0-d tensors -> their dtype); floats reach a floating dtype from
 # their double value in one cast; integers and floats reach an integer dtype through the
 # checked conversion of Note [scalar conversion].  Arrays and tensors given whole are
-# cast without checks (PyTorch's copy semantics).
+# cast without checks (PyTorch's copy semantics).  Leaves are read in data order, so the
+# first bad leaf or uneven row raises PyTorch's error; data whose shape has a zero is
+# not read at all (PyTorch accepts uneven rows then).  NumPy uint16/uint32/uint64
+# scalars (dtypes chainrule lacks) need an explicit dtype=.
 
 _PLAIN = frozenset((float, int, bool))
 _SEQ = frozenset((list, tuple))
@@ -86,6 +89,16 @@ def _scan(data):
     numbers, the dtype PyTorch infers for it, and the set of leaf types."""
     dt = None
     leaves = set()
+    unsupported = []
+
+    def promote(d):
+        nonlocal dt
+        try:
+            dt = _dtype.promote_types(dt, _leaf_dtype(d))
+        except TypeError as exc:  # a NumPy type without a tensor dtype: fine with dtype=
+            if not isinstance(d, (np.unsignedinteger, np.ndarray)):
+                raise
+            unsupported.append(exc)
 
     def visit(d):
         nonlocal dt
@@ -93,6 +106,8 @@ def _scan(data):
             if d and isinstance(d[0], str):
                 raise ValueError(f"too many dimensions 'str': tensor() got the string "
                                  f"{d[0]!r:.40} in its data; convert it to a number first")
+            if not d:  # PyTorch: an empty sequence counts as the default float
+                dt = _dtype.promote_types(dt, get_default_dtype().np)
             return [visit(e) for e in d]
         if isinstance(d, Tensor):
             a = d._data
@@ -102,33 +117,58 @@ def _scan(data):
                                  f"inside a list; use torch.stack() to join tensors")
             leaves.add(("tensor", a.dtype.kind))
             dt = _dtype.promote_types(dt, a.dtype)
-            return a.reshape(()).item()
-        if isinstance(d, np.ndarray) and d.ndim:
-            leaves.add(d.dtype.type)
-            dt = _dtype.promote_types(dt, _leaf_dtype(d))
-            return d
-        leaves.add(type(d))
-        dt = _dtype.promote_types(dt, _leaf_dtype(d))
+            return _FloatTensorLeaf(a) if a.dtype.kind == "f" else a.reshape(()).item()
+        leaves.add(d.dtype.type if isinstance(d, np.ndarray) and d.ndim else type(d))
+        promote(d)
         return d
 
     out = visit(data)
+    if unsupported:  # Note [creation from data]: such data needs an explicit dtype=
+        dt = unsupported[0]
     return out, (get_default_dtype().np if dt is None else dt), leaves
 
 
-def _no_index(leaves):
-    """PyTorch reads integer data through ``__index__``: NumPy bools and non-double
-    floats, and floating tensors, are refused."""
+class _FloatTensorLeaf:
+    """A floating 0-d tensor inside tensor() data (PyTorch reads integer and bool data
+    through ``__index__``, which a floating tensor refuses)."""
+
+    __slots__ = ("a",)
+
+    def __init__(self, a):
+        self.a = a
+
+    def __float__(self):
+        return float(self.a.reshape(()))
+
+
+def _index_value(v, kind):
+    """One leaf of integer (``kind`` "i"/"u") or bool ("b") data, refused as PyTorch's
+    ``__index__`` refuses it."""
+    if type(v) is _FloatTensorLeaf:
+        raise TypeError("only integer tensors of a single element can be converted to an "
+                        "index: tensor() got a floating tensor in data for an integer or "
+                        "bool dtype; convert it with .long() first")
+    if isinstance(v, np.generic) and not isinstance(v, (np.integer, float)) and not (
+            kind == "b" and isinstance(v, np.bool_)):
+        raise TypeError(f"'numpy.{type(v).__name__}' object cannot be interpreted as an "
+                        f"integer: tensor() data for an integer or bool dtype takes Python/"
+                        f"NumPy ints and Python floats; convert with int() or float() first")
+    return v
+
+
+def _needs_walk(leaves, kind) -> bool:
+    """Whether integer/bool data has leaves that need one-by-one conversion."""
     for t in leaves:
         if type(t) is tuple:
             if t[1] == "f":
-                raise TypeError("only integer tensors of a single element can be converted "
-                                "to an index: tensor() got a floating tensor in data for an "
-                                "integer dtype; convert it with .long() first")
-        elif t is not float and issubclass(t, (np.bool_, np.floating)) \
-                and not issubclass(t, float):
-            raise TypeError(f"'numpy.{t.__name__}' object cannot be interpreted as an "
-                            f"integer: tensor() data for an integer dtype takes Python/NumPy "
-                            f"ints and Python floats; convert with int() or float() first")
+                return True
+        elif issubclass(t, float):
+            if kind != "b":
+                return True
+        elif issubclass(t, np.generic) and not issubclass(t, np.integer) and not (
+                kind == "b" and issubclass(t, np.bool_)):
+            return True
+    return False
 
 
 def _ragged(exc):
@@ -148,45 +188,90 @@ def _checked_ints(a, dt):
     return a.astype(dt)
 
 
-def _ints_from(values, dt):
-    """Python ints and floats (an object array) into integer dtype ``dt``, one by one."""
-    flat = []
-    for v in values.ravel().tolist():
+def _torch_shape(data) -> list:
+    """The shape PyTorch reads from nested data: the lengths along the first elements."""
+    shape = []
+    d = data
+    while isinstance(d, (list, tuple)) or (isinstance(d, np.ndarray) and d.ndim):
+        shape.append(len(d))
+        if not len(d):
+            break
+        d = d[0]
+    return shape
+
+
+def _leaf_value(v, kind, dt):
+    """One leaf converted for dtype ``dt`` (of ``kind``), as PyTorch's store does."""
+    if kind == "f":
         if isinstance(v, (list, tuple)):
-            raise _ragged("inhomogeneous nesting")
-        if isinstance(v, int) and not isinstance(v, bool) and not -2**63 <= v < 2**63:
-            raise ValueError(f"Overflow when unpacking long long: tensor() got the integer "
-                             f"{v} outside int64")
-        flat.append(_dtype.checked_scalar(v, dt, "tensor()"))
-    return np.array(flat, dtype=dt).reshape(values.shape)
+            raise TypeError(f"must be real number, not {type(v).__name__}: tensor() data "
+                            f"nests sequences unevenly")
+        return float(v)
+    v = _index_value(v, kind)
+    if isinstance(v, (list, tuple)):
+        raise TypeError(f"'{type(v).__name__}' object cannot be interpreted as an integer: "
+                        f"tensor() data nests sequences unevenly")
+    if isinstance(v, np.generic):
+        v = v.item()
+    if kind == "b":
+        return bool(v)
+    if isinstance(v, int) and not isinstance(v, bool) and not -2**63 <= v < 2**63:
+        raise ValueError(f"Overflow when unpacking long long: tensor() got the integer {v} "
+                         f"outside int64")
+    return _dtype.checked_scalar(v, dt, "tensor()")
+
+
+def _walk(data, shape, dt) -> np.ndarray:
+    """PyTorch's recursive store: every row checked against ``shape`` and every leaf
+    converted in data order, so the first problem raises PyTorch's error."""
+    kind = dt.kind
+    flat = []
+
+    def store(d, dim):
+        if dim == len(shape):
+            flat.append(_leaf_value(d, kind, dt))
+            return
+        if not isinstance(d, (list, tuple, np.ndarray)):
+            raise TypeError(f"not a sequence: tensor() expected a sequence of length "
+                            f"{shape[dim]} at dim {dim}, got {type(d).__name__}")
+        if len(d) != shape[dim]:
+            raise ValueError(f"expected sequence of length {shape[dim]} at dim {dim} (got "
+                             f"{len(d)}): tensor() data must be rectangular")
+        for e in d:
+            store(e, dim + 1)
+
+    store(data, 0)
+    arr = np.array(flat, dtype=_F64 if kind == "f" else dt).reshape(shape)
+    return _dtype.cast(arr, dt)
 
 
 def _from_data(data, dtype=None) -> np.ndarray:
     """Python/NumPy data (numbers, nested sequences) as a new array of ``dtype`` (or the
     inferred one), Note [creation from data]."""
     data, inferred, leaves = _scan(data)
+    if dtype is None and isinstance(inferred, Exception):
+        raise inferred
     dt = inferred if dtype is None else to_dtype(dtype).np
     kind = dt.kind
+    shape = _torch_shape(data)
+    if 0 in shape:  # PyTorch reads no element then, so ragged rows pass unnoticed
+        return np.zeros(shape, dt)
+    if kind != "f" and _needs_walk(leaves, kind):
+        return _walk(data, shape, dt)
     try:
         if kind == "f":
             return _dtype.cast(np.array(data, dtype=_F64), dt)
         if kind == "b":
-            if ("tensor", "f") in leaves:
-                _no_index(leaves)
             return np.array(data, dtype=_BOOL)
-        _no_index(leaves)
-        if any(isinstance(t, type) and issubclass(t, float) for t in leaves):
-            return _ints_from(np.array(data, dtype=object), dt)
         a = np.array(data)
-    except ValueError as exc:
-        if "sequence" in str(exc) or "shape" in str(exc):
-            raise _ragged(exc) from None
-        raise
-    if a.dtype == object:
-        return _ints_from(a, dt)
+    except (ValueError, TypeError):
+        return _walk(data, shape, dt)
+    if a.dtype == object or a.shape != tuple(shape):
+        return _walk(data, shape, dt)
     if a.dtype.kind == "u" and a.dtype.itemsize == 8:
-        raise ValueError("Overflow when unpacking long long: tensor() got an integer above "
-                         "2**63 - 1; integer tensors hold int64 at most")
+        if a.size and int(a.max()) >= 2**63:
+            return _walk(data, shape, dt)
+        a = a.astype(_I64)
     if a.dtype.kind == "b":
         return a.astype(dt)
     return _checked_ints(a.astype(_I64, copy=False), dt)
@@ -271,7 +356,7 @@ def scalar_tensor(s, dtype=None, device=None, requires_grad=False) -> Tensor:
     dt = _np_dtype(dtype)
     if isinstance(s, Tensor):
         s = s.item()
-    value = _dtype.checked_scalar(s, dt, "scalar_tensor")
+    value = _dtype.checked_scalar(s, dt, "scalar_tensor", dt.itemsize != 2)
     return _finish(np.array(value, dtype=dt), requires_grad)
 
 
@@ -296,6 +381,9 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
 
 
 def _size(size) -> tuple:
+    if not size:
+        raise TypeError("missing 1 required positional arguments: \"size\"; pass a shape "
+                        "such as (2, 3), or () for a 0-d tensor")
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     out = []
@@ -304,6 +392,8 @@ def _size(size) -> tuple:
             s = int(s)
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
             raise TypeError(f"size must be a sequence of ints, got {type(s).__name__} ({s!r})")
+        if s >= 2 ** 63:
+            raise TypeError(f"size must be a sequence of ints: {s} overflows int64")
         if s < 0:
             raise RuntimeError(f"Trying to create tensor with negative dimension {s}: "
                                f"{list(size)}")
@@ -366,7 +456,7 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=
                         f"full(({size},), value)")
     fill_value = _fill_scalar(fill_value, "full")
     if dtype is None:
-        if isinstance(fill_value, (bool, np.bool_)):
+        if isinstance(fill_value, bool):  # not np.bool_: PyTorch gives it the default float
             dtype = _dtype.bool_
         elif isinstance(fill_value, numbers.Integral):
             dtype = _dtype.int64
@@ -435,24 +525,28 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
     for v in (start, end, step):
         if isinstance(v, numbers.Integral) and not -2 ** 63 <= v < 2 ** 63:
             raise OverflowError(f"arange(): int too big to convert: {v} is outside int64")
-    if step == 0:
-        raise RuntimeError("arange(): step must be nonzero")
+    if dt.kind == "b":
+        raise NotImplementedError("\"arange_cpu\" not implemented for 'Bool': arange() "
+                                  "makes numbers; use arange(n) > k for a mask")
+    if not (step > 0 or step < 0):
+        raise RuntimeError(f"arange(): step must be nonzero, got {step}")
     if not all(np.isfinite(float(v)) for v in (start, end)):
         raise RuntimeError(f"arange(): unsupported range: {start} -> {end}; start and end "
                            f"must be finite")
-    if dt.kind == "f":
-        _arange_sign(start, end, step)
-        n = int(np.ceil((end - start) / step))
-        arr = _dtype.cast(start + step * np.arange(n, dtype=_F64), dt)
-    else:  # PyTorch converts start, end and step to integers first (truncation)
+    if dt == _I64:  # PyTorch converts start, end and step to int64 first (truncation)
         s0, e0, st = int(start), int(end), int(step)
         if st == 0:
             raise ValueError(f"arange(): step must be nonzero: step={step} truncates to 0 "
                              f"for the integer dtype {to_dtype(dtype)}")
         _arange_sign(s0, e0, st)
-        n = ((e0 - s0 + st - (1 if st > 0 else -1)) // st if dt == _I64
-             else int(np.ceil((float(end) - float(start)) / float(step))))
-        arr = (s0 + st * np.arange(n, dtype=_I64)).astype(dt)
+        n = (e0 - s0 + st - (1 if st > 0 else -1)) // st
+    else:
+        _arange_sign(start, end, step)
+        n = int(np.ceil((float(end) - float(start)) / float(step)))
+    if dt.kind == "f":
+        arr = _dtype.cast(start + step * np.arange(n, dtype=_F64), dt)
+    else:  # other integer dtypes: the size from the numbers, the values truncated
+        arr = (int(start) + int(step) * np.arange(n, dtype=_I64)).astype(dt)
     return _finish(arr, requires_grad)
 
 
@@ -470,12 +564,37 @@ def _steps(steps, op):
     return steps
 
 
+def _linspace(start, end, n, dt, op):
+    """PyTorch's linspace kernel: the first half counts up from ``start``, the second
+    half down from ``end`` (in the dtype's own arithmetic; integer dtypes step in
+    double from the converted ends)."""
+    if n <= 1:  # PyTorch runs no kernel: the start, converted
+        return np.full(n, _dtype.checked_scalar(start, dt, op), dtype=dt)
+    if dt.kind == "b":
+        raise NotImplementedError(f"\"{op}_cpu\" not implemented for 'Bool': pass a "
+                                  f"numeric dtype")
+    if dt.kind == "f" and op == "linspace":
+        a, b = np.array(start, dt), np.array(end, dt)
+        work = dt
+    else:
+        work = _F64
+        if op == "linspace":  # PyTorch converts the ends to the dtype first (checked)
+            start = _dtype.checked_scalar(start, dt, op)
+            end = _dtype.checked_scalar(end, dt, op)
+        a, b = np.array(start, work), np.array(end, work)
+    i = np.arange(n)
+    step = (b - a) / np.array(n - 1, work)
+    half = n // 2
+    return np.where(i < half, a + step * i.astype(work),
+                    b - step * (n - i - 1).astype(work)).astype(work)
+
+
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False,
              out=None, layout=None) -> Tensor:
     check_device(device)
     dt = _np_dtype(dtype)
     n = _steps(steps, "linspace")
-    arr = np.linspace(_num(start, "linspace"), _num(end, "linspace", "end"), n)
+    arr = _linspace(_num(start, "linspace"), _num(end, "linspace", "end"), n, dt, "linspace")
     return _finish(_dtype.cast(arr, dt), requires_grad)
 
 
@@ -483,7 +602,12 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None,
              requires_grad=False) -> Tensor:
     dt = _np_dtype(dtype)
     n = _steps(steps, "logspace")
-    arr = np.logspace(_num(start, "logspace"), _num(end, "logspace", "end"), n, base=base)
+    start, end = _num(start, "logspace"), _num(end, "logspace", "end")
+    if dt.kind in "iu":  # PyTorch truncates the exponents' ends for integer dtypes
+        start, end = int(start), int(end)
+    exps = _linspace(start, end, n, dt, "logspace")
+    with np.errstate(over="ignore", invalid="ignore"):
+        arr = np.power(float(base), exps)
     return _finish(_dtype.cast(arr, dt), requires_grad)
 
 
@@ -549,8 +673,8 @@ def _rng(generator):
     return (generator or default_generator)._rng
 
 
-def _float_only(dt, op, kernel):
-    if dt.kind != "f":
+def _float_only(dt, op, kernel, shape=(1,)):
+    if dt.kind != "f" and 0 not in shape:  # PyTorch runs no kernel for empty results
         name = {"b": "Bool", "u": "Byte"}.get(dt.kind) or {1: "Char", 2: "Short", 4: "Int",
                                                           8: "Long"}[dt.itemsize]
         raise NotImplementedError(
@@ -563,16 +687,18 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False,
          out=None) -> Tensor:
     """Uniform samples on [0, 1)."""
     check_device(device)
+    shape = _size(size)
     dt = _float_only(_np_dtype(dtype), "rand", "check_uniform_bounds")
-    return _finish(_rng(generator).random(_size(size)).astype(dt), requires_grad)
+    return _finish(_rng(generator).random(shape).astype(dt), requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False,
           out=None) -> Tensor:
     """Standard normal samples."""
     check_device(device)
-    dt = _float_only(_np_dtype(dtype), "randn", "normal_kernel_cpu")
-    return _finish(_rng(generator).standard_normal(_size(size)).astype(dt), requires_grad)
+    shape = _size(size)
+    dt = _float_only(_np_dtype(dtype), "randn", "normal_kernel_cpu", shape)
+    return _finish(_rng(generator).standard_normal(shape).astype(dt), requires_grad)
 
 
 def _int_bounds(low, high, dt, op):
@@ -635,7 +761,7 @@ def rand_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 def randn_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     shape, dt = _like(input, dtype)
-    dt = _float_only(dt, "randn_like", "normal_kernel_cpu")
+    dt = _float_only(dt, "randn_like", "normal_kernel_cpu", shape)
     return _finish(_rng(None).standard_normal(shape).astype(dt), requires_grad)
 
 

@@ -212,6 +212,7 @@ _FLOAT_MAX = {np.dtype(np.float16): 65504.0,
               np.dtype(np.float32): float(np.finfo(np.float32).max),
               np.dtype(np.float64): float("inf")}
 _F16 = np.dtype(np.float16)
+_INF = float("inf")
 _F32 = np.dtype(np.float32)
 
 
@@ -244,6 +245,9 @@ def checked_scalar(value, np_dtype, op: str, float_range: bool = True):
     ``float_range=False`` skips the range check of floating dtypes (tensor() data)."""
     kind = np_dtype.kind
     if isinstance(value, np.generic):
+        if isinstance(value, np.uint64) and value >= 2 ** 63:
+            raise TypeError(f"{op}: an integer is required: NumPy uint64 {value} is above "
+                            f"int64; convert it with int() first")
         value = value.item()
     if kind == "b":
         if isinstance(value, int) and not -2 ** 63 <= value < 2 ** 64:
@@ -265,7 +269,7 @@ def checked_scalar(value, np_dtype, op: str, float_range: bool = True):
             raise overflow_error(value, np_dtype, op)
     if isinstance(value, float):
         if kind == "f":
-            if float_range and abs(value) > _FLOAT_MAX[np_dtype] and value != float("inf"):
+            if float_range and abs(value) > _FLOAT_MAX[np_dtype] and abs(value) != _INF:
                 raise overflow_error(value, np_dtype, op)
             return float(np.float32(value)) if np_dtype == _F16 else value
         lo, hi = _INT_LIMITS[np_dtype]
@@ -305,8 +309,8 @@ def cast(arr, np_dtype):
 def setitem_value(value, np_dtype):
     """The scalar of ``x[key] = value`` for a tensor of ``np_dtype``: checked as PyTorch
     checks it (floats beyond float16's range become inf, as PyTorch's setitem does)."""
-    if isinstance(value, np.generic):
-        value = value.item()
+    if isinstance(value, np.generic) and isinstance(value, (np.integer, float)):
+        value = value.item()  # PyTorch takes what has __index__ or is a float
     if not isinstance(value, (int, float)):
         name = _BY_NP[np_dtype].name
         raise TypeError(f"can't assign a {type(value).__name__} to a torch.{name} tensor: "

@@ -244,7 +244,9 @@ def _new_filled(fill, op="new_full"):
         from ._creation import _size
         from ._tensor import wrap
         dt = self._data.dtype if dtype is None else to_dtype(dtype).np
-        t = wrap(np.full(_size(size), _dt.checked_scalar(fill, dt, op), dtype=dt))
+        from ._creation import _fill_scalar
+        value = _dt.checked_scalar(_fill_scalar(fill, op), dt, op)
+        t = wrap(np.full(_size(size), value, dtype=dt))
         return t.requires_grad_() if requires_grad else t
     return method
 

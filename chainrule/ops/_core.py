@@ -523,6 +523,9 @@ def _promote(op, ad, bd):
     mode = op.promote
     if mode == "none":
         return ad, bd
+    for v in (ad, bd):  # PyTorch refuses these before anything else
+        if type(v) is int and not -2 ** 63 <= v < 2 ** 64:
+            wrap_int(v, np.dtype(np.int8))
     if op.name == "sub" and (np.asarray(ad).dtype.kind == "b" or np.asarray(bd).dtype.kind == "b"
                              or type(ad) is bool or type(bd) is bool):
         raise RuntimeError(
