@@ -17,88 +17,283 @@ __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty"
            "Generator", "default_generator", "scalar_tensor", "normal"]
 
 
-def _infer(data):
-    """The default dtype PyTorch infers from Python data (bool < int < float); an empty
-    list gives the default float dtype."""
-    kind = -1
+# ---- data into arrays ------------------------------------------------------------
+# Note [creation from data]: tensor(), as_tensor(), new_tensor() and Tensor() build the
+# requested dtype from the Python/NumPy values themselves, as PyTorch does: the dtype is
+# PyTorch's promotion over the leaves (bool, int -> int64, float -> the default float,
+# NumPy scalars and 0-d tensors -> their dtype); floats reach a floating dtype from
+# their double value in one cast; integers and floats reach an integer dtype through the
+# checked conversion of Note [scalar conversion].  Arrays and tensors given whole are
+# cast without checks (PyTorch's copy semantics).  Leaves are read in data order, so the
+# first bad leaf or uneven row raises PyTorch's error; data whose shape has a zero is
+# not read at all (PyTorch accepts uneven rows then).  NumPy uint16/uint32/uint64
+# scalars (dtypes chainrule lacks) need an explicit dtype=.
+
+_PLAIN = frozenset((float, int, bool))
+_SEQ = frozenset((list, tuple))
+_BOOL = np.dtype(np.bool_)
+_I64 = np.dtype(np.int64)
+_F64 = np.dtype(np.float64)
+
+
+def _plain(data) -> bool:
+    """Whether ``data`` is a list/tuple nest of Python bools, ints and floats only."""
     stack = [data]
     while stack:
         d = stack.pop()
-        if isinstance(d, Tensor):
-            return None
+        kinds = set(map(type, d))
+        if kinds <= _PLAIN:
+            continue
+        if kinds <= _SEQ:
+            stack.extend(d)
+            continue
+        return False
+    return True
+
+
+def _leaf_dtype(d):
+    """The NumPy dtype PyTorch infers for one leaf of tensor() data."""
+    t = type(d)
+    if t is bool:
+        return _BOOL
+    if t is int:
+        return _I64
+    if t is float:
+        return get_default_dtype().np
+    if isinstance(d, (np.generic, np.ndarray)):
+        if d.dtype.kind == "b":
+            return _BOOL
+        if isinstance(d, np.generic) and d.dtype.kind == "u" and d.dtype.itemsize == 8:
+            raise TypeError("tensor(): an integer is required: NumPy uint64 scalars have no "
+                            "PyTorch dtype; convert with int() (values below 2**63)")
+        return _dtype.from_numpy_dtype(d.dtype).np
+    if isinstance(d, bool):
+        return _BOOL
+    if isinstance(d, numbers.Integral):
+        return _I64
+    if isinstance(d, numbers.Real):
+        return get_default_dtype().np
+    if isinstance(d, numbers.Complex):
+        raise TypeError("chainrule supports real dtypes only for now; got complex data. "
+                        "Pass the real and imaginary parts as separate tensors.")
+    if isinstance(d, str):
+        raise TypeError("new(): invalid data type 'str'; tensor() takes numbers or "
+                        "(nested) sequences of numbers")
+    raise RuntimeError(f"Could not infer dtype of {type(d).__name__}: tensor() data must "
+                       f"be numbers, (nested) lists/tuples of numbers, NumPy arrays or "
+                       f"tensors, got {d!r:.60}")
+
+
+def _scan(data):
+    """``(data, dtype, leaf_types)``: ``data`` with tensor leaves replaced by Python
+    numbers, the dtype PyTorch infers for it, and the set of leaf types."""
+    dt = None
+    leaves = set()
+    unsupported = []
+
+    def promote(d):
+        nonlocal dt
+        try:
+            dt = _dtype.promote_types(dt, _leaf_dtype(d))
+        except TypeError as exc:  # a NumPy type without a tensor dtype: fine with dtype=
+            if not isinstance(d, (np.unsignedinteger, np.ndarray)):
+                raise
+            unsupported.append(exc)
+
+    def visit(d):
+        nonlocal dt
         if isinstance(d, (list, tuple)):
             if d and isinstance(d[0], str):
                 raise ValueError(f"too many dimensions 'str': tensor() got the string "
                                  f"{d[0]!r:.40} in its data; convert it to a number first")
-            stack.extend(d)
-        elif isinstance(d, (bool, np.bool_)):
-            kind = max(kind, 0)
-        elif isinstance(d, numbers.Integral):
-            kind = max(kind, 1)
-        elif isinstance(d, numbers.Real):
-            kind = 2
-        elif isinstance(d, numbers.Complex):
-            raise TypeError("chainrule supports real dtypes only for now; got complex data. "
-                            "Pass the real and imaginary parts as separate tensors.")
-        elif isinstance(d, np.ndarray):
-            return None
-        elif isinstance(d, str):
-            raise TypeError("new(): invalid data type 'str'; tensor() takes numbers or "
-                            "(nested) sequences of numbers")
-        else:
-            raise RuntimeError(f"Could not infer dtype of {type(d).__name__}: tensor() data "
-                               f"must be numbers, (nested) lists/tuples of numbers, NumPy "
-                               f"arrays or tensors, got {d!r:.60}")
-    return (_dtype.bool_, _dtype.int64, get_default_dtype())[max(kind, 0) if kind >= 0
-                                                              else 2].np
+            if not d:  # PyTorch: an empty sequence counts as the default float
+                dt = _dtype.promote_types(dt, get_default_dtype().np)
+            return [visit(e) for e in d]
+        if isinstance(d, Tensor):
+            a = d._data
+            if a.size != 1:
+                raise ValueError(f"only one element tensors can be converted to Python "
+                                 f"scalars: tensor() got a tensor of shape {list(a.shape)} "
+                                 f"inside a list; use torch.stack() to join tensors")
+            leaves.add(("tensor", a.dtype.kind))
+            dt = _dtype.promote_types(dt, a.dtype)
+            return _FloatTensorLeaf(a) if a.dtype.kind == "f" else a.reshape(()).item()
+        leaves.add(d.dtype.type if isinstance(d, np.ndarray) and d.ndim else type(d))
+        promote(d)
+        return d
+
+    out = visit(data)
+    if unsupported:  # Note [creation from data]: such data needs an explicit dtype=
+        dt = unsupported[0]
+    return out, (get_default_dtype().np if dt is None else dt), leaves
+
+
+class _FloatTensorLeaf:
+    """A floating 0-d tensor inside tensor() data (PyTorch reads integer and bool data
+    through ``__index__``, which a floating tensor refuses)."""
+
+    __slots__ = ("a",)
+
+    def __init__(self, a):
+        self.a = a
+
+    def __float__(self):
+        return float(self.a.reshape(()))
+
+
+def _index_value(v, kind):
+    """One leaf of integer (``kind`` "i"/"u") or bool ("b") data, refused as PyTorch's
+    ``__index__`` refuses it."""
+    if type(v) is _FloatTensorLeaf:
+        raise TypeError("only integer tensors of a single element can be converted to an "
+                        "index: tensor() got a floating tensor in data for an integer or "
+                        "bool dtype; convert it with .long() first")
+    if isinstance(v, np.generic) and not isinstance(v, (np.integer, float)) and not (
+            kind == "b" and isinstance(v, np.bool_)):
+        raise TypeError(f"'numpy.{type(v).__name__}' object cannot be interpreted as an "
+                        f"integer: tensor() data for an integer or bool dtype takes Python/"
+                        f"NumPy ints and Python floats; convert with int() or float() first")
+    return v
+
+
+def _needs_walk(leaves, kind) -> bool:
+    """Whether integer/bool data has leaves that need one-by-one conversion."""
+    for t in leaves:
+        if type(t) is tuple:
+            if t[1] == "f":
+                return True
+        elif issubclass(t, float):
+            if kind != "b":
+                return True
+        elif issubclass(t, np.generic) and not issubclass(t, np.integer) and not (
+                kind == "b" and issubclass(t, np.bool_)):
+            return True
+    return False
+
+
+def _ragged(exc):
+    return ValueError(f"tensor(): expected a rectangular (non-ragged) nested sequence; "
+                      f"every row must have the same length ({exc})")
+
+
+def _checked_ints(a, dt):
+    """Integer data (int64 array) into integer dtype ``dt``, checked."""
+    if dt == _I64:
+        return a
+    lo, hi = _dtype.int_limits(dt)
+    if a.size:
+        mn, mx = int(a.min()), int(a.max())
+        if mn < (-hi if lo == 0 else lo) or mx > hi:
+            raise _dtype.overflow_error(mn if mn < lo else mx, dt, "tensor()")
+    return a.astype(dt)
+
+
+def _torch_shape(data) -> list:
+    """The shape PyTorch reads from nested data: the lengths along the first elements."""
+    shape = []
+    d = data
+    while isinstance(d, (list, tuple)) or (isinstance(d, np.ndarray) and d.ndim):
+        shape.append(len(d))
+        if not len(d):
+            break
+        d = d[0]
+    return shape
+
+
+def _leaf_value(v, kind, dt):
+    """One leaf converted for dtype ``dt`` (of ``kind``), as PyTorch's store does."""
+    if kind == "f":
+        if isinstance(v, (list, tuple)):
+            raise TypeError(f"must be real number, not {type(v).__name__}: tensor() data "
+                            f"nests sequences unevenly")
+        return float(v)
+    v = _index_value(v, kind)
+    if isinstance(v, (list, tuple)):
+        raise TypeError(f"'{type(v).__name__}' object cannot be interpreted as an integer: "
+                        f"tensor() data nests sequences unevenly")
+    if isinstance(v, np.generic):
+        v = v.item()
+    if kind == "b":
+        return bool(v)
+    if isinstance(v, int) and not isinstance(v, bool) and not -2**63 <= v < 2**63:
+        raise ValueError(f"Overflow when unpacking long long: tensor() got the integer {v} "
+                         f"outside int64")
+    return _dtype.checked_scalar(v, dt, "tensor()")
+
+
+def _walk(data, shape, dt) -> np.ndarray:
+    """PyTorch's recursive store: every row checked against ``shape`` and every leaf
+    converted in data order, so the first problem raises PyTorch's error."""
+    kind = dt.kind
+    flat = []
+
+    def store(d, dim):
+        if dim == len(shape):
+            flat.append(_leaf_value(d, kind, dt))
+            return
+        if not isinstance(d, (list, tuple, np.ndarray)):
+            raise TypeError(f"not a sequence: tensor() expected a sequence of length "
+                            f"{shape[dim]} at dim {dim}, got {type(d).__name__}")
+        if len(d) != shape[dim]:
+            raise ValueError(f"expected sequence of length {shape[dim]} at dim {dim} (got "
+                             f"{len(d)}): tensor() data must be rectangular")
+        for e in d:
+            store(e, dim + 1)
+
+    store(data, 0)
+    arr = np.array(flat, dtype=_F64 if kind == "f" else dt).reshape(shape)
+    return _dtype.cast(arr, dt)
+
+
+def _from_data(data, dtype=None) -> np.ndarray:
+    """Python/NumPy data (numbers, nested sequences) as a new array of ``dtype`` (or the
+    inferred one), Note [creation from data]."""
+    data, inferred, leaves = _scan(data)
+    if dtype is None and isinstance(inferred, Exception):
+        raise inferred
+    dt = inferred if dtype is None else to_dtype(dtype).np
+    kind = dt.kind
+    shape = _torch_shape(data)
+    if 0 in shape:  # PyTorch reads no element then, so ragged rows pass unnoticed
+        return np.zeros(shape, dt)
+    if kind != "f" and _needs_walk(leaves, kind):
+        return _walk(data, shape, dt)
+    try:
+        if kind == "f":
+            return _dtype.cast(np.array(data, dtype=_F64), dt)
+        if kind == "b":
+            return np.array(data, dtype=_BOOL)
+        a = np.array(data)
+    except (ValueError, TypeError):
+        return _walk(data, shape, dt)
+    if a.dtype == object or a.shape != tuple(shape):
+        return _walk(data, shape, dt)
+    if a.dtype.kind == "u" and a.dtype.itemsize == 8:
+        if a.size and int(a.max()) >= 2**63:
+            return _walk(data, shape, dt)
+        a = a.astype(_I64)
+    if a.dtype.kind == "b":
+        return a.astype(dt)
+    return _checked_ints(a.astype(_I64, copy=False), dt)
 
 
 def _to_array(data, dtype=None) -> np.ndarray:
+    """``data`` as an array of ``dtype`` (inferred when None); may share memory with an
+    ndarray or tensor that already has that dtype."""
     if isinstance(data, Tensor):
         arr = data._data
     elif isinstance(data, np.ndarray):
+        if data.dtype.kind in "USO":
+            raise TypeError(f"tensor(): new(): invalid data type '{data.dtype.name}'; data "
+                            f"must be numeric")
         arr = data
-    elif isinstance(data, np.generic):
-        arr = np.asarray(data)
+        if dtype is None:
+            _dtype.from_numpy_dtype(arr.dtype)
     else:
-        inferred = _infer(data)
-        if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flat(data)):
-            data = _tensors_to_lists(data)
-        try:
-            arr = np.array(data, dtype=inferred)
-        except ValueError as exc:
-            raise ValueError(
-                f"tensor(): expected a rectangular (non-ragged) nested sequence; every row "
-                f"must have the same length ({exc})") from None
-        if arr.dtype == object:
-            raise ValueError("tensor(): expected a rectangular (non-ragged) nested sequence "
-                             "of numbers")
-    if arr.dtype.kind in "USO":
-        raise TypeError(f"tensor(): new(): invalid data type '{arr.dtype.name}'; data must "
-                        f"be numeric")
-    if arr.dtype.kind == "c":
-        _dtype.from_numpy_dtype(arr.dtype)  # raises the complex message
+        return _from_data(data, dtype)
     if dtype is not None:
-        arr = arr.astype(to_dtype(dtype).np, copy=False)
-    elif arr.dtype not in _dtype._BY_NP:
-        arr = arr.astype(_dtype.from_numpy_dtype(arr.dtype).np)
+        arr = _dtype.cast(arr, to_dtype(dtype).np)
     return arr
-
-
-def _flat(data):
-    for d in data:
-        if isinstance(d, (list, tuple)):
-            yield from _flat(d)
-        else:
-            yield d
-
-
-def _tensors_to_lists(data):
-    if isinstance(data, Tensor):
-        return data._data.tolist()
-    if isinstance(data, (list, tuple)):
-        return [_tensors_to_lists(d) for d in data]
-    return data
 
 
 def _finish(arr: np.ndarray, requires_grad: bool) -> Tensor:
@@ -106,9 +301,6 @@ def _finish(arr: np.ndarray, requires_grad: bool) -> Tensor:
     if requires_grad:
         t.requires_grad_()
     return t
-
-
-_FAST_KINDS = {"b": None, "i": np.dtype(np.int64), "f": None}
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False,
@@ -120,8 +312,8 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
     """
     if device is not None:
         check_device(device)
-    if type(data) is list and dtype is None:
-        arr = _fast_list(data)
+    if type(data) is list and _plain(data):
+        arr = _fast_list(data, dtype)
         if arr is not None:
             return _finish(arr, requires_grad)
     arr = _to_array(data, dtype)
@@ -129,33 +321,43 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
     return _finish(arr, requires_grad)
 
 
-def _fast_list(data):
-    """Plain nested lists of Python numbers: let NumPy infer, then apply PyTorch's
-    defaults (Python floats -> default float).  None when the slow path must decide."""
+def _fast_list(data, dtype):
+    """Nested lists of Python numbers: NumPy's inference matches PyTorch's here (bool <
+    int64 < float64, then the default float); None when the slow path must decide."""
+    if dtype is not None:
+        dt = to_dtype(dtype).np
+        try:
+            if dt.kind == "f":
+                return _dtype.cast(np.array(data, dtype=_F64), dt)
+            if dt.kind == "b":
+                return np.array(data, dtype=_BOOL)
+            arr = np.array(data)
+        except (ValueError, TypeError, OverflowError):
+            return None
+        if arr.dtype == _I64:
+            return _checked_ints(arr, dt)
+        return arr.astype(dt) if arr.dtype.kind == "b" else None
     try:
         arr = np.array(data)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return None
     kind = arr.dtype.kind
     if kind == "f":
-        if arr.dtype != np.float64 or not _python_floats(data):
-            return None
         default = get_default_dtype().np
-        return arr if default == np.float64 else arr.astype(default)
-    if kind == "i" or kind == "b":
-        return arr if kind == "b" or arr.dtype == np.int64 else None
+        return arr if default == _F64 else _dtype.cast(arr, default)
+    if kind == "b" or arr.dtype == _I64:
+        return arr
     return None
 
 
-def _python_floats(data) -> bool:
-    d = data
-    while type(d) is list and d:
-        d = d[0]
-    return type(d) is float or type(d) is int
-
-
 def scalar_tensor(s, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return tensor(float(s), dtype=dtype or get_default_dtype(), requires_grad=requires_grad)
+    """A 0-d tensor of ``s`` (the default float dtype unless ``dtype`` is given)."""
+    check_device(device)
+    dt = _np_dtype(dtype)
+    if isinstance(s, Tensor):
+        s = s.item()
+    value = _dtype.checked_scalar(s, dt, "scalar_tensor", dt.itemsize != 2)
+    return _finish(np.array(value, dtype=dt), requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -163,8 +365,11 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     check_device(device)
     if isinstance(data, Tensor) and (dtype is None or to_dtype(dtype).np == data._data.dtype):
         return data
-    arr = _to_array(data, dtype)
-    return wrap(arr)
+    if type(data) is list and _plain(data):
+        arr = _fast_list(data, dtype)
+        if arr is not None:
+            return wrap(arr)
+    return wrap(_to_array(data, dtype))
 
 
 def from_numpy(ndarray: np.ndarray) -> Tensor:
@@ -176,6 +381,9 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
 
 
 def _size(size) -> tuple:
+    if not size:
+        raise TypeError("missing 1 required positional arguments: \"size\"; pass a shape "
+                        "such as (2, 3), or () for a 0-d tensor")
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     out = []
@@ -184,6 +392,8 @@ def _size(size) -> tuple:
             s = int(s)
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
             raise TypeError(f"size must be a sequence of ints, got {type(s).__name__} ({s!r})")
+        if s >= 2 ** 63:
+            raise TypeError(f"size must be a sequence of ints: {s} overflows int64")
         if s < 0:
             raise RuntimeError(f"Trying to create tensor with negative dimension {s}: "
                                f"{list(size)}")
@@ -197,10 +407,11 @@ def _np_dtype(dtype, default=None):
     return to_dtype(dtype).np
 
 
-def _filled(fill, size, dtype, device, requires_grad, out=None):
+def _filled(fill, size, dtype, device, requires_grad, out=None, op="full"):
     check_device(device)
     shape = _size(size)
-    arr = np.full(shape, fill, dtype=_np_dtype(dtype))
+    dt = _np_dtype(dtype)
+    arr = np.full(shape, _dtype.checked_scalar(fill, dt, op), dtype=dt)
     if out is not None:
         out._data = arr
         return out
@@ -223,17 +434,33 @@ def empty(*size, dtype=None, device=None, requires_grad=False, out=None, layout=
     return _finish(np.empty(_size(size), dtype=_np_dtype(dtype)), requires_grad)
 
 
+def _fill_scalar(fill_value, op):
+    """A fill value as a Python/NumPy number (a one-element tensor gives its value)."""
+    if isinstance(fill_value, Tensor):
+        if fill_value._data.ndim:
+            raise TypeError(f"{op}(): argument 'fill_value' must be Number, not a Tensor of "
+                            f"shape {list(fill_value.shape)}; pass .item() of one element")
+        return fill_value._data.item()
+    if not isinstance(fill_value, (numbers.Number, np.generic)):
+        raise TypeError(f"{op}(): argument 'fill_value' must be Number, not "
+                        f"{type(fill_value).__name__}")
+    return fill_value
+
+
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=None,
          layout=None) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value``; its dtype follows the value's
+    kind (bool, int64, the default float) unless ``dtype`` is given."""
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        raise TypeError(f"full(): argument 'size' must be tuple of ints, not int; write "
+                        f"full(({size},), value)")
+    fill_value = _fill_scalar(fill_value, "full")
     if dtype is None:
-        if isinstance(fill_value, Tensor):
-            fill_value = fill_value.item()
-        if isinstance(fill_value, bool):
+        if isinstance(fill_value, bool):  # not np.bool_: PyTorch gives it the default float
             dtype = _dtype.bool_
         elif isinstance(fill_value, numbers.Integral):
             dtype = _dtype.int64
-    return _filled(fill_value, (size,) if isinstance(size, int) else size, dtype, device,
-                   requires_grad, out)
+    return _filled(fill_value, size, dtype, device, requires_grad, out)
 
 
 def _like(t, dtype):
@@ -257,7 +484,8 @@ def ones_like(input, *, dtype=None, device=None, requires_grad=False, layout=Non
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False,
               layout=None, memory_format=None) -> Tensor:
     shape, dt = _like(input, dtype)
-    return _finish(np.full(shape, fill_value, dt), requires_grad)
+    value = _dtype.checked_scalar(_fill_scalar(fill_value, "full_like"), dt, "full_like")
+    return _finish(np.full(shape, value, dt), requires_grad)
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False, layout=None,
@@ -266,48 +494,132 @@ def empty_like(input, *, dtype=None, device=None, requires_grad=False, layout=No
     return _finish(np.empty(shape, dt), requires_grad)
 
 
-def _num(v):
-    return v.item() if isinstance(v, Tensor) else v
+def _num(v, op="arange", name="start"):
+    if isinstance(v, Tensor):
+        return v.item()
+    if v is not None and not isinstance(v, (numbers.Real, np.generic)):
+        raise TypeError(f"{op}(): argument '{name}' must be Number, not {type(v).__name__}")
+    return v
+
+
+def _count(v, op, name):
+    """An integer argument such as ``steps`` or ``n`` (bools and floats refused)."""
+    if isinstance(v, Tensor) and v._data.ndim == 0 and v._data.dtype.kind in "iu":
+        v = v.item()
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{op}(): argument '{name}' must be int, not {type(v).__name__}")
+    return int(v)
 
 
 def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False,
            out=None, layout=None) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive); int64 when all arguments are ints."""
     check_device(device)
-    start, end, step = _num(start), _num(end), _num(step)
+    start, end, step = _num(start), _num(end, name="end"), _num(step, name="step")
     if end is None:
         start, end = 0, start
-    if step == 0:
-        raise RuntimeError("arange: step must be nonzero")
     if dtype is None:
         ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = _dtype.int64 if ints else get_default_dtype()
     dt = to_dtype(dtype).np
-    n = max(0, int(np.ceil((end - start) / step)))
-    arr = (start + step * np.arange(n, dtype=np.float64 if dt.kind == "f" else np.int64))
-    return _finish(arr.astype(dt), requires_grad)
+    for v in (start, end, step):
+        if isinstance(v, numbers.Integral) and not -2 ** 63 <= v < 2 ** 63:
+            raise OverflowError(f"arange(): int too big to convert: {v} is outside int64")
+    if dt.kind == "b":
+        raise NotImplementedError("\"arange_cpu\" not implemented for 'Bool': arange() "
+                                  "makes numbers; use arange(n) > k for a mask")
+    if not (step > 0 or step < 0):
+        raise RuntimeError(f"arange(): step must be nonzero, got {step}")
+    if not all(np.isfinite(float(v)) for v in (start, end)):
+        raise RuntimeError(f"arange(): unsupported range: {start} -> {end}; start and end "
+                           f"must be finite")
+    if dt == _I64:  # PyTorch converts start, end and step to int64 first (truncation)
+        s0, e0, st = int(start), int(end), int(step)
+        if st == 0:
+            raise ValueError(f"arange(): step must be nonzero: step={step} truncates to 0 "
+                             f"for the integer dtype {to_dtype(dtype)}")
+        _arange_sign(s0, e0, st)
+        n = (e0 - s0 + st - (1 if st > 0 else -1)) // st
+    else:
+        _arange_sign(start, end, step)
+        n = int(np.ceil((float(end) - float(start)) / float(step)))
+    if dt.kind == "f":
+        arr = _dtype.cast(start + step * np.arange(n, dtype=_F64), dt)
+    else:  # other integer dtypes: the size from the numbers, the values truncated
+        arr = (int(start) + int(step) * np.arange(n, dtype=_I64)).astype(dt)
+    return _finish(arr, requires_grad)
+
+
+def _arange_sign(start, end, step):
+    if (end - start) * step < 0:
+        raise RuntimeError(f"arange(): upper bound and lower bound inconsistent with step "
+                           f"sign: start={start}, end={end}, step={step}; use a "
+                           f"{'negative' if end < start else 'positive'} step")
+
+
+def _steps(steps, op):
+    steps = _count(steps, op, "steps")
+    if steps < 0:
+        raise RuntimeError(f"{op}(): number of steps must be non-negative, got {steps}")
+    return steps
+
+
+def _linspace(start, end, n, dt, op):
+    """PyTorch's linspace kernel: the first half counts up from ``start``, the second
+    half down from ``end`` (in the dtype's own arithmetic; integer dtypes step in
+    double from the converted ends)."""
+    if n <= 1:  # PyTorch runs no kernel: the start, converted
+        return np.full(n, _dtype.checked_scalar(start, dt, op), dtype=dt)
+    if dt.kind == "b":
+        raise NotImplementedError(f"\"{op}_cpu\" not implemented for 'Bool': pass a "
+                                  f"numeric dtype")
+    if dt.kind == "f" and op == "linspace":
+        a, b = np.array(start, dt), np.array(end, dt)
+        work = dt
+    else:
+        work = _F64
+        if op == "linspace":  # PyTorch converts the ends to the dtype first (checked)
+            start = _dtype.checked_scalar(start, dt, op)
+            end = _dtype.checked_scalar(end, dt, op)
+        a, b = np.array(start, work), np.array(end, work)
+    i = np.arange(n)
+    step = (b - a) / np.array(n - 1, work)
+    half = n // 2
+    return np.where(i < half, a + step * i.astype(work),
+                    b - step * (n - i - 1).astype(work)).astype(work)
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False,
              out=None, layout=None) -> Tensor:
     check_device(device)
     dt = _np_dtype(dtype)
-    arr = np.linspace(_num(start), _num(end), int(steps)).astype(dt)
-    return _finish(arr, requires_grad)
+    n = _steps(steps, "linspace")
+    arr = _linspace(_num(start, "linspace"), _num(end, "linspace", "end"), n, dt, "linspace")
+    return _finish(_dtype.cast(arr, dt), requires_grad)
 
 
 def logspace(start, end, steps, base=10.0, *, dtype=None, device=None,
              requires_grad=False) -> Tensor:
     dt = _np_dtype(dtype)
-    return _finish(np.logspace(_num(start), _num(end), int(steps), base=base).astype(dt),
-                   requires_grad)
+    n = _steps(steps, "logspace")
+    start, end = _num(start, "logspace"), _num(end, "logspace", "end")
+    if dt.kind in "iu":  # PyTorch truncates the exponents' ends for integer dtypes
+        start, end = int(start), int(end)
+    exps = _linspace(start, end, n, dt, "logspace")
+    with np.errstate(over="ignore", invalid="ignore"):
+        arr = np.power(float(base), exps)
+    return _finish(_dtype.cast(arr, dt), requires_grad)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, out=None,
         layout=None) -> Tensor:
     check_device(device)
-    return _finish(np.eye(int(n), None if m is None else int(m), dtype=_np_dtype(dtype)),
-                   requires_grad)
+    n = _count(n, "eye", "n")
+    m = n if m is None else _count(m, "eye", "m")
+    for name, v in (("n", n), ("m", m)):
+        if v < 0:
+            raise RuntimeError(f"eye(): {name} must be greater or equal to 0, got {v}")
+    return _finish(np.eye(n, m, dtype=_np_dtype(dtype)), requires_grad)
 
 
 # ---- random --------------------------------------------------------------------------
@@ -361,20 +673,51 @@ def _rng(generator):
     return (generator or default_generator)._rng
 
 
+def _float_only(dt, op, kernel, shape=(1,)):
+    if dt.kind != "f" and 0 not in shape:  # PyTorch runs no kernel for empty results
+        name = {"b": "Bool", "u": "Byte"}.get(dt.kind) or {1: "Char", 2: "Short", 4: "Int",
+                                                          8: "Long"}[dt.itemsize]
+        raise NotImplementedError(
+            f"\"{kernel}\" not implemented for '{name}': {op}() draws floating-point "
+            f"samples; pass a floating dtype (or use randint for integers)")
+    return dt
+
+
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False,
          out=None) -> Tensor:
     """Uniform samples on [0, 1)."""
     check_device(device)
-    dt = _np_dtype(dtype)
-    return _finish(_rng(generator).random(_size(size)).astype(dt), requires_grad)
+    shape = _size(size)
+    dt = _float_only(_np_dtype(dtype), "rand", "check_uniform_bounds")
+    return _finish(_rng(generator).random(shape).astype(dt), requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False,
           out=None) -> Tensor:
     """Standard normal samples."""
     check_device(device)
-    dt = _np_dtype(dtype)
-    return _finish(_rng(generator).standard_normal(_size(size)).astype(dt), requires_grad)
+    shape = _size(size)
+    dt = _float_only(_np_dtype(dtype), "randn", "normal_kernel_cpu", shape)
+    return _finish(_rng(generator).standard_normal(shape).astype(dt), requires_grad)
+
+
+def _int_bounds(low, high, dt, op):
+    """Check randint's [low, high) against each other and the dtype."""
+    low, high = _count(low, op, "low"), _count(high, op, "high")
+    if low >= high:
+        raise RuntimeError(f"{op}(): random_ expects 'from' to be less than 'to', but got "
+                           f"from={low} >= to={high}")
+    if dt.kind == "b":
+        lo, hi = 0, 1
+    elif dt.kind == "f":
+        lo, hi = (-65504, 65504) if dt.itemsize == 2 else (-2 ** 63, 2 ** 63)
+    else:
+        lo, hi = _dtype.int_limits(dt)
+    if low < lo or high - 1 > hi:
+        bad = "from" if low < lo else "to - 1"
+        raise RuntimeError(f"{op}(): {bad} is out of bounds for {_dtype.from_numpy_dtype(dt)}"
+                           f": [{low}, {high}) does not fit the dtype")
+    return low, high
 
 
 def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None,
@@ -389,23 +732,36 @@ def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=N
     if high is None:
         low, high = 0, low
     dt = _np_dtype(dtype, _dtype.int64)
-    return _finish(_rng(generator).integers(low, high, _size((size,) if isinstance(size, int)
-                                                             else size)).astype(dt),
-                   requires_grad)
+    low, high = _int_bounds(low, high, dt, "randint")
+    shape = _size((size,) if isinstance(size, int) else size)
+    return _finish(_rng(generator).integers(low, high, shape).astype(dt), requires_grad)
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A random permutation of ``0 .. n-1``."""
+    check_device(device)
+    n = _count(n, "randperm", "n")
     dt = _np_dtype(dtype, _dtype.int64)
-    return _finish(_rng(generator).permutation(int(n)).astype(dt), requires_grad)
+    if n < 0:
+        raise RuntimeError(f"randperm(): Trying to create tensor with negative dimension "
+                           f"{n}: [{n}]")
+    if dt.kind == "b":
+        raise NotImplementedError("\"randperm\" not implemented for 'Bool': pass an integer "
+                                  "or floating dtype")
+    if n and dt.kind in "iu" and n - 1 > _dtype.int_limits(dt)[1]:
+        raise _dtype.overflow_error(n - 1, dt, "randperm")
+    return _finish(_rng(generator).permutation(n).astype(dt), requires_grad)
 
 
 def rand_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     shape, dt = _like(input, dtype)
+    dt = _float_only(dt, "rand_like", "check_uniform_bounds")
     return _finish(_rng(None).random(shape).astype(dt), requires_grad)
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     shape, dt = _like(input, dtype)
+    dt = _float_only(dt, "randn_like", "normal_kernel_cpu", shape)
     return _finish(_rng(None).standard_normal(shape).astype(dt), requires_grad)
 
 
@@ -414,6 +770,7 @@ def randint_like(input, low=0, high=None, *, dtype=None, device=None,
     if high is None:
         low, high = 0, low
     shape, dt = _like(input, dtype)
+    low, high = _int_bounds(low, high, dt, "randint_like")
     return _finish(_rng(None).integers(low, high, shape).astype(dt), requires_grad)
 
 
@@ -428,10 +785,22 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None,
 
 
 def tensor_new(*args, **kwargs) -> np.ndarray:
-    """Data for ``Tensor(...)``: ``Tensor(2, 3)`` is uninitialized, ``Tensor([1, 2])``
-    holds the data as the default float dtype."""
-    if args and all(isinstance(a, int) and not isinstance(a, bool) for a in args):
-        return np.zeros(args, dtype=get_default_dtype().np)
+    """Data for ``Tensor(...)`` (PyTorch's legacy constructor): ``Tensor(2, 3)`` is
+    uninitialized, ``Tensor([1, 2])`` holds the data as the default float dtype, and
+    ``Tensor(t)`` shares ``t``'s memory and dtype."""
+    if args and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+                    for a in args):
+        return np.zeros(_size(args), dtype=get_default_dtype().np)
     if not args:
         return np.zeros((0,), dtype=get_default_dtype().np)
-    return np.array(_to_array(args[0], kwargs.get("dtype") or get_default_dtype()), copy=True)
+    if len(args) > 1:
+        raise TypeError(f"new() received an invalid combination of arguments: Tensor() takes "
+                        f"sizes (ints) or one sequence of data, got "
+                        f"({', '.join(type(a).__name__ for a in args)})")
+    data = args[0]
+    if isinstance(data, Tensor):
+        return data._data
+    if not isinstance(data, (list, tuple, np.ndarray)):
+        raise TypeError(f"new(): data must be a sequence (got {type(data).__name__}); "
+                        f"write Tensor([{data!r:.20}]) or tensor({data!r:.20})")
+    return np.array(_to_array(data, kwargs.get("dtype") or get_default_dtype()), copy=True)

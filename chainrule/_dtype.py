@@ -191,3 +191,131 @@ def grad_dtype(np_dtype):
     """Dtype of a gradient for a value of ``np_dtype``: integer values get the
     default float dtype (chainrule lets integer leaves require grad)."""
     return np_dtype if np_dtype.kind == "f" else _default[0].np
+
+
+# ---- numbers into a dtype --------------------------------------------------------
+# Note [scalar conversion]: PyTorch converts a Python number into a dtype in two ways.
+# - checked (tensor() data, fill_, full, setitem, scalar_tensor): an integer must fit
+#   the dtype, except that a negative one wraps into an unsigned type when its magnitude
+#   fits (uint8: -255..255); a float must be finite and within [lowest, max] of an
+#   integer dtype, and is truncated; fill_/full also refuse finite floats beyond a
+#   floating dtype's max.  Otherwise RuntimeError "value cannot be converted to type
+#   ... without overflow".
+# - wrapped (the scalar operand of a binary op): the number is cast like a C integer, so
+#   uint8 + (-3) wraps and int8 * 300 multiplies by 44.  Only numbers outside
+#   [-2**63, 2**64) raise (OverflowError "int too big to convert").
+# A double becomes float16 through float32, as c10::Half does (two roundings).
+
+_INT_LIMITS = {np.dtype(t): (int(np.iinfo(t).min), int(np.iinfo(t).max))
+               for t in (np.int8, np.int16, np.int32, np.int64, np.uint8)}
+_FLOAT_MAX = {np.dtype(np.float16): 65504.0,
+              np.dtype(np.float32): float(np.finfo(np.float32).max),
+              np.dtype(np.float64): float("inf")}
+_F16 = np.dtype(np.float16)
+_INF = float("inf")
+_F32 = np.dtype(np.float32)
+
+
+def int_limits(np_dtype):
+    """(lowest, highest) of an integer NumPy dtype (Python ints)."""
+    return _INT_LIMITS[np_dtype]
+
+
+def overflow_error(value, np_dtype, op: str) -> RuntimeError:
+    name = _BY_NP[np_dtype].name if np_dtype in _BY_NP else str(np_dtype)
+    if np_dtype.kind in "iu":
+        lo, hi = _INT_LIMITS[np_dtype]
+        span = f"integers in [{lo}, {hi}]" + (f" (negative ones down to {-hi} wrap)"
+                                              if lo == 0 else "")
+    else:
+        span = f"finite values in [{-_FLOAT_MAX[np_dtype]}, {_FLOAT_MAX[np_dtype]}], inf or nan"
+    return RuntimeError(f"{op}: value {value!r:.40} cannot be converted to type "
+                        f"torch.{name} without overflow; it holds {span}. Fix: use a wider "
+                        f"dtype, or clamp the value first")
+
+
+def _too_big(value, op):
+    return OverflowError(f"{op}: int too big to convert: {value!r:.40} is outside "
+                         f"[-2**63, 2**64), the integers a tensor operation takes")
+
+
+def checked_scalar(value, np_dtype, op: str, float_range: bool = True):
+    """``value`` (a Python or NumPy number) as the Python number that NumPy stores as
+    ``np_dtype`` exactly as PyTorch's checked conversion does (Note [scalar conversion]).
+    ``float_range=False`` skips the range check of floating dtypes (tensor() data)."""
+    kind = np_dtype.kind
+    if isinstance(value, np.generic):
+        if isinstance(value, np.uint64) and value >= 2 ** 63:
+            raise TypeError(f"{op}: an integer is required: NumPy uint64 {value} is above "
+                            f"int64; convert it with int() first")
+        value = value.item()
+    if kind == "b":
+        if isinstance(value, int) and not -2 ** 63 <= value < 2 ** 64:
+            raise _too_big(value, op)
+        return bool(value)
+    if type(value) is bool:
+        return value
+    if isinstance(value, int):
+        if not -2 ** 63 <= value < 2 ** 64:
+            raise _too_big(value, op)
+        if kind == "f":
+            value = float(value)
+        else:
+            lo, hi = _INT_LIMITS[np_dtype]
+            if lo <= value <= hi:
+                return value
+            if lo == 0 and -hi <= value < 0:
+                return value + hi + 1
+            raise overflow_error(value, np_dtype, op)
+    if isinstance(value, float):
+        if kind == "f":
+            if float_range and abs(value) > _FLOAT_MAX[np_dtype] and abs(value) != _INF:
+                raise overflow_error(value, np_dtype, op)
+            return float(np.float32(value)) if np_dtype == _F16 else value
+        lo, hi = _INT_LIMITS[np_dtype]
+        if value != value or value < lo or value > float(hi):
+            raise overflow_error(value, np_dtype, op)
+        i = int(value)
+        return lo if i > hi else i  # 2.0**63 -> int64: x86 gives the lowest value
+    raise TypeError(f"{op}: expected a number (bool, int or float) for a tensor of dtype "
+                    f"torch.{_BY_NP[np_dtype].name}, got {type(value).__name__}")
+
+
+def wrap_int(value: int, np_dtype):
+    """A Python int operand of a binary op on an integer tensor of ``np_dtype``, cast as
+    PyTorch casts it (two's complement wrap-around)."""
+    lo, hi = _INT_LIMITS[np_dtype]
+    if lo <= value <= hi:
+        return value
+    if not -2 ** 63 <= value < 2 ** 64:
+        raise _too_big(value, "binary op")
+    return (value - lo) % (hi - lo + 1) + lo
+
+
+def cast(arr, np_dtype):
+    """``arr`` converted to ``np_dtype`` as PyTorch converts (float16 from a wider type
+    through float32; out-of-range floats to integers as x86 does), without warnings."""
+    src = arr.dtype
+    if src == np_dtype:
+        return arr
+    if np_dtype == _F16 and src.itemsize > 2 and src != _F32:
+        arr = arr.astype(_F32)
+    if src.kind == "f" and (np_dtype.kind != "f" or np_dtype.itemsize < src.itemsize):
+        with np.errstate(invalid="ignore", over="ignore"):
+            return arr.astype(np_dtype)
+    return arr.astype(np_dtype)
+
+
+def setitem_value(value, np_dtype):
+    """The scalar of ``x[key] = value`` for a tensor of ``np_dtype``: checked as PyTorch
+    checks it (floats beyond float16's range become inf, as PyTorch's setitem does)."""
+    if isinstance(value, np.generic) and isinstance(value, (np.integer, float)):
+        value = value.item()  # PyTorch takes what has __index__ or is a float
+    if not isinstance(value, (int, float)):
+        name = _BY_NP[np_dtype].name
+        raise TypeError(f"can't assign a {type(value).__name__} to a torch.{name} tensor: "
+                        f"x[key] = value takes a number, a sequence of numbers or a tensor")
+    if type(value) is int and not -2 ** 63 <= value < 2 ** 63:
+        raise ValueError(f"Overflow when unpacking long long: setitem got the integer "
+                         f"{value}, outside int64")
+    return checked_scalar(value, np_dtype, "setitem", np_dtype != _F16)

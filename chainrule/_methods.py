@@ -83,7 +83,8 @@ _OPERATORS = {
     "__rfloordiv__": lambda self, o: F.floor_divide(o, self),
     "__mod__": lambda self, o: F.remainder(self, o),
     "__rmod__": lambda self, o: F.remainder(o, self),
-    "__eq__": lambda self, o: F.eq(self, o), "__ne__": lambda self, o: F.ne(self, o),
+    "__eq__": lambda self, o: False if o is None else F.eq(self, o),
+    "__ne__": lambda self, o: True if o is None else F.ne(self, o),
     "__lt__": lambda self, o: F.lt(self, o), "__le__": lambda self, o: F.le(self, o),
     "__gt__": lambda self, o: F.gt(self, o), "__ge__": lambda self, o: F.ge(self, o),
     "__and__": lambda self, o: F.bitwise_and(self, o),
@@ -103,25 +104,30 @@ _OPERATORS = {
 
 def zero_(self):
     """Fill with zeros in place (the gradient to the old value is zero)."""
-    return fill_(self, 0)
+    return _fill(self, 0)
 
 
 def fill_(self, value):
+    """Fill with ``value`` in place (a number is checked against the dtype's range)."""
+    if not isinstance(value, Tensor):
+        value = _dt.checked_scalar(value, self._data.dtype, "fill_")
+    return _fill(self, value)
+
+
+def _fill(self, value):
     if (not (self._rg and STATE.enabled) and self._view is None
             and not isinstance(value, Tensor) and not _FW.on):
         # nothing to record: write in place directly (x.grad.zero_() is a hot path)
         if not self._data.flags.writeable or type(self._vc) is not list:
             # raises the expand error, or refuses an inference tensor outside inference mode
             return inplace(V.COPY, self, value, params=((),))
-        self._data.fill(value.item() if isinstance(value, np.generic) else value)
+        self._data.fill(value)
         self._vc[0] += 1
         return self
     if isinstance(value, Tensor):
         if value._data.ndim:
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor "
                                f"with {value._data.ndim} dimensions.")
-    else:
-        value = value.item() if isinstance(value, np.generic) else value
     return inplace(V.COPY, self, value, params=(np.shape(value._data) if isinstance(
         value, Tensor) else (),))
 
@@ -233,14 +239,14 @@ def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
     return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
 
-def _new_filled(fill):
+def _new_filled(fill, op="new_full"):
     def method(self, *size, dtype=None, device=None, requires_grad=False):
         from ._creation import _size
-        t = Tensor.__new__(Tensor)
         from ._tensor import wrap
-        arr = np.full(_size(size), fill, dtype=self._data.dtype if dtype is None
-                      else to_dtype(dtype).np)
-        t = wrap(arr)
+        dt = self._data.dtype if dtype is None else to_dtype(dtype).np
+        from ._creation import _fill_scalar
+        value = _dt.checked_scalar(_fill_scalar(fill, op), dt, op)
+        t = wrap(np.full(_size(size), value, dtype=dt))
         return t.requires_grad_() if requires_grad else t
     return method
 

@@ -173,9 +173,17 @@ class Tensor:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got "
                                 f"{type(value).__name__}")
-            if value.shape != self.shape:
-                raise RuntimeError(f"assigned grad has data of a different size: grad "
-                                   f"{list(value.shape)} vs tensor {list(self.shape)}")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(
+                    f"attempting to assign a gradient of size '{list(value._data.shape)}' to "
+                    f"a tensor of size '{list(self._data.shape)}'. Please ensure that the "
+                    f"gradient and the tensor are the same size")
+            dt, gdt = value._data.dtype, self._data.dtype
+            if dt != gdt and not (gdt.kind != "f" and dt == _dtype.grad_dtype(gdt)):
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype '{_dtype.from_numpy_dtype(dt).name}' to a "
+                    f"tensor with dtype '{_dtype.from_numpy_dtype(gdt).name}'. The gradient must match the "
+                    f"tensor's dtype; convert it first, e.g. x.grad = g.to(x.dtype)")
         self._grad = value
 
     @grad.deleter

@@ -33,6 +33,8 @@ DEVIATIONS = {
         "x[[0, 0]] = v keeps NumPy's last write and its gradient; PyTorch leaves it undefined",
     "anomaly-inf":
         "detect_anomaly also stops at inf cotangents",
+    "unsupported-dtypes":
+        "no uint16/uint32/uint64/complex/bfloat16 tensors: data of those types raises TypeError",
     "degenerate-decomposition-gradient":
         "eigh/svd at repeated values and det at singular inputs give finite gradients",
 }

@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-from .._dtype import float_default, result_type
+from .._dtype import float_default, result_type, wrap_int
 from .._grad_mode import STATE
 from .._tensor import Tensor, refresh_view, wrap
 from ..autograd.forward_ad import STATE as _FW
@@ -368,6 +368,9 @@ def _operand(v, like):
         return v.item()
     if isinstance(v, Tensor):
         return v
+    if v is None:
+        raise TypeError("received an invalid combination of arguments: got (Tensor, "
+                        "NoneType), but expected (Tensor, Tensor or Number)")
     from .._creation import tensor
     return tensor(v)
 
@@ -427,6 +430,8 @@ def _make_binary(op):
             out = op.forward(ad, bd)
         except ValueError as exc:
             raise _broadcast_error(op, ad, bd, exc) from None
+        except TypeError:
+            raise _type_error(op, ad, bd) from None
         if type(out) is not _ndarray:
             out = _asarray(out)
         ra = ta and a._rg
@@ -498,9 +503,15 @@ def _scalar_array(v, dtype):
     if a is None:
         if type(v) is bool:
             return v
+        if type(v) is int and not -2 ** 63 <= v < 2 ** 64:
+            wrap_int(v, np.dtype(np.int8))  # raises PyTorch's OverflowError
+        a = np.array(v, dtype)
+        if not v:
+            # 0.0 == -0.0 (and their hashes agree): zeros are never cached, so a key
+            # cannot give one zero the other's sign (1 / (x * -0.0) is -inf)
+            return a
         if len(per) > 4096:
             per.clear()
-        a = np.array(v, dtype)
         a.flags.writeable = False
         per[v] = a
     return a
@@ -512,6 +523,9 @@ def _promote(op, ad, bd):
     mode = op.promote
     if mode == "none":
         return ad, bd
+    for v in (ad, bd):  # PyTorch refuses these before anything else
+        if type(v) is int and not -2 ** 63 <= v < 2 ** 64:
+            wrap_int(v, np.dtype(np.int8))
     if op.name == "sub" and (np.asarray(ad).dtype.kind == "b" or np.asarray(bd).dtype.kind == "b"
                              or type(ad) is bool or type(bd) is bool):
         raise RuntimeError(
@@ -520,11 +534,33 @@ def _promote(op, ad, bd):
     rt = result_type(ad, bd)
     if mode == "float" and rt.kind != "f":
         rt = float_default().np
+    elif rt.kind in "iu":  # Note [scalar conversion]: a Python int wraps into rt
+        if type(ad) is int:
+            ad = _wrap_int(ad, rt, bd)
+        elif type(bd) is int:
+            bd = _wrap_int(bd, rt, ad)
     if type(ad) is _ndarray and ad.dtype != rt:
         ad = ad.astype(rt)
     if type(bd) is _ndarray and bd.dtype != rt:
         bd = bd.astype(rt)
     return ad, bd
+
+
+def _wrap_int(v, rt, other):
+    if v >= 2 ** 63 and other.dtype.kind == "b":
+        raise RuntimeError(f"Promotion for uint16, uint32, uint64 types is not supported, "
+                           f"attempted to promote Bool and UInt64: the Python int {v} is "
+                           f"above int64; convert the bool tensor with .long() first")
+    return wrap_int(v, rt)
+
+
+def _type_error(op, ad, bd):
+    """NumPy refused the operand dtypes (bitwise ops on floats): PyTorch's error."""
+    names = {"b": "Bool", "f": "Float" if np.result_type(ad, bd).itemsize == 4 else "Double"}
+    kind = np.result_type(ad, bd).kind
+    return NotImplementedError(
+        f"\"{op.name}_cpu\" not implemented for '{names.get(kind, kind)}': {op.name} takes "
+        f"integer or bool tensors (got {np.asarray(ad).dtype} and {np.asarray(bd).dtype})")
 
 
 def _broadcast_error(op, ad, bd, exc):

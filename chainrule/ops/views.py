@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._dtype import setitem_value
 from .._grad_mode import no_grad as _no_record
 from .._tensor import Tensor
 from ._core import Op, inplace, nary, unary, view
@@ -222,8 +223,8 @@ def setitem(x: Tensor, key, value) -> None:
         if isinstance(value, (list, tuple, np.ndarray)):
             from .._creation import tensor
             value = tensor(value, dtype=x.dtype)
-        elif isinstance(value, np.generic):
-            value = value.item()
+        else:
+            value = setitem_value(value, x._data.dtype)
     try:
         if _is_basic(nkey):
             with _no_record():
