@@ -34,7 +34,9 @@ DEVIATIONS = {
     "anomaly-inf":
         "detect_anomaly also stops at inf cotangents",
     "degenerate-decomposition-gradient":
-        "eigh/svd at repeated values and det at singular inputs give finite gradients",
+        "eigh/svd at repeated values give finite gradients; det at singular inputs gives "
+        "the true cofactor and its true derivatives (PyTorch: zeros at rank n-1, NaN at "
+        "second order where zero singular values repeat)",
 }
 
 COUNTS: dict[str, int] = {}

@@ -43,6 +43,7 @@ from . import _hooks
 from ._saved import unpack_saved
 from .anomaly_mode import ANOMALY, check_nan, report_error
 from .forward_ad import STATE as _FW
+from .forward_ad import tangents_live
 from .node import _NONES, AccumulateGrad, raise_freed
 from .node import FIRST_ONLY as _FIRST_ONLY
 
@@ -64,12 +65,14 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
     prev_valid = PASS.checkpoint_valid
     PASS.checkpoint_valid = targets is None
     try:
-        if create_graph or _FW.on:
+        if create_graph or (_FW.on and tangents_live()):
             # a live forward-mode tangent must flow through the backward too: a raw-array
-            # pass would silently drop it (DESIGN.md, forward-over-reverse)
+            # pass would silently drop it (DESIGN.md, forward-over-reverse); without
+            # create_graph the pass pushes tangents but records nothing
             from . import _higher
             return _higher.run_backward_differentiable(roots, retain_graph, targets,
-                                                       capture, accumulate, nb, anomaly)
+                                                       capture, accumulate, nb, anomaly,
+                                                       record=create_graph)
         return _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly)
     except Exception:
         if anomaly:
