@@ -40,7 +40,6 @@ from ._grad_mode import (
     set_grad_enabled,
 )
 from ._tensor import Size, Tensor, device
-from .autograd import engine as _engine
 from .autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from .ops.views import (
     broadcast_to,
@@ -81,7 +80,6 @@ for _family in (_reductions, _sorting, _linalg, _shape, _indexing):
     globals().update({_n: getattr(_family, _n) for _n in _family.__all__})
     _methods.attach(_family.TENSOR_METHODS)
 del _family
-_engine._calibrate()
 
 __version__ = "0.1.0"
 

@@ -56,7 +56,7 @@ def _track_argnums(args, nums):
 
 def _nested(xs) -> bool:
     """Is some outer transform differentiating through these inputs?"""
-    return fwd.STATE.on or any(x.requires_grad for x in xs)
+    return bool(fwd.STATE.levels) or any(x.requires_grad for x in xs)
 
 
 def _split_aux(out, has_aux):

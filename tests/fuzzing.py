@@ -36,7 +36,9 @@ DEVIATIONS = {
     "unsupported-dtypes":
         "no uint16/uint32/uint64/complex/bfloat16 tensors: data of those types raises TypeError",
     "degenerate-decomposition-gradient":
-        "eigh/svd at repeated values and det at singular inputs give finite gradients",
+        "eigh/svd at repeated values give finite gradients; det at singular inputs gives "
+        "the true cofactor and its true derivatives (PyTorch: zeros at rank n-1, NaN at "
+        "second order where zero singular values repeat)",
 }
 
 COUNTS: dict[str, int] = {}

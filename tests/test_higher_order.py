@@ -80,7 +80,7 @@ def test_unused_input_error_and_materialize(cr, torch):
 def test_unused_input_message_names_the_input(cr):
     x = cr.tensor([1.0, 2.0], requires_grad=True)
     z = cr.tensor([3.0, 4.0, 5.0], requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"input 1 \(shape \[3\]\)"):
+    with pytest.raises(RuntimeError, match=r"at index 1 appears .*shape \[3\]"):
         cr.autograd.grad((x * 2).sum(), [x, z])
 
 

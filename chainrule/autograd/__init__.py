@@ -183,8 +183,8 @@ def _captured_grads(inputs, targets, capture, allow_unused, materialize_grads, b
         if g is None:
             if not allow_unused:
                 raise RuntimeError(
-                    f"One of the differentiated Tensors appears to not have been used in the "
-                    f"graph: input {i} (shape {list(t.shape)}) does not influence the "
+                    f"The differentiated Tensor at index {i} appears to not have been used "
+                    f"in the graph: it (shape {list(t.shape)}) does not influence the "
                     f"outputs. Set allow_unused=True if this is the desired behavior (its "
                     f"gradient is then None), or materialize_grads=True for zeros.")
             if materialize_grads:

@@ -23,7 +23,9 @@ from .node import _NONES, AccumulateGrad, raise_freed
 
 
 def run_backward_differentiable(roots, retain_graph, targets, capture, accumulate, nb=0,
-                                anomaly=False):
+                                anomaly=False, record=True):
+    """``record``: the rules' ops are recorded (``create_graph``); without it only
+    forward-mode tangents flow through them (forward-over-reverse)."""
     from ..backend.tensor_backend import TensorNamespace
     from .engine import _relevant_nodes, _visit_target
     xp = TensorNamespace.get(nb)
@@ -38,7 +40,7 @@ def run_backward_differentiable(roots, retain_graph, targets, capture, accumulat
             heapq.heappush(heap, (-node._seq, node))
     relevant = _relevant_nodes([n for n, _ in roots], targets) if targets is not None else None
     prev = STATE.enabled
-    STATE.enabled = True
+    STATE.enabled = record
     try:
         while heap:
             node = heapq.heappop(heap)[1]
@@ -121,12 +123,15 @@ def _accumulate(node, g, hooked=False):
     leaf, g = _hooks.accumulate_pre(node, g, hooked)
     if leaf is None:
         return
-    want = grad_dtype(leaf._data.dtype)
-    if g._data.dtype != want:
-        g = g.to(T.wrap(np.zeros((), want)).dtype)
-    if g.is_leaf:
-        g = g.clone()  # never alias a tensor the user holds (e.g. the gradient v)
-    if tuple(g.shape) != leaf._data.shape:
-        g = g.expand(*leaf._data.shape)
-    leaf._grad = g if leaf._grad is None else leaf._grad + g
+    if leaf._grad is None:
+        # PyTorch's AccumulateGrad copies here (CopyBackwards), casting and broadcasting:
+        # .grad never aliases a tensor the user holds, such as the gradient passed in
+        shape = leaf._data.shape
+        leaf._grad = T.wrap(np.empty(shape, grad_dtype(leaf._data.dtype))).copy_(g)
+    else:
+        if g._data.dtype != leaf._grad._data.dtype:
+            g = g.to(leaf._grad.dtype)
+        if tuple(g.shape) != leaf._data.shape:
+            g = g.expand(*leaf._data.shape)
+        leaf._grad = leaf._grad + g
     _hooks.accumulate_done(node, g)

@@ -7,10 +7,23 @@ received a cotangent; when a node is popped, every node that feeds it a cotangen
 already run.  One pass, no dependency counting, and a chain of a million ops uses a heap
 of size one.
 
-Note [gradient ownership]: ``.grad`` must never alias an array the user passed in or
-one still used elsewhere.  A cotangent is adopted as ``.grad`` without a copy only when
-nothing else references it (its reference count is the engine's own, measured once at
-import) and it owns its memory; otherwise it is copied, as PyTorch does.
+Note [gradient ownership]: ``.grad`` must never alias an array the user holds (the
+``gradient`` passed to ``backward``, a tensor a hook returned or kept) or one still used
+elsewhere, and the engine may write into a cotangent only when nobody else sees it.
+Ownership is an explicit fact the engine carries with each pending cotangent (``own``
+for the one being processed, the set ``owned`` for the buffered ones), as HIPS autograd
+does; it is set only where a fresh array that nobody else holds is produced:
+- the engine's own sums of two cotangents (after which it adds into them in place);
+- the results of a row whose VJPs return either ``g`` itself or new memory
+  (``Op.fresh_grads``: elementwise and matmul rows; tests/test_fuzz_namespaces.py checks
+  the claim on every sample); ``g`` passed through stays owned only if ``g`` was and
+  only one input receives it;
+- a dtype conversion.
+It is cleared whenever a hook or a custom Function may have seen the value, when
+``autograd.grad`` captured it, and for root cotangents (the user's).  An owned
+cotangent is adopted as ``.grad`` without a copy, and a large elementwise VJP writes its
+result into an owned ``g`` (Note [large elementwise VJPs] in ops/_core.py); anything
+else is copied, as PyTorch does.  Nothing depends on reference counts or array types.
 """
 
 from __future__ import annotations
@@ -30,13 +43,13 @@ from . import _hooks
 from ._saved import unpack_saved
 from .anomaly_mode import ANOMALY, check_nan, report_error
 from .forward_ad import STATE as _FW
+from .forward_ad import tangents_live
 from .node import _NONES, AccumulateGrad, raise_freed
 from .node import FIRST_ONLY as _FIRST_ONLY
 
 _heappush = heapq.heappush
 _heappop = heapq.heappop
-_getrefcount = sys.getrefcount
-_FRESH_REFS = [0]  # calibrated by _calibrate()
+_ndarray = np.ndarray
 
 
 def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=None,
@@ -52,12 +65,14 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
     prev_valid = PASS.checkpoint_valid
     PASS.checkpoint_valid = targets is None
     try:
-        if create_graph or _FW.on:
+        if create_graph or (_FW.on and tangents_live()):
             # a live forward-mode tangent must flow through the backward too: a raw-array
-            # pass would silently drop it (DESIGN.md, forward-over-reverse)
+            # pass would silently drop it (DESIGN.md, forward-over-reverse); without
+            # create_graph the pass pushes tangents but records nothing
             from . import _higher
             return _higher.run_backward_differentiable(roots, retain_graph, targets,
-                                                       capture, accumulate, nb, anomaly)
+                                                       capture, accumulate, nb, anomaly,
+                                                       record=create_graph)
         return _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly)
     except Exception:
         if anomaly:
@@ -79,45 +94,53 @@ PASS = _Pass()
 
 def _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly):
     buffers = {}
+    owned = set()  # nodes whose buffered cotangent the engine owns (Note [gradient ownership])
     heap = []
     for node, g in roots:
         if node in buffers:
             buffers[node] = buffers[node] + g
+            owned.add(node)
         else:
-            buffers[node] = g
+            buffers[node] = g  # the user's: never owned
             _heappush(heap, (-node._seq, node))
     relevant = _relevant_nodes([n for n, _ in roots], targets) if targets is not None else None
     prev_mode = STATE.enabled
     STATE.enabled = False
     xp = RAW if nb == 0 else RAW.with_nb(nb)
     try:
-        _loop(heap, buffers, retain_graph, relevant, capture, accumulate, xp, anomaly)
+        _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp, anomaly)
     finally:
         STATE.enabled = prev_mode
 
 
-def _loop(heap, buffers, retain_graph, relevant, capture, accumulate, xp, anomaly=False):
+def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
+          anomaly=False):
     plain = capture is None and relevant is None
     node = _heappop(heap)[1]
     g = buffers.pop(node)
+    own = node in owned  # Note [gradient ownership]
     gi = grads = None
     hooked = False  # the tensor hooks of a target already ran (Note [capture])
     while True:
         if not plain:
+            if capture is not None and node in capture:
+                own = False  # autograd.grad hands this value to the user
             node, g, hooked = _visit_target(node, g, capture, relevant, accumulate, xp.nb)
         if node is None:
             pass
         elif type(node) is AccumulateGrad:
             if accumulate:
-                _accumulate(node, g, hooked)
+                _accumulate(node, g, own, hooked)
         else:
             extra = node._extra
             g_hooks = None
             if extra is not None:
                 if extra.pre_hooks or extra.retain is not None:
                     g = _hooks.run_pre(node, g, xp.nb, hooked)
+                    own = False  # a hook may keep what it was shown
                 if extra.hooks:
                     g_hooks = g
+                    own = False
                 if extra.packed is not None:
                     unpack_saved(node, retain_graph)  # Note [saved-tensor hooks]
             saved = node._saved
@@ -131,13 +154,16 @@ def _loop(heap, buffers, retain_graph, relevant, capture, accumulate, xp, anomal
             elif not saved:
                 saved = _NONES[len(node._next)]
             op = node.op
+            # fresh: the outputs are new arrays, or g itself (Note [gradient ownership])
             if op is None:
                 grads = node.apply(xp, g)
+                fresh = False
             elif op.partial1 is not None and g.size < BIG:
                 # Note [inline unary VJP]: g * d(x) without a call through op.backward
                 gi = g * op.partial1(xp, *saved)
                 grads = (gi if gi.dtype is g.dtype else gi.astype(g.dtype),)
                 gi = None
+                fresh = True
             elif node._needs is _FIRST_ONLY and op.partials is not None and not node._params \
                     and g.size < BIG:
                 # the same for a binary row whose second operand needs no grad (x * 2.0)
@@ -149,10 +175,17 @@ def _loop(heap, buffers, retain_graph, relevant, capture, accumulate, xp, anomal
                     grads = (gi if gi.dtype is g.dtype else gi.astype(g.dtype), None)
                     gi = None
                 d = None
+                fresh = True
             else:
-                grads = op.backward(xp, g, node._needs, saved, node._params)
+                if own and op.writes_into_g:
+                    # the engine owns g: a large elementwise VJP may write into it
+                    grads = op.backward(xp, g, node._needs, saved, node._params, True)
+                else:
+                    grads = op.backward(xp, g, node._needs, saved, node._params)
+                fresh = op.fresh_grads
             if g_hooks is not None:
                 grads = _hooks.post_stage(node, grads, g_hooks, xp.nb)
+                fresh = False
             if anomaly:
                 check_nan(node, grads)
             if not retain_graph:
@@ -166,20 +199,26 @@ def _loop(heap, buffers, retain_graph, relevant, capture, accumulate, xp, anomal
                 # receives a cotangent (x * 2.0 has one tensor input) it runs next
                 # without touching the heap.
                 child = nxt[0]
-                g = grads[0]
-                if len(nxt) == 2 and (child is None or g is None):
+                gi = grads[0]
+                if len(nxt) == 2 and (child is None or gi is None):
                     child = nxt[1]
-                    g = grads[1]
+                    gi = grads[1]
                 elif len(nxt) == 2 and nxt[1] is not None and grads[1] is not None:
                     child = None  # two children: the general path below
                 if child is not None or len(nxt) == 1:
-                    grads = None  # Note [gradient ownership]: g's refcount must be exact
-                    if child is not None and g is not None and (plain or relevant is None
-                                                                or child in relevant):
+                    grads = None
+                    if child is not None and gi is not None and (plain or relevant is None
+                                                                 or child in relevant):
+                        # one receiver: g passed through stays as owned as it was
+                        own = fresh and (own or gi is not g)
                         node = child
+                        g = gi
+                        gi = None
                         continue
                     return
-                g = None
+                gi = None
+            # g passed through to several inputs (add) is owned by none of them
+            through = own and fresh and sum(x is g for x in grads) == 1
             for child, gi in zip(nxt, grads):
                 if gi is None or child is None:
                     continue
@@ -188,14 +227,23 @@ def _loop(heap, buffers, retain_graph, relevant, capture, accumulate, xp, anomal
                 b = buffers.get(child)
                 if b is None:
                     buffers[child] = gi
+                    if fresh and (gi is not g or through):
+                        owned.add(child)
                     _heappush(heap, (-child._seq, child))
+                elif child in owned and type(b) is _ndarray and b.shape == gi.shape \
+                        and b.dtype == gi.dtype:
+                    b += gi  # the engine's own buffer: add in place (HIPS's mut_add)
                 else:
                     buffers[child] = b + gi
+                    owned.add(child)
         if not heap:
             return
         grads = gi = None
         node = _heappop(heap)[1]
         g = buffers.pop(node)
+        own = node in owned
+        if own:
+            owned.discard(node)
 
 
 def _visit_target(node, g, capture, relevant, accumulate, nb=0):
@@ -251,99 +299,40 @@ def _relevant_nodes(roots, targets):
 _SEQ = operator.attrgetter("_seq")
 
 
-def _accumulate(node, g, hooked=False):
-    """AccumulateGrad: leaf hooks, then ``leaf.grad += g`` (Note [gradient ownership])."""
-    leaf, g = _hooks.accumulate_pre(node, g, hooked)
+def _accumulate(node, g, own=False, hooked=False):
+    """AccumulateGrad: leaf hooks, then ``leaf.grad += g``; ``own``: the engine owns
+    ``g`` and may make it ``.grad`` without a copy (Note [gradient ownership])."""
+    leaf, g2 = _hooks.accumulate_pre(node, g, hooked)
     if leaf is None:
         return
+    if g2 is not g or (node._extra is not None and node._extra.pre_hooks):
+        g = g2
+        own = False  # a hook saw it, or returned a value of its own
     shape = leaf._data.shape
     want = grad_dtype(leaf._data.dtype)
     if g.dtype != want:
         g = g.astype(want)
+        own = True
     if g.shape != shape:
         g = np.broadcast_to(g, shape)
+        own = False
     old = leaf._grad
     if old is None:
-        fresh = (g.flags.writeable and _getrefcount(g) <= _FRESH_REFS[0]
-                 and (g.base is None or _owns_base(g)))
         # Note [gradient layout]: like PyTorch's AccumulateGrad, give a C-contiguous leaf
         # a C-contiguous .grad (a weight's grad often arrives as a transposed view);
         # optimizers then update in one cache-friendly pass instead of strided ones.
-        leaf._grad = T.wrap(g if fresh else np.array(
-            g, copy=True, order="C" if leaf._data.flags.c_contiguous else "K"))
+        c_leaf = leaf._data.flags.c_contiguous
+        if own and type(g) is _ndarray and g.flags.writeable and (
+                g.flags.c_contiguous or not c_leaf):
+            leaf._grad = T.wrap(g)
+        else:
+            leaf._grad = T.wrap(np.array(g, copy=True, order="C" if c_leaf else "K"))
     elif old._data.shape == shape and old._data.flags.writeable:
         old._data += g
         old._vc[0] += 1
     else:
         leaf._grad = T.wrap(old._data + g)
     _hooks.accumulate_done(node, g)
-
-
-def _base_refs(g) -> int:
-    base = g.base
-    return sys.getrefcount(base)
-
-
-# references to the base of a view that nothing else holds, as seen by _owns_base
-_OWNED_BASE_REFS = _base_refs(np.ones((2, 2)).T)
-
-
-def _owns_base(g) -> bool:
-    """``g`` is a C-contiguous view covering the whole of a base array that no other
-    array views (e.g. ``(gᵀ a)ᵀ`` from Note [gradient layout]): using ``g`` as ``.grad``
-    aliases nothing, so no copy is needed."""
-    base = g.base
-    if not (type(base) is np.ndarray and base.base is None and base.nbytes == g.nbytes
-            and g.flags.c_contiguous):
-        return False
-    del base  # _base_refs must see only g's own reference
-    return _base_refs(g) <= _OWNED_BASE_REFS
-
-
-def _calibrate():
-    """Reference counts of a cotangent that nothing else holds, as seen inside
-    ``_accumulate`` and inside an elementwise VJP: run one-node graphs whose parent
-    hands over a new array (Note [gradient ownership], Note [large elementwise VJPs])."""
-    global _getrefcount
-    from ..ops import _core
-    from .node import Node
-    seen = []
-    real = sys.getrefcount
-
-    def probe(a):
-        seen.append(real(a) - 1)  # minus this probe's own argument
-        return real(a) + 1000     # and report "not fresh", so nothing is modified
-
-    class _Fresh(Node):
-        __slots__ = ()
-
-        def apply(self, xp, g):
-            return (np.ones(_core.BIG),)
-
-    def run(child):
-        parent = _Fresh((child,), (), (), (), (True,), None)
-        run_backward([(parent, np.ones(2))], retain_graph=True)
-
-    leaf = T.wrap(np.zeros(_core.BIG))
-    leaf.requires_grad_()
-    _getrefcount = probe
-    try:
-        run(leaf._node)
-    finally:
-        _getrefcount = real
-    _FRESH_REFS[0] = seen.pop()
-
-    probe_op = _core.elementwise("_refcount_probe", np.negative,
-                                 (lambda xp, x, out: -1,), reads=("x",),
-                                 formula="calibration only")
-    del _core._REGISTRY["_refcount_probe"]
-    node = probe_op.node_cls((None,), (np.zeros(_core.BIG), None), (), (), (True,), None)
-    _core._getrefcount = probe
-    try:
-        run(node)
-    finally:
-        _core._getrefcount = real
-    _core.G_FRESH[0] = seen.pop()
 
 
 def call_node(node, grads):

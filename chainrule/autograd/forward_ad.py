@@ -13,6 +13,7 @@ identity basis through in one pass.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections import namedtuple
 
@@ -28,32 +29,76 @@ __all__ = ["dual_level", "make_dual", "unpack_dual", "enter_dual_level", "exit_d
 UnpackedDualTensor = namedtuple("UnpackedDualTensor", ["primal", "tangent"])
 
 
+class _ThreadLevels(threading.local):
+    """This thread's stack of levels (Note [forward-mode state per thread])."""
+
+    def __init__(self) -> None:
+        self.levels: list = []
+        self.limit = 0  # levels[:limit] propagate; a JVP rule of level L runs with limit = L
+
+
+_LOCAL = _ThreadLevels()
+
+
 class _State:
-    """``on``: some level is active (the only thing the hot path reads)."""
+    """``on``: some thread has an open level (the only thing the hot path reads).
+
+    Note [forward-mode state per thread]: the levels and the propagation limit belong to
+    the thread that opened them, as PyTorch's forward grads do; ``on`` is one plain flag
+    for all threads, so the dispatcher's check stays a plain attribute read, and an op
+    in a thread without levels finds an empty stack and pushes nothing."""
 
     on = False
-    levels: list = []
-    limit = 0  # levels[:limit] propagate; a JVP rule of level L runs with limit = L
+    open_levels = 0  # over all threads
+
+    @property
+    def levels(self) -> list:
+        return _LOCAL.levels
+
+    @property
+    def limit(self) -> int:
+        return _LOCAL.limit
+
+    @limit.setter
+    def limit(self, value: int) -> None:
+        _LOCAL.limit = value
 
 
 STATE = _State()
+_COUNT_LOCK = threading.Lock()
+
+
+def _count_level(k: int) -> None:
+    with _COUNT_LOCK:
+        _State.open_levels += k
+        _State.on = _State.open_levels > 0
+
+
+def tangents_live() -> bool:
+    """Some tensor of this thread carries a tangent: a backward pass must then push the
+    tangents through its rules (forward-over-reverse)."""
+    return any(lv.tangents for lv in _LOCAL.levels)
 
 
 class _Level:
-    __slots__ = ("index", "nb", "tangents", "__weakref__")
+    __slots__ = ("index", "nb", "tangents", "given", "__weakref__")
 
     def __init__(self, index: int, nb: int) -> None:
         self.index = index
         self.nb = nb
         self.tangents: dict = {}  # id(tensor) -> (weakref(tensor), tangent)
+        # id(raw tangent) -> weakref(the Tensor make_dual got it as): unpack_dual returns
+        # that very Tensor, as PyTorch documents
+        self.given: dict = {}
 
 
 def enter_dual_level(nb: int = 0) -> int:
     """Open a new level (the innermost); returns its index."""
-    level = _Level(len(STATE.levels), nb)
-    STATE.levels.append(level)
-    STATE.limit = len(STATE.levels)
-    STATE.on = True
+    levels = _LOCAL.levels
+    level = _Level(len(levels), nb)
+    levels.append(level)
+    _LOCAL.limit = len(levels)
+    _count_level(1)
     return level.index
 
 
@@ -64,8 +109,8 @@ def exit_dual_level(*, level=None) -> None:
         raise RuntimeError(f"exit_dual_level: can only exit the innermost level "
                            f"({len(STATE.levels) - 1}), got {level}")
     STATE.levels.pop()
-    STATE.limit = len(STATE.levels)
-    STATE.on = bool(STATE.levels)
+    _LOCAL.limit = len(STATE.levels)
+    _count_level(-1)
 
 
 class dual_level:
@@ -148,7 +193,11 @@ def make_dual(tensor, tangent, *, level=None):
     if tangent._data.dtype != dt:
         tangent = tangent.to(from_numpy_dtype(dt))
     # level 0 keeps raw arrays unless reverse mode must see the tangent's graph
-    set_tangent(dual, tangent if lv.index or tangent.requires_grad else tangent._data, lv)
+    if lv.index or tangent.requires_grad:
+        set_tangent(dual, tangent, lv)
+    else:
+        set_tangent(dual, tangent._data, lv)
+        lv.given[id(tangent._data)] = weakref.ref(tangent)
     return dual
 
 
@@ -159,7 +208,9 @@ def unpack_dual(tensor, *, level=None) -> UnpackedDualTensor:
     lv = _level(level)
     tan = get_tangent(tensor, lv)
     if tan is not None and not isinstance(tan, T.Tensor):
-        tan = T.wrap(tan)
+        ref = lv.given.get(id(tan))
+        given = None if ref is None else ref()
+        tan = given if given is not None and given._data is tan else T.wrap(tan)
     return UnpackedDualTensor(tensor, tan)
 
 

@@ -29,6 +29,57 @@ def _as_tuple(x, what, fn):
                     f"Tensors but the value got {type(x).__name__}.")
 
 
+# ---- PyTorch's treatment of outputs that do not depend on the inputs ----------------------
+# With strict=False the derivative of such an output is zero; strict=True raises instead.
+
+_STRICT = {
+    "outputs": "Output {i} of the user-provided function does not require gradients. The "
+               "outputs must be computed in a differentiable manner from the input when "
+               "running in strict mode.",
+    "jacobian": "While computing the hessian, found that the jacobian of the user-provided "
+                "function with respect to input {i} is independent of the input. This is "
+                "not allowed in strict mode. You should ensure that your function is twice "
+                "differentiable and that the jacobian depends on the inputs (this would be "
+                "violated by a linear function for example).",
+    "back": "The output of the user-provided function is independent of input {i}. This is "
+            "not allowed in strict mode.",
+    "double_back": "The jacobian of the user-provided function is independent of input {i}. "
+                   "This is not allowed in strict mode.",
+}
+
+
+def _check_requires_grad(values, kind, strict):
+    """strict mode: every value must depend on the inputs (PyTorch's messages)."""
+    if strict:
+        for i, v in enumerate(values):
+            if v is None or not v.requires_grad:
+                raise RuntimeError(_STRICT[kind].format(i=i))
+
+
+def _grad(outs, inputs, vs=None, create_graph=False):
+    """``autograd.grad`` over the outputs that require grad only (None for every input
+    when none does), as PyTorch's ``_autograd_grad``."""
+    from . import grad
+    keep = [k for k, o in enumerate(outs) if o is not None and o.requires_grad]
+    if not keep:
+        return (None,) * len(inputs)
+    return grad([outs[k] for k in keep], list(inputs),
+                None if vs is None else [vs[k] for k in keep],
+                retain_graph=True, create_graph=create_graph, allow_unused=True)
+
+
+def _fill_zeros(grads, refs, strict, stage):
+    """None (independent) becomes zeros, or raises in strict mode."""
+    out = []
+    for i, (g, r) in enumerate(zip(grads, refs)):
+        if g is None:
+            if strict:
+                raise RuntimeError(_STRICT[stage].format(i=i))
+            g = wrap(np.zeros(tuple(r.shape), r._data.dtype))
+        out.append(g)
+    return tuple(out)
+
+
 def _prep(inputs, create_graph):
     """Inputs the function is differentiated at: views when create_graph (so the result
     stays connected), else detached copies that require grad."""
@@ -156,6 +207,11 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
                          f'Got {strategy!r}.')
     tuple_in, inputs = _as_tuple(inputs, "inputs", "jacobian")
     if strategy == "forward-mode":
+        if strict:
+            raise RuntimeError(
+                'torch.autograd.functional.jacobian: `strict=True` and `strategy='
+                '"forward-mode"` are not supported together (yet). Please either set '
+                '`strict=False` or `strategy="reverse-mode"`.')
         if create_graph:
             raise NotImplementedError(
                 "torch.autograd.functional.jacobian: `create_graph=True` and `strategy="
@@ -170,6 +226,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
             out = func(*prepped)
             tuple_out, outs = _as_tuple(out, "outputs of the user-provided function",
                                         "jacobian")
+            _check_requires_grad(outs, "outputs", strict)
             jac = _jacobian_rows(outs, prepped, create_graph, chunk_size, strict)
         if not create_graph:
             jac = [[j.detach() for j in row] for row in jac]
@@ -193,10 +250,10 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
             if not isinstance(out, Tensor) or out.numel() != 1:
                 raise RuntimeError("The function given to hessian should return a single "
                                    "element Tensor")
-            from . import grad
-            gs = grad(out, list(inp), create_graph=True, allow_unused=True,
-                      materialize_grads=True)
-        return gs
+            _check_requires_grad((out,), "outputs", strict)
+            gs = _grad((out,), inp, create_graph=True)
+            _check_requires_grad(gs, "jacobian", strict)
+        return _fill_zeros(gs, inp, False, "back")
 
     res = jacobian(jac_func, inputs, create_graph=create_graph, strict=strict,
                    strategy=outer_jacobian_strategy)
@@ -205,12 +262,12 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
 
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
     """``(func(inputs), vᵀJ)``."""
-    from . import grad
     tuple_in, inputs = _as_tuple(inputs, "inputs", "vjp")
     with enable_grad():
         prepped = _prep(inputs, create_graph)
         out = func(*prepped)
         tuple_out, outs = _as_tuple(out, "outputs of the user-provided function", "vjp")
+        _check_requires_grad(outs, "outputs", strict)
         if v is None:
             if any(o.numel() != 1 for o in outs):
                 raise RuntimeError("The vector v can only be None if the user-provided "
@@ -218,10 +275,9 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
             vs = None
         else:
             _, vs = _as_tuple(v, "v", "vjp")
-        gs = grad(list(outs), list(prepped), None if vs is None else list(vs),
-                  create_graph=create_graph, allow_unused=True, materialize_grads=not strict)
+        gs = _fill_zeros(_grad(outs, prepped, vs, create_graph), prepped, strict, "back")
     outs = tuple(o if create_graph else o.detach() for o in outs)
-    gs = tuple(g if create_graph or g is None else g.detach() for g in gs)
+    gs = tuple(g if create_graph else g.detach() for g in gs)
     return (outs if tuple_out else outs[0]), (gs if tuple_in else gs[0])
 
 
@@ -241,8 +297,10 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
         out = func(*duals)
         tuple_out, outs = _as_tuple(out, "outputs of the user-provided function", "jvp")
         primals, tangents = [], []
-        for o in outs:
+        for i, o in enumerate(outs):
             p, t = fwd.unpack_dual(o)
+            if t is None and strict:
+                raise RuntimeError(_STRICT["outputs"].format(i=i))
             primals.append(p.detach())
             tangents.append(t if t is not None
                             else wrap(np.zeros(tuple(o.shape), o._data.dtype)))
@@ -253,19 +311,23 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
 
 def hvp(func, inputs, v=None, create_graph=False, strict=False):
     """``(func(inputs), H v)`` for a scalar function (forward over reverse)."""
-    from . import grad
     tuple_in, inputs = _as_tuple(inputs, "inputs", "hvp")
     _, vs = _as_tuple(v, "v", "hvp") if v is not None else (False, None)
+    with enable_grad():
+        prepped = _prep(inputs, False)
+        value = func(*prepped)
+        _check_requires_grad((value,), "outputs", strict)
+        if strict:
+            _check_requires_grad(_grad((value,), prepped, create_graph=True), "jacobian",
+                                 strict)
 
     def g(*inp):
         from ..func import _track
         with enable_grad():
             tracked = [_track(i) for i in inp]
-            return tuple(grad(func(*tracked), tracked, create_graph=True, allow_unused=True,
-                              materialize_grads=True))
+            return _fill_zeros(_grad((func(*tracked),), tracked, create_graph=True),
+                               tracked, False, "back")
 
-    with enable_grad():
-        value = func(*_prep(inputs, False))
     _, hv = jvp(g, inputs, vs)
     return value.detach(), (tuple(hv) if tuple_in else hv[0])
 
@@ -279,9 +341,9 @@ def vhp(func, inputs, v=None, create_graph=False, strict=False):
     with enable_grad():
         prepped = _prep(inputs, create_graph)
         out = func(*prepped)
-        gs = grad(out, list(prepped), create_graph=True, allow_unused=True,
-                  materialize_grads=True)
-        hv = grad(list(gs), list(prepped), list(vs), create_graph=create_graph,
-                  allow_unused=True, materialize_grads=True)
+        _check_requires_grad((out,), "outputs", strict)
+        gs = _grad((out,), prepped, create_graph=True)
+        _check_requires_grad(gs, "jacobian", strict)
+        hv = _fill_zeros(_grad(gs, prepped, vs, create_graph), prepped, strict, "double_back")
     hv = tuple(h if create_graph else h.detach() for h in hv)
     return (out if create_graph else out.detach()), (hv if tuple_in else hv[0])

@@ -202,7 +202,16 @@ def raise_freed(node):
         f"saved tensors after calling backward.")
 
 
-_NONES = [(None,) * (n + 1) for n in range(64)]
+class _Nones(dict):
+    """``_NONES[n]``: the ``saved`` tuple ``(None,) * (n + 1)`` of a node with ``n`` inputs
+    that saved nothing, made on first use (any number of inputs)."""
+
+    def __missing__(self, n):
+        v = self[n] = (None,) * (n + 1)
+        return v
+
+
+_NONES = _Nones()
 
 
 class _Handle:

@@ -295,23 +295,19 @@ class NumpyNamespace:
                                "the derivative is not defined there") from None
 
     @staticmethod
-    def cofactor(a):
-        """The cofactor matrix ``adj(a)^T = det(a) a^{-T}``, the derivative of ``det`` at
-        ``a``; singular matrices take the SVD form ``det(U) det(Vh) U diag(c) Vh`` with
-        ``c_i = prod_{j != i} s_j``, as PyTorch's det backward does."""
-        n = a.shape[-1]
-        flat = a.reshape((int(np.prod(a.shape[:-2])), n, n))
-        d = np.linalg.det(flat)
-        out = np.empty_like(flat)
-        ok = d != 0
-        if ok.any():
-            out[ok] = d[ok][:, None, None] * np.swapaxes(np.linalg.inv(flat[ok]), -1, -2)
-        if not ok.all():
-            u, s, vh = np.linalg.svd(flat[~ok])
-            c = np.prod(np.where(np.eye(n, dtype=bool), 1, s[:, None, :]), axis=-1)
-            c = c * (np.linalg.det(u) * np.linalg.det(vh))[:, None]
-            out[~ok] = (u * c[:, None, :]) @ vh
-        return out.reshape(a.shape)
+    def det(a):
+        return np.linalg.det(a)
+
+    @staticmethod
+    def svd(a):
+        """Reduced ``u, s, vh`` of ``a`` (..., m, n)."""
+        return np.linalg.svd(a, full_matrices=False)
+
+    @staticmethod
+    def all_nonzero(x) -> bool:
+        """A Python bool: no element of ``x`` is zero (a rule may branch on it only to
+        pick between two formulas for the same value)."""
+        return bool(np.all(x != 0))
 
     @staticmethod
     def narrow(x, axis, start, length):

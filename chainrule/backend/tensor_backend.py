@@ -217,10 +217,17 @@ class TensorNamespace:
         from ..ops import linalg_decomp
         return linalg_decomp.inv(a)
 
-    def cofactor(self, a):
+    def det(self, a):
         from ..ops import linalg_decomp
-        d = self.expand_dims(linalg_decomp.det(a), (-2, -1))
-        return d * self.swapaxes(linalg_decomp.inv(a), -1, -2)
+        return linalg_decomp.det(a)
+
+    def svd(self, a):
+        from ..ops import linalg_decomp
+        return tuple(linalg_decomp.svd(a, full_matrices=False))
+
+    @staticmethod
+    def all_nonzero(x) -> bool:
+        return bool(np.all(_raw(x) != 0))
 
     def narrow(self, x, axis, start, length):
         return self._V.narrow(x, axis % x.ndim, start, length)

@@ -19,8 +19,6 @@ what the rules of inputs that need grad will read.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from .._dtype import float_default, result_type, wrap_int
@@ -51,6 +49,11 @@ class Op:
     scalar_as_array = False  # binary rows that take a Python number as a cached 0-d array
     unary_keep = None  # (keep x, keep out) when the only input needs grad (cached)
     partial1 = None  # one-input elementwise rows: the partial, inlined by the engine
+    # Note [gradient ownership] in autograd/engine.py: every array the VJPs return is
+    # either g itself or new memory nobody else holds (checked by the fuzzers)
+    fresh_grads = False
+    # ``backward(..., into=True)`` may write its result into g (the engine owns g)
+    writes_into_g = False
 
     def __init__(self, name, forward, vjps=None, *, node=None, nin=1, reads=None,
                  kind="rule", partials=None, formula=None, differentiable=True,
@@ -127,6 +130,7 @@ def elementwise(name, forward, partials, *, reads, node=None, formula=None, prom
     op = Op(name, forward, None, node=node, nin=nin, kind="elementwise", partials=partials,
             reads=[_names_to_positions(r, argnames) for r in reads], formula=formula, jvp=jvp)
     op.promote = promote
+    op.fresh_grads = op.writes_into_g = True
     if nin == 1:
         op.backward = _unary_vjp(partials[0])
         op.partial1 = partials[0]
@@ -139,12 +143,11 @@ def elementwise(name, forward, partials, *, reads, node=None, formula=None, prom
 
 # Note [large elementwise VJPs]: for big arrays, ``g * d(x)`` is evaluated in chunks of
 # CHUNK elements, so the partial's temporaries stay small and in cache, and, when the
-# engine holds the only reference to ``g`` (its refcount is the calibrated baseline), the
-# result is written into ``g`` itself.  Peak memory of a backward pass then stays near
-# the size of the values it must keep, as in hand-written NumPy.
+# engine owns ``g`` (it passes ``into=True``, Note [gradient ownership] in
+# autograd/engine.py), the result is written into ``g`` itself.  Peak memory of a
+# backward pass then stays near the size of the values it must keep, as in hand-written
+# NumPy.
 CHUNK = 1 << 15
-_getrefcount = sys.getrefcount
-G_FRESH = [0]  # calibrated in autograd.engine
 
 
 def _chunkable(g, saved):
@@ -172,11 +175,10 @@ def _chunked_product(d, xp, g, saved, out):
 
 def _unary_vjp(d):
     """VJP of a one-input elementwise row: ``g * d(x)`` (in g's dtype)."""
-    def backward(xp, g, needs, saved, params):
+    def backward(xp, g, needs, saved, params, into=False):
         if type(g) is _ndarray and g.size >= BIG and not xp.nb and _chunkable(g, saved):
-            fresh = (_getrefcount(g) <= G_FRESH[0] and g.base is None
-                     and g.flags.writeable)
-            return (_chunked_product(d, xp, g, saved, g if fresh else np.empty_like(g)),)
+            into = into and g.flags.writeable
+            return (_chunked_product(d, xp, g, saved, g if into else np.empty_like(g)),)
         gi = g * d(xp, *saved)
         return (gi if gi.dtype is g.dtype else xp.astype(gi, g.dtype),)
     return backward
@@ -187,9 +189,9 @@ def _binary_vjp(op):
     d0, d1 = op.partials
     general = _elementwise_backward.__get__(op)
 
-    def backward(xp, g, needs, saved, shapes):
+    def backward(xp, g, needs, saved, shapes, into=False):
         if type(g) is not _ndarray or g.size >= BIG:
-            return general(xp, g, needs, saved, shapes)
+            return general(xp, g, needs, saved, shapes, into)
         n0, n1 = needs
         g0 = g1 = None
         if n0:
@@ -216,13 +218,15 @@ def _binary_vjp(op):
     return backward
 
 
-def _elementwise_backward(op, xp, g, needs, saved, shapes):
+def _elementwise_backward(op, xp, g, needs, saved, shapes, into=False):
     partials = op.partials
     big = (type(g) is _ndarray and g.size >= BIG and not shapes and not xp.nb
            and _chunkable(g, saved)
            and any(n and op.reads[i] for i, n in enumerate(needs)))
     if big:
-        fresh = _getrefcount(g) <= G_FRESH[0] and g.base is None and g.flags.writeable
+        # write into g only when no input receives g itself (an identity partial)
+        fresh = into and g.flags.writeable and all(
+            op.reads[i] for i, n in enumerate(needs) if n)
         last = max(i for i, n in enumerate(needs) if n and op.reads[i])
     out = []
     for i, n in enumerate(needs):

@@ -160,8 +160,10 @@ SUB = elementwise("sub", np.subtract, (lambda xp, x, y, out: 1, lambda xp, x, y,
 MUL = elementwise("mul", np.multiply, (lambda xp, x, y, out: y, lambda xp, x, y, out: x),
                   reads=("y", "x"), formula="d(x * y) = y dx + x dy")
 DIV = elementwise("div", np.true_divide,
-                  (lambda xp, x, y, out: 1 / y, lambda xp, x, y, out: -out / y),
-                  reads=("y", "y,out"), formula="d(x / y) = dx / y - x / y**2 dy",
+                  # dy from x and y, not from out, as PyTorch's div_tensor_other_backward:
+                  # writing into the quotient in place must not break its backward
+                  (lambda xp, x, y, out: 1 / y, lambda xp, x, y, out: -(x / y) / y),
+                  reads=("y", "x,y"), formula="d(x / y) = dx / y - x / y**2 dy",
                   promote="float")
 POW = elementwise("pow", np.power, (_pow_dx, _pow_dy), reads=("x,y", "x,y,out"),
                   formula="d(x**y) = y * x**(y-1) dx + x**y * log(x) dy")

@@ -192,6 +192,12 @@ def linear(input: Tensor, weight: Tensor, bias=None) -> Tensor:
     return nary(LINEAR, (input, weight, bias))
 
 
+# every VJP of the matmul family is a new product (or a view of one): Note [gradient ownership]
+for _row in (MM, BMM, MV, DOT, VDOT, MATMUL, LINEAR):
+    _row.fresh_grads = True
+del _row
+
+
 # ---- matmul family: dispatch ------------------------------------------------------------
 
 def _bilinear(op, a, b, ad, bd, params, shape=None, folded=None):

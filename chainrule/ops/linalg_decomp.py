@@ -42,10 +42,14 @@ unused outputs are zeros, not "undefined", this also keeps ``svdvals`` and the n
 built on it finite for rank-deficient and repeated-singular-value matrices.
 
 Note [singular det]: the gradient of det is the cofactor matrix ``adj(A)^T``, which
-``xp.cofactor`` computes as ``det(A) A^{-T}``, or from the SVD where det(A) == 0
-exactly.  It is right there too (finite differences agree); PyTorch 2.13 returns zeros
-for exactly singular matrices of rank n-1 (e.g. [[1, 2], [2, 4]], where the true
-gradient is [[4, -2], [-2, 1]]).
+``_cofactor`` computes as ``det(A) A^{-T}``, or, when some det(A) == 0 exactly, from the
+SVD ``det(U) det(Vh) U diag(c) Vh`` with ``c_i = prod_{j != i} s_j`` (PyTorch's singular
+formula).  It is one rule text for every namespace, so the derivative of the gradient
+(create_graph, func.hessian) goes through the SVD's own rule at a singular matrix
+instead of raising in ``inv``.  It is right there too (finite differences agree);
+PyTorch 2.13 returns zeros for exactly singular matrices of rank n-1 (e.g. [[1, 2],
+[2, 4]], where the true gradient is [[4, -2], [-2, 1]]), and NaN at second order where
+zero singular values repeat (Note [degenerate spectrum]: we give finite values).
 """
 
 from __future__ import annotations
@@ -186,11 +190,48 @@ INV = Op("linalg_inv", _inv_forward,
          jvp=lambda xp, ts, a, out: -xp.matmul(out, xp.matmul(ts[0], out)),
          formula="X = A^{-1}:  gA = -X^T g X^T;  dX = -X dA X")
 
-# Note [singular det]
+def _cofactor(xp, a):
+    """``adj(a)^T``, the derivative of ``det`` at ``a`` (Note [singular det])."""
+    d = xp.det(a)
+    if xp.all_nonzero(d):
+        return xp.expand_dims(d, (-2, -1)) * _mT(xp, xp.inv(a))
+    n = a.shape[-1]
+    if n <= _POLY_ADJ_MAX:
+        return _mT(xp, _adjugate_poly(xp, a, n))
+    u, s, vh = xp.svd(a)
+    others = xp.where(np.eye(n, dtype=bool), 1, xp.expand_dims(s, -2))
+    c = xp.prod(others, -1) * xp.expand_dims(xp.det(u) * xp.det(vh), -1)
+    return xp.matmul(u * xp.expand_dims(c, -2), vh)
+
+
+# Note [polynomial adjugate]: adj(A) is a polynomial in A's entries; the Faddeev-LeVerrier
+# recurrence computes it with products and traces only, M_k = A M_{k-1} + c_{n-k+1} I,
+# c_{n-k} = -tr(A M_k) / k, adj(A) = (-1)^(n+1) M_n, so its derivatives of every order
+# are exact at singular matrices too (the SVD form's are not where singular values
+# repeat, e.g. the zero matrix).  The recurrence loses accuracy as n grows: it serves
+# exactly singular matrices up to this size, the SVD form larger ones.
+_POLY_ADJ_MAX = 8
+
+
+def _adjugate_poly(xp, a, n):
+    eye = np.eye(n, dtype=bool)
+    m = xp.where(eye, 1, a * 0)  # M_1 = I (a's dtype and batch dims)
+    c = -_trace(xp, a)
+    for k in range(2, n + 1):
+        m = xp.matmul(a, m) + xp.where(eye, xp.expand_dims(c, (-2, -1)), 0)
+        if k < n:
+            c = -_trace(xp, xp.matmul(a, m)) / k
+    return m if n % 2 else 0 - m  # 0 - m: no -0.0 where the adjugate is 0
+
+
+def _trace(xp, x):
+    return xp.sum(xp.diagonal(x, 0, -2, -1), -1)
+
+
 DET = Op("linalg_det", np.linalg.det,
-         (lambda xp, g, a, out: xp.expand_dims(g, (-2, -1)) * xp.cofactor(a),),
+         (lambda xp, g, a, out: xp.expand_dims(g, (-2, -1)) * _cofactor(xp, a),),
          reads=((0,),), node="LinalgDetBackward0",
-         jvp=lambda xp, ts, a, out: xp.sum(xp.cofactor(a) * ts[0], (-2, -1)),
+         jvp=lambda xp, ts, a, out: xp.sum(_cofactor(xp, a) * ts[0], (-2, -1)),
          formula="d = det(A):  gA = g cof(A) = g d A^{-T};  dd = <cof(A), dA>")
 
 

@@ -165,7 +165,8 @@ def _copy_jvp(xp, ts, dst, src, out, src_shape):
 
 
 COPY = Op("copy", _copy_forward,
-          (lambda xp, g, dst, src, out, src_shape: None,
+          # the old value of dst gets a zero gradient, not none (PyTorch's ZeroBackward0)
+          (lambda xp, g, dst, src, out, src_shape: xp.zeros(g, tuple(g.shape)[xp.nb:]),
            lambda xp, g, dst, src, out, src_shape: xp.sum_to(g, src_shape)),
           nin=2, node="CopyBackwards", kind="linear", jvp=_copy_jvp,
           formula="d copy_(dst, src) = g to src (broadcast summed), 0 to the old dst")
