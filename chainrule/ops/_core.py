@@ -550,6 +550,18 @@ def _broadcast_error(op, ad, bd, exc):
     return RuntimeError(f"{op.name}: {exc} (shapes {sa} and {sb})")
 
 
+def _forward(op, args):
+    """``op.forward(*args)`` under Note [floating-point warnings] (apply1 and apply2 inline
+    the same steps)."""
+    f = wmod.filters
+    if not f or f[0] is not WFILTER:
+        pin_filter()
+    try:
+        return op.forward(*args)
+    except FP_ERRORS:
+        return quiet_call(op.forward, *args)
+
+
 def nary(op, inputs, params=(), forward_args=None):
     """Apply a row to a list of tensor inputs (cat, stack, where, einsum ...)."""
     datas = []
@@ -562,14 +574,7 @@ def nary(op, inputs, params=(), forward_args=None):
             rg = rg or x._rg
         else:
             datas.append(x)
-    args = (*datas, *params) if forward_args is None else forward_args
-    f = wmod.filters  # Note [floating-point warnings]
-    if not f or f[0] is not WFILTER:
-        pin_filter()
-    try:
-        out = op.forward(*args)
-    except FP_ERRORS:
-        out = quiet_call(op.forward, *args)
+    out = _forward(op, (*datas, *params) if forward_args is None else forward_args)
     if type(out) is not _ndarray:
         out = _asarray(out)
     if rg and STATE.enabled and op.differentiable:
@@ -807,13 +812,8 @@ def elementwise_n(op, operands, promote_mask=None):
             rt = float_default().np
         vals = [v.astype(rt) if m and type(v) is _ndarray and v.dtype != rt else v
                 for v, m in zip(vals, mask)]
-    f = wmod.filters  # Note [floating-point warnings]
-    if not f or f[0] is not WFILTER:
-        pin_filter()
     try:
-        out = op.forward(*vals)
-    except FP_ERRORS:
-        out = quiet_call(op.forward, *vals)
+        out = _forward(op, vals)
     except ValueError as exc:
         shapes = [list(np.shape(v)) for v in vals if v is not None]
         raise RuntimeError(f"{op.name}: operands of shapes {shapes} cannot be broadcast "
