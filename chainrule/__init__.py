@@ -7,12 +7,6 @@ in-place updates with version checks, views, and grad modes.
 
 from __future__ import annotations
 
-import warnings as _warnings
-
-# Note [floating-point warnings]: NumPy warns on log(0), 0/0 ...; PyTorch returns
-# inf/nan silently.  Silence RuntimeWarnings raised from inside chainrule only.
-_warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"chainrule(\.|$)")
-
 from . import _dtype, _methods, autograd
 from ._creation import *  # noqa: F401,F403
 from ._creation import __all__ as _creation_all
@@ -31,6 +25,7 @@ from ._dtype import (
 )
 from ._functions import *  # noqa: F401,F403
 from ._functions import __all__ as _functions_all
+from .backend.numpy_backend import pin_filter as _pin_filter
 from ._grad_mode import (
     enable_grad,
     inference_mode,
@@ -141,3 +136,5 @@ from .ops import linalg_decomp as _linalg_decomp  # noqa: E402
 _methods.attach(_linalg_decomp.TENSOR_METHODS)
 det = linalg.det
 inverse = linalg.inv
+
+_pin_filter()  # Note [floating-point warnings] in backend/numpy_backend.py

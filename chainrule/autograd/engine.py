@@ -38,7 +38,7 @@ import numpy as np
 from .. import _tensor as T
 from .._dtype import grad_dtype
 from .._grad_mode import STATE
-from ..backend.numpy_backend import BIG, RAW
+from ..backend.numpy_backend import BIG, QUIET, RAW, quiet, unquiet
 from . import _hooks
 from ._saved import unpack_saved
 from .anomaly_mode import ANOMALY, check_nan, report_error
@@ -64,6 +64,7 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
     anomaly = ANOMALY.enabled  # the one check of anomaly mode per pass when it is off
     prev_valid = PASS.checkpoint_valid
     PASS.checkpoint_valid = targets is None
+    tok = quiet(QUIET)  # Note [floating-point warnings] in backend/numpy_backend.py
     try:
         if create_graph or (_FW.on and tangents_live()):
             # a live forward-mode tangent must flow through the backward too: a raw-array
@@ -80,6 +81,7 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
         raise
     finally:
         PASS.checkpoint_valid = prev_valid
+        unquiet(tok)
 
 
 class _Pass(threading.local):

@@ -30,7 +30,7 @@ from ..autograd.forward_ad import move_tangents as _fw_inplace
 from ..autograd.forward_ad import push as _fw_push
 from ..autograd.node import FIRST_ONLY as _FIRST_ONLY
 from ..autograd.node import Node, creation_site, next_seq, node_class
-from ..backend.numpy_backend import BIG
+from ..backend.numpy_backend import BIG, FP_ERRORS, WFILTER, pin_filter, quiet_call, wmod
 
 _new = object.__new__
 
@@ -319,7 +319,13 @@ def _make_unary(op):
         xd = x._data
         if op.float_result and xd.dtype.kind != "f":
             xd = xd.astype(float_default().np)
-        out = op.forward(xd, *params) if params else op.forward(xd)
+        f = wmod.filters  # Note [floating-point warnings]
+        if not f or f[0] is not WFILTER:
+            pin_filter()
+        try:
+            out = op.forward(xd, *params) if params else op.forward(xd)
+        except FP_ERRORS:
+            out = quiet_call(op.forward, xd, *params)
         if type(out) is not _ndarray:
             out = _asarray(out)
         if x._rg and STATE.enabled and op.differentiable:
@@ -430,12 +436,17 @@ def _make_binary(op):
                     ad = _scalar_array(ad, bd.dtype)
         if not fast:
             ad, bd = _promote(op, ad, bd)
+        f = wmod.filters  # Note [floating-point warnings]
+        if not f or f[0] is not WFILTER:
+            pin_filter()
         try:
             out = op.forward(ad, bd)
         except ValueError as exc:
             raise _broadcast_error(op, ad, bd, exc) from None
         except TypeError:
             raise _type_error(op, ad, bd) from None
+        except FP_ERRORS:
+            out = quiet_call(op.forward, ad, bd)
         if type(out) is not _ndarray:
             out = _asarray(out)
         ra = ta and a._rg
@@ -579,6 +590,18 @@ def _broadcast_error(op, ad, bd, exc):
     return RuntimeError(f"{op.name}: {exc} (shapes {sa} and {sb})")
 
 
+def _forward(op, args):
+    """``op.forward(*args)`` under Note [floating-point warnings] (apply1 and apply2 inline
+    the same steps)."""
+    f = wmod.filters
+    if not f or f[0] is not WFILTER:
+        pin_filter()
+    try:
+        return op.forward(*args)
+    except FP_ERRORS:
+        return quiet_call(op.forward, *args)
+
+
 def nary(op, inputs, params=(), forward_args=None):
     """Apply a row to a list of tensor inputs (cat, stack, where, einsum ...)."""
     datas = []
@@ -591,7 +614,7 @@ def nary(op, inputs, params=(), forward_args=None):
             rg = rg or x._rg
         else:
             datas.append(x)
-    out = op.forward(*datas, *params) if forward_args is None else op.forward(*forward_args)
+    out = _forward(op, (*datas, *params) if forward_args is None else forward_args)
     if type(out) is not _ndarray:
         out = _asarray(out)
     if rg and STATE.enabled and op.differentiable:
@@ -830,7 +853,7 @@ def elementwise_n(op, operands, promote_mask=None):
         vals = [v.astype(rt) if m and type(v) is _ndarray and v.dtype != rt else v
                 for v, m in zip(vals, mask)]
     try:
-        out = op.forward(*vals)
+        out = _forward(op, vals)
     except ValueError as exc:
         shapes = [list(np.shape(v)) for v in vals if v is not None]
         raise RuntimeError(f"{op.name}: operands of shapes {shapes} cannot be broadcast "

@@ -37,7 +37,8 @@ def _relu(x):
 
 
 def _rsqrt(x):
-    return 1 / np.sqrt(x)
+    r = np.sqrt(x)
+    return np.divide(1, r, out=r) if r.ndim else 1 / r
 
 
 def _sign(x):
@@ -110,11 +111,73 @@ for _name, _fwd, _d, _reads, _formula in _UNARY:
 
 # ---- binary -----------------------------------------------------------------------
 
+# Note [pow special exponents]: PyTorch computes x ** 2 as x * x, x ** 3 as x * x * x,
+# x ** -1 as 1 / x, x ** -2 as 1 / (x * x), and, for float32/float64 only, x ** 0.5 as
+# sqrt(x) and x ** -0.5 as 1 / sqrt(x) (so (-0.0) ** 0.5 is -0.0, unlike C's pow);
+# float16 computes in float32 and rounds once.  NumPy's general power is up to 80x
+# slower on negative bases (x ** 3) and may differ in the last bit.
+def _cube(x):
+    r = x * x
+    r *= x
+    return r
+
+
+def _inv_square(x):
+    r = x * x
+    return np.divide(1, r, out=r)
+
+
+_POW_FAST = {
+    2: lambda x: x * x,
+    3: _cube,
+    -1: lambda x: 1 / x,
+    -2: _inv_square,
+    0.5: np.sqrt,
+    -0.5: lambda x: _rsqrt(x),
+}
+
+
+def _pow_forward(x, y):
+    if type(y) is int or type(y) is float:
+        fast = _POW_FAST.get(y)
+        if fast is not None and type(x) is np.ndarray and x.dtype.kind == "f":
+            if x.dtype != np.float16:
+                return fast(x)
+            if y == 3 or y == -2:
+                return fast(x.astype(np.float32)).astype(np.float16)
+            if y == 2 or y == -1:
+                return fast(x)
+    return np.power(x, y)
+
+
+# exponents of a derivative (k - 1) that NumPy's general power computes slowly on
+# negative bases; within an ulp of PyTorch's pow (which takes its general path there)
+_POW_DERIV = {
+    -3: lambda x: 1 / (x * x * x),
+    4: lambda x: (x * x) * (x * x),
+    -1.5: lambda x: 1 / (x * np.sqrt(x)),
+}
+
+
+def _pow_deriv_base(x, m):
+    """``x ** m`` for the derivative of a power (raw arrays)."""
+    fast = _POW_DERIV.get(m)
+    if fast is not None and x.dtype.kind == "f" and x.dtype != np.float16:
+        return fast(x)
+    return _pow_forward(x, m)
+
+
 def _pow_dx(xp, x, y, out):
-    # d/dx x**y = y * x**(y-1); a Python-int exponent keeps an integer base integer
-    if type(y) is int:
-        return 0 * x if y == 0 else y * x ** (y - 1)
-    return y * x ** (y - 1)
+    # d/dx x**y = y * x**(y-1), and 0 where y == 0 (PyTorch: even at x = 0, inf, nan); a
+    # Python-int exponent keeps an integer base integer.  On raw arrays x**(y-1) takes
+    # the same special exponents as the forward (Note [pow special exponents]).
+    if type(y) is int or type(y) is float:
+        if y == 0:
+            return 0
+        if type(x) is np.ndarray:
+            return y * _pow_deriv_base(x, y - 1)
+        return y * x ** (y - 1)
+    return xp.where(y == 0, 0, y * x ** (y - 1))
 
 
 def _pow_dy(xp, x, y, out):
@@ -165,7 +228,7 @@ DIV = elementwise("div", np.true_divide,
                   (lambda xp, x, y, out: 1 / y, lambda xp, x, y, out: -(x / y) / y),
                   reads=("y", "x,y"), formula="d(x / y) = dx / y - x / y**2 dy",
                   promote="float")
-POW = elementwise("pow", np.power, (_pow_dx, _pow_dy), reads=("x,y", "x,y,out"),
+POW = elementwise("pow", _pow_forward, (_pow_dx, _pow_dy), reads=("x,y", "x,y,out"),
                   formula="d(x**y) = y * x**(y-1) dx + x**y * log(x) dy")
 ATAN2 = elementwise("atan2", np.arctan2,
                     (lambda xp, x, y, out: y / (x * x + y * y),
