@@ -321,6 +321,9 @@ def test_leading_minus_in_expression_and_values():
     # options are still options
     rc, out, _ = run_main(["jacobian", "--json", "-x0", "--at", "x0=2"])
     assert rc == 0 and json.loads(out)["y"] == [-2]
+    rc, out, err = run_main(["jacobian", "x0*x1, x0", "--at", "x0=1", "--at", "x1=2",
+                             "--vj", "-1,2", "--js"])  # argparse's abbreviations
+    assert rc == 0 and json.loads(out)["vjp"] == [0, -1], err
 
 
 @pytest.mark.parametrize("expression, message, col", [

@@ -37,7 +37,9 @@ def normalize_argv(args: list) -> list:
         if tok == "--":
             out.extend(args[i:])
             break
-        if tok in _VALUE_OPTIONS and i + 1 < len(args):
+        full = [o for o in _VALUE_OPTIONS if o.startswith(tok)] if tok.startswith("--") \
+            and len(tok) > 2 else []
+        if len(full) == 1 and i + 1 < len(args):  # argparse accepts --vj for --vjp
             out.append(f"{tok}={args[i + 1]}")
             i += 2
             continue
