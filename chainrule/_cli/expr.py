@@ -151,6 +151,7 @@ class Expression:
         self.names = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
                              and n.id not in FUNCTIONS and n.id not in CONSTANTS})
         self.work = 0  # elements the last evaluation computed, all values together
+        self.largest = 1  # elements of its largest value
 
     def error(self, message, node, start=False) -> ExpressionError:
         """An error pointing at ``node``'s operator (see ``_col``), or at its first
@@ -173,7 +174,7 @@ class Expression:
         ``LIMITS["intermediate"]`` elements, ``LIMITS["work"]`` in all), and the tree
         is walked without recursion, so a long flat sum is fine."""
         self.check_names(list(env))
-        self.work = 0
+        self.work, self.largest = 0, max((int(v.numel()) for v in env.values()), default=1)
         return [self._tensor(self._eval(o, env), o) for o in self.outputs]
 
     def _find_name(self, name):
@@ -252,6 +253,7 @@ class Expression:
             raise self.error(f"this operation would make a value of {size:,} elements; the "
                              f"limit is {limit:,}", node)
         self.work += size
+        self.largest = max(self.largest, size)
         if self.work > LIMITS["work"]:
             raise self.error(f"the expression computes more than {LIMITS['work']:,} "
                              f"elements in all", node)
