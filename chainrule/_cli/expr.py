@@ -6,9 +6,14 @@ Accepted: numbers, variable names, ``pi`` and ``e``; ``+ - * / ** % @`` and unar
 indexing with integer constants and slices (``x[0]``, ``x[1:]``, ``A[0, 1]``); list
 literals (``[x0, x1]``, stacked into a vector); a top-level tuple for several outputs.
 Everything else (attributes, comparisons, lambdas, comprehensions, keywords, strings,
-...) is refused, and limits on the expression's length, its nesting depth, the size of
-number literals and of constant exponents stop inputs that would be huge to compute.
-Errors are :class:`ExpressionError`, which point at the column of the problem.
+...) is refused, and limits on the expression's length, its nesting depth (a flat chain
+``a + b + c ...`` is long, not deep), the size of number literals and of constant
+exponents stop inputs that would be huge to compute.  Constant sub-expressions are
+folded in float64 when checked, so ``9**9**9`` and ``2**10000`` meet the same exponent
+rule and ``1e100**4`` is refused as an overflow.  Every operation's result size is
+checked from the shapes before it is computed (:data:`LIMITS`), and evaluation walks the
+tree without recursion.  Errors are :class:`ExpressionError`, which point at the column
+of the problem and echo at most :data:`SHOWN` characters of the input around it.
 """
 
 from __future__ import annotations
