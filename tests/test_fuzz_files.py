@@ -19,7 +19,6 @@ CI sizes are below; ``CHAINRULE_FUZZ=long`` runs ten times more.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
@@ -33,10 +32,10 @@ import numpy as np
 import pytest
 from conftest import to_np
 from fuzzing import budget, cases, record, rng
+from test_cli import run_main
 from test_serialization import _assert_equal
 
 import chainrule as cr
-from chainrule.__main__ import main
 
 pytestmark = pytest.mark.chainrule_only
 
@@ -483,16 +482,6 @@ def _argv(g) -> list:
     for i in order:
         argv += [expr] if i == len(parts) else parts[i]
     return argv
-
-
-def run_main(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(argv)
-        except SystemExit as exc:
-            rc = exc.code
-    return rc, out.getvalue(), err.getvalue()
 
 
 def test_fuzz_command_line():
