@@ -235,6 +235,9 @@ def _group_key(arr: np.ndarray):
     if arr.size == 0 or arr.dtype.str not in _TENSOR_DTYPES \
             or any(s % arr.itemsize for s in arr.strides):
         return (None, id(arr))
+    low, high = _bounds(arr)
+    if arr.size > (high - low) // arr.itemsize + MAX_EXPANDED:
+        return (None, id(arr))  # expanded beyond what load() accepts: store the values
     return (id(_root(arr)), arr.dtype.str)
 
 

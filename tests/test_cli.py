@@ -321,6 +321,9 @@ def test_leading_minus_in_expression_and_values():
     # options are still options
     rc, out, _ = run_main(["jacobian", "--json", "-x0", "--at", "x0=2"])
     assert rc == 0 and json.loads(out)["y"] == [-2]
+    rc, out, err = run_main(["jacobian", "x0*x1, x0", "--at", "x0=1", "--at", "x1=2",
+                             "--vj", "-1,2", "--js"])  # argparse's abbreviations
+    assert rc == 0 and json.loads(out)["vjp"] == [0, -1], err
 
 
 @pytest.mark.parametrize("expression, message, col", [
@@ -416,3 +419,18 @@ def test_hostile_inputs_through_a_real_process():
     assert r.stderr.splitlines() == [
         "chainrule jacobian: error: syntax error: invalid decimal literal; for a product "
         "write 2*x0", "  2x0", "   ^"]
+
+
+def test_a_large_jacobian_is_computed_and_printed():
+    """1000 x 1000 (a million cells) is within the limits and prints in about a second."""
+    import time
+    vec = "[" + ",".join(f"{i / 1000}" for i in range(1000)) + "]"
+    start = time.monotonic()
+    rc, out, err = run_main(["jacobian", "sin(x)*cos(x) + exp(x)*x - x/3 + tanh(x)*x*x",
+                             "--at", f"x={vec}"])
+    assert rc == 0, err
+    assert time.monotonic() - start < 30
+    lines = out.splitlines()
+    j = [line for line in lines if line.startswith(("J = [", "     ["))]
+    assert len(j) == 1000 and j[0].startswith("J = [[1.66667, ")  # 1 + 1 - 1/3 at 0
+    assert j[-1].endswith("]]") and len(j[500].rstrip(",").split(",")) == 1000

@@ -19,7 +19,6 @@ CI sizes are below; ``CHAINRULE_FUZZ=long`` runs ten times more.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
@@ -33,10 +32,10 @@ import numpy as np
 import pytest
 from conftest import to_np
 from fuzzing import budget, cases, record, rng
+from test_cli import run_main
 from test_serialization import _assert_equal
 
 import chainrule as cr
-from chainrule.__main__ import main
 
 pytestmark = pytest.mark.chainrule_only
 
@@ -455,7 +454,7 @@ def _hostile(g) -> str:
     return "1e100" + "*1e100" * int(g.integers(1, 5))
 
 
-def _argv(g) -> list:
+def _argv(g, folder=None) -> list:
     argv = ["jacobian"]
     expr = _expression(g)
     if g.random() < 0.1:
@@ -479,29 +478,22 @@ def _argv(g) -> list:
         parts.append(["--json"])
     if g.random() < 0.05:
         parts.append([["--bogus", "-q", "--vjp", "--at", "--", "-"][int(g.integers(6))]])
+    if folder is not None and g.random() < 0.03:
+        ext = ["svg", "html", "dot", "png", "", "svg/"][int(g.integers(6))]
+        parts.append(["--graph", f"{folder}/g{int(g.integers(3))}.{ext}"])
     order = g.permutation(len(parts) + 1)
     for i in order:
         argv += [expr] if i == len(parts) else parts[i]
     return argv
 
 
-def run_main(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(argv)
-        except SystemExit as exc:
-            rc = exc.code
-    return rc, out.getvalue(), err.getvalue()
-
-
-def test_fuzz_command_line():
+def test_fuzz_command_line(tmp_path):
     g = rng("cli")
     deadline = budget(20)
     seen = Counter()
     n = 0
     for n in range(1, cases(2500) + 1):
-        argv = _argv(g)
+        argv = _argv(g, tmp_path)
         start = time.monotonic()
         rc, out, err = run_main(argv)
         took = time.monotonic() - start

@@ -338,6 +338,15 @@ def test_expanded_tensor_stays_expanded_and_read_only(cr, torch, tmp_path):
         ref.add_(1)
 
 
+def test_a_hugely_expanded_tensor_is_stored_by_value(cr, tmp_path):
+    """load() refuses a view addressing 2**24 more elements than its buffer; save()
+    stores such a tensor's values instead, so every saved file loads."""
+    from chainrule._serialization import MAX_EXPANDED
+    e = cr.tensor([1.5], dtype=cr.float16).expand(MAX_EXPANDED + 2)
+    out = _roundtrip(cr, {"e": e}, tmp_path, "big.pt")["e"]
+    assert out.shape == e.shape and out.stride() == (1,) and float(out[-1]) == 1.5
+
+
 def test_parameter_and_its_data_share_memory(cr, tmp_path):
     p = cr.nn.Parameter(cr.randn(4))
     a, b, c = _roundtrip(cr, [p, p.data, p], tmp_path, "p.pt")

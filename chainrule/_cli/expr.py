@@ -6,9 +6,14 @@ Accepted: numbers, variable names, ``pi`` and ``e``; ``+ - * / ** % @`` and unar
 indexing with integer constants and slices (``x[0]``, ``x[1:]``, ``A[0, 1]``); list
 literals (``[x0, x1]``, stacked into a vector); a top-level tuple for several outputs.
 Everything else (attributes, comparisons, lambdas, comprehensions, keywords, strings,
-...) is refused, and limits on the expression's length, its nesting depth, the size of
-number literals and of constant exponents stop inputs that would be huge to compute.
-Errors are :class:`ExpressionError`, which point at the column of the problem.
+...) is refused, and limits on the expression's length, its nesting depth (a flat chain
+``a + b + c ...`` is long, not deep), the size of number literals and of constant
+exponents stop inputs that would be huge to compute.  Constant sub-expressions are
+folded in float64 when checked, so ``9**9**9`` and ``2**10000`` meet the same exponent
+rule and ``1e100**4`` is refused as an overflow.  Every operation's result size is
+checked from the shapes before it is computed (:data:`LIMITS`), and evaluation walks the
+tree without recursion.  Errors are :class:`ExpressionError`, which point at the column
+of the problem and echo at most :data:`SHOWN` characters of the input around it.
 """
 
 from __future__ import annotations
@@ -151,6 +156,7 @@ class Expression:
         self.names = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
                              and n.id not in FUNCTIONS and n.id not in CONSTANTS})
         self.work = 0  # elements the last evaluation computed, all values together
+        self.largest = 1  # elements of its largest value
 
     def error(self, message, node, start=False) -> ExpressionError:
         """An error pointing at ``node``'s operator (see ``_col``), or at its first
@@ -173,7 +179,7 @@ class Expression:
         ``LIMITS["intermediate"]`` elements, ``LIMITS["work"]`` in all), and the tree
         is walked without recursion, so a long flat sum is fine."""
         self.check_names(list(env))
-        self.work = 0
+        self.work, self.largest = 0, max((int(v.numel()) for v in env.values()), default=1)
         return [self._tensor(self._eval(o, env), o) for o in self.outputs]
 
     def _find_name(self, name):
@@ -252,6 +258,7 @@ class Expression:
             raise self.error(f"this operation would make a value of {size:,} elements; the "
                              f"limit is {limit:,}", node)
         self.work += size
+        self.largest = max(self.largest, size)
         if self.work > LIMITS["work"]:
             raise self.error(f"the expression computes more than {LIMITS['work']:,} "
                              f"elements in all", node)
