@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from itertools import chain
 
 import numpy as np
 
@@ -38,17 +39,17 @@ _F64 = np.dtype(np.float64)
 
 def _plain(data) -> bool:
     """Whether ``data`` is a list/tuple nest of Python bools, ints and floats only."""
-    stack = [data]
-    while stack:
-        d = stack.pop()
-        kinds = set(map(type, d))
-        if kinds <= _PLAIN:
-            continue
-        if kinds <= _SEQ:
-            stack.extend(d)
-            continue
+    kinds = set(map(type, data))
+    if kinds <= _PLAIN:
+        return True
+    if not kinds <= _SEQ:
         return False
-    return True
+    kinds = set(map(type, chain.from_iterable(data)))  # two levels in one pass
+    if kinds <= _PLAIN:
+        return True
+    if not kinds <= _SEQ:
+        return False
+    return all(_plain(row) for row in data)
 
 
 def _leaf_dtype(d):
@@ -312,7 +313,10 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
     """
     if device is not None:
         check_device(device)
-    if type(data) is list and _plain(data):
+    t = type(data)
+    if t is float and dtype is None:
+        return _finish(_dtype.cast(np.array(data), get_default_dtype().np), requires_grad)
+    if t is list and _plain(data):
         arr = _fast_list(data, dtype)
         if arr is not None:
             return _finish(arr, requires_grad)
@@ -407,11 +411,14 @@ def _np_dtype(dtype, default=None):
     return to_dtype(dtype).np
 
 
-def _filled(fill, size, dtype, device, requires_grad, out=None, op="full"):
+def _filled(fill, size, dtype, device, requires_grad, out=None, op=None):
+    """``op`` names the public function whose fill value is checked (full); zeros and
+    ones fill numbers every dtype holds."""
     check_device(device)
     shape = _size(size)
     dt = _np_dtype(dtype)
-    arr = np.full(shape, _dtype.checked_scalar(fill, dt, op), dtype=dt)
+    arr = np.full(shape, fill if op is None else _dtype.checked_scalar(fill, dt, op),
+                  dtype=dt)
     if out is not None:
         out._data = arr
         return out
@@ -460,7 +467,7 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=
             dtype = _dtype.bool_
         elif isinstance(fill_value, numbers.Integral):
             dtype = _dtype.int64
-    return _filled(fill_value, size, dtype, device, requires_grad, out)
+    return _filled(fill_value, size, dtype, device, requires_grad, out, "full")
 
 
 def _like(t, dtype):

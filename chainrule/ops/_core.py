@@ -20,6 +20,7 @@ what the rules of inputs that need grad will read.
 from __future__ import annotations
 
 import sys
+from math import copysign as _copysign
 
 import numpy as np
 
@@ -505,15 +506,27 @@ def _scalar_array(v, dtype):
             return v
         if type(v) is int and not -2 ** 63 <= v < 2 ** 64:
             wrap_int(v, np.dtype(np.int8))  # raises PyTorch's OverflowError
-        a = np.array(v, dtype)
         if not v:
-            # 0.0 == -0.0 (and their hashes agree): zeros are never cached, so a key
-            # cannot give one zero the other's sign (1 / (x * -0.0) is -inf)
-            return a
+            # 0.0 == -0.0 (and their hashes agree): zeros are kept apart, by sign, so a
+            # key cannot give one zero the other's sign (1 / (x * -0.0) is -inf)
+            return _signed_zero(v, dtype)
+        a = np.array(v, dtype)
         if len(per) > 4096:
             per.clear()
         a.flags.writeable = False
         per[v] = a
+    return a
+
+
+_ZEROS: dict = {}  # (dtype, sign) -> read-only 0-d zero
+
+
+def _signed_zero(v, dtype):
+    key = (dtype, _copysign(1.0, v))
+    a = _ZEROS.get(key)
+    if a is None:
+        a = _ZEROS[key] = np.array(v, dtype)
+        a.flags.writeable = False
     return a
 
 
