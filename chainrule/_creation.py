@@ -37,19 +37,26 @@ _I64 = np.dtype(np.int64)
 _F64 = np.dtype(np.float64)
 
 
-def _plain(data) -> bool:
-    """Whether ``data`` is a list/tuple nest of Python bools, ints and floats only."""
+def _plain(data):
+    """The leaf types of ``data`` when it is a list/tuple nest of Python bools, ints and
+    floats only (an empty set for no leaves), else None."""
     kinds = set(map(type, data))
     if kinds <= _PLAIN:
-        return True
+        return kinds
     if not kinds <= _SEQ:
-        return False
+        return None
     kinds = set(map(type, chain.from_iterable(data)))  # two levels in one pass
     if kinds <= _PLAIN:
-        return True
+        return kinds
     if not kinds <= _SEQ:
-        return False
-    return all(_plain(row) for row in data)
+        return None
+    out = set()
+    for row in data:
+        k = _plain(row)
+        if k is None:
+            return None
+        out |= k
+    return out
 
 
 def _leaf_dtype(d):
@@ -267,7 +274,7 @@ def _from_data(data, dtype=None) -> np.ndarray:
         a = np.array(data)
     except (ValueError, TypeError):
         return _walk(data, shape, dt)
-    if a.dtype == object or a.shape != tuple(shape):
+    if a.dtype == object or a.dtype.kind == "f" or a.shape != tuple(shape):
         return _walk(data, shape, dt)
     if a.dtype.kind == "u" and a.dtype.itemsize == 8:
         if a.size and int(a.max()) >= 2**63:
@@ -316,8 +323,9 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
     t = type(data)
     if t is float and dtype is None:
         return _finish(_dtype.cast(np.array(data), get_default_dtype().np), requires_grad)
-    if t is list and _plain(data):
-        arr = _fast_list(data, dtype)
+    if t is list:
+        kinds = _plain(data)
+        arr = None if kinds is None else _fast_list(data, dtype, kinds)
         if arr is not None:
             return _finish(arr, requires_grad)
     arr = _to_array(data, dtype)
@@ -325,7 +333,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
     return _finish(arr, requires_grad)
 
 
-def _fast_list(data, dtype):
+def _fast_list(data, dtype, kinds):
     """Nested lists of Python numbers: NumPy's inference matches PyTorch's here (bool <
     int64 < float64, then the default float); None when the slow path must decide."""
     if dtype is not None:
@@ -347,6 +355,8 @@ def _fast_list(data, dtype):
         return None
     kind = arr.dtype.kind
     if kind == "f":
+        if float not in kinds and kinds:
+            return None  # integers beyond int64 made NumPy choose floats
         default = get_default_dtype().np
         return arr if default == _F64 else _dtype.cast(arr, default)
     if kind == "b" or arr.dtype == _I64:
@@ -369,8 +379,9 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     check_device(device)
     if isinstance(data, Tensor) and (dtype is None or to_dtype(dtype).np == data._data.dtype):
         return data
-    if type(data) is list and _plain(data):
-        arr = _fast_list(data, dtype)
+    if type(data) is list:
+        kinds = _plain(data)
+        arr = None if kinds is None else _fast_list(data, dtype, kinds)
         if arr is not None:
             return wrap(arr)
     return wrap(_to_array(data, dtype))
