@@ -350,18 +350,14 @@ def _fast_list(data, dtype, kinds):
             return _checked_ints(arr, dt)
         return arr.astype(dt) if arr.dtype.kind == "b" else None
     try:
+        if float in kinds or not kinds:  # one cast from each double, as PyTorch
+            return _dtype.quiet_array(data, get_default_dtype().np)
         arr = np.array(data)
     except (ValueError, TypeError, OverflowError):
         return None
-    kind = arr.dtype.kind
-    if kind == "f":
-        if float not in kinds and kinds:
-            return None  # integers beyond int64 made NumPy choose floats
-        default = get_default_dtype().np
-        return arr if default == _F64 else _dtype.cast(arr, default)
-    if kind == "b" or arr.dtype == _I64:
+    if arr.dtype == _I64 or arr.dtype.kind == "b":
         return arr
-    return None
+    return None  # integers beyond int64: the slow path raises PyTorch's error
 
 
 def scalar_tensor(s, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -302,16 +302,22 @@ try:  # NumPy's own errstate, without its context-manager overhead (about 1.5 us
     from numpy._core.umath import _extobj_contextvar, _make_extobj
     _QUIET = _make_extobj(all="ignore")
 
-    def _quiet_astype(arr, np_dtype):
+    def quiet_array(data, np_dtype):
+        """``np.array(data, dtype)`` without NumPy's overflow warnings."""
         token = _extobj_contextvar.set(_QUIET)
         try:
-            return arr.astype(np_dtype)
+            return np.array(data, dtype=np_dtype)
         finally:
             _extobj_contextvar.reset(token)
 except ImportError:  # pragma: no cover - other NumPy versions
-    def _quiet_astype(arr, np_dtype):
+    def quiet_array(data, np_dtype):
+        """``np.array(data, dtype)`` without NumPy's overflow warnings."""
         with np.errstate(all="ignore"):
-            return arr.astype(np_dtype)
+            return np.array(data, dtype=np_dtype)
+
+
+def _quiet_astype(arr, np_dtype):
+    return quiet_array(arr, np_dtype)
 
 
 def cast(arr, np_dtype):
