@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from itertools import chain
 
 import numpy as np
 
@@ -36,19 +37,26 @@ _I64 = np.dtype(np.int64)
 _F64 = np.dtype(np.float64)
 
 
-def _plain(data) -> bool:
-    """Whether ``data`` is a list/tuple nest of Python bools, ints and floats only."""
-    stack = [data]
-    while stack:
-        d = stack.pop()
-        kinds = set(map(type, d))
-        if kinds <= _PLAIN:
-            continue
-        if kinds <= _SEQ:
-            stack.extend(d)
-            continue
-        return False
-    return True
+def _plain(data):
+    """The leaf types of ``data`` when it is a list/tuple nest of Python bools, ints and
+    floats only (an empty set for no leaves), else None."""
+    kinds = set(map(type, data))
+    if kinds <= _PLAIN:
+        return kinds
+    if not kinds <= _SEQ:
+        return None
+    kinds = set(map(type, chain.from_iterable(data)))  # two levels in one pass
+    if kinds <= _PLAIN:
+        return kinds
+    if not kinds <= _SEQ:
+        return None
+    out = set()
+    for row in data:
+        k = _plain(row)
+        if k is None:
+            return None
+        out |= k
+    return out
 
 
 def _leaf_dtype(d):
@@ -266,7 +274,7 @@ def _from_data(data, dtype=None) -> np.ndarray:
         a = np.array(data)
     except (ValueError, TypeError):
         return _walk(data, shape, dt)
-    if a.dtype == object or a.shape != tuple(shape):
+    if a.dtype == object or a.dtype.kind == "f" or a.shape != tuple(shape):
         return _walk(data, shape, dt)
     if a.dtype.kind == "u" and a.dtype.itemsize == 8:
         if a.size and int(a.max()) >= 2**63:
@@ -312,8 +320,12 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
     """
     if device is not None:
         check_device(device)
-    if type(data) is list and _plain(data):
-        arr = _fast_list(data, dtype)
+    t = type(data)
+    if t is float and dtype is None:
+        return _finish(_dtype.cast(np.array(data), get_default_dtype().np), requires_grad)
+    if t is list:
+        kinds = _plain(data)
+        arr = None if kinds is None else _fast_list(data, dtype, kinds)
         if arr is not None:
             return _finish(arr, requires_grad)
     arr = _to_array(data, dtype)
@@ -321,7 +333,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
     return _finish(arr, requires_grad)
 
 
-def _fast_list(data, dtype):
+def _fast_list(data, dtype, kinds):
     """Nested lists of Python numbers: NumPy's inference matches PyTorch's here (bool <
     int64 < float64, then the default float); None when the slow path must decide."""
     if dtype is not None:
@@ -338,16 +350,14 @@ def _fast_list(data, dtype):
             return _checked_ints(arr, dt)
         return arr.astype(dt) if arr.dtype.kind == "b" else None
     try:
+        if float in kinds or not kinds:  # one cast from each double, as PyTorch
+            return _dtype.quiet_array(data, get_default_dtype().np)
         arr = np.array(data)
     except (ValueError, TypeError, OverflowError):
         return None
-    kind = arr.dtype.kind
-    if kind == "f":
-        default = get_default_dtype().np
-        return arr if default == _F64 else _dtype.cast(arr, default)
-    if kind == "b" or arr.dtype == _I64:
+    if arr.dtype == _I64 or arr.dtype.kind == "b":
         return arr
-    return None
+    return None  # integers beyond int64: the slow path raises PyTorch's error
 
 
 def scalar_tensor(s, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -365,8 +375,9 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     check_device(device)
     if isinstance(data, Tensor) and (dtype is None or to_dtype(dtype).np == data._data.dtype):
         return data
-    if type(data) is list and _plain(data):
-        arr = _fast_list(data, dtype)
+    if type(data) is list:
+        kinds = _plain(data)
+        arr = None if kinds is None else _fast_list(data, dtype, kinds)
         if arr is not None:
             return wrap(arr)
     return wrap(_to_array(data, dtype))
@@ -407,11 +418,14 @@ def _np_dtype(dtype, default=None):
     return to_dtype(dtype).np
 
 
-def _filled(fill, size, dtype, device, requires_grad, out=None, op="full"):
+def _filled(fill, size, dtype, device, requires_grad, out=None, op=None):
+    """``op`` names the public function whose fill value is checked (full); zeros and
+    ones fill numbers every dtype holds."""
     check_device(device)
     shape = _size(size)
     dt = _np_dtype(dtype)
-    arr = np.full(shape, _dtype.checked_scalar(fill, dt, op), dtype=dt)
+    arr = np.full(shape, fill if op is None else _dtype.checked_scalar(fill, dt, op),
+                  dtype=dt)
     if out is not None:
         out._data = arr
         return out
@@ -460,7 +474,7 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=
             dtype = _dtype.bool_
         elif isinstance(fill_value, numbers.Integral):
             dtype = _dtype.int64
-    return _filled(fill_value, size, dtype, device, requires_grad, out)
+    return _filled(fill_value, size, dtype, device, requires_grad, out, "full")
 
 
 def _like(t, dtype):

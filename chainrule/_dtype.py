@@ -213,6 +213,7 @@ _FLOAT_MAX = {np.dtype(np.float16): 65504.0,
               np.dtype(np.float64): float("inf")}
 _F16 = np.dtype(np.float16)
 _INF = float("inf")
+_FMAX = {d.char: m for d, m in _FLOAT_MAX.items()}
 _F32 = np.dtype(np.float32)
 
 
@@ -244,6 +245,11 @@ def checked_scalar(value, np_dtype, op: str, float_range: bool = True):
     ``np_dtype`` exactly as PyTorch's checked conversion does (Note [scalar conversion]).
     ``float_range=False`` skips the range check of floating dtypes (tensor() data)."""
     kind = np_dtype.kind
+    if type(value) is float and kind == "f":  # the common case first
+        if -_FMAX[np_dtype.char] <= value <= _FMAX[np_dtype.char] or not float_range \
+                or value != value or abs(value) == _INF:
+            return value if np_dtype.char != "e" else float(np.float32(value))
+        raise overflow_error(value, np_dtype, op)
     if isinstance(value, np.generic):
         if isinstance(value, np.uint64) and value >= 2 ** 63:
             raise TypeError(f"{op}: an integer is required: NumPy uint64 {value} is above "
@@ -292,6 +298,28 @@ def wrap_int(value: int, np_dtype):
     return (value - lo) % (hi - lo + 1) + lo
 
 
+try:  # NumPy's own errstate, without its context-manager overhead (about 1.5 us)
+    from numpy._core.umath import _extobj_contextvar, _make_extobj
+    _QUIET = _make_extobj(all="ignore")
+
+    def quiet_array(data, np_dtype):
+        """``np.array(data, dtype)`` without NumPy's overflow warnings."""
+        token = _extobj_contextvar.set(_QUIET)
+        try:
+            return np.array(data, dtype=np_dtype)
+        finally:
+            _extobj_contextvar.reset(token)
+except ImportError:  # pragma: no cover - other NumPy versions
+    def quiet_array(data, np_dtype):
+        """``np.array(data, dtype)`` without NumPy's overflow warnings."""
+        with np.errstate(all="ignore"):
+            return np.array(data, dtype=np_dtype)
+
+
+def _quiet_astype(arr, np_dtype):
+    return quiet_array(arr, np_dtype)
+
+
 def cast(arr, np_dtype):
     """``arr`` converted to ``np_dtype`` as PyTorch converts (float16 from a wider type
     through float32; out-of-range floats to integers as x86 does), without warnings."""
@@ -299,10 +327,9 @@ def cast(arr, np_dtype):
     if src == np_dtype:
         return arr
     if np_dtype == _F16 and src.itemsize > 2 and src != _F32:
-        arr = arr.astype(_F32)
+        arr = _quiet_astype(arr, _F32)
     if src.kind == "f" and (np_dtype.kind != "f" or np_dtype.itemsize < src.itemsize):
-        with np.errstate(invalid="ignore", over="ignore"):
-            return arr.astype(np_dtype)
+        return _quiet_astype(arr, np_dtype)
     return arr.astype(np_dtype)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _dtype
 from ._tensor import Tensor, wrap
 from .ops import elementwise as E
 from .ops._core import binary, elementwise, elementwise_n, inplace, unary
@@ -23,6 +24,9 @@ __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_d
 
 
 def _check_bool_sub(a, b):
+    for v in (a, b):
+        if type(v) is int and not -2 ** 63 <= v < 2 ** 64:  # PyTorch's first complaint
+            _dtype.wrap_int(v, _dtype.int8.np)
     for v in (a, b):
         if (isinstance(v, Tensor) and v._data.dtype.kind == "b") or type(v) is bool:
             raise RuntimeError(

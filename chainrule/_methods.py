@@ -96,6 +96,8 @@ _OPERATORS = {
     "__iadd__": _iop(_ADD), "__isub__": _inplace_binary(_SUB), "__imul__": _iop(_MUL),
     "__itruediv__": _iop(_DIV), "__ipow__": _iop(_POW),
     "__ifloordiv__": _iop(E.FLOOR_DIVIDE), "__imod__": _iop(E.REMAINDER),
+    "__iand__": _iop(E.COMPARE["bitwise_and"]), "__ior__": _iop(E.COMPARE["bitwise_or"]),
+    "__ixor__": _iop(E.COMPARE["bitwise_xor"]),
     "__getitem__": V.getitem, "__setitem__": V.setitem,
 }
 

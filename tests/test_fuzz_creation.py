@@ -12,6 +12,7 @@ nested lists, 0-d tensors and lists of them.
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 
 import numpy as np
@@ -212,7 +213,7 @@ def test_fuzz_tensor_from_data():
     failures = []
     n = 0
     import time
-    for _ in range(cases(2500)):
+    for _ in range(cases(4000)):
         if time.monotonic() > deadline:
             break
         desc = _data(g)
@@ -431,8 +432,11 @@ _OPS = {
     "!=": lambda a, b: a != b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
     ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
 }
+_INPLACE = {"+=": operator.iadd, "-=": operator.isub, "*=": operator.imul,
+            "&=": operator.iand, "|=": operator.ior, "^=": operator.ixor}
 _SCALARS = _LIMITS + [2**65, -2**64, 3, -3, 300, -300, 7, True, False, 1.5, -2.5, 0.0, -0.0,
-                      math.inf, math.nan, 1e30]
+                      math.inf, math.nan, 1e30, np.int64(300), np.int8(-1), np.uint8(200),
+                      np.int32(-70000), np.float32(1.5), np.float64(-0.0), np.bool_(True)]
 
 
 def _int_values(g, dt):
@@ -448,7 +452,7 @@ def _wraps_to_zero(s, dt) -> bool:
     """Whether the Python number ``s`` becomes 0 as an operand of a ``dt`` tensor."""
     if isinstance(s, float) or dt == "bool":
         return s == 0
-    return s % (2 ** (8 * np.dtype(dt).itemsize)) == 0
+    return int(s) % (2 ** (8 * np.dtype(dt).itemsize)) == 0
 
 
 def test_fuzz_integer_binary_ops_with_python_numbers():
@@ -456,7 +460,7 @@ def test_fuzz_integer_binary_ops_with_python_numbers():
     failures = []
     n = 0
     names = list(_OPS)
-    for _ in range(cases(4000)):
+    for _ in range(cases(6000)):
         dt = (INT_DTYPES + ["bool"])[g.integers(len(INT_DTYPES) + 1)]
         vals = _int_values(g, dt)
         zero_d = g.random() < 0.15
@@ -465,11 +469,14 @@ def test_fuzz_integer_binary_ops_with_python_numbers():
         s = _SCALARS[g.integers(len(_SCALARS))]
         op = names[g.integers(len(names))]
         right = g.random() < 0.7
+        if g.random() < 0.15:  # in place: the result is cast back to the tensor's dtype
+            op = list(_INPLACE)[g.integers(len(_INPLACE))]
+            right = True
         if op in ("//", "%") and (dt == "bool" or (right and _wraps_to_zero(s, dt))
                                   or (not right and (vals == 0).any())
-                                  or isinstance(s, float)):
+                                  or isinstance(s, (float, np.floating, np.bool_))):
             continue  # division by zero, bool and float remainders: the numerics fuzzer
-        f = _OPS[op]
+        f = _OPS.get(op) or _INPLACE[op]
 
         def fn(lib, vals=vals, s=s, f=f, right=right):
             x = lib.from_numpy(vals.copy()) if lib is cr else torch.from_numpy(vals.copy())

@@ -19,6 +19,8 @@ what the rules of inputs that need grad will read.
 
 from __future__ import annotations
 
+from math import copysign as _copysign
+
 import numpy as np
 
 from .._dtype import float_default, result_type, wrap_int
@@ -374,8 +376,9 @@ def _operand(v, like):
     """Turn a non-Tensor operand into an array or a Python scalar."""
     if type(v) in SCALARS:
         return v
-    if isinstance(v, (np.generic,)):
-        return v.item()
+    if isinstance(v, np.generic):
+        # PyTorch reads a NumPy bool operand as a float (uint8 + np.True_ is float32)
+        return float(v) if isinstance(v, np.bool_) else v.item()
     if isinstance(v, Tensor):
         return v
     if v is None:
@@ -520,15 +523,27 @@ def _scalar_array(v, dtype):
             return v
         if type(v) is int and not -2 ** 63 <= v < 2 ** 64:
             wrap_int(v, np.dtype(np.int8))  # raises PyTorch's OverflowError
-        a = np.array(v, dtype)
         if not v:
-            # 0.0 == -0.0 (and their hashes agree): zeros are never cached, so a key
-            # cannot give one zero the other's sign (1 / (x * -0.0) is -inf)
-            return a
+            # 0.0 == -0.0 (and their hashes agree): zeros are kept apart, by sign, so a
+            # key cannot give one zero the other's sign (1 / (x * -0.0) is -inf)
+            return _signed_zero(v, dtype)
+        a = np.array(v, dtype)
         if len(per) > 4096:
             per.clear()
         a.flags.writeable = False
         per[v] = a
+    return a
+
+
+_ZEROS: dict = {}  # (dtype, sign) -> read-only 0-d zero
+
+
+def _signed_zero(v, dtype):
+    key = (dtype, _copysign(1.0, v))
+    a = _ZEROS.get(key)
+    if a is None:
+        a = _ZEROS[key] = np.array(v, dtype)
+        a.flags.writeable = False
     return a
 
 
@@ -683,17 +698,23 @@ def inplace(op, self, *args, params=()):
             f"tensor refers to a single memory location (shape {list(self._data.shape)}, "
             f"e.g. a tensor made by expand()). Please clone() the tensor before performing "
             f"the operation.")
-    if SAVE_HOOK is None:
-        res = _out_of_place(op, self, args, params)
-    else:
-        res = _inplace_slow(op, self, args, params)
+    try:
+        if SAVE_HOOK is None:
+            res = _out_of_place(op, self, args, params)
+        else:
+            res = _inplace_slow(op, self, args, params)
+    except NotImplementedError:
+        # PyTorch checks that the result type fits self before the kernel runs
+        if op.nin == 2 and op.kind == "elementwise" and args:
+            other = args[0]._data if isinstance(args[0], Tensor) else _operand(args[0], None)
+            rt = result_type(self._data, other)
+            if rt != self._data.dtype and not _can_cast(rt, self._data.dtype):
+                raise _cast_error(op, rt, self._data.dtype) from None
+        raise
     node = res._node if res._rg else None
     out = res._data
     if out.dtype != self._data.dtype and not _can_cast(out.dtype, self._data.dtype):
-        raise RuntimeError(
-            f"{op.name}_: result type {_tname(out.dtype)} can't be cast to the desired output "
-            f"type {_tname(self._data.dtype)} of the tensor changed in place. Fix: use the "
-            f"out-of-place form or convert the tensor first, e.g. x = x.float().")
+        raise _cast_error(op, out.dtype, self._data.dtype)
     if node is not None and node._saved and node._saved[0] is self._data:
         # the rule reads the old value of self, which is about to be overwritten
         node._saved = (self._data.copy(),) + node._saved[1:]
@@ -740,6 +761,13 @@ def _inplace_slow(op, self, args, params):
         return _out_of_place(op, self, args, params)
     finally:
         HOOKS.inplace_self = prev
+
+
+def _cast_error(op, src, dst):
+    return RuntimeError(
+        f"{op.name}_: result type {_tname(src)} can't be cast to the desired output type "
+        f"{_tname(dst)} of the tensor changed in place. Fix: use the out-of-place form or "
+        f"convert the tensor first, e.g. x = x.float().")
 
 
 def _can_cast(src, dst) -> bool:
