@@ -19,6 +19,11 @@ from . import _windows
 BIG = 1 << 16
 
 
+class LinAlgError(RuntimeError):
+    """``torch.linalg.LinAlgError``: the matrix is singular or not positive-definite.
+    Defined here so a rule's matrix word raises the same error in every namespace."""
+
+
 class NumpyNamespace:
     """Raw arrays in, raw arrays out, nothing recorded.  ``nb``: leading batch dims."""
 
@@ -282,8 +287,8 @@ class NumpyNamespace:
         try:
             return np.linalg.solve(a, b)
         except np.linalg.LinAlgError:
-            raise RuntimeError("linalg.solve: a matrix in a derivative rule is singular; "
-                               "the derivative is not defined there") from None
+            raise LinAlgError("linalg.solve: a matrix in a derivative rule is singular; "
+                              "the derivative is not defined there") from None
 
     @staticmethod
     def inv(a):
@@ -291,8 +296,8 @@ class NumpyNamespace:
         try:
             return np.linalg.inv(a)
         except np.linalg.LinAlgError:
-            raise RuntimeError("linalg.inv: a matrix in a derivative rule is singular; "
-                               "the derivative is not defined there") from None
+            raise LinAlgError("linalg.inv: a matrix in a derivative rule is singular; "
+                              "the derivative is not defined there") from None
 
     @staticmethod
     def det(a):
