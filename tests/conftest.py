@@ -266,3 +266,5 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(f"fuzz cases run ({mode} mode):")
     for name, n in sorted(fuzzing.COUNTS.items()):
         terminalreporter.write_line(f"  {name}: {n}")
+    for name, found in sorted(fuzzing.FINDINGS.items()):
+        terminalreporter.write_line(f"known differences left to fix ({name}): {len(found)}")

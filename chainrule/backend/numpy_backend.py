@@ -73,6 +73,11 @@ def quiet_call(fn, *args):
         unquiet(tok)
 
 
+class LinAlgError(RuntimeError):
+    """``torch.linalg.LinAlgError``: the matrix is singular or not positive-definite.
+    Defined here so a rule's matrix word raises the same error in every namespace."""
+
+
 class NumpyNamespace:
     """Raw arrays in, raw arrays out, nothing recorded.  ``nb``: leading batch dims."""
 
@@ -336,8 +341,8 @@ class NumpyNamespace:
         try:
             return np.linalg.solve(a, b)
         except np.linalg.LinAlgError:
-            raise RuntimeError("linalg.solve: a matrix in a derivative rule is singular; "
-                               "the derivative is not defined there") from None
+            raise LinAlgError("linalg.solve: a matrix in a derivative rule is singular; "
+                              "the derivative is not defined there") from None
 
     @staticmethod
     def inv(a):
@@ -345,8 +350,8 @@ class NumpyNamespace:
         try:
             return np.linalg.inv(a)
         except np.linalg.LinAlgError:
-            raise RuntimeError("linalg.inv: a matrix in a derivative rule is singular; "
-                               "the derivative is not defined there") from None
+            raise LinAlgError("linalg.inv: a matrix in a derivative rule is singular; "
+                              "the derivative is not defined there") from None
 
     @staticmethod
     def det(a):

@@ -59,15 +59,11 @@ import math
 import numpy as np
 
 from .._tensor import Tensor
-from ..backend.numpy_backend import RAW
+from ..backend.numpy_backend import RAW, LinAlgError
 from . import views as _views
 from ._core import Op, nary, unary
 from .reductions import TORCH_TYPE_NAMES, check_tensor
 from .sorting import _return_type
-
-
-class LinAlgError(RuntimeError):
-    """``torch.linalg.LinAlgError``: the matrix is singular or not positive-definite."""
 
 
 LinAlgError.__module__ = "chainrule.linalg"
