@@ -70,12 +70,7 @@ def div(input, other, *, rounding_mode=None, out=None):
     if rounding_mode == "floor":
         return floor_divide(input, other)
     if rounding_mode == "trunc":
-        q = binary(E.DIV, input, other)
-        r = unary(E.UNARY["trunc"], q)
-        dt = np.result_type(*(v._data if isinstance(v, Tensor) else v for v in (input, other)))
-        if dt.kind in "iu" and isinstance(input, Tensor):
-            return r.to(input.dtype) if r._data.dtype != input._data.dtype else r
-        return r
+        return binary(E.TRUNC_DIVIDE, input, other)
     raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
                        f"but found '{rounding_mode}'")
 
@@ -85,9 +80,6 @@ true_divide = div
 
 
 def floor_divide(input, other, *, out=None):
-    if all((isinstance(v, Tensor) and v._data.dtype.kind == "b") or type(v) is bool
-           for v in (input, other)):
-        raise RuntimeError("\"floor_divide\" not implemented for 'Bool'")
     return binary(E.FLOOR_DIVIDE, input, other)
 
 

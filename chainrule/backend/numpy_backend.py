@@ -73,6 +73,27 @@ def quiet_call(fn, *args):
         unquiet(tok)
 
 
+# Note [low-precision accumulation]: as PyTorch, reductions of float16 accumulate in
+# float32 and round once at the end (a float16 mean of 70,000 ones is 1, not nan), and
+# scans of float16/float32 accumulate in float64 (PyTorch's CPU accumulation type for
+# cumsum/cumprod), so a float32 cumsum of 10**6 x 0.1 ends at 100000, not 100958.
+# A result beyond float16's range still overflows to inf, as in PyTorch.
+def accumulation_dtype(dtype, scan=False):
+    """The dtype a reduction (or a scan) of ``dtype`` accumulates in, or None."""
+    if dtype == np.float16:
+        return np.float64 if scan else np.float32
+    if scan and dtype == np.float32:
+        return np.float64
+    return None
+
+
+def cumsum(a, axis):
+    acc = accumulation_dtype(a.dtype, scan=True)
+    if acc is None:
+        return np.cumsum(a, axis=axis)
+    return np.cumsum(a, axis=axis, dtype=acc).astype(a.dtype)
+
+
 class LinAlgError(RuntimeError):
     """``torch.linalg.LinAlgError``: the matrix is singular or not positive-definite.
     Defined here so a rule's matrix word raises the same error in every namespace."""
@@ -171,9 +192,18 @@ class NumpyNamespace:
         """Zeros of ``batch + shape`` with ``g``'s dtype and batch dims."""
         return np.zeros(g.shape[:self.nb] + tuple(shape), dtype=g.dtype)
 
+    @staticmethod
+    def mean(x, axis, keepdims=False):
+        """Mean of an unbatched value (a saved primal) over ``axis``."""
+        acc = accumulation_dtype(x.dtype)
+        return np.asarray(np.mean(x, axis=axis, keepdims=keepdims, dtype=acc), x.dtype)
+
     def sum(self, x, axis=None, keepdims=False):
         if axis is None and self.nb:
             axis = tuple(range(self.nb - x.ndim, 0))
+        if getattr(x, "dtype", None) == np.float16:  # Note [low-precision accumulation]
+            return np.asarray(np.sum(x, axis=axis, keepdims=keepdims, dtype=np.float32),
+                              np.float16)
         return np.sum(x, axis=axis, keepdims=keepdims)
 
     def index(self, g, key):
@@ -244,10 +274,10 @@ class NumpyNamespace:
         return np.roll(g, shifts, axis=axes)
 
     def cumsum(self, g, axis):
-        return np.cumsum(g, axis=axis)
+        return cumsum(g, axis)
 
     def reverse_cumsum(self, g, axis):
-        return np.flip(np.cumsum(np.flip(g, axis), axis), axis)
+        return np.flip(cumsum(np.flip(g, axis), axis), axis)
 
     def tril(self, g, k):
         return np.tril(g, k)

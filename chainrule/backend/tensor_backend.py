@@ -103,6 +103,11 @@ class TensorNamespace:
             return self._R.sum(x)
         return self._R.sum(x, dim=axis, keepdim=keepdims)
 
+    def mean(self, x, axis, keepdims=False):
+        if axis == ():
+            return x
+        return self._R.mean(x, dim=axis, keepdim=keepdims)
+
     def prod(self, x, axis, keepdims=False):
         axes = axis if isinstance(axis, tuple) else (axis,)
         nd = x.ndim

@@ -185,17 +185,49 @@ def _pow_dy(xp, x, y, out):
     return xp.where((x == 0) & (y >= 0), 0 * out, out * xp.log(xp.where(x == 0, 1, x)))
 
 
+def _is_bool(v):
+    return type(v) is bool or (type(v) is np.ndarray and v.dtype == np.bool_)
+
+
+def _int_division(op, kernel, fn, x, y):
+    """``fn(x, y)`` with PyTorch's integer rules: two bools are refused, and an integer
+    division by zero raises (NumPy returns 0 and warns)."""
+    if _is_bool(x) and _is_bool(y):
+        raise NotImplementedError(f'"{kernel}" not implemented for \'Bool\' ({op} of two '
+                                  f'bool tensors); convert one first, e.g. x.long()')
+    out = fn(x, y)
+    if out.dtype.kind in "iu" and not np.all(y):
+        raise RuntimeError(f"ZeroDivisionError: {op} of an integer tensor by zero (PyTorch "
+                           f"raises too). Fix: divide floats for inf/nan, e.g. x.float(), or "
+                           f"mask the zero divisors first.")
+    return out
+
+
 def _fmod_forward(x, y):
-    return np.fmod(x, y)
+    return _int_division("fmod", "fmod_cpu", np.fmod, x, y)
 
 
 def _floor_divide(x, y):
-    return np.floor_divide(x, y)
+    return _int_division("floor_divide", "div_floor_cpu", np.floor_divide, x, y)
 
 
 def _remainder(x, y):
     # Python/PyTorch remainder: result has the sign of the divisor
-    return np.remainder(x, y)
+    return _int_division("remainder", "remainder_cpu", np.remainder, x, y)
+
+
+def _trunc_quotient(x, y):
+    if np.result_type(x, y).kind not in "iu":
+        return np.trunc(np.true_divide(x, y))
+    # integers, exactly: floor, plus one where the division is inexact and signs differ
+    q = np.floor_divide(x, y)
+    fix = (np.remainder(x, y) != 0) & ((np.asarray(x) < 0) != (np.asarray(y) < 0))
+    return q + fix.astype(q.dtype)
+
+
+def _trunc_divide(x, y):
+    # div(rounding_mode='trunc'): the quotient rounded toward zero
+    return _int_division("div", "div_trunc_cpu", _trunc_quotient, x, y)
 
 
 def _max_dx(xp, x, y, out):
@@ -276,8 +308,12 @@ REMAINDER = elementwise("remainder", _remainder,
 FLOOR_DIVIDE = elementwise("floor_divide", _floor_divide,
                            (lambda xp, x, y, out: 0 * out, lambda xp, x, y, out: 0 * out),
                            reads=("out", "out"), formula="d (x // y) = 0", node="DivBackward2")
+TRUNC_DIVIDE = elementwise("trunc_divide", _trunc_divide,
+                           (lambda xp, x, y, out: 0 * out, lambda xp, x, y, out: 0 * out),
+                           reads=("out", "out"), formula="d trunc(x / y) = 0",
+                           node="DivBackward2")
 for _op in (ADD, SUB, MUL, DIV, POW, ATAN2, MAXIMUM, MINIMUM, FMAX, FMIN, FMOD, REMAINDER,
-            FLOOR_DIVIDE):
+            FLOOR_DIVIDE, TRUNC_DIVIDE):
     _op.float_result = _op.promote == "float"
 
 # ---- comparisons and logic: rows flagged non-differentiable -------------------------

@@ -24,6 +24,7 @@ import numpy as np
 
 from .._dtype import to_dtype
 from .._tensor import Tensor
+from ..backend.numpy_backend import accumulation_dtype
 from . import views as _views
 from ._core import Op, unary
 
@@ -119,22 +120,44 @@ def keep_dims(xp, out, axes, keepdim):
     return out if keepdim or not axes else xp.expand_dims(out, axes)
 
 
+# Reductions call the ufuncs' reduce directly, not ndarray.sum/max (NumPy's Python
+# wrappers): a floating-point warning is then raised from chainrule's own frame, where
+# Note [floating-point warnings] (backend/numpy_backend.py) silences it.
+_SUM = np.add.reduce
+_PROD = np.multiply.reduce
+_MAX = np.maximum.reduce
+_MIN = np.minimum.reduce
+
+
 def _int64_if_integral(a):
     return np.int64 if a.dtype.kind in "biu" else None
 
 
+def _accumulate_wide(forward):
+    """A float16 forward computed in float32 and rounded once at the end, as PyTorch's
+    reductions are (Note [low-precision accumulation] in backend/numpy_backend.py)."""
+    @functools.wraps(forward)
+    def wide(a, *params):
+        if a.dtype != np.float16:
+            return forward(a, *params)
+        return np.asarray(forward(a.astype(np.float32), *params)).astype(np.float16)
+    return wide
+
+
 # ---- sum, mean ------------------------------------------------------------------------
 
+@_accumulate_wide
 def _sum_forward(a, axes, keepdim, shape):
-    return a.sum(axis=axes, keepdims=keepdim, dtype=_int64_if_integral(a))
+    return _SUM(a, axis=axes, keepdims=keepdim, dtype=_int64_if_integral(a))
 
 
 def _sum_vjp(xp, g, x, out, axes, keepdim, shape):
     return xp.unreduce(g, shape, axes, keepdim)
 
 
+@_accumulate_wide
 def _mean_forward(a, axes, keepdim, shape, n):
-    s = a.sum(axis=axes, keepdims=keepdim)
+    s = _SUM(a, axis=axes, keepdims=keepdim)
     if n == 0:
         return np.full(np.shape(s), np.nan, a.dtype)  # PyTorch: the mean of nothing is nan
     return s / n
@@ -142,7 +165,8 @@ def _mean_forward(a, axes, keepdim, shape, n):
 
 def _mean_vjp(xp, g, x, out, axes, keepdim, shape, n):
     # n == 0: the input is empty, so is its cotangent
-    return xp.unreduce(g / n if n else g, shape, axes, keepdim)
+    # 1.0 / n, not / n: a float16 g divided by an int n >= 65520 would see n as inf
+    return xp.unreduce(g * (1.0 / n) if n else g, shape, axes, keepdim)
 
 
 def _sum_jvp(xp, ts, x, out, axes, keepdim, shape):
@@ -151,7 +175,7 @@ def _sum_jvp(xp, ts, x, out, axes, keepdim, shape):
 
 def _mean_jvp(xp, ts, x, out, axes, keepdim, shape, n):
     s = xp.sum(ts[0], axes, keepdim)
-    return s / n if n else s * _NAN  # the mean of nothing is nan, so is its tangent
+    return s * (1.0 / n) if n else s * _NAN  # the mean of nothing is nan, so is its tangent
 
 
 # Each reduction has two rows, as PyTorch has two grad_fn names: the whole-tensor call
@@ -191,8 +215,9 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
 
 # ---- prod -----------------------------------------------------------------------------
 
+@_accumulate_wide
 def _prod_forward(a, axes, keepdim, shape):
-    return a.prod(axis=axes, keepdims=keepdim, dtype=_int64_if_integral(a))
+    return _PROD(a, axis=axes, keepdims=keepdim, dtype=_int64_if_integral(a))
 
 
 def _prod_partial(xp, x, out, axes, keepdim):
@@ -249,11 +274,14 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 # ---- logsumexp --------------------------------------------------------------------------
 
 def _logsumexp_forward(a, axes, keepdim, shape):
-    # shift by the max so exp never overflows; an infinite max shifts by 0 instead
-    m = a.max(axis=axes, keepdims=True) if reduced_size(shape, axes) else 0
+    # shift by the max so exp never overflows; an infinite max shifts by 0 instead.
+    # float16: exp and the sum in float32, the sum rounded to float16 before the log,
+    # as PyTorch (so a sum past 65504 gives inf, as there)
+    m = _MAX(a, axis=axes, keepdims=True) if reduced_size(shape, axes) else 0
     m = np.where(np.isfinite(m), m, 0)
-    with np.errstate(divide="ignore"):  # log(0) = -inf for empty or all -inf slices
-        out = np.log(np.exp(a - m).sum(axis=axes, keepdims=True)) + m
+    wide = a.astype(np.float32) if a.dtype == np.float16 else a
+    s = _SUM(np.exp(wide - m), axis=axes, keepdims=True).astype(a.dtype)
+    out = (np.log(s.astype(wide.dtype)) + m).astype(a.dtype)
     return out if keepdim else np.squeeze(out, axis=axes)
 
 
@@ -282,12 +310,13 @@ def logsumexp(input, dim, keepdim=False):
 
 # ---- var, std -------------------------------------------------------------------------------
 
+@_accumulate_wide
 def _var_forward(a, axes, keepdim, shape, n, correction):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d = a - a.sum(axis=axes, keepdims=True) / n
-        return (d * d).sum(axis=axes, keepdims=keepdim) / (n - correction)
+    d = a - _SUM(a, axis=axes, keepdims=True) / n  # n == 0 or dof == 0: nan, as PyTorch
+    return _SUM(d * d, axis=axes, keepdims=keepdim) / (n - correction)
 
 
+@_accumulate_wide
 def _std_forward(a, axes, keepdim, shape, n, correction):
     return np.sqrt(_var_forward(a, axes, keepdim, shape, n, correction))
 
@@ -298,7 +327,7 @@ def _var_vjp(xp, g, x, out, axes, keepdim, shape, n, correction):
         return xp.unreduce(g, shape, axes, keepdim)  # empty input, empty cotangent
     dof = n - correction
     scale = 2.0 / dof if dof else _NAN  # PyTorch: 2/0 * 0 -> nan
-    centered = x - xp.sum(x, axes, keepdims=True) / n
+    centered = x - xp.mean(x, axes, keepdims=True)
     return xp.unreduce(g * scale, shape, axes, keepdim) * centered
 
 
@@ -315,7 +344,7 @@ def _var_jvp(xp, ts, x, out, axes, keepdim, shape, n, correction):
     if n == 0:
         return xp.sum(t, axes, keepdim)  # empty input: a zero tangent
     dof = n - correction
-    centered = x - xp.sum(x, axes, keepdims=True) / n
+    centered = x - xp.mean(x, axes, keepdims=True)
     return xp.sum(t * centered, axes, keepdim) * (2.0 / dof if dof else _NAN)
 
 
@@ -369,20 +398,20 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 # ---- norm ------------------------------------------------------------------------------------
 
+@_accumulate_wide
 def _norm_forward(a, p, axes, keepdim, shape):
     if p == 2:
-        return np.sqrt((a * a).sum(axis=axes, keepdims=keepdim))
+        return np.sqrt(_SUM(a * a, axis=axes, keepdims=keepdim))
     if p == 0:
-        return (a != 0).sum(axis=axes, keepdims=keepdim).astype(a.dtype)
+        return _SUM(a != 0, axis=axes, keepdims=keepdim).astype(a.dtype)
     mag = np.abs(a)
     if p == 1:
-        return mag.sum(axis=axes, keepdims=keepdim)
+        return _SUM(mag, axis=axes, keepdims=keepdim)
     if p == _INF:
-        return mag.max(axis=axes, keepdims=keepdim)
+        return _MAX(mag, axis=axes, keepdims=keepdim)
     if p == -_INF:
-        return mag.min(axis=axes, keepdims=keepdim)
-    with np.errstate(divide="ignore"):  # 0 ** (negative p) = inf, as PyTorch
-        return (mag ** p).sum(axis=axes, keepdims=keepdim) ** (1.0 / p)
+        return _MIN(mag, axis=axes, keepdims=keepdim)
+    return _SUM(mag ** p, axis=axes, keepdims=keepdim) ** (1.0 / p)  # 0 ** -p = inf
 
 
 def _norm_partial(xp, x, out, p, axes, keepdim):
@@ -463,16 +492,25 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
 
 # ---- cumsum, cumprod -------------------------------------------------------------------------
 
-def _cumsum_forward(a, axis):
+def _scan(fn, a, axis):
+    # integer and bool scans give int64; float16/float32 accumulate in float64, as
+    # PyTorch's CPU scans (Note [low-precision accumulation])
     dt = _int64_if_integral(a)
-    return (a.astype(dt or a.dtype) if axis is None
-            else np.cumsum(a, axis=axis, dtype=dt))
+    if axis is None:
+        return a.astype(dt or a.dtype)
+    acc = dt or accumulation_dtype(a.dtype, scan=True)
+    if acc is None:
+        return fn(a, axis=axis)
+    out = fn(a, axis=axis, dtype=acc)
+    return out if dt else out.astype(a.dtype)
+
+
+def _cumsum_forward(a, axis):
+    return _scan(np.add.accumulate, a, axis)
 
 
 def _cumprod_forward(a, axis):
-    dt = _int64_if_integral(a)
-    return (a.astype(dt or a.dtype) if axis is None
-            else np.cumprod(a, axis=axis, dtype=dt))
+    return _scan(np.multiply.accumulate, a, axis)
 
 
 def _cumsum_vjp(xp, g, x, out, axis):
@@ -551,17 +589,21 @@ def cumprod(input, dim, *, dtype=None):
 # ---- softmax, log_softmax ---------------------------------------------------------------------
 
 def _shifted(a, axes):
-    return a - a.max(axis=axes, keepdims=True) if a.size else a
+    return a - _MAX(a, axis=axes, keepdims=True) if a.size else a
 
 
+@_accumulate_wide
 def _softmax_forward(a, axes):
     e = np.exp(_shifted(a, axes))
-    return e / e.sum(axis=axes, keepdims=True)
+    return e / _SUM(e, axis=axes, keepdims=True)
 
 
 def _log_softmax_forward(a, axes):
-    s = _shifted(a, axes)
-    return s - np.log(np.exp(s).sum(axis=axes, keepdims=True))
+    # float16 as logsumexp: the sum of exponentials rounded to float16 before the log
+    wide = a.astype(np.float32) if a.dtype == np.float16 else a
+    s = _shifted(wide, axes)
+    total = _SUM(np.exp(s), axis=axes, keepdims=True).astype(a.dtype).astype(wide.dtype)
+    return (s - np.log(total)).astype(a.dtype)
 
 
 def _softmax_vjp(xp, g, x, out, axes):
