@@ -127,6 +127,6 @@ def _accumulate(node, g, hooked=False):
     if g.is_leaf:
         g = g.clone()  # never alias a tensor the user holds (e.g. the gradient v)
     if tuple(g.shape) != leaf._data.shape:
-        g = g.expand(*leaf._data.shape)
+        g = g.expand(tuple(leaf._data.shape))
     leaf._grad = g if leaf._grad is None else leaf._grad + g
     _hooks.accumulate_done(node, g)
