@@ -145,6 +145,8 @@ def detach(self):
     from ._tensor import wrap
     t = wrap(self._data)
     t._vc = self._vc
+    if self._view is not None or getattr(self, "_geo", None) is not None:
+        t._geo = self._geometry()  # the same storage, strides and offset
     return t
 
 
@@ -293,7 +295,8 @@ _METHODS = {
     "broadcast_to": V.broadcast_to, "expand_as": V.expand_as, "narrow": V.narrow,
     "select": V.select, "split": V.split, "chunk": V.chunk, "unbind": V.unbind,
     "diagonal": V.diagonal, "clone": V.clone, "contiguous": V.contiguous,
-    "view_as": lambda self, other: V.view_(self, *other.shape),
+    "unfold": V.unfold,
+    "view_as": lambda self, other: V.view_(self, tuple(other.shape)),
     "reshape_as": lambda self, other: V.reshape(self, *other.shape),
 }
 for _n in E.UNARY:
@@ -340,7 +343,7 @@ _METHODS.update({"uniform_": uniform_, "normal_": normal_, "bernoulli_": bernoul
 @property
 def _T(self):
     nd = self._data.ndim
-    return V.permute(self, *reversed(range(nd))) if nd != 2 else V.transpose(self, 0, 1)
+    return V.permute(self, tuple(reversed(range(nd)))) if nd != 2 else V.transpose(self, 0, 1)
 
 
 @property

@@ -24,6 +24,7 @@ import numpy as np
 from . import _dtype
 from ._format import tensor_repr
 from ._grad_mode import ACTIVE as _INFERENCE_ACTIVE
+from . import _strides
 from ._grad_mode import new_version_counter
 
 __all__ = ["Tensor", "Size", "device"]
@@ -96,7 +97,9 @@ class Tensor:
     uninitialized one of that shape, as in PyTorch.
     """
 
-    __slots__ = ("_data", "_node", "_rg", "_vc", "_grad", "_view", "__weakref__")
+    # _geo: only set on tensors that share memory without being autograd views
+    # (``view(dtype)``, ``detach()`` of a view): their PyTorch geometry, see _geometry
+    __slots__ = ("_data", "_node", "_rg", "_vc", "_grad", "_view", "_geo", "__weakref__")
     __array_ufunc__ = None  # NumPy scalars on the left defer to our reflected operators
     __array_priority__ = 1000
 
@@ -262,12 +265,38 @@ class Tensor:
     def element_size(self) -> int:
         return self._data.itemsize
 
+    def _geometry(self):
+        """``(shape, strides, storage_offset)`` in PyTorch's conventions (``_strides``):
+        a view replays its steps' geometry from its base; a base reads its array."""
+        view = self._view
+        base = self if view is None else view[0]
+        a = base._data
+        geo = getattr(base, "_geo", None)
+        if geo is not None and geo[0] != a.shape:
+            geo = None  # the data was replaced since (``t.data = ...``)
+        if geo is None:
+            if a.flags.c_contiguous:  # (NumPy gives empty arrays strides 0)
+                geo = (a.shape, _strides.contiguous_strides(a.shape), 0)
+            else:
+                size = a.itemsize
+                geo = (a.shape, tuple(s // size for s in a.strides), 0)
+        if view is not None:
+            for op, params in view[1]:
+                geo = op.geometry(geo, *params)
+        return geo
+
     def stride(self, dim=None):
-        st = tuple(s // self._data.itemsize for s in self._data.strides)
+        st = self._geometry()[1]
         return st if dim is None else st[_norm_dim(dim, self._data.ndim, "stride")]
 
-    def is_contiguous(self) -> bool:
-        return bool(self._data.flags.c_contiguous)
+    def storage_offset(self) -> int:
+        return self._geometry()[2]
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        if self._data.flags.c_contiguous:
+            return True
+        geo = self._geometry()
+        return _strides.is_contiguous(geo[0], geo[1])
 
     def data_ptr(self) -> int:
         return self._data.__array_interface__["data"][0]

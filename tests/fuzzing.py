@@ -31,6 +31,13 @@ DEVIATIONS = {
         "random numbers come from NumPy's PCG64, not PyTorch's Philox/MT streams",
     "duplicate-index-assignment":
         "x[[0, 0]] = v keeps NumPy's last write and its gradient; PyTorch leaves it undefined",
+    "overlapping-write":
+        "in-place writes into a tensor whose elements share memory (expand, overlapping "
+        "unfold windows) raise; PyTorch allows fill_/zero_, index_put_ and writes through "
+        "overlapping windows, whose result depends on its kernels' write order",
+    "elementwise-result-layout":
+        "an elementwise result of a non-dense input (a strided or overlapping view) is laid "
+        "out as NumPy chooses, not as PyTorch's TensorIterator does",
     "anomaly-inf":
         "detect_anomaly also stops at inf cotangents",
     "unsupported-dtypes":

@@ -245,10 +245,8 @@ class NumpyNamespace:
 
     def view_replace(self, g, steps, value, k=0):
         """A copy of ``g`` with the region of the view ``steps`` set to ``value``."""
-        from ..ops._core import replay_raw
-        out = np.array(g, copy=True)
-        replay_raw(out, steps, self.nb + k)[...] = value
-        return out
+        from ..ops._core import assign_view
+        return assign_view(np.array(g, copy=True), steps, self.nb + k, value)
 
     def take_along(self, x, idx, axis):
         return np.take_along_axis(x, idx, axis=axis)

@@ -646,10 +646,11 @@ def nary(op, inputs, params=(), forward_args=None):
 # ---- views ----------------------------------------------------------------------------
 
 def view(op, x, *params):
-    """Apply a view row: the result shares memory and the version counter with ``x``."""
+    """Apply a view row: the result shares memory and the version counter with ``x``.
+
+    Rows that only sometimes can be views (reshape) decide before calling this, from
+    shape and strides (Note [view or copy] in ``_strides.py``)."""
     t = unary(op, x, *params)
-    if op.may_copy and t._data.base is None:
-        return t  # reshape of a non-contiguous tensor copies: not a view
     base = x._view[0] if x._view is not None else x
     steps = (x._view[1] if x._view is not None else ()) + ((op, params),)
     t._vc = base._vc
@@ -668,10 +669,37 @@ def replay_view(base: Tensor, steps) -> Tensor:
 
 
 def replay_raw(a, steps, nb=0):
-    """Apply view ``steps`` to a raw array with ``nb`` leading batch dims (a NumPy view)."""
+    """Apply view ``steps`` to a raw array with ``nb`` leading batch dims.  A view of
+    ``a`` where ``a``'s layout allows it; a reshape step may copy (reading is fine, for
+    writing use ``assign_view``)."""
     for op, params in steps:
         a = op.forward_batched(a, nb, *params) if nb else op.forward(a, *params)
     return a
+
+
+def assign_view(out, steps, nb, value):
+    """Write ``value`` into the region of ``out`` (an array the caller owns) that the
+    view ``steps`` selects, and return ``out`` (or a row-major copy of it that holds
+    the write).
+
+    Note [replaying views on other layouts]: ``steps`` were views of the base's memory,
+    but ``out`` (a cotangent, a copy) may be laid out differently, and a reshape step
+    that viewed the base may need a copy on ``out``: writing into that copy would be
+    lost.  Then the region is addressed by its flat positions instead, which does not
+    depend on any layout."""
+    a = out
+    for op, params in steps:
+        if op.may_copy and not op.viewable(a, nb, *params):
+            break
+        a = op.forward_batched(a, nb, *params) if nb else op.forward(a, *params)
+    else:
+        if a.size:
+            a[...] = value
+        return out
+    out = np.ascontiguousarray(out)
+    pos = replay_raw(np.arange(out.size).reshape(out.shape), steps, nb)
+    out.reshape(-1)[pos] = value
+    return out
 
 
 # ---- in-place -------------------------------------------------------------------------
@@ -692,7 +720,7 @@ def inplace(op, self, *args, params=()):
     recording = STATE.enabled
     if recording and self._rg:
         _check_leaf_inplace(self, op)
-    if not self._data.flags.writeable:
+    if self._data.size and (not self._data.flags.writeable or overlapping(self._data)):
         raise RuntimeError(
             f"{op.name}_: unsupported operation: more than one element of the written-to "
             f"tensor refers to a single memory location (shape {list(self._data.shape)}, "
@@ -726,8 +754,18 @@ def inplace(op, self, *args, params=()):
             raise RuntimeError(
                 f"{op.name}_: output with shape {list(self._data.shape)} doesn't match the "
                 f"broadcast shape {list(out.shape)}") from None
-    np.copyto(self._data, out, casting="unsafe")
+    if self._data.size:
+        np.copyto(self._data, out, casting="unsafe")
     self._vc[0] += 1
+    if node is not None and node._saved and node._saved[-1] is res._data and (
+            out.dtype == self._data.dtype):
+        # Note [saved outputs of in-place ops]: the rule reads the result, which now
+        # lives in self: keep self's memory and check self's version, so a later write
+        # into self makes backward raise, as in PyTorch (not silently use a stale copy)
+        n = len(node._saved) - 1
+        node._saved = node._saved[:-1] + (self._data,)
+        node._checks = tuple(c for c in node._checks if c[2] != n) + (
+            (self._vc, self._vc[0], n),)
     if _FW.on:
         _fw_inplace(self, res)
     if node is not None:
@@ -742,6 +780,21 @@ def inplace(op, self, *args, params=()):
     elif self._view is not None:
         self._view = (self._view[0], self._view[1], -1)  # regenerate on next use
     return self
+
+
+def overlapping(a) -> bool:
+    """Whether some elements of ``a`` share memory (an expanded dim, overlapping
+    ``unfold`` windows): dims by increasing stride must each step past the extent of
+    the faster ones.  A sufficient test for "no overlap"; row-major is the fast path."""
+    if a.flags.c_contiguous:
+        return False
+    dims = sorted((abs(s), n) for n, s in zip(a.shape, a.strides) if n > 1)
+    extent = 0
+    for s, n in dims:
+        if s <= extent:
+            return True
+        extent += (n - 1) * s
+    return False
 
 
 def _out_of_place(op, self, args, params):
@@ -798,9 +851,7 @@ def _check_leaf_inplace(self, op):
 
 
 def _view_replace_forward(base, value, steps, nb):
-    out = np.array(base, copy=True)
-    replay_raw(out, steps, nb)[...] = value
-    return out
+    return assign_view(np.array(base, copy=True), steps, nb, value)
 
 
 def _view_replace_jvp(xp, ts, base, steps, nb):
@@ -836,10 +887,8 @@ class CopySlices(Node):
         steps = self._steps
         nb = xp.nb
         grads = self._fn.apply(xp, replay_raw(g, steps, nb))
-        res = xp.copy(g)
-        region = replay_raw(res, steps, nb)
         g0 = grads[0]
-        region[...] = 0 if g0 is None else g0
+        res = assign_view(xp.copy(g), steps, nb, 0 if g0 is None else g0)
         return (res, *grads[1:])
 
     def apply_differentiable(self, xp, g):

@@ -136,7 +136,7 @@ def take_along_dim(input: Tensor, indices: Tensor, dim=None) -> Tensor:
     want_x = tuple(common[:d] + [xs[d]] + common[d + 1:])
     want_i = tuple(common[:d] + [idx.shape[d]] + common[d + 1:])
     if want_x != xs:
-        input = expand(input, *want_x)
+        input = expand(input, tuple(want_x))
     if want_i != idx.shape:
         indices = wrap(np.broadcast_to(idx, want_i))
     return gather(input, d, indices)

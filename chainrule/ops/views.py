@@ -7,9 +7,13 @@ batch dims (used by CopySlices on batched cotangents).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence as _Sequence
+
 import numpy as np
 
 from .._dtype import setitem_value
+from .. import _strides as _S
 from .._grad_mode import no_grad as _no_record
 from .._tensor import Tensor
 from ._core import Op, inplace, nary, unary, view
@@ -36,69 +40,281 @@ GETITEM = _view_row(
     lambda a, nb, key, shape: a[(slice(None),) * nb + key],
     jvp=lambda xp, ts, x, out, key, shape: xp.index(ts[0], key),
     node="SliceBackward0", formula="d x[key] scatters g into zeros at key")
+GETITEM.geometry = lambda geo, key, shape: _S.index(geo, key)
 
 
-def _getitem_adv(a, key, shape):
-    return a[key]
+def _getitem_adv(a, key, shape, strides):
+    """``a[key]`` laid out with PyTorch's ``strides`` for it (``_index_strides``)."""
+    out = a[key]
+    if out.ndim <= 1:
+        return out
+    if strides == _S.contiguous_strides(out.shape):
+        return np.ascontiguousarray(out)
+    size = out.itemsize
+    lay = np.lib.stride_tricks.as_strided(np.empty(max(out.size, 1), out.dtype), out.shape,
+                                          tuple(s * size for s in strides))
+    lay[...] = out
+    return lay
+
+
+def _index_strides(shape, strides, key, out_shape):
+    """The strides PyTorch gives ``x[key]`` (``key`` of full slices and index arrays
+    for the dims of ``x``, whose geometry is ``shape``, ``strides``).
+
+    Its index kernel is a TensorIterator over ``x`` restrided (stride 0 along the
+    indexed dims, replaced by the index shape) and the index tensors broadcast and
+    reshaped to the output's rank (ATen's ``AdvancedIndex``); the output follows their
+    strides (``_strides.iterator_strides``).  Masks index through ``nonzero()``'s
+    columns."""
+    nd = len(shape)
+    idx = []  # per dim of x: None or (shape, strides) of the index tensor
+    for k in key:
+        if type(k) is slice:
+            idx.append(None)
+        elif k.dtype.kind == "b":
+            n = int(np.count_nonzero(k))
+            idx += [((n,), (k.ndim,))] * k.ndim
+        else:
+            idx.append((k.shape, _S.contiguous_strides(k.shape)))
+    idx += [None] * (nd - len(idx))
+    b_shape = tuple(np.broadcast_shapes(*[i[0] for i in idx if i is not None]))
+    idx = [None if i is None else _S.expand((i[0], i[1], 0), b_shape)[1] for i in idx]
+    pos = [d for d, i in enumerate(idx) if i is not None]
+    if pos != list(range(pos[0], pos[-1] + 1)):  # not adjacent: indexed dims to the front
+        order = pos + [d for d in range(nd) if d not in pos]
+        shape = tuple(shape[d] for d in order)
+        strides = tuple(strides[d] for d in order)
+        idx = [idx[d] for d in order]
+        pos = list(range(len(pos)))
+    before, after = pos[0], nd - pos[-1] - 1
+    src = tuple(strides[:before]) + (0,) * len(b_shape) + tuple(strides[pos[-1] + 1:])
+    new = (1,) * before + b_shape + (1,) * after
+    operands = [src]
+    for st in idx:
+        if st is not None:
+            r = _S.compute_stride(b_shape, st, new)
+            operands.append(r if r is not None else _S.contiguous_strides(new))
+    out_shape = tuple(out_shape)
+    operands = [tuple(0 if m == 1 and n != 1 else s for s, m, n in zip(st, new, out_shape))
+                if st is not src else st for st in operands]
+    if all(n == 1 for n in shape[:before] + shape[pos[-1] + 1:]) and all(
+            _S.is_contiguous(out_shape, st) for st in operands):
+        return _S.contiguous_strides(out_shape)  # TensorIterator's fast set-up
+    return _S.iterator_strides(out_shape, operands)
 
 
 INDEX = Op("index", _getitem_adv,
-           (lambda xp, g, x, out, key, shape: xp.scatter(g, shape, key, True),),
-           jvp=lambda xp, ts, x, out, key, shape: xp.index(ts[0], key),
+           (lambda xp, g, x, out, key, shape, strides: xp.scatter(g, shape, key, True),),
+           jvp=lambda xp, ts, x, out, key, shape, strides: xp.index(ts[0], key),
            kind="linear", formula="d x[idx] adds g into zeros at idx (repeats accumulate)")
 
 
-def _is_basic(key) -> bool:
-    for k in key:
-        if not (k is None or k is Ellipsis or type(k) is int or type(k) is slice):
-            return False
-    return True
+_INDEX_TYPES = ("only integers, slices (`:`), ellipsis (`...`), None and long or byte "
+                "Variables are valid indices")
+_SEQ_WARNING = (
+    "Using a non-tuple sequence for multidimensional indexing is deprecated and will be "
+    "changed in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will "
+    "be interpreted as tensor index, x[torch.tensor(seq)], which will result either in an "
+    "error or a different result")
+_U8_WARNING = ("indexing with dtype torch.uint8 is now deprecated, please use a dtype "
+               "torch.bool instead.")
+_FULL = slice(None)
 
 
-def _as_view_key(key):
-    """All-integer keys make NumPy return a scalar copy; a trailing ``...`` keeps a view."""
-    if any(k is Ellipsis for k in key):
+def _warn(msg):
+    import warnings
+    warnings.warn(msg, UserWarning, stacklevel=5)
+
+
+def _is_seq(k) -> bool:
+    return isinstance(k, (list, tuple, range, np.ndarray)) or (
+        isinstance(k, _Sequence) and not isinstance(k, (str, bytes)))
+
+
+def _as_items(key) -> tuple:
+    """The index as a tuple of per-position items, with PyTorch 2.13's (and old NumPy's)
+    rule for a non-tuple sequence: shorter than 32 and holding a tensor, sequence, slice,
+    None or ``...``, it is a tuple (with PyTorch's deprecation warning); otherwise it is
+    one index array."""
+    if type(key) is tuple:
         return key
-    return key + (Ellipsis,)
+    if isinstance(key, (Tensor, np.ndarray)) or not _is_seq(key):
+        if isinstance(key, (str, bytes)):
+            raise TypeError(f"new(): invalid data type '{type(key).__name__}'")
+        return (key,)
+    if isinstance(key, tuple):
+        return tuple(key)
+    if len(key) < 32:
+        for k in key:
+            if (isinstance(k, (Tensor, slice)) or k is None or k is Ellipsis
+                    or _is_seq(k) or isinstance(k, (str, bytes))):
+                _warn(_SEQ_WARNING)
+                return tuple(key)
+    return (key,)
 
 
-def _norm_key(key):
-    """A tuple index with arrays for tensors/lists, checked against PyTorch's rules."""
-    if not isinstance(key, tuple):
-        key = (key,)
-    out = []
-    for k in key:
-        if type(k) is int or k is None or k is Ellipsis or type(k) is slice:
-            if type(k) is slice:
-                k = slice(_idx(k.start), _idx(k.stop), _idx(k.step))
-                if k.step is not None and k.step <= 0:
-                    raise ValueError("step must be greater than zero")
-            out.append(k)
+def _index_array(k):
+    """A tensor or sequence used as an index: an int64 array, or a bool mask (PyTorch
+    reads sequences as long unless they hold only bools; uint8 tensors are masks)."""
+    if isinstance(k, Tensor):
+        arr = k._data
+        if arr.dtype.kind == "b":
+            return arr
+        if arr.dtype == np.uint8:
+            _warn(_U8_WARNING)
+            return arr.astype(bool)
+        if arr.dtype not in (np.int64, np.int32):
+            raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+        return arr
+    try:
+        arr = np.asarray(_lists(k))
+    except (ValueError, TypeError):
+        raise IndexError(f"{_INDEX_TYPES} (got a ragged sequence)") from None
+    kind = arr.dtype.kind
+    if kind in "US":
+        raise TypeError(f"new(): invalid data type '{'str' if kind == 'U' else 'bytes'}'")
+    if kind == "O":
+        bad = next((v for v in arr.ravel() if v is None), None)
+        raise RuntimeError(f"Could not infer dtype of {type(bad).__name__}")
+    if kind == "b":
+        return arr
+    if arr.dtype == np.uint8:
+        _warn(_U8_WARNING)
+        return arr.astype(bool)
+    if kind not in "iuf":
+        raise IndexError(f"{_INDEX_TYPES} (got an array of {arr.dtype})")
+    if kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise ValueError("Overflow when unpacking long long")
+    return arr.astype(np.int64)
+
+
+def _split_key(dims: tuple, key):
+    """PyTorch's index, as two NumPy keys applied one after the other.
+
+    ``basic`` (ints, slices, None, a trailing ``...``) is applied first and is a view;
+    ``adv`` (full slices and index arrays, for the dims of that view) is None or applied
+    to the view and copies.  Doing it in two stages is what PyTorch does (integers select
+    first, then the tensor indices are applied together): NumPy's single-stage rule
+    treats integers as index arrays too, which moves dims differently
+    (``x[0, :, [0, 1]]`` is [3, 2] in PyTorch, [2, 3] in NumPy)."""
+    items = _as_items(key)
+    ndim = len(dims)
+    specified = 0
+    conv = []
+    for k in items:
+        tk = type(k)
+        if tk is int or tk is slice or k is None or k is Ellipsis:
+            if tk is int or tk is slice:
+                specified += 1
+            conv.append(k)
+        elif tk is bool:
+            conv.append(k)
         elif isinstance(k, Tensor):
             d = k._data
-            if d.dtype.kind not in "iub":
-                raise IndexError(f"tensors used as indices must be long, int, byte or bool "
-                                 f"tensors, got {k.dtype}")
-            out.append(int(d) if d.ndim == 0 and d.dtype.kind in "iu" else d)
-        elif isinstance(k, (bool, np.bool_)):
-            out.append(bool(k))
+            if d.ndim == 0 and d.dtype.kind in "iu" and d.dtype != np.uint8:
+                if d.dtype not in (np.int64, np.int32):
+                    raise IndexError("tensors used as indices must be long, int, byte or "
+                                     "bool tensors")
+                specified += 1
+                conv.append(int(d))
+            elif d.ndim == 0 and (d.dtype.kind == "b" or d.dtype == np.uint8):
+                conv.append(bool(d))
+            else:
+                arr = _index_array(k)
+                specified += arr.ndim if arr.dtype.kind == "b" else 1
+                conv.append(arr)
+        elif isinstance(k, np.bool_):
+            raise IndexError(f"{_INDEX_TYPES} (got numpy.bool)")
         elif isinstance(k, (int, np.integer)):
-            out.append(int(k))
-        elif isinstance(k, (list, tuple, np.ndarray)):
-            arr = np.asarray(_lists(k))
-            if arr.dtype.kind not in "iub":
-                raise IndexError(f"indices must be integers or booleans, got {arr.dtype}")
-            out.append(arr)
+            specified += 1
+            conv.append(_long(k))
+        elif _is_seq(k):
+            arr = _index_array(k)
+            specified += arr.ndim if arr.dtype.kind == "b" else 1
+            conv.append(arr)
         else:
-            raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long "
-                             f"or byte Variables are valid indices (got {type(k).__name__})")
-    return tuple(out)
+            name = type(k).__module__ + "." + type(k).__name__ if isinstance(
+                k, np.generic) else type(k).__name__
+            raise IndexError(f"{_INDEX_TYPES} (got {name})")
+    if specified > ndim:
+        raise IndexError(f"too many indices for tensor of dimension {ndim}")
+    basic = []
+    adv = {}
+    d = 0  # the dim of the basic view that the next item addresses
+    od = 0  # the dim of x it addresses (errors come in PyTorch's order, item by item)
+    for k in conv:
+        if k is None:
+            basic.append(None)
+            d += 1
+        elif k is Ellipsis:
+            n = ndim - specified
+            basic.extend((_FULL,) * n)
+            d += n
+            od += n
+        elif type(k) is int:
+            if not -dims[od] <= k < dims[od]:
+                raise IndexError(f"index {k} is out of bounds for dimension {od} with size "
+                                 f"{dims[od]}")
+            basic.append(k)
+            od += 1
+        elif type(k) is slice:
+            basic.append(_slice(k))
+            d += 1
+            od += 1
+        elif type(k) is bool:  # PyTorch: unsqueeze, then index that dim with [0] or []
+            basic.append(None)
+            adv[d] = np.zeros(1 if k else 0, np.int64)
+            d += 1
+        else:
+            n = k.ndim if k.dtype.kind == "b" else 1
+            basic.extend((_FULL,) * n)
+            adv[d] = k
+            d += n
+            od += n
+    basic.append(Ellipsis)
+    if not adv:
+        return tuple(basic), None
+    akey = []
+    i = 0
+    last = max(adv)
+    while i <= last:
+        k = adv.get(i)
+        if k is None:
+            akey.append(_FULL)
+            i += 1
+        else:
+            akey.append(k)
+            i += k.ndim if k.dtype.kind == "b" else 1
+    return tuple(basic), tuple(akey)
+
+
+def _long(v) -> int:
+    v = int(v)
+    if not -(1 << 63) <= v < (1 << 63):
+        raise ValueError("Overflow when unpacking long long")
+    return v
+
+
+def _slice(k: slice) -> slice:
+    k = slice(_idx(k.start), _idx(k.stop), _idx(k.step))
+    if k.step is not None and k.step <= 0:
+        raise ValueError("slice step cannot be zero" if k.step == 0 else
+                         "step must be greater than zero")
+    return k
+
+
+def _trivial(basic) -> bool:
+    """A basic key that selects everything (only full slices and ``...``)."""
+    for k in basic:
+        if k is not Ellipsis and not (type(k) is slice and k == _FULL):
+            return False
+    return True
 
 
 def _lists(k):
     if isinstance(k, Tensor):
         return k._data
-    if isinstance(k, (list, tuple)):
+    if isinstance(k, (list, tuple, range)):
         return [_lists(v) for v in k]
     return k
 
@@ -108,7 +324,9 @@ def _idx(v):
         return v
     if isinstance(v, Tensor):
         return int(v.item())
-    return int(v)
+    if isinstance(v, (bool, np.bool_)) or not hasattr(v, "__index__"):
+        raise TypeError("slice indices must be integers or None or have an __index__ method")
+    return _long(v.__index__())
 
 
 def _index_error(x, key, exc):
@@ -135,14 +353,25 @@ def _show_key(key):
 
 def getitem(x: Tensor, key):
     """``x[key]``: a view for ints/slices/None/..., a copy for advanced indices."""
-    key = _norm_key(key)
     shape = x._data.shape
+    if type(key) is int:  # the common x[i]
+        basic, adv = (key, Ellipsis), None
+    else:
+        basic, adv = _split_key(shape, key)
     try:
-        if _is_basic(key):
-            return view(GETITEM, x, _as_view_key(key), shape)
-        return unary(INDEX, x, key, shape)
+        if adv is None:
+            return view(GETITEM, x, basic, shape)
+        if not _trivial(basic):
+            x = view(GETITEM, x, basic, shape)
+        shape, strides, _ = x._geometry()
+        out_shape = np.empty(shape, dtype=np.bool_)[adv].shape
+        st = _index_strides(shape, strides, adv, out_shape)
+        out = unary(INDEX, x, adv, shape, st)
+        if 1 in out_shape or 0 in out_shape:  # (a base reads other strides there)
+            out._geo = (out_shape, st, 0)
+        return out
     except IndexError as exc:
-        raise _index_error(x, key, exc) from None
+        raise _index_error(x, adv or basic, exc) from None
 
 
 # ---- setitem, copy_, index_put_ ----------------------------------------------------------
@@ -218,31 +447,45 @@ def _winners(shape, key):
 
 
 def setitem(x: Tensor, key, value) -> None:
-    """``x[key] = value``, recorded so gradients flow to what was written."""
-    nkey = _norm_key(key)
+    """``x[key] = value``, recorded so gradients flow to what was written.
+
+    As in PyTorch, the basic part of the key (ints, slices, None) selects a view, and
+    the index arrays, if any, are written into that view (``index_put_``): through the
+    view, the write rewrites ``x``'s history (CopySlices)."""
+    shape = x._data.shape
+    basic, adv = _split_key(shape, key)
     if not isinstance(value, Tensor):
         if isinstance(value, (list, tuple, np.ndarray)):
             from .._creation import tensor
             value = tensor(value, dtype=x.dtype)
         else:
             value = setitem_value(value, x._data.dtype)
+    if isinstance(value, Tensor) and value._data.ndim and value._data.shape[0] == 1:
+        vs = value._data.shape
+        lead = next((i for i, n in enumerate(vs) if n != 1), len(vs))
+        value = reshape(value, vs[lead:])  # PyTorch drops leading size-1 dims of value
     try:
-        if _is_basic(nkey):
+        if adv is None or not _trivial(basic):
             with _no_record():
-                target = view(GETITEM, x, _as_view_key(nkey), x._data.shape)
+                target = view(GETITEM, x, basic, shape)
             target._rg = x._rg  # its history is rewritten by CopySlices below
-            inplace(COPY, target, value, params=(np.shape(_data(value)),))
         else:
-            inplace(INDEX_PUT, x, value, params=(nkey, _winners(x._data.shape, nkey),
-                                                 np.shape(_data(value))))
+            target = x
+        if adv is None:
+            _write(target, COPY, value, (np.shape(_data(value)),))
+        else:
+            tshape = target._data.shape
+            _write(target, INDEX_PUT, value, (adv, _winners(tshape, adv),
+                                              np.shape(_data(value))))
     except IndexError as exc:
-        raise _index_error(x, nkey, exc) from None
+        raise _index_error(x, adv or basic, exc) from None
     except ValueError as exc:
         if "broadcast" in str(exc) or "shape" in str(exc):
+            region = x._data[basic] if adv is None else x._data[basic][adv]
             raise RuntimeError(
                 f"setitem: shape mismatch: value tensor of shape {list(np.shape(_data(value)))} "
                 f"cannot be broadcast to indexing result of shape "
-                f"{list(x._data[nkey].shape)}") from None
+                f"{list(region.shape)}") from None
         raise
 
 
@@ -258,7 +501,37 @@ def copy_(self: Tensor, src, non_blocking=False) -> Tensor:
     if np.broadcast_shapes(src._data.shape, self._data.shape) != self._data.shape:
         raise RuntimeError(f"copy_: the source of shape {list(src.shape)} cannot be broadcast "
                            f"to the destination of shape {list(self.shape)}")
-    return inplace(COPY, self, src, params=(src._data.shape,))
+    if src._vc is self._vc and src is not self and _partial_overlap(self, src):
+        raise RuntimeError(
+            "unsupported operation: some elements of the input tensor and the written-to "
+            "tensor refer to a single memory location. Please clone() the tensor before "
+            "performing the operation.")
+    return _write(self, COPY, src, (src._data.shape,))
+
+
+def _write(dst, op, value, params):
+    """``inplace(op, dst, value)``; a float value written into a non-float tensor is
+    not recorded (Note [casts to integer]: PyTorch's integer results need no grad)."""
+    if (dst._data.dtype.kind != "f" and isinstance(value, Tensor)
+            and value._data.dtype.kind == "f"):
+        with _no_record():
+            return inplace(op, dst, value, params=params)
+    return inplace(op, dst, value, params=params)
+
+
+def _partial_overlap(a: Tensor, b: Tensor) -> bool:
+    """PyTorch's ``get_overlap_status(a, b) == Partial`` for two tensors of one storage:
+    both dense, their byte ranges intersect, and they are not the same elements."""
+    x, y = a._data, b._data
+    if not (x.size and y.size and _S.is_dense(*a._geometry()[:2])
+            and _S.is_dense(*b._geometry()[:2])):
+        return False
+    xb = x.__array_interface__["data"][0]
+    yb = y.__array_interface__["data"][0]
+    xe, ye = xb + x.nbytes, yb + y.nbytes
+    if xb == yb and xe == ye:
+        return a.stride() != b.stride()
+    return xb < ye and yb < xe
 
 
 # ---- reshape family ---------------------------------------------------------------------
@@ -267,13 +540,53 @@ def _reshape_forward(a, shape, in_shape):
     return a.reshape(shape)
 
 
-RESHAPE = _view_row(
-    "reshape", _reshape_forward,
-    lambda xp, g, x, out, shape, in_shape: xp.reshape(g, in_shape),
-    lambda a, nb, shape, in_shape: a.reshape(a.shape[:nb] + shape),
-    jvp=lambda xp, ts, x, out, shape, in_shape: xp.reshape(ts[0], shape),
-    node="ViewBackward0", formula="d reshape(x) = reshape(g, x.shape)")
+def _reshape_vjp(xp, g, x, out, shape, in_shape, *dims):
+    return xp.reshape(g, in_shape)
+
+
+def _reshape_jvp(xp, ts, x, out, shape, in_shape, *dims):
+    return xp.reshape(ts[0], shape)
+
+
+def _reshape_batched(a, nb, shape, in_shape, *dims):
+    return a.reshape(a.shape[:nb] + shape)
+
+
+def _reshape_row(name, node, geometry):
+    op = _view_row(name, lambda a, shape, in_shape, *dims: a.reshape(shape), _reshape_vjp,
+                   _reshape_batched, jvp=_reshape_jvp, node=node,
+                   formula=f"d {name}(x) = reshape(g, x.shape)")
+    op.geometry = geometry
+    return op
+
+
+RESHAPE = _reshape_row("reshape", "ViewBackward0",
+                       lambda geo, shape, in_shape: _S.reshape(geo, shape))
 RESHAPE.may_copy = True
+RESHAPE.viewable = lambda a, nb, shape, in_shape: _viewable(a, a.shape[:nb] + shape)
+SQUEEZE = _reshape_row("squeeze", "SqueezeBackward0",
+                       lambda geo, shape, in_shape, dims: _S.squeeze(geo, dims))
+UNSQUEEZE = _reshape_row("unsqueeze", "UnsqueezeBackward0",
+                         lambda geo, shape, in_shape, d: _S.unsqueeze(geo, d))
+
+# reshape where no view can do it: a row-major copy (PyTorch: clone, then _unsafe_view)
+RESHAPE_COPY = Op("reshape_copy", lambda a, shape, in_shape: np.array(a, order="C").reshape(
+                      shape),
+                  (lambda xp, g, x, out, shape, in_shape: xp.reshape(g, in_shape),),
+                  jvp=lambda xp, ts, x, out, shape, in_shape: xp.reshape(ts[0], shape),
+                  kind="linear", node="UnsafeViewBackward0",
+                  formula="d reshape(x) = reshape(g, x.shape)")
+
+
+def _elem_strides(a) -> tuple:
+    size = a.itemsize
+    return tuple(s // size for s in a.strides)
+
+
+def _viewable(a, shape) -> bool:
+    """Whether ``a`` (a raw array) can be viewed as ``shape`` (Note [view or copy])."""
+    return a.flags.c_contiguous or _S.compute_stride(a.shape, _elem_strides(a),
+                                                     shape) is not None
 
 
 def _infer_shape(x, shape, op="view"):
@@ -286,6 +599,8 @@ def _infer_shape(x, shape, op="view"):
     known = 1
     for s in shape:
         if s != -1:
+            if s < 0:
+                raise RuntimeError(f"invalid shape dimension {s}")
             known *= s
     if -1 in shape:
         if known == 0 or n % known:
@@ -299,26 +614,88 @@ def _infer_shape(x, shape, op="view"):
 
 
 def reshape(x: Tensor, *shape) -> Tensor:
-    """Same data, new shape; a view when NumPy can (else a copy), like PyTorch."""
+    """Same data, new shape: a view when the strides allow it, else a copy, as in
+    PyTorch (Note [view or copy])."""
     shape = _infer_shape(x, shape, "reshape")
-    if shape == x._data.shape:
-        return view(RESHAPE, x, shape, shape)
+    a = x._data
+    if _viewable(a, shape):
+        return view(RESHAPE, x, shape, a.shape)
+    return unary(RESHAPE_COPY, x, shape, a.shape)
+
+
+def view_(x: Tensor, *shape, dtype=None) -> Tensor:
+    """``x.view(shape)``: always a view, or PyTorch's error; ``x.view(dtype)``
+    reinterprets the bits."""
+    if dtype is not None and not shape:
+        return view_dtype(x, dtype)
+    if not shape or (len(shape) == 1 and isinstance(shape[0], (float, bool))):
+        raise TypeError(f"view() received an invalid combination of arguments - got "
+                        f"{tuple(type(s).__name__ for s in shape)}, but expected one of: "
+                        f"(torch.dtype dtype) or (tuple of ints size)")
+    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, np.integer)):
+        return view_dtype(x, shape[0])
+    shape = _infer_shape(x, shape, "view")
+    if not _viewable(x._data, shape):
+        raise RuntimeError(
+            f"view size is not compatible with input tensor's size and stride (at least one "
+            f"dimension spans across two contiguous subspaces): view of a tensor of shape "
+            f"{list(x.shape)} and stride {list(x.stride())} as {list(shape)}. Use "
+            f".reshape(...) instead.")
     return view(RESHAPE, x, shape, x._data.shape)
 
 
-def view_(x: Tensor, *shape) -> Tensor:
-    """``x.view(shape)``: always a view; raises where PyTorch's view would."""
-    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, np.integer)):
-        from .._dtype import to_dtype
-        return x.to(to_dtype(shape[0]))
-    shape = _infer_shape(x, shape, "view")
-    t = view(RESHAPE, x, shape, x._data.shape)
-    if t._view is None and x._data.size > 0:
-        raise RuntimeError(
-            f"view size is not compatible with input tensor's size and stride (at least one "
-            f"dimension spans across two contiguous subspaces): shape {list(x.shape)} -> "
-            f"{list(shape)}. Use .reshape(...) instead.")
+def view_dtype(x: Tensor, dtype) -> Tensor:
+    """``x.view(dtype)``: the same bytes read as ``dtype``.  With a different element
+    size the last dim grows or shrinks (PyTorch's rules and errors).  As in PyTorch
+    2.13 the result shares memory and the version counter but is not differentiable
+    and not recorded as a view."""
+    from .._dtype import to_dtype as _to
+    from .._tensor import wrap
+    new = _to(dtype)
+    a = x._data
+    old_size, new_size = a.itemsize, new.np.itemsize
+    shape, strides, offset = x._geometry()
+    what = f"to view {_tname(a.dtype)} as {_tname(new.np)} (different element sizes)"
+    if old_size != new_size:
+        if not shape:
+            raise RuntimeError(f"self.dim() cannot be 0 {what}")
+        if old_size > new_size:
+            if strides[-1] != 1:
+                raise RuntimeError(f"self.stride(-1) must be 1 {what}, but got {strides[-1]}")
+        else:
+            r = new_size // old_size
+            if shape[-1] % r:
+                raise RuntimeError(f"self.size(-1) must be divisible by {r} {what}, but got "
+                                   f"{shape[-1]}")
+            if offset % r:
+                raise RuntimeError(f"self.storage_offset() must be divisible by {r} {what}, "
+                                   f"but got {offset}")
+            if strides[-1] != 1:
+                raise RuntimeError(f"self.stride(-1) must be 1 {what}, but got {strides[-1]}")
+            for i, st in enumerate(strides[:-1]):
+                if st % r:
+                    raise RuntimeError(f"self.stride({i}) must be divisible by {r} {what}, "
+                                       f"but got {st}")
+    # NumPy wants the last axis laid out with unit stride even when its size is 1; the
+    # strides of size-1 dims do not address memory, so give them PyTorch's values
+    if a.ndim and tuple(s * old_size for s in strides) != a.strides and a.size:
+        a = np.lib.stride_tricks.as_strided(a, a.shape, tuple(s * old_size for s in strides),
+                                            writeable=a.flags.writeable)
+    if not a.size:
+        a = np.empty(a.shape, a.dtype)
+    out = a.view(new.np)
+    t = wrap(out)
+    t._vc = x._vc
+    t._geo = _S.view_dtype((shape, strides, offset), old_size, new_size)
     return t
+
+
+def _tname(np_dtype) -> str:
+    from .._dtype import from_numpy_dtype
+    return str(from_numpy_dtype(np_dtype)).replace("torch.", "").capitalize().replace(
+        "Int64", "Long").replace("Int32", "Int").replace("Int16", "Short").replace(
+        "Int8", "Char").replace("Uint8", "Byte").replace("Float16", "Half").replace(
+        "Float32", "Float").replace("Float64", "Double")
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -329,6 +706,8 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     e = _dim(end_dim, len(shape), "flatten")
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    if s == e:
+        return x  # PyTorch returns the tensor itself
     mid = 1
     for d in shape[s:e + 1]:
         mid *= d
@@ -337,12 +716,22 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
     shape = x._data.shape
+    if not shape:
+        raise RuntimeError(f"unflatten: Dimension specified as {dim} but tensor has no "
+                           f"dimensions")
     d = _dim(dim, len(shape), "unflatten")
-    sizes = list(sizes)
+    sizes = [int(s) for s in sizes]
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    want = list(sizes)
     if -1 in sizes:
-        known = int(np.prod([s for s in sizes if s != -1]))
-        sizes[sizes.index(-1)] = shape[d] // known
-    return reshape(x, shape[:d] + tuple(sizes) + shape[d + 1:])
+        known = math.prod(s for s in sizes if s != -1)
+        if known and shape[d] % known == 0:
+            sizes[sizes.index(-1)] = shape[d] // known
+    if math.prod(sizes) != shape[d] or -1 in sizes:
+        raise RuntimeError(f"unflatten: Provided sizes {want} don't multiply up to the "
+                           f"size of dim {dim} ({shape[d]}) in the input tensor")
+    return view_(x, shape[:d] + tuple(sizes) + shape[d + 1:])
 
 
 def _dim(d, ndim, op):
@@ -358,18 +747,19 @@ def _dim(d, ndim, op):
 def squeeze(x: Tensor, dim=None) -> Tensor:
     shape = x._data.shape
     if dim is None:
-        new = tuple(s for s in shape if s != 1)
+        dims = tuple(i for i, s in enumerate(shape) if s == 1)
     else:
         dims = {_dim(d, len(shape), "squeeze") for d in
                 (dim if isinstance(dim, (tuple, list)) else (dim,))} if shape else set()
-        new = tuple(s for i, s in enumerate(shape) if not (i in dims and s == 1))
-    return view(RESHAPE, x, new, shape) if new != shape else view(RESHAPE, x, shape, shape)
+        dims = tuple(sorted(i for i in dims if shape[i] == 1))
+    new = tuple(s for i, s in enumerate(shape) if i not in dims)
+    return view(SQUEEZE, x, new, shape, dims)
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
     shape = x._data.shape
     d = _dim(dim, len(shape) + 1, "unsqueeze")
-    return view(RESHAPE, x, shape[:d] + (1,) + shape[d:], shape)
+    return view(UNSQUEEZE, x, shape[:d] + (1,) + shape[d:], shape, d)
 
 
 # ---- permutations -------------------------------------------------------------------------
@@ -384,9 +774,12 @@ PERMUTE = _view_row(
     lambda a, nb, axes: a.transpose(tuple(range(nb)) + tuple(i + nb for i in axes)),
     jvp=lambda xp, ts, x, out, axes: xp.permute(ts[0], axes),
     formula="d permute(x, p) = permute(g, inverse(p))")
+PERMUTE.geometry = lambda geo, axes: _S.permute(geo, axes)
 
 
 def permute(x: Tensor, *dims) -> Tensor:
+    if not dims:
+        raise TypeError('permute() missing 1 required positional arguments: "dims"')
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
     nd = x._data.ndim
@@ -419,6 +812,10 @@ def t(x: Tensor) -> Tensor:
 
 def movedim(x: Tensor, source, destination) -> Tensor:
     nd = x._data.ndim
+    if nd == 0:
+        _dim(source if isinstance(source, int) else 0, 0, "movedim")
+        _dim(destination if isinstance(destination, int) else 0, 0, "movedim")
+        return view(PERMUTE, x, ())
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
     src = [_dim(s, nd, "movedim") for s in src]
@@ -432,20 +829,28 @@ def movedim(x: Tensor, source, destination) -> Tensor:
 # ---- expand ----------------------------------------------------------------------------------
 
 def _expand_forward(a, shape, in_shape):
-    return np.broadcast_to(a, shape)
+    # as writable as its input: writes into repeated elements are refused by the
+    # in-place machinery (``_core.overlapping``), so a view of it that repeats nothing
+    # (a diagonal across the expanded dim, a select) stays writable, as in PyTorch
+    out = np.broadcast_to(a, shape)
+    return np.lib.stride_tricks.as_strided(a, out.shape, out.strides,
+                                           writeable=a.flags.writeable)
 
 
 EXPAND = _view_row(
     "expand", _expand_forward,
     lambda xp, g, x, out, shape, in_shape: xp.sum_to(g, in_shape),
-    lambda a, nb, shape, in_shape: np.broadcast_to(
+    lambda a, nb, shape, in_shape: _expand_forward(
         a.reshape(a.shape[:nb] + (1,) * (len(shape) - len(in_shape)) + in_shape),
-        a.shape[:nb] + shape),
+        a.shape[:nb] + shape, None),
     jvp=lambda xp, ts, x, out, shape, in_shape: _broadcast_tangent(xp, ts[0], in_shape, shape),
     formula="d expand(x) = sum of g over the expanded dims")
+EXPAND.geometry = lambda geo, shape, in_shape: _S.expand(geo, shape)
 
 
 def expand(x: Tensor, *sizes) -> Tensor:
+    if not sizes:
+        raise TypeError('expand() missing 1 required positional arguments: "size"')
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     shape = x._data.shape
@@ -472,16 +877,18 @@ def expand(x: Tensor, *sizes) -> Tensor:
 
 
 def broadcast_to(x: Tensor, shape) -> Tensor:
-    return expand(x, *shape)
+    return expand(x, tuple(shape))
 
 
 def expand_as(x: Tensor, other: Tensor) -> Tensor:
-    return expand(x, *other.shape)
+    return expand(x, tuple(other.shape))
 
 
 # ---- slicing helpers built on getitem -----------------------------------------------------
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    if not x._data.ndim:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     d = _dim(dim, x._data.ndim, "narrow")
     size = x._data.shape[d]
     start = int(start)
@@ -559,6 +966,7 @@ def _diag_fwd(a, offset, d1, d2, shape):
 
 
 DIAGONAL.forward = _diag_fwd
+DIAGONAL.geometry = lambda geo, offset, d1, d2, shape: _S.diagonal(geo, offset, d1, d2)
 
 
 def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
@@ -567,6 +975,68 @@ def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor
     if a == b:
         raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
     return view(DIAGONAL, x, int(offset), a - nd, b - nd, x._data.shape)
+
+
+# ---- unfold ---------------------------------------------------------------------------------
+
+def _unfold_forward(a, axis, size, step, shape):
+    """Windows of ``size`` every ``step`` along ``axis`` (negative), as a new last dim."""
+    ax = a.ndim + axis
+    n = (a.shape[ax] - size) // step + 1
+    st = a.strides
+    # writing where windows overlap is refused by the in-place machinery (PyTorch
+    # allows it with a result that depends on its kernel, docs/pytorch_users.md)
+    return np.lib.stride_tricks.as_strided(
+        a, a.shape[:ax] + (n,) + a.shape[ax + 1:] + (size,),
+        st[:ax] + (st[ax] * step,) + st[ax + 1:] + (st[ax],), writeable=a.flags.writeable)
+
+
+def _unfold_index(axis, size, step, shape):
+    """``unfold`` as ``permute(x[key], perm)``: ``key`` picks every window with an index
+    array of shape [windows, size] at the unfolded dim, ``perm`` moves ``size`` last."""
+    n = len(shape)
+    ax = n + axis
+    idx = np.arange((shape[ax] - size) // step + 1)[:, None] * step + np.arange(size)
+    perm = tuple(range(ax + 1)) + tuple(range(ax + 2, n + 1)) + (ax + 1,)
+    return (slice(None),) * ax + (idx,), perm
+
+
+def _unfold_vjp(xp, g, x, out, axis, size, step, shape):
+    key, perm = _unfold_index(axis, size, step, shape)
+    return xp.scatter(xp.permute(g, tuple(np.argsort(perm))), shape, key, True)
+
+
+def _unfold_jvp(xp, ts, x, out, axis, size, step, shape):
+    key, perm = _unfold_index(axis, size, step, shape)
+    return xp.permute(xp.index(ts[0], key), perm)
+
+
+UNFOLD = _view_row(
+    "unfold", _unfold_forward, _unfold_vjp,
+    lambda a, nb, axis, size, step, shape: _unfold_forward(a, axis, size, step, shape),
+    jvp=_unfold_jvp,
+    formula="d x.unfold(d, size, step) = each window's g added back where it was read")
+UNFOLD.geometry = lambda geo, axis, size, step, shape: _S.unfold(
+    geo, len(shape) + axis, size, step)
+
+
+def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """Windows of ``size`` elements, ``step`` apart, along ``dimension``, as a new last
+    dim (a view; writing into it is refused, the windows overlap)."""
+    shape = x._data.shape
+    d = _dim(dimension, len(shape), "unfold")
+    n = shape[d] if shape else 1
+    size, step = int(size), int(step)
+    if size > n:
+        raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is "
+                           f"{size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    if size < 0:
+        raise RuntimeError(f"size is {size} but must be >= 0")
+    if not shape:  # a 0-d tensor unfolds to its one window
+        return getitem(unsqueeze(x, 0), slice(0, size))
+    return view(UNFOLD, x, d - len(shape), size, step, shape)
 
 
 # ---- copies ---------------------------------------------------------------------------------
@@ -608,4 +1078,4 @@ def to_dtype(x: Tensor, np_dtype, copy=False) -> Tensor:
 __all__ = ["getitem", "setitem", "copy_", "reshape", "view_", "flatten", "unflatten",
            "squeeze", "unsqueeze", "permute", "transpose", "t", "movedim", "expand",
            "broadcast_to", "expand_as", "narrow", "select", "split", "chunk", "unbind",
-           "diagonal", "clone", "contiguous", "to_dtype", "nary"]
+           "diagonal", "clone", "contiguous", "to_dtype", "nary", "unfold", "view_dtype"]

@@ -230,7 +230,12 @@ RESHAPE_CASES = [
     Case("reshape", lambda lib, x: x.reshape(()), shapes=[(1,)], name="to_0d"),
     Case("reshape", lambda lib, x: x.reshape(1, 1), shapes=[()], name="from_0d"),
     Case("reshape", lambda lib, x: x.reshape(3, 0), shapes=[(0, 3)], name="empty"),
-    Case("reshape", lambda lib, x: x.t().reshape(-1), shapes=[(3, 4)], name="non_contiguous"),
+    Case("reshape_copy", lambda lib, x: x.t().reshape(-1), shapes=[(3, 4)],
+         name="non_contiguous"),
+    Case("reshape_copy", lambda lib, x: x.permute(0, 2, 1).flatten(1), shapes=[(2, 3, 4)],
+         name="flatten_permuted"),
+    Case("reshape", lambda lib, x: x.t().reshape(4, 1, 3), shapes=[(3, 4)],
+         name="non_contiguous_view"),
     Case("reshape", lambda lib, x: x.view(2, 6), shapes=[(3, 4)], name="view"),
     Case("reshape", lambda lib, x: x.view(-1, 2), shapes=[(3, 4)], name="view_minus_one"),
     Case("reshape", lambda lib, x, y: x.view_as(y), shapes=[(3, 4), (2, 6)], name="view_as"),
@@ -242,17 +247,25 @@ RESHAPE_CASES = [
          name="flatten_fn"),
     Case("reshape", lambda lib, x: x.flatten(), shapes=[()], name="flatten_0d"),
     Case("reshape", lambda lib, x: x.unflatten(1, (2, 2)), shapes=[(3, 4)], name="unflatten"),
-    Case("reshape", lambda lib, x: x.squeeze(), shapes=[(3, 1, 4, 1)], name="squeeze"),
-    Case("reshape", lambda lib, x: x.squeeze(1), shapes=[(3, 1, 4)], name="squeeze_dim"),
-    Case("reshape", lambda lib, x: x.squeeze(0), shapes=[(3, 4)], name="squeeze_noop"),
-    Case("reshape", lambda lib, x: lib.squeeze(x, (0, 2)), shapes=[(1, 3, 1)],
+    Case("squeeze", lambda lib, x: x.squeeze(), shapes=[(3, 1, 4, 1)], name="squeeze"),
+    Case("squeeze", lambda lib, x: x.squeeze(1), shapes=[(3, 1, 4)], name="squeeze_dim"),
+    Case("squeeze", lambda lib, x: x.squeeze(0), shapes=[(3, 4)], name="squeeze_noop"),
+    Case("squeeze", lambda lib, x: lib.squeeze(x, (0, 2)), shapes=[(1, 3, 1)],
          name="squeeze_dims"),
-    Case("reshape", lambda lib, x: x.unsqueeze(0), shapes=[(3, 4)], name="unsqueeze"),
-    Case("reshape", lambda lib, x: lib.unsqueeze(x, -1), shapes=[(3, 4)],
+    Case("unsqueeze", lambda lib, x: x.unsqueeze(0), shapes=[(3, 4)], name="unsqueeze"),
+    Case("unsqueeze", lambda lib, x: lib.unsqueeze(x, -1), shapes=[(3, 4)],
          name="unsqueeze_last"),
-    Case("reshape", lambda lib, x: x.unsqueeze(0), shapes=[()], name="unsqueeze_0d"),
+    Case("unsqueeze", lambda lib, x: x.unsqueeze(0), shapes=[()], name="unsqueeze_0d"),
     Case("reshape", lambda lib, x: x.reshape(2, 3), shapes=[(6,)], name="int_leaf",
          tags=(INT_LEAF,)),
+]
+
+UNFOLD_CASES = [
+    Case("unfold", lambda lib, x: x.unfold(1, 2, 1), shapes=[(3, 4)]),
+    Case("unfold", lambda lib, x: x.unfold(0, 2, 2), shapes=[(5, 2)], name="step"),
+    Case("unfold", lambda lib, x: x.unfold(-1, 3, 2), shapes=[(2, 3, 7)], name="last"),
+    Case("unfold", lambda lib, x: x.t().unfold(1, 2, 1), shapes=[(3, 4)], name="transposed"),
+    Case("unfold", lambda lib, x: x.unfold(0, 0, 1), shapes=[(3,)], name="empty_window"),
 ]
 
 PERMUTE_CASES = [
@@ -367,4 +380,4 @@ THROUGH_VIEW_CASES = [
 ]
 
 CASES = (THROUGH_VIEW_CASES + GETITEM_CASES + INDEX_CASES + INDEX_PUT_CASES + COPY_CASES
-         + RESHAPE_CASES + PERMUTE_CASES + EXPAND_CASES + DIAGONAL_CASES + COPY_ROW_CASES)
+         + RESHAPE_CASES + UNFOLD_CASES + PERMUTE_CASES + EXPAND_CASES + DIAGONAL_CASES + COPY_ROW_CASES)
