@@ -321,8 +321,11 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
     if device is not None:
         check_device(device)
     t = type(data)
-    if t is float and dtype is None:
-        return _finish(_dtype.cast(np.array(data), get_default_dtype().np), requires_grad)
+    if dtype is None:
+        if t is float:
+            return _finish(_dtype.cast(np.array(data), get_default_dtype().np), requires_grad)
+        if t is int and -2 ** 63 <= data < 2 ** 63:
+            return _finish(np.array(data, dtype=_I64), requires_grad)
     if t is list:
         kinds = _plain(data)
         arr = None if kinds is None else _fast_list(data, dtype, kinds)

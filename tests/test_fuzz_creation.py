@@ -541,6 +541,8 @@ def test_issue_cases():
         u8[0] = 300
     with pytest.raises(RuntimeError, match="uint8 without overflow"):
         u8.fill_(300)
+    with pytest.raises(TypeError, match="NoneType"):
+        u8[0] = None
     assert (1.0 / (cr.ones(2) * -0.0)).tolist() == [-math.inf, -math.inf]
     assert (1.0 / (cr.ones(2) * 0.0)).tolist() == [math.inf, math.inf]
     assert (cr.ones(2) == None) is False  # noqa: E711 - the case under test
