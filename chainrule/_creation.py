@@ -40,6 +40,8 @@ _F64 = np.dtype(np.float64)
 def _plain(data):
     """The leaf types of ``data`` when it is a list/tuple nest of Python bools, ints and
     floats only (an empty set for no leaves), else None."""
+    if len(data) == 1 and type(data[0]) is list:  # one row: [[1.0, 2.0]]
+        return _plain(data[0])
     kinds = set(map(type, data))
     if kinds <= _PLAIN:
         return kinds
@@ -328,9 +330,11 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
             return _finish(np.array(data, dtype=_I64), requires_grad)
     if t is list:
         kinds = _plain(data)
-        arr = None if kinds is None else _fast_list(data, dtype, kinds)
-        if arr is not None:
-            return _finish(arr, requires_grad)
+        if kinds is not None:
+            arr = _fast_list(data, dtype, kinds)
+            if arr is not None:
+                t = wrap(arr)
+                return t.requires_grad_() if requires_grad else t
     arr = _to_array(data, dtype)
     arr = np.array(arr, copy=True, order="C")
     return _finish(arr, requires_grad)
@@ -354,7 +358,9 @@ def _fast_list(data, dtype, kinds):
         return arr.astype(dt) if arr.dtype.kind == "b" else None
     try:
         if float in kinds or not kinds:  # one cast from each double, as PyTorch
-            return _dtype.quiet_array(data, get_default_dtype().np)
+            default = _dtype._default[0].np
+            return np.array(data, dtype=_F64) if default is _F64 else \
+                _dtype.quiet_array(data, default)
         arr = np.array(data)
     except (ValueError, TypeError, OverflowError):
         return None
