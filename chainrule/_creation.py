@@ -40,6 +40,8 @@ _F64 = np.dtype(np.float64)
 def _plain(data):
     """The leaf types of ``data`` when it is a list/tuple nest of Python bools, ints and
     floats only (an empty set for no leaves), else None."""
+    if len(data) == 1 and type(data[0]) is list:  # one row: [[1.0, 2.0]]
+        return _plain(data[0])
     kinds = set(map(type, data))
     if kinds <= _PLAIN:
         return kinds
@@ -321,13 +323,18 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
     if device is not None:
         check_device(device)
     t = type(data)
-    if t is float and dtype is None:
-        return _finish(_dtype.cast(np.array(data), get_default_dtype().np), requires_grad)
+    if dtype is None:
+        if t is float:
+            return _finish(_dtype.cast(np.array(data), get_default_dtype().np), requires_grad)
+        if t is int and -2 ** 63 <= data < 2 ** 63:
+            return _finish(np.array(data, dtype=_I64), requires_grad)
     if t is list:
         kinds = _plain(data)
-        arr = None if kinds is None else _fast_list(data, dtype, kinds)
-        if arr is not None:
-            return _finish(arr, requires_grad)
+        if kinds is not None:
+            arr = _fast_list(data, dtype, kinds)
+            if arr is not None:
+                t = wrap(arr)
+                return t.requires_grad_() if requires_grad else t
     arr = _to_array(data, dtype)
     arr = np.array(arr, copy=True, order="C")
     return _finish(arr, requires_grad)
@@ -351,7 +358,9 @@ def _fast_list(data, dtype, kinds):
         return arr.astype(dt) if arr.dtype.kind == "b" else None
     try:
         if float in kinds or not kinds:  # one cast from each double, as PyTorch
-            return _dtype.quiet_array(data, get_default_dtype().np)
+            default = _dtype._default[0].np
+            return np.array(data, dtype=_F64) if default is _F64 else \
+                _dtype.quiet_array(data, default)
         arr = np.array(data)
     except (ValueError, TypeError, OverflowError):
         return None
@@ -547,21 +556,54 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
     if not all(np.isfinite(float(v)) for v in (start, end)):
         raise RuntimeError(f"arange(): unsupported range: {start} -> {end}; start and end "
                            f"must be finite")
-    if dt == _I64:  # PyTorch converts start, end and step to int64 first (truncation)
-        s0, e0, st = int(start), int(end), int(step)
+    _arange_sign(start, end, step)
+    if dt.kind == "f":
+        n = int(np.ceil((float(end) - float(start)) / float(step)))
+        return _finish(_arange_float(float(start), float(step), n, dt), requires_grad)
+    # integer dtypes: PyTorch converts start, end and step to int64 (checked, truncated)
+    s0, e0, st = (_dtype.checked_scalar(v, _I64, "arange") for v in (start, end, step))
+    if dt == _I64:
         if st == 0:
             raise ValueError(f"arange(): step must be nonzero: step={step} truncates to 0 "
                              f"for the integer dtype {to_dtype(dtype)}")
         _arange_sign(s0, e0, st)
         n = (e0 - s0 + st - (1 if st > 0 else -1)) // st
-    else:
-        _arange_sign(start, end, step)
+    else:  # the size from the numbers themselves
         n = int(np.ceil((float(end) - float(start)) / float(step)))
-    if dt.kind == "f":
-        arr = _dtype.cast(start + step * np.arange(n, dtype=_F64), dt)
-    else:  # other integer dtypes: the size from the numbers, the values truncated
-        arr = (int(start) + int(step) * np.arange(n, dtype=_I64)).astype(dt)
+    arr = (s0 + st * np.arange(n, dtype=_I64)).astype(dt)
     return _finish(arr, requires_grad)
+
+
+_LD = np.longdouble
+
+
+def _arange_float(start, step, n, dt):
+    """PyTorch's CPU arange kernel, value for value (Note [arange kernel])."""
+    if dt.itemsize == 2 or n > 32768:  # float16 / threaded chunks: the plain formula
+        return _dtype.cast(start + step * np.arange(n, dtype=_F64), dt)
+    lanes_per_vec = 32 // dt.itemsize
+    idx = np.arange(n)
+    nvec = n // (2 * lanes_per_vec) * 2 * lanes_per_vec
+    lanes = idx[:nvec] % lanes_per_vec
+    base = (_LD(start) + _LD(step) * (idx[:nvec] - lanes).astype(_LD)).astype(_F64)
+    if dt != _F64:
+        base = _dtype.cast(base, dt).astype(_F64)
+    out = np.empty(n, dt)
+    out[:nvec] = _dtype.cast((base.astype(_LD) + lanes.astype(_LD) * _LD(step)).astype(_F64),
+                             dt)
+    out[nvec:] = _dtype.cast((_LD(start) + _LD(step) * idx[nvec:].astype(_LD)).astype(_F64),
+                             dt)
+    return out
+
+
+# Note [arange kernel]: PyTorch's CPU arange fills 256-bit vectors, two per loop step:
+# each vector starts at start + step * i (computed in double, with a fused multiply-add,
+# then rounded to the dtype) and its lanes add lane * step (again fused, in double); the
+# elements after the last pair of vectors use start + step * i.  The fused operations
+# are computed here in x86 extended precision (exact for the lane products), which
+# reproduces PyTorch's values bit for bit on the fuzzer's ranges; arrays above 32768
+# elements (split between threads by PyTorch) and float16 use start + step * i and can
+# differ in the last bit.
 
 
 def _arange_sign(start, end, step):
@@ -578,21 +620,23 @@ def _steps(steps, op):
     return steps
 
 
-def _linspace(start, end, n, dt, op):
+def _linspace(start, end, n, dt, op, base=10.0):
     """PyTorch's linspace kernel: the first half counts up from ``start``, the second
     half down from ``end`` (in the dtype's own arithmetic; integer dtypes step in
     double from the converted ends)."""
-    if n <= 1:  # PyTorch runs no kernel: the start, converted
-        return np.full(n, _dtype.checked_scalar(start, dt, op), dtype=dt)
+    if n <= 1:  # PyTorch runs no kernel: it fills the start, converted (checked)
+        if op == "logspace":
+            start = float(base) ** float(start)
+        return np.full(n, _dtype.checked_scalar(start, dt, op) if n else 0, dtype=dt)
     if dt.kind == "b":
         raise NotImplementedError(f"\"{op}_cpu\" not implemented for 'Bool': pass a "
                                   f"numeric dtype")
     if dt.kind == "f" and op == "linspace":
         a, b = np.array(start, dt), np.array(end, dt)
         work = dt
-    else:
+    else:  # PyTorch converts the ends to an integer dtype first (checked, truncated)
         work = _F64
-        if op == "linspace":  # PyTorch converts the ends to the dtype first (checked)
+        if dt.kind != "f":
             start = _dtype.checked_scalar(start, dt, op)
             end = _dtype.checked_scalar(end, dt, op)
         a, b = np.array(start, work), np.array(end, work)
@@ -617,9 +661,9 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None,
     dt = _np_dtype(dtype)
     n = _steps(steps, "logspace")
     start, end = _num(start, "logspace"), _num(end, "logspace", "end")
-    if dt.kind in "iu":  # PyTorch truncates the exponents' ends for integer dtypes
-        start, end = int(start), int(end)
-    exps = _linspace(start, end, n, dt, "logspace")
+    exps = _linspace(start, end, n, dt, "logspace", base)
+    if n <= 1:
+        return _finish(exps, requires_grad)
     with np.errstate(over="ignore", invalid="ignore"):
         arr = np.power(float(base), exps)
     return _finish(_dtype.cast(arr, dt), requires_grad)

@@ -12,8 +12,8 @@ from collections.abc import Sequence as _Sequence
 
 import numpy as np
 
-from .._dtype import setitem_value
 from .. import _strides as _S
+from .._dtype import cast, setitem_value
 from .._grad_mode import no_grad as _no_record
 from .._tensor import Tensor
 from ._core import Op, inplace, nary, unary, view
@@ -378,7 +378,8 @@ def getitem(x: Tensor, key):
 
 def _copy_forward(dst, src, src_shape):
     out = np.broadcast_to(src, dst.shape) if src_shape != dst.shape else src
-    return np.array(out, dtype=dst.dtype, copy=True)
+    res = cast(np.asarray(out), dst.dtype)  # PyTorch's rounding (float64 -> float16)
+    return np.array(res, copy=True) if res.dtype == np.asarray(out).dtype else res
 
 
 def _broadcast_tangent(xp, t, t_shape, shape):
