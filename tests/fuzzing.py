@@ -48,7 +48,8 @@ DEVIATIONS = {
     "degenerate-decomposition-gradient":
         "eigh/svd at repeated values give finite gradients; det at singular inputs gives "
         "the true cofactor and its true derivatives (PyTorch: zeros at rank n-1, NaN at "
-        "second order where zero singular values repeat)",
+        "second order where zero singular values repeat); slogdet's gradient at an exactly "
+        "singular matrix raises LinAlgError (PyTorch: inf/NaN at first order)",
 }
 
 COUNTS: dict[str, int] = {}

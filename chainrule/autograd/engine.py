@@ -220,7 +220,13 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                     return
                 gi = None
             # g passed through to several inputs (add) is owned by none of them
-            through = own and fresh and sum(x is g for x in grads) == 1
+            through = False
+            if own and fresh:
+                n_g = 0
+                for gi in grads:
+                    if gi is g:
+                        n_g += 1
+                through = n_g == 1
             for child, gi in zip(nxt, grads):
                 if gi is None or child is None:
                     continue
@@ -233,7 +239,7 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                         owned.add(child)
                     _heappush(heap, (-child._seq, child))
                 elif child in owned and type(b) is _ndarray and b.shape == gi.shape \
-                        and b.dtype == gi.dtype:
+                        and b.dtype == gi.dtype and b.flags.writeable:
                     b += gi  # the engine's own buffer: add in place (HIPS's mut_add)
                 else:
                     buffers[child] = b + gi
@@ -243,9 +249,7 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
         grads = gi = None
         node = _heappop(heap)[1]
         g = buffers.pop(node)
-        own = node in owned
-        if own:
-            owned.discard(node)
+        own = node in owned  # a node runs once: its entry is never looked at again
 
 
 def _visit_target(node, g, capture, relevant, accumulate, nb=0):
