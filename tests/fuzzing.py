@@ -35,6 +35,19 @@ DEVIATIONS = {
         "detect_anomaly also stops at inf cotangents",
     "degenerate-decomposition-gradient":
         "eigh/svd at repeated values and det at singular inputs give finite gradients",
+    "kernel-dependent-convention":
+        "where PyTorch's answer depends on its kernel (vectorized or scalar path, dtype: "
+        "elu'(nan), signed-zero ties of maximum/minimum/median in float16, hardtanh'(nan) "
+        "in float16, softplus'' at the threshold), chainrule gives one answer everywhere",
+    "exact-fmod":
+        "fmod/remainder of a huge float by a tiny one is exact (C's fmod); PyTorch's "
+        "x - trunc(x / y) * y overflows to nan",
+    "second-order-at-infinity":
+        "second derivatives at +-inf or +-huge where a rule multiplies 0 by inf may be 0 "
+        "where PyTorch's hand-written double backward gives nan, or the reverse",
+    "norm-at-zero":
+        "the gradient of a norm at a zero vector (or of a p < 1 norm at a zero entry) is 0 "
+        "to every order; PyTorch's second order is nan there",
 }
 
 COUNTS: dict[str, int] = {}

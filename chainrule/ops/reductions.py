@@ -427,8 +427,10 @@ def _norm_partial(xp, x, out, p, axes, keepdim):
         return xp.where(zero, 0, x / xp.where(zero, 1, o))
     if p in (_INF, -_INF):
         # the entries attaining max |x| (min |x|) share the gradient evenly, with x's sign
+        # (none where the norm is nan: then no entry gets a gradient, as PyTorch)
         hit = xp.astype(xp.abs(x) == o, x.dtype)
-        return xp.sign(x) * (hit / xp.sum(hit, axes, keepdims=True))
+        count = xp.sum(hit, axes, keepdims=True)
+        return xp.sign(x) * (hit / xp.where(count == 0, 1, count))
     mag = xp.abs(x)
     if p < 1:  # |x|^(p-1) is infinite at 0: the entry's gradient is taken as 0
         at0 = x == 0
@@ -606,10 +608,24 @@ def _log_softmax_forward(a, axes):
     return (s - np.log(total)).astype(a.dtype)
 
 
+def _widened(rule):
+    """A float16 softmax rule computed in float32 and rounded once (PyTorch's kernels
+    accumulate in float32: a sum of 70,000 float16 cotangents must not be inf)."""
+    @functools.wraps(rule)
+    def wide(xp, g, x, out, axes):
+        if not str(g.dtype).endswith("float16"):
+            return rule(xp, g, x, out, axes)
+        return xp.astype(rule(xp, xp.astype(g, np.float32), x, xp.astype(out, np.float32),
+                              axes), np.float16)
+    return wide
+
+
+@_widened
 def _softmax_vjp(xp, g, x, out, axes):
     return out * (g - xp.sum(g * out, axes, keepdims=True))
 
 
+@_widened
 def _log_softmax_vjp(xp, g, x, out, axes):
     return g - xp.exp(out) * xp.sum(g, axes, keepdims=True)
 
