@@ -45,6 +45,8 @@ DEVIATIONS = {
     "second-order-at-infinity":
         "second derivatives at +-inf or +-huge where a rule multiplies 0 by inf may be 0 "
         "where PyTorch's hand-written double backward gives nan, or the reverse",
+    "relu-negative-zero":
+        "relu(-0.0) is 0.0 (NumPy's maximum, one pass); PyTorch keeps -0.0",
     "norm-at-zero":
         "the gradient of a norm at a zero vector (or of a p < 1 norm at a zero entry) is 0 "
         "to every order; PyTorch's second order is nan there",
