@@ -430,6 +430,12 @@ def test_low_precision_accumulation():
     for name in ("sum", "mean", "var", "std", "norm", "prod", "logsumexp", "softmax",
                  "log_softmax", "cumsum", "cumprod", "norm3", "amax"):
         _check(name, REDUCE[name], [ones], "float16", 2, problems, order=1)
+    ramp = np.linspace(0, 300, 70000).astype(np.float16)
+    for name, fn in (("layer_norm", lambda lib, x: _F(lib).layer_norm(x, (70000,))),
+                     ("group_norm", lambda lib, x: _F(lib).group_norm(x.reshape(1, 2, -1), 1)),
+                     ("softmax-ramp", lambda lib, x: lib.softmax(x, 0)),
+                     ("var-ramp", lambda lib, x: x.var())):
+        _check(name, fn, [ramp], "float16", 2, problems, order=0)
     tenth = np.full(10 ** 6, 0.1, np.float32)
     ours = cr.tensor(tenth).cumsum(0)[-1].item()
     ref = torch.tensor(tenth).cumsum(0)[-1].item()

@@ -249,6 +249,19 @@ def _affine(y, weight, bias, shape):
     return y
 
 
+def _float16_in_float32(fn):
+    """A composite function computed in float32 for a float16 input, rounded once at the
+    end, as PyTorch's kernels do (gelu(-3) in float16 arithmetic loses 8% to the
+    cancellation in 1 + erf; softplus(20) overflows exp; the backward of a layer_norm
+    over 70,000 features sums past 65504)."""
+    @functools.wraps(fn)
+    def wide(input, *args, **kwargs):
+        if isinstance(input, Tensor) and input._data.dtype == np.float16:
+            return fn(input.float(), *args, **kwargs).half()
+        return fn(input, *args, **kwargs)
+    return wide
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Normalize each channel (dim 1) over the batch and spatial dims.
@@ -285,6 +298,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return _affine(y, weight, bias, shape)
 
 
+@_float16_in_float32
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalize over the last ``len(normalized_shape)`` dims."""
     _check_tensor("layer_norm", "input", input)
@@ -302,6 +316,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return _affine(y, weight, bias, ns)
 
 
+@_float16_in_float32
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalize each group of ``C / num_groups`` channels over channels and space."""
     _check_tensor("group_norm", "input", input)
@@ -403,18 +418,6 @@ def one_hot(tensor, num_classes=-1):
 
 def _inplace(input, out, inplace):
     return input.copy_(out) if inplace else out
-
-
-def _float16_in_float32(fn):
-    """A composite activation computed in float32 for a float16 input, rounded once at
-    the end, as PyTorch's kernels do (gelu(-3) in float16 arithmetic loses 8% to the
-    cancellation in 1 + erf; softplus(20) overflows exp)."""
-    @functools.wraps(fn)
-    def wide(input, *args, **kwargs):
-        if isinstance(input, Tensor) and input._data.dtype == np.float16:
-            return fn(input.float(), *args, **kwargs).half()
-        return fn(input, *args, **kwargs)
-    return wide
 
 
 def relu(input, inplace=False):
