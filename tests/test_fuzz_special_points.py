@@ -137,6 +137,10 @@ REDUCE = {
     "norm_inf": lambda lib, x: x.norm(p=float("inf")),
     "norm_-inf": lambda lib, x: x.norm(p=float("-inf")),
     "norm0.5": lambda lib, x: x.norm(p=0.5),
+    "nansum": lambda lib, x: x.nansum(),
+    "nanmean": lambda lib, x: lib.nanmean(x),
+    "var_mean": lambda lib, x: lib.stack(lib.var_mean(x)),
+    "std_mean": lambda lib, x: lib.stack(lib.std_mean(x, 0, correction=0)),
     "softmax": lambda lib, x: lib.softmax(x, 0),
     "log_softmax": lambda lib, x: lib.log_softmax(x, 0),
     "cumsum": lambda lib, x: x.cumsum(0),
@@ -394,7 +398,7 @@ INT_UNARY = ["neg", "abs", "square", "sign", "exp", "sqrt", "floor", "ceil", "ro
 INT_BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "fmod", "remainder",
               "floor_divide", "trunc_divide", "atan2"]
 INT_REDUCE = ["sum", "prod", "cumsum", "cumprod", "amax", "amin", "max", "min", "median",
-              "sort", "mean", "var", "norm"]
+              "sort", "mean", "var", "norm", "nansum", "nanmean"]
 
 
 @pytest.mark.parametrize("dtype", INTS)
@@ -428,6 +432,7 @@ def test_low_precision_accumulation():
     problems: list[str] = []
     ones = np.ones(70000, np.float16)
     for name in ("sum", "mean", "var", "std", "norm", "prod", "logsumexp", "softmax",
+                 "nansum", "nanmean", "var_mean", "std_mean",
                  "log_softmax", "cumsum", "cumprod", "norm3", "amax"):
         _check(name, REDUCE[name], [ones], "float16", 2, problems, order=1)
     ramp = np.linspace(0, 300, 70000).astype(np.float16)

@@ -396,6 +396,60 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return unary(STD, input, *_var_args("std", input, dim, unbiased, keepdim, correction))
 
 
+@numpy_names
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """``(var(x, dim), mean(x, dim))`` in one call."""
+    v = var(input, dim, unbiased, keepdim, correction=correction)
+    if isinstance(dim, bool):  # the legacy form var_mean(x, unbiased)
+        dim = None
+    return v, _welford_mean(input, dim, keepdim)
+
+
+def _welford_mean(x: Tensor, dim, keepdim) -> Tensor:
+    """The mean as PyTorch's var_mean/std_mean give it: their one-pass (Welford) kernel
+    makes it nan when the slice holds an inf (inf - inf), where mean() gives inf.
+    ``x - x`` is nan exactly there and 0 elsewhere (with a zero derivative)."""
+    return mean(x, dim, keepdim) + sum(x - x, dim, keepdim)
+
+
+@numpy_names
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """``(std(x, dim), mean(x, dim))`` in one call."""
+    s = std(input, dim, unbiased, keepdim, correction=correction)
+    if isinstance(dim, bool):
+        dim = None
+    return s, _welford_mean(input, dim, keepdim)
+
+
+def _nan_to_zero(x: Tensor) -> Tensor:
+    # the nan entries are replaced by 0 (their gradient is 0, as PyTorch's nansum)
+    from .. import _functions as F
+    return F.where(F.isnan(x), 0.0, x) if x._data.dtype.kind == "f" else x
+
+
+@numpy_names
+def nansum(input, dim=None, keepdim=False, *, dtype=None):
+    """``sum`` treating nan as 0."""
+    check_tensor(input, "nansum")
+    return sum(_nan_to_zero(input), dim, keepdim, dtype=dtype)
+
+
+@numpy_names
+def nanmean(input, dim=None, keepdim=False, *, dtype=None):
+    """``mean`` over the entries that are not nan (nan where every entry is nan)."""
+    check_tensor(input, "nanmean")
+    x = _cast(input, dtype)
+    _require_float(x, "nanmean", "expected input to have floating point or complex dtype "
+                                 "but")
+    from .. import _functions as F
+    count = sum(F.logical_not(F.isnan(x)), dim, keepdim)
+    total = nansum(x, dim, keepdim)
+    if x._data.dtype == np.float16:  # divided in float32 (a count above 65504 is inf)
+        wide = _views.to_dtype(total, np.dtype(np.float32)) / count
+        return _views.to_dtype(wide, np.dtype(np.float16))
+    return total / count
+
+
 # ---- norm ------------------------------------------------------------------------------------
 
 @_accumulate_wide
@@ -722,11 +776,15 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "mean",
+    "nanmean",
+    "nansum",
     "norm",
     "prod",
     "softmax",
     "std",
+    "std_mean",
     "sum",
     "var",
+    "var_mean",
 ]
 TENSOR_METHODS = {name: globals()[name] for name in __all__}
