@@ -151,7 +151,7 @@ def _clamp_forward(x, lo, hi):
 CLAMP = elementwise("clamp", _clamp_forward,
                     (_clamp_dx, lambda xp, x, lo, hi, out: x < lo,
                      lambda xp, x, lo, hi, out: x > hi),
-                    reads=("x,y,z", "x,y", "x,z"),
+                    reads=("x,y,z", "x,y", "x,z"), masks=(True, True, True),
                     formula="d clamp(x, lo, hi) = dx inside [lo, hi], dlo below, dhi above")
 
 
@@ -186,7 +186,7 @@ def _where_jvp(xp, ts, c, x, y, out):
 WHERE = elementwise("where", lambda c, x, y: np.where(c, x, y),
                     (lambda xp, c, x, y, out: 0 * out,
                      lambda xp, c, x, y, out: c, lambda xp, c, x, y, out: ~c),
-                    reads=("out", "x", "x"), jvp=_where_jvp,
+                    reads=("out", "x", "x"), jvp=_where_jvp, masks=(False, True, True),
                     formula="d where(c, x, y) = dx where c, dy elsewhere")
 WHERE.differentiable_inputs = (False, True, True)
 
@@ -211,7 +211,18 @@ def where(condition, input=None, other=None, *, out=None):
     return elementwise_n(WHERE, (wrap(c), input, other), (False, True, True))
 
 
-LERP = elementwise("lerp", lambda s, e, w: s + w * (e - s),
+def _lerp_forward(s, e, w):
+    # PyTorch's formula: from the nearer end, so lerp(a, b, 1) is exactly b; float16 in
+    # float32 (e - s may overflow float16 where the result does not)
+    if s.dtype == np.float16:
+        return _lerp_forward(s.astype(np.float32), e.astype(np.float32) if hasattr(
+            e, "astype") else e, w.astype(np.float32) if hasattr(w, "astype") else w
+                             ).astype(np.float16)
+    d = e - s
+    return np.where(np.abs(w) < 0.5, s + w * d, e - d * (1 - w))
+
+
+LERP = elementwise("lerp", _lerp_forward,
                    (lambda xp, s, e, w, out: 1 - w, lambda xp, s, e, w, out: w,
                     lambda xp, s, e, w, out: e - s),
                    reads=("z", "z", "x,y"),

@@ -50,6 +50,21 @@ DEVIATIONS = {
         "the true cofactor and its true derivatives (PyTorch: zeros at rank n-1, NaN at "
         "second order where zero singular values repeat); slogdet's gradient at an exactly "
         "singular matrix raises LinAlgError (PyTorch: inf/NaN at first order)",
+    "kernel-dependent-convention":
+        "where PyTorch's answer depends on its kernel (vectorized or scalar path, dtype: "
+        "elu'(nan), signed-zero ties of maximum/minimum/median in float16, hardtanh'(nan) "
+        "in float16, softplus'' at the threshold), chainrule gives one answer everywhere",
+    "exact-fmod":
+        "fmod/remainder of a huge float by a tiny one is exact (C's fmod); PyTorch's "
+        "x - trunc(x / y) * y overflows to nan",
+    "second-order-at-infinity":
+        "second derivatives at +-inf or +-huge where a rule multiplies 0 by inf may be 0 "
+        "where PyTorch's hand-written double backward gives nan, or the reverse",
+    "relu-negative-zero":
+        "relu(-0.0) is 0.0 (NumPy's maximum, one pass); PyTorch keeps -0.0",
+    "norm-at-zero":
+        "the gradient of a norm at a zero vector (or of a p < 1 norm at a zero entry) is 0 "
+        "to every order; PyTorch's second order is nan there",
 }
 
 COUNTS: dict[str, int] = {}

@@ -162,7 +162,9 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                 fresh = False
             elif op.partial1 is not None and g.size < BIG:
                 # Note [inline unary VJP]: g * d(x) without a call through op.backward
-                gi = g * op.partial1(xp, *saved)
+                # (a mask partial selects: Note [mask partials] in ops/_core.py)
+                gi = op.partial1(xp, *saved)
+                gi = xp.where(gi, g, 0) if op.mask1 else g * gi
                 grads = (gi if gi.dtype is g.dtype else gi.astype(g.dtype),)
                 gi = None
                 fresh = True
@@ -173,7 +175,7 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                 if type(d) is int and d == 1:
                     grads = (g, None)
                 else:
-                    gi = g * d
+                    gi = xp.where(d, g, 0) if op.masks[0] else g * d
                     grads = (gi if gi.dtype is g.dtype else gi.astype(g.dtype), None)
                     gi = None
                 d = None

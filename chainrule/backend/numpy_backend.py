@@ -120,7 +120,18 @@ class NumpyNamespace:
     cosh = staticmethod(np.cosh)
     sqrt = staticmethod(np.sqrt)
     abs = staticmethod(np.abs)
-    sign = staticmethod(np.sign)
+    trunc = staticmethod(np.trunc)
+    floor_divide = staticmethod(np.floor_divide)
+
+    @staticmethod
+    def trunc_divide(x, y):
+        return np.trunc(x / y)
+
+    @staticmethod
+    def sign(x):
+        # PyTorch's sign (and sgn) of nan is 0, NumPy's is nan (Note [sign of NaN])
+        s = np.sign(x)
+        return np.where(s != s, s.dtype.type(0), s) if s.dtype.kind == "f" else s
     square = staticmethod(np.square)
     reciprocal = staticmethod(np.reciprocal)
     where = staticmethod(np.where)

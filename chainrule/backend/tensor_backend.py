@@ -31,6 +31,8 @@ class TensorNamespace:
         for name in ("exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sqrt",
                      "abs", "sign", "square", "reciprocal", "log1p", "isnan"):
             setattr(self, name, _numpy_dtypes(getattr(cr, name)))
+        self.floor_divide = lambda x, y: cr.div(x, y, rounding_mode="floor")
+        self.trunc_divide = lambda x, y: cr.div(x, y, rounding_mode="trunc")
         self.maximum = cr.maximum
         self.minimum = cr.minimum
 

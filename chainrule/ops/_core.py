@@ -56,6 +56,8 @@ class Op:
     fresh_grads = False
     # ``backward(..., into=True)`` may write its result into g (the engine owns g)
     writes_into_g = False
+    masks = (False, False, False)  # elementwise rows: which partials are masks
+    mask1 = False  # masks[0] of a one-input row (read by the engine's inline VJP)
 
     def __init__(self, name, forward, vjps=None, *, node=None, nin=1, reads=None,
                  kind="rule", partials=None, formula=None, differentiable=True,
@@ -122,10 +124,11 @@ def _names_to_positions(reads: str, argnames):
 
 
 def elementwise(name, forward, partials, *, reads, node=None, formula=None, promote="arith",
-                jvp=None):
+                jvp=None, masks=None):
     """A row whose derivative is given as a partial per input: ``d(xp, *inputs, out)``.
 
-    ``reads`` names what each partial needs, e.g. ``("y", "x")`` for mul.
+    ``reads`` names what each partial needs, e.g. ``("y", "x")`` for mul.  ``masks``
+    flags the partials that are bool masks (relu, clamp, where): Note [mask partials].
     """
     nin = len(partials)
     argnames = ["x", "y", "z"][:nin] + ["out"]
@@ -133,8 +136,11 @@ def elementwise(name, forward, partials, *, reads, node=None, formula=None, prom
             reads=[_names_to_positions(r, argnames) for r in reads], formula=formula, jvp=jvp)
     op.promote = promote
     op.fresh_grads = op.writes_into_g = True
+    if masks is not None:
+        op.masks = tuple(masks)
+        op.mask1 = op.masks[0]
     if nin == 1:
-        op.backward = _unary_vjp(partials[0])
+        op.backward = _unary_vjp(partials[0], op.mask1)
         op.partial1 = partials[0]
     elif nin == 2:
         op.backward = _binary_vjp(op)
@@ -162,7 +168,16 @@ def _chunkable(g, saved):
     return True
 
 
-def _chunked_product(d, xp, g, saved, out):
+# Note [mask partials]: PyTorch's masked backwards (relu's threshold_backward, clamp,
+# where, hardtanh) write 0 where the mask is off, whatever the cotangent: an inf or nan
+# arriving there (sqrt(x.clamp(min=0)) at x < 0 sends inf) must not become
+# 0 * inf = nan.  A row flags such partials (bool arrays) and the VJP is where(d, g, 0).
+def times(xp, g, d, mask):
+    """The cotangent times a partial: ``g * d``, or ``where(d, g, 0)`` for a mask."""
+    return xp.where(d, g, 0) if mask else g * d
+
+
+def _chunked_product(d, xp, g, saved, out, mask=False):
     """``out = g * d(xp, *saved)`` chunk by chunk (``out`` may be ``g``)."""
     gf = g.reshape(-1)
     of = out.reshape(-1)
@@ -171,17 +186,21 @@ def _chunked_product(d, xp, g, saved, out):
     for i in range(0, n, CHUNK):
         j = min(i + CHUNK, n)
         part = [a[i:j] if type(a) is _ndarray else a for a in flat]
-        np.multiply(gf[i:j], d(xp, *part), out=of[i:j], casting="unsafe")
+        if mask:
+            np.copyto(of[i:j], np.where(d(xp, *part), gf[i:j], 0), casting="unsafe")
+        else:
+            np.multiply(gf[i:j], d(xp, *part), out=of[i:j], casting="unsafe")
     return out
 
 
-def _unary_vjp(d):
+def _unary_vjp(d, mask=False):
     """VJP of a one-input elementwise row: ``g * d(x)`` (in g's dtype)."""
     def backward(xp, g, needs, saved, params, into=False):
         if type(g) is _ndarray and g.size >= BIG and not xp.nb and _chunkable(g, saved):
             into = into and g.flags.writeable
-            return (_chunked_product(d, xp, g, saved, g if into else np.empty_like(g)),)
-        gi = g * d(xp, *saved)
+            return (_chunked_product(d, xp, g, saved, g if into else np.empty_like(g),
+                                     mask),)
+        gi = times(xp, g, d(xp, *saved), mask)
         return (gi if gi.dtype is g.dtype else xp.astype(gi, g.dtype),)
     return backward
 
@@ -189,6 +208,7 @@ def _unary_vjp(d):
 def _binary_vjp(op):
     """VJP of a two-input elementwise row, unrolled (the hot path of small graphs)."""
     d0, d1 = op.partials
+    m0, m1 = op.masks[:2]
     general = _elementwise_backward.__get__(op)
 
     def backward(xp, g, needs, saved, shapes, into=False):
@@ -201,7 +221,7 @@ def _binary_vjp(op):
             if type(d) is int and d == 1:
                 g0 = g
             else:
-                g0 = g * d
+                g0 = times(xp, g, d, m0)
                 if g0.dtype is not g.dtype:
                     g0 = xp.astype(g0, g.dtype)
             if shapes:
@@ -211,7 +231,7 @@ def _binary_vjp(op):
             if type(d) is int and d == 1:
                 g1 = g
             else:
-                g1 = g * d
+                g1 = times(xp, g, d, m1)
                 if g1.dtype is not g.dtype:
                     g1 = xp.astype(g1, g.dtype)
             if shapes:
@@ -237,13 +257,13 @@ def _elementwise_backward(op, xp, g, needs, saved, shapes, into=False):
             continue
         if big and op.reads[i]:
             target = g if (fresh and i == last) else np.empty_like(g)
-            out.append(_chunked_product(partials[i], xp, g, saved, target))
+            out.append(_chunked_product(partials[i], xp, g, saved, target, op.masks[i]))
             continue
         d = partials[i](xp, *saved)
         if type(d) is int and d == 1:
             gi = g  # Note [identity partials]: add/sub pass g through without a copy
         else:
-            gi = g * d
+            gi = times(xp, g, d, op.masks[i])
             if gi.dtype is not g.dtype:
                 gi = xp.astype(gi, g.dtype)
         if shapes:

@@ -33,12 +33,14 @@ def _sigmoid(x):
 
 
 def _relu(x):
+    # one pass (relu is hot); relu(nan) is nan, but relu(-0.0) is 0.0 where PyTorch
+    # keeps -0.0: the explicit where costs 3x (docs/pytorch_users.md)
     return np.maximum(x, 0)
 
 
 def _rsqrt(x):
     r = np.sqrt(x)
-    return np.divide(1, r, out=r) if r.ndim else 1 / r
+    return np.divide(1, r, out=r) if type(r) is np.ndarray else 1 / r
 
 
 def _sign(x):
@@ -47,8 +49,55 @@ def _sign(x):
     return np.where(np.isnan(out), 0, out) if x.dtype.kind == "f" else out
 
 
+# ---- bool inputs: PyTorch refuses some rows and keeps bool for others ---------------------
+_BOOL = np.dtype(np.bool_)
+_BOOL_REFUSED = {
+    "neg": (RuntimeError, "Negation, the `-` operator, on a bool tensor is not supported. "
+                          "If you are trying to invert a mask, use the `~` or "
+                          "`logical_not()` operator instead."),
+    "abs": (NotImplementedError, "\"abs_cpu\" not implemented for 'Bool'"),
+    "floor": (NotImplementedError, "\"floor_vml_cpu\" not implemented for 'Bool'"),
+    "ceil": (NotImplementedError, "\"ceil_vml_cpu\" not implemented for 'Bool'"),
+    "round": (NotImplementedError, "\"round_vml_cpu\" not implemented for 'Bool'"),
+    "trunc": (NotImplementedError, "\"trunc_vml_cpu\" not implemented for 'Bool'"),
+    "relu": (RuntimeError, "Boolean inputs not supported for relu"),
+}
+_BOOL_RESULT = {"sign": lambda x: x.copy(), "square": lambda x: x.astype(np.int64)}
+
+
+def _bool_aware(name, forward):
+    """``forward`` with PyTorch's handling of a bool input for row ``name``."""
+    if name in _BOOL_REFUSED:
+        exc, msg = _BOOL_REFUSED[name]
+
+        def checked(x):
+            if x.dtype is _BOOL:
+                raise exc(f"{msg} ({name} of a bool tensor of shape {list(x.shape)}; "
+                          f"convert it first, e.g. x.long() or x.float())")
+            return forward(x)
+    elif name in _BOOL_RESULT:
+        special = _BOOL_RESULT[name]
+
+        def checked(x):
+            return special(x) if x.dtype is _BOOL else forward(x)
+    else:
+        return forward
+    checked.__name__ = getattr(forward, "__name__", name)
+    return checked
+
+
 def _zero(xp, x, out):
-    return 0 * out
+    return 0
+
+
+def _zero_vjp(xp, g, needs, saved, params):
+    """Note [piecewise constant]: the gradient is zeros, also where the input is inf or
+    nan (0 * inf would be nan), as PyTorch's zeros_like(grad)."""
+    if len(needs) == 1:
+        return (xp.zeros(g, g.shape[xp.nb:]),)
+    shapes = params or (None,) * len(needs)  # input shapes where broadcast
+    return tuple(xp.zeros(g, g.shape[xp.nb:] if s is None else s) if n else None
+                 for n, s in zip(needs, shapes))
 
 
 # ---- unary ------------------------------------------------------------------------
@@ -85,16 +134,16 @@ _UNARY = [
      "d/dx tanh(x) = 1 - tanh(x)**2"),
     ("sigmoid", _sigmoid, lambda xp, x, out: out * (1 - out), "out",
      "d/dx sigmoid(x) = sigmoid(x) * (1 - sigmoid(x))"),
-    # Note [relu at 0]: the derivative at 0 is 0, as in PyTorch.
-    ("relu", _relu, lambda xp, x, out: (out > 0) * 1, "out", "d/dx relu(x) = 1 if x > 0 else 0"),
+    # Note [relu at 0]: the derivative at 0 is 0, and at nan 1, as in PyTorch.
+    ("relu", _relu, lambda xp, x, out: ~(out <= 0), "out", "d/dx relu(x) = 0 if x <= 0 else 1"),
     ("erf", _erf_forward, lambda xp, x, out: _SQRT_PI_2 * xp.exp(-(x * x)), "x",
      "d/dx erf(x) = 2/sqrt(pi) * exp(-x**2)"),
     # Note [piecewise constant]: floor, ceil, round, trunc, sign have zero gradient.
-    ("sign", _sign, _zero, "out", "d/dx sign(x) = 0"),
-    ("floor", np.floor, _zero, "out", "d/dx floor(x) = 0"),
-    ("ceil", np.ceil, _zero, "out", "d/dx ceil(x) = 0"),
-    ("round", np.round, _zero, "out", "d/dx round(x) = 0"),
-    ("trunc", np.trunc, _zero, "out", "d/dx trunc(x) = 0"),
+    ("sign", _sign, _zero, "", "d/dx sign(x) = 0"),
+    ("floor", np.floor, _zero, "", "d/dx floor(x) = 0"),
+    ("ceil", np.ceil, _zero, "", "d/dx ceil(x) = 0"),
+    ("round", np.round, _zero, "", "d/dx round(x) = 0"),
+    ("trunc", np.trunc, _zero, "", "d/dx trunc(x) = 0"),
 ]
 
 # ops whose result is floating even for integer input (exp(int) -> float32, as PyTorch)
@@ -104,8 +153,12 @@ _FLOAT_RESULT = {"reciprocal", "exp", "exp2", "expm1", "log", "log2", "log10", "
 
 UNARY = {}
 for _name, _fwd, _d, _reads, _formula in _UNARY:
-    _op = elementwise(_name, _fwd, (_d,), reads=(_reads,), formula=_formula)
+    _op = elementwise(_name, _bool_aware(_name, _fwd), (_d,), reads=(_reads,),
+                      formula=_formula, masks=(_name == "relu",))
     _op.float_result = _name in _FLOAT_RESULT
+    if _d is _zero:
+        _op.backward = _zero_vjp
+        _op.partial1 = None
     UNARY[_name] = _op
 
 
@@ -123,8 +176,8 @@ def _cube(x):
 
 
 def _inv_square(x):
-    r = x * x
-    return np.divide(1, r, out=r)
+    r = x * x  # (a NumPy scalar for a 0-d x: no out=)
+    return np.divide(1, r, out=r) if type(r) is np.ndarray else 1 / r
 
 
 _POW_FAST = {
@@ -155,7 +208,7 @@ def _pow_forward(x, y):
 _POW_DERIV = {
     -3: lambda x: 1 / (x * x * x),
     4: lambda x: (x * x) * (x * x),
-    -1.5: lambda x: 1 / (x * np.sqrt(x)),
+    -1.5: lambda x: np.where(x == -np.inf, 0, 1 / (x * np.sqrt(x))).astype(x.dtype),
 }
 
 
@@ -182,7 +235,8 @@ def _pow_dx(xp, x, y, out):
 
 def _pow_dy(xp, x, y, out):
     # d/dy x**y = x**y * log(x); 0 where x == 0 and y >= 0 (the limit), as PyTorch
-    return xp.where((x == 0) & (y >= 0), 0 * out, out * xp.log(xp.where(x == 0, 1, x)))
+    # (PyTorch's formula: at x == 0, y < 0 it is inf * -inf = -inf)
+    return xp.where((x == 0) & (y >= 0), 0, out * xp.log(x))
 
 
 def _is_bool(v):
@@ -211,9 +265,18 @@ def _floor_divide(x, y):
     return _int_division("floor_divide", "div_floor_cpu", np.floor_divide, x, y)
 
 
+def _float_remainder(x, y):
+    # PyTorch's: fmod, moved by y where nonzero and of the other sign than y (so
+    # remainder(0.0, -1.0) is 0.0, where NumPy gives -0.0)
+    if np.result_type(x, y).kind != "f":
+        return np.remainder(x, y)
+    m = np.fmod(x, y)
+    return np.where((m != 0) & ((m < 0) != (np.asarray(y) < 0)), m + y, m)
+
+
 def _remainder(x, y):
     # Python/PyTorch remainder: result has the sign of the divisor
-    return _int_division("remainder", "remainder_cpu", np.remainder, x, y)
+    return _int_division("remainder", "remainder_cpu", _float_remainder, x, y)
 
 
 def _trunc_quotient(x, y):
@@ -262,9 +325,15 @@ DIV = elementwise("div", np.true_divide,
                   promote="float")
 POW = elementwise("pow", _pow_forward, (_pow_dx, _pow_dy), reads=("x,y", "x,y,out"),
                   formula="d(x**y) = y * x**(y-1) dx + x**y * log(x) dy")
+def _atan2_scale(xp, x, y):
+    # 1 / (x**2 + y**2), taken as 0 at the origin: PyTorch's gradient of atan2(0, 0) is 0
+    d = x * x + y * y
+    return xp.where(d == 0, 0, 1 / d)
+
+
 ATAN2 = elementwise("atan2", np.arctan2,
-                    (lambda xp, x, y, out: y / (x * x + y * y),
-                     lambda xp, x, y, out: -x / (x * x + y * y)),
+                    (lambda xp, x, y, out: y * _atan2_scale(xp, x, y),
+                     lambda xp, x, y, out: -x * _atan2_scale(xp, x, y)),
                     reads=("x,y", "x,y"), formula="d atan2(x, y) = (y dx - x dy)/(x**2+y**2)",
                     promote="float")
 MAXIMUM = elementwise("maximum", np.maximum, (_max_dx, _max_dy), reads=("x,y", "x,y"),
@@ -292,26 +361,41 @@ def _fmin_dy(xp, x, y, out):
     return ~((x <= y) | (y != y))  # noqa: PLR0124
 
 
-FMAX = elementwise("fmax", np.fmax, (_fmax_dx, _fmax_dy), reads=("x,y", "x,y"),
+def _fmax_forward(x, y):
+    # PyTorch keeps x on a tie (fmax(0.0, -0.0) is 0.0); NumPy's fmax may return y
+    return np.where((x >= y) | (y != y), x, y)  # noqa: PLR0124
+
+
+def _fmin_forward(x, y):
+    return np.where((x <= y) | (y != y), x, y)  # noqa: PLR0124
+
+
+FMAX = elementwise("fmax", _fmax_forward, (_fmax_dx, _fmax_dy), reads=("x,y", "x,y"),
+                   masks=(True, True),
                    formula="d fmax(x, y) = dx where x >= y or y is nan, dy elsewhere")
-FMIN = elementwise("fmin", np.fmin, (_fmin_dx, _fmin_dy), reads=("x,y", "x,y"),
+FMIN = elementwise("fmin", _fmin_forward, (_fmin_dx, _fmin_dy), reads=("x,y", "x,y"),
+                   masks=(True, True),
                    formula="d fmin(x, y) = dx where x <= y or y is nan, dy elsewhere")
-# Note [rounded quotients]: fmod(x, y) = x - trunc(x/y) * y, so trunc(x/y) = (x - out) / y
-# (and floor(x/y) likewise for remainder): plain arithmetic, available in every namespace.
+# Note [rounded quotients]: fmod(x, y) = x - trunc(x/y) * y, remainder with floor; the
+# partial in y is PyTorch's -div(x, y, rounding_mode=...), one row with a zero
+# derivative (so no 0 * inf through x / y at second order), also at y = 0 or x = inf,
+# where (x - out) / y would be nan.
 FMOD = elementwise("fmod", _fmod_forward,
-                   (lambda xp, x, y, out: 1, lambda xp, x, y, out: (out - x) / y),
-                   reads=("", "x,y,out"), formula="d fmod(x, y) = dx - trunc(x/y) dy")
+                   (lambda xp, x, y, out: 1, lambda xp, x, y, out: -xp.trunc_divide(x, y)),
+                   reads=("", "x,y"), formula="d fmod(x, y) = dx - trunc(x/y) dy")
 REMAINDER = elementwise("remainder", _remainder,
-                        (lambda xp, x, y, out: 1, lambda xp, x, y, out: (out - x) / y),
-                        reads=("", "x,y,out"), formula="d (x % y) = dx - floor(x/y) dy")
+                        (lambda xp, x, y, out: 1, lambda xp, x, y, out: -xp.floor_divide(x, y)),
+                        reads=("", "x,y"), formula="d (x % y) = dx - floor(x/y) dy")
 # PyTorch names the node of div(rounding_mode='floor') DivBackward2; DivBackward0 is div's.
 FLOOR_DIVIDE = elementwise("floor_divide", _floor_divide,
-                           (lambda xp, x, y, out: 0 * out, lambda xp, x, y, out: 0 * out),
-                           reads=("out", "out"), formula="d (x // y) = 0", node="DivBackward2")
+                           (lambda xp, x, y, out: 0, lambda xp, x, y, out: 0),
+                           reads=("", ""), formula="d (x // y) = 0", node="DivBackward2")
 TRUNC_DIVIDE = elementwise("trunc_divide", _trunc_divide,
-                           (lambda xp, x, y, out: 0 * out, lambda xp, x, y, out: 0 * out),
-                           reads=("out", "out"), formula="d trunc(x / y) = 0",
+                           (lambda xp, x, y, out: 0, lambda xp, x, y, out: 0),
+                           reads=("", ""), formula="d trunc(x / y) = 0",
                            node="DivBackward2")
+for _op in (FLOOR_DIVIDE, TRUNC_DIVIDE):
+    _op.backward = _zero_vjp
 for _op in (ADD, SUB, MUL, DIV, POW, ATAN2, MAXIMUM, MINIMUM, FMAX, FMIN, FMOD, REMAINDER,
             FLOOR_DIVIDE, TRUNC_DIVIDE):
     _op.float_result = _op.promote == "float"

@@ -289,3 +289,54 @@ def avg_pool2d(x: Tensor, kernel, stride, padding, ceil_mode=False, count_includ
             divisor.flags.writeable = False
     return unary(AVG_POOL2D, x, tuple(kernel), tuple(stride), pads, divisor, tuple(shape))
 
+
+
+# ---- activations with PyTorch's conventions at their kinks ------------------------------
+
+def _elu_forward(x, alpha, scale, input_scale):
+    # expm1 of min(x, 0) only: the unused branch never overflows; elu(-0.0) is -0.0
+    neg = np.expm1(np.where(x <= 0, x, 0) * input_scale) * (alpha * scale)
+    return np.where(x <= 0, neg, x * scale)
+
+
+def _elu_partial(xp, x, alpha, scale, input_scale):
+    """Note [elu at 0]: PyTorch's elu_backward takes the x <= 0 branch at 0, so elu'(0) is
+    alpha * scale * input_scale (elu: alpha, selu: scale * alpha, celu: 1) and elu'(nan)
+    is scale; its second derivative uses x < 0, so elu''(0) is 0.  ``xn`` is x where
+    x < 0 and 0 elsewhere, which gives exactly that at both orders."""
+    xn = xp.where(x < 0, x, 0)
+    return xp.where(x <= 0, (alpha * scale * input_scale) * xp.exp(xn * input_scale), scale)
+
+
+ELU = Op("elu", _elu_forward,
+         (lambda xp, g, x, out, *params: g * _elu_partial(xp, x, *params),),
+         reads=((0,),), node="EluBackward0",
+         jvp=lambda xp, ts, x, out, *params: ts[0] * _elu_partial(xp, x, *params),
+         formula="d elu(x) = scale where x > 0, alpha*scale*s*exp(s x) where x <= 0")
+
+
+def elu(x: Tensor, alpha: float, scale: float = 1.0, input_scale: float = 1.0) -> Tensor:
+    """PyTorch's elu kernel: elu (alpha), selu (its two constants), celu (1/alpha)."""
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"\"elu\" not implemented for '{x.dtype}' (input of shape "
+                           f"{list(x.shape)}); use a floating dtype, e.g. x.float()")
+    return unary(ELU, x, float(alpha), float(scale), float(input_scale))
+
+
+def _hardtanh_forward(x, lo, hi):
+    # PyTorch's clamp keeps x unless it is below lo / above hi: -0.0 and nan pass through
+    r = np.where(x < lo, x.dtype.type(lo), x)
+    return np.where(r > hi, x.dtype.type(hi), r)
+
+
+HARDTANH = Op("hardtanh", _hardtanh_forward,
+              (lambda xp, g, x, out, lo, hi: xp.where((x > lo) & (x < hi), g, 0),),
+              reads=((0,),), node="HardtanhBackward0",
+              jvp=lambda xp, ts, x, out, lo, hi: ts[0] * ((x > lo) & (x < hi)),
+              formula="d hardtanh(x) = 1 inside the open interval (lo, hi), 0 elsewhere")
+
+
+def hardtanh(x: Tensor, lo: float, hi: float) -> Tensor:
+    """Clamp to ``[lo, hi]`` with PyTorch's hardtanh gradient (0 at the bounds, unlike
+    clamp's 1)."""
+    return unary(HARDTANH, x, float(lo), float(hi))

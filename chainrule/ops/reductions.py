@@ -396,6 +396,60 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return unary(STD, input, *_var_args("std", input, dim, unbiased, keepdim, correction))
 
 
+@numpy_names
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """``(var(x, dim), mean(x, dim))`` in one call."""
+    v = var(input, dim, unbiased, keepdim, correction=correction)
+    if isinstance(dim, bool):  # the legacy form var_mean(x, unbiased)
+        dim = None
+    return v, _welford_mean(input, dim, keepdim)
+
+
+def _welford_mean(x: Tensor, dim, keepdim) -> Tensor:
+    """The mean as PyTorch's var_mean/std_mean give it: their one-pass (Welford) kernel
+    makes it nan when the slice holds an inf (inf - inf), where mean() gives inf.
+    ``x - x`` is nan exactly there and 0 elsewhere (with a zero derivative)."""
+    return mean(x, dim, keepdim) + sum(x - x, dim, keepdim)
+
+
+@numpy_names
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """``(std(x, dim), mean(x, dim))`` in one call."""
+    s = std(input, dim, unbiased, keepdim, correction=correction)
+    if isinstance(dim, bool):
+        dim = None
+    return s, _welford_mean(input, dim, keepdim)
+
+
+def _nan_to_zero(x: Tensor) -> Tensor:
+    # the nan entries are replaced by 0 (their gradient is 0, as PyTorch's nansum)
+    from .. import _functions as F
+    return F.where(F.isnan(x), 0.0, x) if x._data.dtype.kind == "f" else x
+
+
+@numpy_names
+def nansum(input, dim=None, keepdim=False, *, dtype=None):
+    """``sum`` treating nan as 0."""
+    check_tensor(input, "nansum")
+    return sum(_nan_to_zero(input), dim, keepdim, dtype=dtype)
+
+
+@numpy_names
+def nanmean(input, dim=None, keepdim=False, *, dtype=None):
+    """``mean`` over the entries that are not nan (nan where every entry is nan)."""
+    check_tensor(input, "nanmean")
+    x = _cast(input, dtype)
+    _require_float(x, "nanmean", "expected input to have floating point or complex dtype "
+                                 "but")
+    from .. import _functions as F
+    count = sum(F.logical_not(F.isnan(x)), dim, keepdim)
+    total = nansum(x, dim, keepdim)
+    if x._data.dtype == np.float16:  # divided in float32 (a count above 65504 is inf)
+        wide = _views.to_dtype(total, np.dtype(np.float32)) / count
+        return _views.to_dtype(wide, np.dtype(np.float16))
+    return total / count
+
+
 # ---- norm ------------------------------------------------------------------------------------
 
 @_accumulate_wide
@@ -427,8 +481,10 @@ def _norm_partial(xp, x, out, p, axes, keepdim):
         return xp.where(zero, 0, x / xp.where(zero, 1, o))
     if p in (_INF, -_INF):
         # the entries attaining max |x| (min |x|) share the gradient evenly, with x's sign
+        # (none where the norm is nan: then no entry gets a gradient, as PyTorch)
         hit = xp.astype(xp.abs(x) == o, x.dtype)
-        return xp.sign(x) * (hit / xp.sum(hit, axes, keepdims=True))
+        count = xp.sum(hit, axes, keepdims=True)
+        return xp.sign(x) * (hit / xp.where(count == 0, 1, count))
     mag = xp.abs(x)
     if p < 1:  # |x|^(p-1) is infinite at 0: the entry's gradient is taken as 0
         at0 = x == 0
@@ -606,10 +662,24 @@ def _log_softmax_forward(a, axes):
     return (s - np.log(total)).astype(a.dtype)
 
 
+def _widened(rule):
+    """A float16 softmax rule computed in float32 and rounded once (PyTorch's kernels
+    accumulate in float32: a sum of 70,000 float16 cotangents must not be inf)."""
+    @functools.wraps(rule)
+    def wide(xp, g, x, out, axes):
+        if not str(g.dtype).endswith("float16"):
+            return rule(xp, g, x, out, axes)
+        return xp.astype(rule(xp, xp.astype(g, np.float32), x, xp.astype(out, np.float32),
+                              axes), np.float16)
+    return wide
+
+
+@_widened
 def _softmax_vjp(xp, g, x, out, axes):
     return out * (g - xp.sum(g * out, axes, keepdims=True))
 
 
+@_widened
 def _log_softmax_vjp(xp, g, x, out, axes):
     return g - xp.exp(out) * xp.sum(g, axes, keepdims=True)
 
@@ -706,11 +776,15 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "mean",
+    "nanmean",
+    "nansum",
     "norm",
     "prod",
     "softmax",
     "std",
+    "std_mean",
     "sum",
     "var",
+    "var_mean",
 ]
 TENSOR_METHODS = {name: globals()[name] for name in __all__}

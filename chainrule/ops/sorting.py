@@ -48,8 +48,10 @@ RETURN_TYPES["aminmax"] = _return_type("aminmax", ("min", "max"))
 def _share(xp, hit, axes, dtype):
     # Note [ties]: every entry equal to the result gets g / (number of such entries),
     # as PyTorch does for amax/amin and whole-tensor max/min/median.
-    hit = xp.astype(hit, dtype)
-    return hit / xp.sum(hit, axes, keepdims=True)
+    # (float16 in float32: a count above 65504 would be inf, as PyTorch avoids)
+    wide = np.float32 if str(dtype).endswith("float16") else dtype
+    hit = xp.astype(hit, wide)
+    return xp.astype(hit / xp.sum(hit, axes, keepdims=True), dtype)
 
 
 def _spread_weights(xp, x, out, axes, keepdim, dtype):
@@ -84,11 +86,17 @@ def _spread_nan_jvp(xp, ts, x, out, axes, keepdim, shape):
     return xp.sum(t * _spread_nan_weights(xp, x, out, axes, keepdim, t.dtype), axes, keepdim)
 
 def _amax_forward(a, axes, keepdim, shape):
-    return a.max(axis=axes, keepdims=keepdim)
+    return np.maximum.reduce(a, axis=axes, keepdims=keepdim)  # from chainrule's frame
 
 
 def _amin_forward(a, axes, keepdim, shape):
-    return a.min(axis=axes, keepdims=keepdim)
+    return np.minimum.reduce(a, axis=axes, keepdims=keepdim)
+
+
+def _no_bool_median(a):
+    if a.dtype == np.bool_:
+        raise NotImplementedError(f"\"median_cpu\" not implemented for 'Bool' (median of a "
+                                  f"bool tensor of shape {list(a.shape)}; use x.long())")
 
 
 def _median_forward(a, axes, keepdim, shape):
@@ -298,6 +306,7 @@ def median(input, dim=None, keepdim=False):
     """``median(x)``: the lower median of all elements (NaN if any is NaN; ties share the
     gradient).  ``median(x, dim)``: ``(values, indices)`` along ``dim``."""
     check_tensor(input, "median")
+    _no_bool_median(input._data)
     if dim is None:
         return unary(MEDIAN, input, reduce_dims(input, None, "median"), False,
                      input._data.shape)

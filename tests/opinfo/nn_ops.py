@@ -96,4 +96,12 @@ CASES = [
          shapes=[(2, 3, 6, 4)], name="adaptive_even"),
     Case(op="matmul", fn=_f("adaptive_avg_pool2d", output_size=(3, 4)),
          shapes=[(2, 2, 7, 5)], name="adaptive_avg_pool2d_uneven"),
+    # activations with PyTorch's kink conventions (Note [elu at 0]); random inputs stay
+    # away from the kinks, the special-points fuzzer covers them
+    Case(op="elu", fn=_f("elu", alpha=1.5), shapes=[(3, 4)]),
+    Case(op="elu", fn=_f("selu"), shapes=[(5,)], name="selu"),
+    Case(op="elu", fn=_f("celu", alpha=0.7), shapes=[(2, 3)], name="celu"),
+    Case(op="elu", fn=_f("elu"), shapes=[()], name="0d"),
+    Case(op="hardtanh", fn=_f("hardtanh", min_val=-0.5, max_val=1.0), shapes=[(3, 4)]),
+    Case(op="hardtanh", fn=_f("relu6"), shapes=[(6,)], domain=(-3.0, 8.0), name="relu6"),
 ]
