@@ -333,14 +333,20 @@ def cast(arr, np_dtype):
     return arr.astype(np_dtype)
 
 
+_LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+                 "bfloat16": "BFloat16Tensor", "int64": "LongTensor", "int32": "IntTensor",
+                 "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor",
+                 "bool": "BoolTensor"}
+
+
 def setitem_value(value, np_dtype):
     """The scalar of ``x[key] = value`` for a tensor of ``np_dtype``: checked as PyTorch
     checks it (floats beyond float16's range become inf, as PyTorch's setitem does)."""
     if isinstance(value, np.generic) and isinstance(value, (np.integer, float)):
         value = value.item()  # PyTorch takes what has __index__ or is a float
     if not isinstance(value, (int, float)):
-        name = _BY_NP[np_dtype].name
-        raise TypeError(f"can't assign a {type(value).__name__} to a torch.{name} tensor: "
+        name = _LEGACY_NAMES.get(_BY_NP[np_dtype].name, "Tensor")
+        raise TypeError(f"can't assign a {type(value).__name__} to a torch.{name}: "
                         f"x[key] = value takes a number, a sequence of numbers or a tensor")
     if type(value) is int and not -2 ** 63 <= value < 2 ** 63:
         raise ValueError(f"Overflow when unpacking long long: setitem got the integer "

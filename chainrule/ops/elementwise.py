@@ -90,7 +90,7 @@ def _zero(xp, x, out):
     return 0
 
 
-def _zero_vjp(xp, g, needs, saved, params):
+def _zero_vjp(xp, g, needs, saved, params, into=False):
     """Note [piecewise constant]: the gradient is zeros, also where the input is inf or
     nan (0 * inf would be nan), as PyTorch's zeros_like(grad)."""
     if len(needs) == 1:
