@@ -221,7 +221,7 @@ def _binary_vjp(op):
             if type(d) is int and d == 1:
                 g0 = g
             else:
-                g0 = times(xp, g, d, m0)
+                g0 = xp.where(d, g, 0) if m0 else g * d  # (times(), inlined)
                 if g0.dtype is not g.dtype:
                     g0 = xp.astype(g0, g.dtype)
             if shapes:
@@ -231,7 +231,7 @@ def _binary_vjp(op):
             if type(d) is int and d == 1:
                 g1 = g
             else:
-                g1 = times(xp, g, d, m1)
+                g1 = xp.where(d, g, 0) if m1 else g * d
                 if g1.dtype is not g.dtype:
                     g1 = xp.astype(g1, g.dtype)
             if shapes:
