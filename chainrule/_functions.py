@@ -34,18 +34,39 @@ def _check_bool_sub(a, b):
                 "are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
 
 
+def _alpha(input, other, alpha, op):
+    """``alpha * other`` with ``alpha`` checked against the result dtype (PyTorch)."""
+    if isinstance(other, np.generic):  # as binary ops read them (np.bool_ is a float)
+        other = float(other) if isinstance(other, np.bool_) else other.item()
+    if type(other) is int and not -2 ** 63 <= other < 2 ** 64:
+        _dtype.wrap_int(other, _dtype.int8.np)  # PyTorch's OverflowError comes first
+    if isinstance(input, Tensor) and isinstance(other, (Tensor, int, float)):
+        rt = _dtype.result_type(input._data, other._data if isinstance(other, Tensor)
+                                else other)
+        alpha = _dtype.check_alpha(alpha, rt, op)
+        if rt.kind in "iu" and type(other) is int:  # both wrap into rt, so does the product
+            lo, hi = _dtype.int_limits(rt)
+            return (_dtype.wrap_int(other, rt) * alpha - lo) % (hi - lo + 1) + lo
+        if rt.kind == "f" and not isinstance(other, Tensor):  # the product in rt, as PyTorch
+            with np.errstate(all="ignore"):
+                return float(np.array(other, rt) * np.array(alpha, rt))
+    if isinstance(other, Tensor):
+        return mul(other, alpha)
+    return (other and alpha) if type(other) is bool and type(alpha) is bool else other * alpha
+
+
 def add(input, other, *, alpha=1, out=None):
     """``input + alpha * other``."""
-    if alpha != 1:
-        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+    if alpha != 1 or type(alpha) is not int:
+        other = _alpha(input, other, alpha, "add")
     return binary(E.ADD, input, other)
 
 
 def sub(input, other, *, alpha=1, out=None):
     """``input - alpha * other``."""
     _check_bool_sub(input, other)
-    if alpha != 1:
-        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+    if alpha != 1 or type(alpha) is not int:
+        other = _alpha(input, other, alpha, "sub")
     return binary(E.SUB, input, other)
 
 

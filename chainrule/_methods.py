@@ -57,8 +57,8 @@ def _rmatmul(self, other):
 
 def _inplace_binary(op):
     def method(self, other, *, alpha=1):
-        if alpha != 1:
-            other = other * alpha
+        if alpha != 1 or type(alpha) is not int:
+            other = F._alpha(self, other, alpha, op.name + "_")
         if op is _SUB:
             F._check_bool_sub(self, other)
         return inplace(op, self, other)

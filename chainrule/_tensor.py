@@ -183,10 +183,11 @@ class Tensor:
                     f"gradient and the tensor are the same size")
             dt, gdt = value._data.dtype, self._data.dtype
             if dt != gdt and not (gdt.kind != "f" and dt == _dtype.grad_dtype(gdt)):
+                names = [_dtype.from_numpy_dtype(d).name for d in (dt, gdt)]
                 raise RuntimeError(
-                    f"attempting to assign a gradient with dtype '{_dtype.from_numpy_dtype(dt).name}' to a "
-                    f"tensor with dtype '{_dtype.from_numpy_dtype(gdt).name}'. The gradient must match the "
-                    f"tensor's dtype; convert it first, e.g. x.grad = g.to(x.dtype)")
+                    f"attempting to assign a gradient with dtype '{names[0]}' to a tensor "
+                    f"with dtype '{names[1]}'. The gradient must match the tensor's dtype; "
+                    f"convert it first, e.g. x.grad = g.to(x.dtype)")
         self._grad = value
 
     @grad.deleter

@@ -481,6 +481,18 @@ def test_fuzz_integer_binary_ops_with_python_numbers():
                                   or isinstance(s, (float, np.floating, np.bool_))):
             continue  # division by zero, bool and float remainders: the numerics fuzzer
         f = _OPS.get(op) or _INPLACE[op]
+        if g.random() < 0.1 and op in ("+", "-"):  # alpha is checked, not wrapped
+            alpha = [2, -1, 300, -300, 2.5, True, 0, 256][g.integers(8)]
+            if isinstance(alpha, float) and isinstance(s, (float, np.floating, np.bool_)):
+                continue  # PyTorch fuses x + alpha * s (one rounding); not reproduced
+            name = "add" if op == "+" else "sub"
+            f = (lambda a, b, name=name, alpha=alpha:
+                 getattr(type(a), name)(a, b, alpha=alpha) if isinstance(a, (cr.Tensor,
+                                                                             torch.Tensor))
+                 else getattr(torch if isinstance(b, torch.Tensor) else cr, name)(
+                     a, b, alpha=alpha))
+            op = f"{op}(alpha={alpha!r})"
+            right = True
 
         def fn(lib, vals=vals, s=s, f=f, right=right):
             x = lib.from_numpy(vals.copy()) if lib is cr else torch.from_numpy(vals.copy())
