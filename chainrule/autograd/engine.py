@@ -217,18 +217,8 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                         own = fresh and (own or gi is not g)
                         node = child
                         g = gi
-                        gi = None
                         continue
                     return
-                gi = None
-            # g passed through to several inputs (add) is owned by none of them
-            through = False
-            if own and fresh:
-                n_g = 0
-                for gi in grads:
-                    if gi is g:
-                        n_g += 1
-                through = n_g == 1
             for child, gi in zip(nxt, grads):
                 if gi is None or child is None:
                     continue
@@ -237,7 +227,7 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                 b = buffers.get(child)
                 if b is None:
                     buffers[child] = gi
-                    if fresh and (gi is not g or through):
+                    if fresh and (gi is not g or (own and _passed_once(grads, g))):
                         owned.add(child)
                     _heappush(heap, (-child._seq, child))
                 elif child in owned and type(b) is _ndarray and b.shape == gi.shape \
@@ -252,6 +242,15 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
         node = _heappop(heap)[1]
         g = buffers.pop(node)
         own = node in owned  # a node runs once: its entry is never looked at again
+
+
+def _passed_once(grads, g) -> bool:
+    """``g`` itself goes to one input only (add passes it to both: owned by neither)."""
+    n = 0
+    for gi in grads:
+        if gi is g:
+            n += 1
+    return n == 1
 
 
 def _visit_target(node, g, capture, relevant, accumulate, nb=0):
