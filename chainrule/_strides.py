@@ -19,8 +19,11 @@ and ``is_contiguous()`` agree with PyTorch for every chain of views.
 
 from __future__ import annotations
 
+from functools import lru_cache
 
-def contiguous_strides(shape) -> tuple:
+
+@lru_cache(maxsize=4096)
+def contiguous_strides(shape: tuple) -> tuple:
     """Row-major strides; size-0 dims count as 1 (PyTorch's convention)."""
     strides = [1] * len(shape)
     acc = 1

@@ -34,7 +34,8 @@ DEVIATIONS = {
     "overlapping-write":
         "in-place writes into a tensor whose elements share memory (expand, overlapping "
         "unfold windows) raise; PyTorch allows fill_/zero_, index_put_ and writes through "
-        "overlapping windows, whose result depends on its kernels' write order",
+        "overlapping windows, whose result depends on its kernels' write order; copy_ "
+        "between overlapping non-dense views reads the source before writing",
     "elementwise-result-layout":
         "an elementwise result of a non-dense input (a strided or overlapping view) is laid "
         "out as NumPy chooses, not as PyTorch's TensorIterator does",

@@ -44,10 +44,16 @@ GETITEM.geometry = lambda geo, key, shape: _S.index(geo, key)
 
 
 def _getitem_adv(a, key, shape, strides):
-    """``a[key]`` laid out with PyTorch's ``strides`` for it (``_index_strides``)."""
-    out = a[key]
+    """``a[key]`` laid out as PyTorch lays it out (``_index_strides``); ``strides`` are
+    ``a``'s, in PyTorch's convention."""
+    out_shape = None if a.size else _empty_index_shape(a.shape, key)
+    if out_shape is None or math.prod(out_shape):
+        out = a[key]
+    else:  # PyTorch checks the indices while copying: not at all for an empty result
+        out = np.empty(out_shape, a.dtype)
     if out.ndim <= 1:
         return out
+    strides = _index_strides(shape, strides, key, out.shape)
     if strides == _S.contiguous_strides(out.shape):
         return np.ascontiguousarray(out)
     size = out.itemsize
@@ -55,6 +61,26 @@ def _getitem_adv(a, key, shape, strides):
                                           tuple(s * size for s in strides))
     lay[...] = out
     return lay
+
+
+def _empty_index_shape(shape, key):
+    """The shape of ``x[key]`` for an empty ``x``, whatever the index values."""
+    fake = list(shape)
+    d = 0
+    empty_dim = False
+    for k in key:
+        if type(k) is slice or k.dtype.kind == "b":
+            d += 1 if type(k) is slice else k.ndim
+            continue
+        empty_dim = empty_dim or shape[d] == 0
+        fake[d] = max(fake[d], int(np.abs(k).max()) + 1 if k.size else 1)
+        d += 1
+    a = np.lib.stride_tricks.as_strided(np.zeros(1, np.bool_), tuple(fake), (0,) * len(fake))
+    out = a[key].shape
+    if empty_dim and all(k.size for k in key if type(k) is not slice):
+        # ATen: an index into a dim of size 0 that selects something is out of bounds
+        raise IndexError("index is out of bounds for dimension with size 0")
+    return out
 
 
 def _index_strides(shape, strides, key, out_shape):
@@ -67,6 +93,17 @@ def _index_strides(shape, strides, key, out_shape):
     strides (``_strides.iterator_strides``).  Masks index through ``nonzero()``'s
     columns."""
     nd = len(shape)
+    shape = tuple(shape)
+    if type(key[0]) is not slice and 0 not in shape and tuple(
+            strides) == _S.contiguous_strides(shape):
+        after = False  # index arrays leading a row-major x (x[idx], x[i, j]): row-major
+        for k in key:
+            if type(k) is slice:
+                after = True
+            elif after:
+                break
+        else:
+            return _S.contiguous_strides(tuple(out_shape))
     idx = []  # per dim of x: None or (shape, strides) of the index tensor
     for k in key:
         if type(k) is slice:
@@ -77,6 +114,7 @@ def _index_strides(shape, strides, key, out_shape):
         else:
             idx.append((k.shape, _S.contiguous_strides(k.shape)))
     idx += [None] * (nd - len(idx))
+    out_shape = tuple(out_shape)
     b_shape = tuple(np.broadcast_shapes(*[i[0] for i in idx if i is not None]))
     idx = [None if i is None else _S.expand((i[0], i[1], 0), b_shape)[1] for i in idx]
     pos = [d for d, i in enumerate(idx) if i is not None]
@@ -94,7 +132,6 @@ def _index_strides(shape, strides, key, out_shape):
         if st is not None:
             r = _S.compute_stride(b_shape, st, new)
             operands.append(r if r is not None else _S.contiguous_strides(new))
-    out_shape = tuple(out_shape)
     operands = [tuple(0 if m == 1 and n != 1 else s for s, m, n in zip(st, new, out_shape))
                 if st is not src else st for st in operands]
     if all(n == 1 for n in shape[:before] + shape[pos[-1] + 1:]) and all(
@@ -356,6 +393,8 @@ def getitem(x: Tensor, key):
     shape = x._data.shape
     if type(key) is int:  # the common x[i]
         basic, adv = (key, Ellipsis), None
+    elif type(key) is Tensor and key._data.ndim and shape:  # the common x[idx], x[mask]
+        basic, adv = (Ellipsis,), (_index_array(key),)
     else:
         basic, adv = _split_key(shape, key)
     try:
@@ -364,11 +403,10 @@ def getitem(x: Tensor, key):
         if not _trivial(basic):
             x = view(GETITEM, x, basic, shape)
         shape, strides, _ = x._geometry()
-        out_shape = np.empty(shape, dtype=np.bool_)[adv].shape
-        st = _index_strides(shape, strides, adv, out_shape)
-        out = unary(INDEX, x, adv, shape, st)
+        out = unary(INDEX, x, adv, shape, strides)
+        out_shape = out._data.shape
         if 1 in out_shape or 0 in out_shape:  # (a base reads other strides there)
-            out._geo = (out_shape, st, 0)
+            out._geo = (out_shape, _index_strides(shape, strides, adv, out_shape), 0)
         return out
     except IndexError as exc:
         raise _index_error(x, adv or basic, exc) from None
