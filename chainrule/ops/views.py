@@ -755,10 +755,10 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
     shape = x._data.shape
+    d = _dim(dim, len(shape), "unflatten")  # a 0-d tensor takes dims -1 and 0, as PyTorch
     if not shape:
         raise RuntimeError(f"unflatten: Dimension specified as {dim} but tensor has no "
                            f"dimensions")
-    d = _dim(dim, len(shape), "unflatten")
     sizes = [int(s) for s in sizes]
     if not sizes:
         raise RuntimeError("unflatten: sizes must be non-empty")
