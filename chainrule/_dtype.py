@@ -358,7 +358,7 @@ def check_alpha(alpha, result_np_dtype, op: str):
     """``alpha`` of add/sub as PyTorch converts it to the result dtype (checked)."""
     if isinstance(alpha, (bool, np.bool_)) and result_np_dtype.kind != "b":
         raise RuntimeError(f"{op}: Boolean alpha only supported for Boolean results.")
-    if result_np_dtype.kind in "iu":
+    if result_np_dtype.kind in "iub":
         if isinstance(alpha, (float, np.floating)):
             raise RuntimeError(f"{op}: For integral input tensors, argument alpha must not "
                                f"be a floating point number (got {alpha!r}).")

@@ -10,7 +10,7 @@ import numpy as np
 from . import _dtype
 from ._tensor import Tensor, wrap
 from .ops import elementwise as E
-from .ops._core import binary, elementwise, elementwise_n, inplace, unary
+from .ops._core import _wrap_int, binary, elementwise, elementwise_n, inplace, unary
 
 __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
            "floor_divide", "remainder", "fmod", "pow", "atan2", "arctan2", "maximum",
@@ -46,7 +46,8 @@ def _alpha(input, other, alpha, op):
         alpha = _dtype.check_alpha(alpha, rt, op)
         if rt.kind in "iu" and type(other) is int:  # both wrap into rt, so does the product
             lo, hi = _dtype.int_limits(rt)
-            return (_dtype.wrap_int(other, rt) * alpha - lo) % (hi - lo + 1) + lo
+            other = _wrap_int(other, rt, input._data)
+            return (other * alpha - lo) % (hi - lo + 1) + lo
         if rt.kind == "f" and not isinstance(other, Tensor):  # the product in rt, as PyTorch
             with np.errstate(all="ignore"):
                 return float(np.array(other, rt) * np.array(alpha, rt))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import operator
+import time
 import warnings
 
 import numpy as np
@@ -38,6 +39,15 @@ _FLOATS = [0.0, -0.0, math.inf, -math.inf, math.nan, 1.00002, 1.1, -2.5, 2.5, 0.
            1.00048828125 + 1e-10, 0.1, 1 / 3]
 _NP_SCALARS = [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
                np.uint8, np.uint16, np.uint32, np.uint64, np.bool_]
+
+
+def _cases(n, seconds=20):
+    """``cases(n)`` case numbers, stopping early when ``budget(seconds)`` is spent."""
+    deadline = budget(seconds)
+    for i in range(cases(n)):
+        if time.monotonic() > deadline:
+            return
+        yield i
 
 
 def _lib(name):
@@ -209,13 +219,9 @@ def _show(desc):
 
 def test_fuzz_tensor_from_data():
     g = rng("creation-data")
-    deadline = budget(20)
     failures = []
     n = 0
-    import time
-    for _ in range(cases(4000)):
-        if time.monotonic() > deadline:
-            break
+    for _ in _cases(8000):
         desc = _data(g)
         dt = None if g.random() < 0.35 else DTYPES[g.integers(len(DTYPES))]
         how = g.integers(5)
@@ -252,7 +258,7 @@ def test_fuzz_tensor_from_arrays_and_tensors():
     g = rng("creation-arrays")
     failures = []
     n = 0
-    for _ in range(cases(600)):
+    for _ in _cases(600):
         src = DTYPES[g.integers(len(DTYPES))]
         dt = None if g.random() < 0.3 else DTYPES[g.integers(len(DTYPES))]
         vals = [_py_leaf(g) for _ in range(int(g.integers(0, 6)))]
@@ -284,7 +290,7 @@ def test_fuzz_fill_values():
     g = rng("creation-fill")
     failures = []
     n = 0
-    for _ in range(cases(2000)):
+    for _ in _cases(4000):
         desc = _scalar_desc(g)
         dt = DTYPES[g.integers(len(DTYPES))]
         how = g.integers(7)
@@ -331,7 +337,7 @@ def test_fuzz_factories():
     g = rng("creation-factories")
     failures = []
     n = 0
-    for _ in range(cases(1500)):
+    for _ in _cases(3000):
         dt = None if g.random() < 0.3 else DTYPES[g.integers(len(DTYPES))]
         size = _SIZES[g.integers(len(_SIZES))]
         how = g.integers(13)
@@ -464,7 +470,7 @@ def test_fuzz_integer_binary_ops_with_python_numbers():
     failures = []
     n = 0
     names = list(_OPS)
-    for _ in range(cases(6000)):
+    for _ in _cases(12000):
         dt = (INT_DTYPES + ["bool"])[g.integers(len(INT_DTYPES) + 1)]
         vals = _int_values(g, dt)
         zero_d = g.random() < 0.15
@@ -511,7 +517,7 @@ def test_fuzz_integer_binary_ops_between_tensors():
     failures = []
     n = 0
     names = list(_OPS)
-    for _ in range(cases(2000)):
+    for _ in _cases(4000):
         da, db = ((INT_DTYPES + ["bool"])[i] for i in g.integers(len(INT_DTYPES) + 1, size=2))
         va, vb = _int_values(g, da), _int_values(g, db)
         if g.random() < 0.3:
