@@ -346,6 +346,8 @@ def _make_unary(op):
             pin_filter()
         try:
             out = op.forward(xd, *params) if params else op.forward(xd)
+        except MemoryError as exc:
+            raise _out_of_memory(op, exc) from None
         except FP_ERRORS:
             out = quiet_call(op.forward, xd, *params)
         if type(out) is not _ndarray:
@@ -468,6 +470,8 @@ def _make_binary(op):
             raise _broadcast_error(op, ad, bd, exc) from None
         except TypeError:
             raise _type_error(op, ad, bd) from None
+        except MemoryError as exc:
+            raise _out_of_memory(op, exc) from None
         except FP_ERRORS:
             out = quiet_call(op.forward, ad, bd)
         if type(out) is not _ndarray:
@@ -625,6 +629,12 @@ def _broadcast_error(op, ad, bd, exc):
     return RuntimeError(f"{op.name}: {exc} (shapes {sa} and {sb})")
 
 
+def _out_of_memory(op, exc):
+    """NumPy could not allocate the result: PyTorch's allocator error is a RuntimeError."""
+    return RuntimeError(f"{op.name}: not enough memory: {exc}. Work on smaller pieces "
+                        f"(chunks of the batch) or check the shapes broadcast as intended.")
+
+
 def _forward(op, args):
     """``op.forward(*args)`` under Note [floating-point warnings] (apply1 and apply2 inline
     the same steps)."""
@@ -633,6 +643,8 @@ def _forward(op, args):
         pin_filter()
     try:
         return op.forward(*args)
+    except MemoryError as exc:
+        raise _out_of_memory(op, exc) from None
     except FP_ERRORS:
         return quiet_call(op.forward, *args)
 
