@@ -38,7 +38,7 @@ import numpy as np
 from .. import _tensor as T
 from .._dtype import grad_dtype
 from .._grad_mode import STATE
-from ..backend.numpy_backend import BIG, QUIET, RAW, quiet, unquiet
+from ..backend.numpy_backend import BIG, QUIET, RAW, quiet, times, unquiet
 from . import _hooks
 from ._saved import unpack_saved
 from .anomaly_mode import ANOMALY, check_nan, report_error
@@ -164,7 +164,8 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                 # Note [inline unary VJP]: g * d(x) without a call through op.backward
                 # (a mask partial selects: Note [mask partials] in ops/_core.py)
                 gi = op.partial1(xp, *saved)
-                gi = xp.where(gi, g, 0) if op.mask1 else g * gi
+                gi = (xp.where(gi, g, 0) if op.mask1 is True else times(xp, g, gi, op.mask1)) \
+                    if op.mask1 else g * gi
                 grads = (gi if gi.dtype is g.dtype else gi.astype(g.dtype),)
                 gi = None
                 fresh = True
@@ -175,7 +176,7 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                 if type(d) is int and d == 1:
                     grads = (g, None)
                 else:
-                    gi = xp.where(d, g, 0) if op.masks[0] else g * d
+                    gi = times(xp, g, d, op.masks[0])
                     grads = (gi if gi.dtype is g.dtype else gi.astype(g.dtype), None)
                     gi = None
                 d = None

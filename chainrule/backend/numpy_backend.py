@@ -94,6 +94,18 @@ def cumsum(a, axis):
     return np.cumsum(a, axis=axis, dtype=acc).astype(a.dtype)
 
 
+def times(xp, g, d, mask):
+    """The cotangent times a partial: ``g * d``, or ``where(d, g, 0)`` for a mask
+    (``mask is True``), or ``where(d == 0, 0, g * d)`` for a "scaled" mask (maximum's
+    0 / 0.5 / 1): a masked-out entry gets 0 even where g is inf or nan, as PyTorch's
+    masked_fill."""
+    if not mask:
+        return g * d
+    if mask is True:
+        return xp.where(d, g, 0)
+    return xp.where(d == 0, 0, g * d)
+
+
 class LinAlgError(RuntimeError):
     """``torch.linalg.LinAlgError``: the matrix is singular or not positive-definite.
     Defined here so a rule's matrix word raises the same error in every namespace."""

@@ -32,7 +32,8 @@ from ..autograd.forward_ad import move_tangents as _fw_inplace
 from ..autograd.forward_ad import push as _fw_push
 from ..autograd.node import FIRST_ONLY as _FIRST_ONLY
 from ..autograd.node import Node, creation_site, next_seq, node_class
-from ..backend.numpy_backend import BIG, FP_ERRORS, WFILTER, pin_filter, quiet_call, wmod
+from ..backend.numpy_backend import (BIG, FP_ERRORS, WFILTER, pin_filter, quiet_call, times,
+                                     wmod)
 
 _new = object.__new__
 
@@ -172,11 +173,6 @@ def _chunkable(g, saved):
 # where, hardtanh) write 0 where the mask is off, whatever the cotangent: an inf or nan
 # arriving there (sqrt(x.clamp(min=0)) at x < 0 sends inf) must not become
 # 0 * inf = nan.  A row flags such partials (bool arrays) and the VJP is where(d, g, 0).
-def times(xp, g, d, mask):
-    """The cotangent times a partial: ``g * d``, or ``where(d, g, 0)`` for a mask."""
-    return xp.where(d, g, 0) if mask else g * d
-
-
 def _chunked_product(d, xp, g, saved, out, mask=False):
     """``out = g * d(xp, *saved)`` chunk by chunk (``out`` may be ``g``)."""
     gf = g.reshape(-1)
@@ -187,7 +183,7 @@ def _chunked_product(d, xp, g, saved, out, mask=False):
         j = min(i + CHUNK, n)
         part = [a[i:j] if type(a) is _ndarray else a for a in flat]
         if mask:
-            np.copyto(of[i:j], np.where(d(xp, *part), gf[i:j], 0), casting="unsafe")
+            np.copyto(of[i:j], times(np, gf[i:j], d(xp, *part), mask), casting="unsafe")
         else:
             np.multiply(gf[i:j], d(xp, *part), out=of[i:j], casting="unsafe")
     return out
@@ -221,7 +217,7 @@ def _binary_vjp(op):
             if type(d) is int and d == 1:
                 g0 = g
             else:
-                g0 = xp.where(d, g, 0) if m0 else g * d  # (times(), inlined)
+                g0 = (xp.where(d, g, 0) if m0 is True else times(xp, g, d, m0)) if m0 else g * d  # (times(), inlined)
                 if g0.dtype is not g.dtype:
                     g0 = xp.astype(g0, g.dtype)
             if shapes:
@@ -231,7 +227,7 @@ def _binary_vjp(op):
             if type(d) is int and d == 1:
                 g1 = g
             else:
-                g1 = xp.where(d, g, 0) if m1 else g * d
+                g1 = (xp.where(d, g, 0) if m1 is True else times(xp, g, d, m1)) if m1 else g * d
                 if g1.dtype is not g.dtype:
                     g1 = xp.astype(g1, g.dtype)
             if shapes:

@@ -337,9 +337,11 @@ ATAN2 = elementwise("atan2", np.arctan2,
                     reads=("x,y", "x,y"), formula="d atan2(x, y) = (y dx - x dy)/(x**2+y**2)",
                     promote="float")
 MAXIMUM = elementwise("maximum", np.maximum, (_max_dx, _max_dy), reads=("x,y", "x,y"),
-                      formula="d max(x, y) = dx where x > y, dy where y > x, half each on ties")
+                      formula="d max(x, y) = dx where x > y, dy where y > x, half each on ties",
+                      masks=("scaled", "scaled"))
 MINIMUM = elementwise("minimum", np.minimum, (_min_dx, _min_dy), reads=("x,y", "x,y"),
-                      formula="d min(x, y) = dx where x < y, dy where y < x, half each on ties")
+                      formula="d min(x, y) = dx where x < y, dy where y < x, half each on ties",
+                      masks=("scaled", "scaled"))
 
 
 # Note [fmax ties]: fmax/fmin ignore a NaN operand, and PyTorch gives the whole gradient
