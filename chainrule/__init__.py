@@ -143,3 +143,7 @@ from .ops import linalg_decomp as _linalg_decomp  # noqa: E402
 _methods.attach(_linalg_decomp.TENSOR_METHODS)
 det = linalg.det
 inverse = linalg.inv
+
+from . import _args  # noqa: E402
+
+_args.install(globals(), [_n for _n in list(globals()) if not _n.startswith("_")])

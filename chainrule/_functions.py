@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _args
 from ._tensor import Tensor, wrap
 from .ops import elementwise as E
 from .ops._core import binary, elementwise, elementwise_n, inplace, unary
@@ -286,6 +287,8 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
 
 def equal(input, other) -> bool:
     """True when both tensors have the same shape and elements."""
+    _args.tensor_arg(input, "equal", "input", 1)
+    _args.tensor_arg(other, "equal", "other", 2)
     return input._data.shape == other._data.shape and bool((input._data == other._data).all())
 
 
@@ -303,6 +306,19 @@ def _unary_fn(name):
 
 for _n in E.UNARY:
     globals()[_n] = _unary_fn(_n)
+
+def round(input, *, decimals=0, out=None):  # noqa: A001 - PyTorch's name
+    """Round half to even; ``decimals`` digits after the point (floating tensors only)."""
+    op = E.UNARY["round"]
+    _args.tensor_arg(input, "round", "input", 1)
+    decimals = _args.int_arg(decimals, "round", "decimals")
+    kind = input._data.dtype.kind
+    if kind == "b" or (kind != "f" and decimals):
+        from ._dtype import to_dtype
+        raise NotImplementedError(f'"round_cpu" not implemented for '
+                                  f"'{to_dtype(input._data.dtype).name}'")
+    return unary(op, input, decimals) if decimals else unary(op, input)
+
 
 _ALIASES = {"negative": "neg", "absolute": "abs", "arcsin": "asin", "arccos": "acos",
             "arctan": "atan", "arcsinh": None, "fix": "trunc"}

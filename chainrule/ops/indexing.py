@@ -384,6 +384,19 @@ def _masked_fill(self, mask, value, in_place):
         args, op, params = (mask, value), MASKED_FILL_TENSOR, (shape, value._data.dtype)
     else:
         value = value.item() if isinstance(value, np.generic) else value
+        if not isinstance(value, (int, float, bool, complex)):
+            raise TypeError(f"{name}(): argument 'value' must be Number, not "
+                            f"{type(value).__name__}")
+        kind = self._data.dtype.kind
+        info = np.iinfo(self._data.dtype) if kind in "iu" else None
+        if info is not None and (  # negative values wrap into unsigned types, as PyTorch
+                isinstance(value, float) and not np.isfinite(value)
+                or isinstance(value, int) and not (
+                    -(int(info.max) + 1) // (2 if kind == "u" else 1) <= value <= info.max)):
+            raise RuntimeError(f"{name}: value {value} cannot be converted to type "
+                               f"{self.dtype} without overflow")
+        if kind == "u" and isinstance(value, int) and value < 0:
+            value %= int(info.max) + 1
         args, op, params = (mask,), MASKED_FILL, (value, shape)
     return inplace(op, self, *args, params=params) if in_place else nary(
         op, (self, *args), params)

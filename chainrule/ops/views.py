@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _args
 from .._grad_mode import no_grad as _no_record
 from .._tensor import Tensor
 from ._core import Op, inplace, nary, unary, view
@@ -344,13 +345,7 @@ def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
 
 
 def _dim(d, ndim, op):
-    n = max(ndim, 1)
-    if not isinstance(d, (int, np.integer)):
-        raise TypeError(f"{op}: dim must be an int, got {type(d).__name__}")
-    if not -n <= d < n:
-        raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
-                         f"[{-n}, {n - 1}], but got {d})")
-    return int(d) % n
+    return _args.dim(d, ndim, op)
 
 
 def squeeze(x: Tensor, dim=None) -> Tensor:
@@ -474,6 +469,7 @@ def broadcast_to(x: Tensor, shape) -> Tensor:
 
 
 def expand_as(x: Tensor, other: Tensor) -> Tensor:
+    _args.tensor_arg(other, "expand_as", "other")
     return expand(x, *other.shape)
 
 
@@ -518,6 +514,9 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0):
 
 
 def chunk(x: Tensor, chunks: int, dim: int = 0):
+    chunks = _args.int_arg(chunks, "chunk", "chunks", 2)
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     d = _dim(dim, x._data.ndim, "chunk")
     n = x._data.shape[d]
     step = -(-n // chunks) if n else 1
