@@ -4,16 +4,16 @@ PyTorch parses every argument of a call against its signature before the op runs
 ``None`` where a Tensor belongs, a float where an int belongs or ``2**70`` as a dim is a
 ``TypeError`` / ``ValueError`` naming the argument, whatever the values of the others.
 
-Note [argument diagnosis]: chainrule's public functions run directly, with no parsing
-layer on the success path (that would cost every op).  Instead ``boundary`` wraps each
-public function once, at import, in a frame whose ``try`` costs nothing until something
-raises.  When the call fails, ``diagnose`` checks the arguments against the kinds their
-parameter names imply (``input`` is a Tensor, ``dim`` an int or tuple of ints, ``keepdim``
-a bool, ``dtype`` a dtype, ``alpha`` a number ...) in signature order and raises
-PyTorch's error for the first bad one; when every argument is well-typed the original
-error propagates unchanged (an internal error type there is a bug the junk-argument
-fuzzer reports).  The helpers below (``int_arg``, ``dim``, ``dims``) are the same checks
-for functions that must refuse an argument *before* using it (``chunk(0)``, huge offsets).
+Note [argument checks]: ``boundary`` wraps each public function once, at import, with a
+wrapper generated from its signature: each parameter is checked against the kind its
+name implies (``input`` is a Tensor, ``dim`` an int or tuple of ints, ``keepdim`` a bool,
+``dtype`` a dtype, ``alpha`` a number ...; ``OVERRIDES`` and ``FUNCTION_KINDS`` correct a
+name where it means something else), in signature order, and PyTorch's error is raised
+for the first bad argument.  Each check is one inline type test in the common case, so a
+well-typed call pays a few ``type(v) is int`` tests.  The op rows behind operators and
+unary methods (``x * y``, ``x.exp()``) are not wrapped: they are the hot path and check
+their input themselves.  The helpers below (``int_arg``, ``dim``, ``dims``) are the same
+checks for values used inside a function (``chunk(0)``, huge offsets).
 """
 
 from __future__ import annotations
@@ -92,24 +92,80 @@ def dims(ds, ndim: int, op: str, name: str = "dims") -> tuple:
     return out
 
 
+def fits(value, np_dtype, op: str):
+    """A Python number written into an array of ``np_dtype`` (fill, masked_fill, scatter):
+    PyTorch's RuntimeError when it does not fit; negative ints wrap into unsigned types.
+    Returns the value to write."""
+    kind = np.dtype(np_dtype).kind
+    if kind not in "iu" or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return value
+    info = np.iinfo(np_dtype)
+    low = -(int(info.max) + 1) // 2 if kind == "u" else int(info.min)
+    if isinstance(value, float) and not np.isfinite(value) or isinstance(value, int) and \
+            not low <= value <= info.max:
+        raise RuntimeError(f"{op}: value {value} cannot be converted to type "
+                           f"{np.dtype(np_dtype).name} without overflow")
+    if kind == "u" and isinstance(value, int) and value < 0:
+        value %= int(info.max) + 1
+    return value
+
+
+def python_int(value, op: str):
+    """A Python int beyond int64 cannot become a tensor: RuntimeError."""
+    if type(value) is int and not _LO <= value <= _HI:
+        raise RuntimeError(f"{op}: value {value} cannot be converted to type int64 without "
+                           f"overflow")
+    return value
+
+
 # ---- kinds of arguments, by parameter name ------------------------------------------------
 
+_LO, _HI = -INT64_MAX - 1, INT64_MAX
+
+
 def _bad_tensor(v):
-    return not isinstance(v, Tensor) and "Tensor"
+    return type(v) is not Tensor and not isinstance(v, Tensor) and "Tensor"
 
 
 def _bad_opt_tensor(v):
     return v is not None and _bad_tensor(v)
 
 
+_OPERANDS = (Tensor, numbers.Number, np.generic, np.ndarray, list, tuple)
+
+
 def _bad_operand(v):
     """A Tensor or something that converts to one (numbers, sequences, arrays)."""
-    ok = (Tensor, numbers.Number, np.generic, np.ndarray, list, tuple)
-    return not isinstance(v, ok) and "Tensor"
+    return type(v) is not Tensor and not isinstance(v, _OPERANDS) and "Tensor"
+
+
+_NUMBERS = (numbers.Number, np.generic, Tensor)
 
 
 def _bad_number(v):
-    return not isinstance(v, (numbers.Number, np.generic, Tensor)) and "Number"
+    """A number, or a one-element tensor (``alpha=torch.tensor(2.)``)."""
+    if isinstance(v, Tensor):
+        return v._data.size != 1 and "Number"
+    return type(v) is not float and not isinstance(v, _NUMBERS) and "Number"
+
+
+def _bad_float(v):
+    """A real number; a tensor is not accepted here (PyTorch's ``float`` arguments)."""
+    return (isinstance(v, (Tensor, complex, np.complexfloating))
+            or not isinstance(v, (numbers.Real, np.number))) and "float"
+
+
+def _bad_opt_float(v):
+    return v is not None and _bad_float(v)
+
+
+def _bad_opt_str(v):
+    return v is not None and not isinstance(v, str) and "str"
+
+
+def _bad_numeric(v):
+    """A number or a tensor of any shape (``lerp``'s weight, ``masked_fill``'s value)."""
+    return type(v) is not float and not isinstance(v, _NUMBERS) and "Number"
 
 
 def _bad_opt_number(v):
@@ -117,14 +173,15 @@ def _bad_opt_number(v):
 
 
 def _bad_bool(v):
-    return not isinstance(v, (bool, np.bool_)) and "bool"
+    return v is not True and v is not False and not isinstance(v, np.bool_) and "bool"
 
 
 def _bad_int(v):
+    if type(v) is int:
+        return not _LO <= v <= _HI and "overflow"
     if not _is_int(v):
         return "int"
-    return not -INT64_MAX - 1 <= int(v if not isinstance(v, Tensor) else v.item()) <= \
-        INT64_MAX and "overflow"
+    return not _LO <= int(v if not isinstance(v, Tensor) else v.item()) <= _HI and "overflow"
 
 
 def _bad_opt_int(v):
@@ -133,14 +190,16 @@ def _bad_opt_int(v):
 
 def _bad_ints(v):
     """An int, or a tuple/list of ints."""
-    if isinstance(v, (tuple, list)):
+    if type(v) is int:
+        return not _LO <= v <= _HI and "overflow"
+    if isinstance(v, (tuple, list)):  # Size too
         for x in v:
             bad = _bad_int(x)
             if bad:
                 return "tuple of ints" if bad == "int" else bad
         return False
     bad = _bad_int(v)
-    return ("tuple of ints" if bad == "int" else bad)
+    return "tuple of ints" if bad == "int" else bad
 
 
 def _bad_opt_ints(v):
@@ -156,6 +215,7 @@ KINDS = {
     "Tensor": _bad_tensor, "Tensor?": _bad_opt_tensor, "operand": _bad_operand,
     "Number": _bad_number, "Number?": _bad_opt_number, "bool": _bad_bool, "int": _bad_int,
     "int?": _bad_opt_int, "ints": _bad_ints, "ints?": _bad_opt_ints, "dtype": _bad_dtype,
+    "numeric": _bad_numeric, "float": _bad_float, "float?": _bad_opt_float, "str?": _bad_opt_str,
 }
 
 # What a parameter of each name is, everywhere unless a namespace overrides it.
@@ -166,9 +226,12 @@ NAMES = {
                      "batch2"), "Tensor"),
     **dict.fromkeys(("other", "end", "exponent", "weight"), "operand"),
     "bias": "Tensor?",
-    **dict.fromkeys(("alpha", "fill_value", "rtol", "atol", "nan", "negative_slope",
-                     "min_val", "max_val", "beta", "lambd", "threshold"), "Number"),
-    **dict.fromkeys(("posinf", "neginf"), "Number?"),
+    **dict.fromkeys(("alpha", "fill_value", "negative_slope", "min_val", "max_val", "beta",
+                     "lambd", "threshold"), "Number"),
+    **dict.fromkeys(("rtol", "atol", "nan"), "float"),
+    **dict.fromkeys(("posinf", "neginf"), "float?"),
+    **dict.fromkeys(("min", "max"), "operand"), "correction": "Number?",
+    "rounding_mode": "str?", "unbiased": "bool",
     **dict.fromkeys(("keepdim", "largest", "sorted", "descending", "stable", "as_tuple",
                      "equal_nan", "inplace", "requires_grad", "upper", "left",
                      "full_matrices", "non_blocking", "ceil_mode", "count_include_pad",
@@ -177,6 +240,7 @@ NAMES = {
     **dict.fromkeys(("diagonal", "offset", "k", "chunks", "dim0", "dim1", "dim2",
                      "length", "num_classes", "num_groups", "source", "destination"),
                     "int"),
+    **dict.fromkeys(("split_size_or_sections", "split_size", "sizes"), "ints"),
     **dict.fromkeys(("shifts", "size", "shape", "kernel_size", "output_size", "steps",
                      "n"), "ints"),
     **dict.fromkeys(("stride", "m"), "ints?"),
@@ -195,12 +259,22 @@ OVERRIDES = {
 FUNCTION_KINDS = {
     **{(f, "other"): "Tensor" for f in ("equal", "isclose", "allclose", "expand_as",
                                         "view_as", "reshape_as")},
-    ("select", "index"): "int", ("repeat_interleave", "repeats"): "ints?",
+    ("select", "index"): "int", ("repeat_interleave", "repeats"): None,
     ("uniform_", "from_"): "Number", ("uniform_", "to"): "Number",
     ("normal_", "mean"): "Number", ("normal_", "std"): "Number",
-    ("randint", "low"): "int", ("randint", "high"): "int?",
+    ("randint", "low"): None, ("randint", "high"): None,  # randint(high, size) too
     ("randint_like", "low"): "int", ("randint_like", "high"): "int?",
     ("manual_seed", "seed"): "int",
+    ("view_", "shape"): None,  # x.view(dtype) reinterprets the bits
+    # overloads: var(x, unbiased), max(x, other), scatter(x, dim, index, value)
+    ("var", "dim"): None, ("std", "dim"): None, ("max", "dim"): None, ("min", "dim"): None,
+    ("scatter", "src"): "operand", ("scatter_", "src"): "operand",
+    ("masked_fill", "value"): "numeric", ("masked_fill_", "value"): "numeric",
+    ("lerp", "end"): "Tensor", ("lerp", "weight"): "numeric", ("copy_", "src"): "operand",
+    ("take_along_dim", "dim"): "int?", ("fill_", "value"): "numeric",
+    # torch.mul(2, x), torch.where(c, 1.0, x): numbers are accepted here
+    **{(f, "input"): "operand" for f in ("add", "sub", "mul", "div", "floor_divide",
+                                         "remainder", "pow", "float_power", "where")},
 }
 
 
@@ -208,39 +282,23 @@ def _kind(space, name, fn_name=""):
     if (fn_name, name) in FUNCTION_KINDS:
         return FUNCTION_KINDS[fn_name, name]
     key = (space, name)
-    return OVERRIDES[key] if key in OVERRIDES else NAMES.get(name)
+    kind = OVERRIDES[key] if key in OVERRIDES else NAMES.get(name)
+    if space == "nn.functional" and kind == "bool":
+        return None  # PyTorch's Python-level functions take any truthy flag
+    return kind
 
 
-def diagnose(fn, space, args, kwargs):
-    """PyTorch's argument error for the first ill-typed argument, or None."""
-    try:
-        bound = _signature(fn).bind(*args, **kwargs)
-    except TypeError as exc:  # wrong number or names of arguments: PyTorch's TypeError too
-        return TypeError(f"{fn.__name__}(): {exc}")
-    for pos, (name, value) in enumerate(bound.arguments.items(), 1):
-        param = _signature(fn).parameters[name]
-        if param.kind is param.VAR_KEYWORD:
-            continue
-        kind = _kind(space, name, fn.__name__)
-        if param.kind is param.VAR_POSITIONAL:
-            # *size / *dims: ints, or one tuple of them
-            value = value[0] if len(value) == 1 and isinstance(value[0], (list, tuple)) \
-                else value
-            kind = "ints" if name in ("size", "shape", "sizes", "dims") else None
-        if kind is None:
-            continue
-        if value is param.default and value is None:
-            continue
-        bad = KINDS[kind](value)
-        if bad:
-            at = pos if param.kind in (param.POSITIONAL_ONLY,
-                                       param.POSITIONAL_OR_KEYWORD) else None
-            op = fn.__name__.strip("_")
-            if bad == "overflow":
-                return ValueError(f"{_where(op, name, at)}: Overflow when unpacking long "
-                                  "long (the value does not fit in int64)")
-            return TypeError(f"{_where(op, name, at)} must be {bad}, not {type_name(value)}")
-    return None
+_SEQUENCE_NAMES = ("size", "shape", "sizes", "dims")  # *size: ints or one tuple of ints
+
+
+def _bad_star_ints(v):
+    """``*size``: ints, or one tuple/list of ints."""
+    if len(v) == 1 and (type(v[0]) is tuple or isinstance(v[0], (tuple, list))):
+        v = v[0]
+    return _bad_ints(v) if v else False
+
+
+KINDS["ints*"] = _bad_star_ints
 
 
 @functools.lru_cache(maxsize=None)
@@ -298,41 +356,122 @@ def _tname(np_dtype, to_dtype):
     return names.get(to_dtype(np_dtype).name, str(np_dtype))
 
 
+# The test each kind passes without a call: the common, well-typed case (``v`` is the
+# argument).  Anything else goes to the kind's function, which raises or lets it through.
+_FAST = {
+    "Tensor": "type({v}) is _T", "Tensor?": "{v} is None or type({v}) is _T",
+    "operand": "type({v}) is _T or type({v}) is float or type({v}) is int",
+    "Number": "type({v}) is float or type({v}) is int",
+    "Number?": "{v} is None or type({v}) is float or type({v}) is int",
+    "float": "type({v}) is float or type({v}) is int",
+    "numeric": "type({v}) is _T or type({v}) is float or type({v}) is int",
+    "float?": "{v} is None or type({v}) is float or type({v}) is int",
+    "str?": "{v} is None or type({v}) is str",
+    "bool": "{v} is True or {v} is False",
+    "int": "type({v}) is int and _LO <= {v} <= _HI",
+    "int?": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
+    "ints": "type({v}) is int and _LO <= {v} <= _HI",
+    "ints?": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
+    "dtype": "{v} is None or type({v}) is _D", "ints*": "_star_ok({v})",
+}
+
+
+def _star_ok(v) -> bool:
+    """``*size`` given as plain ints (``reshape(2, 3)``), the common case."""
+    for e in v:
+        if type(e) is not int or not _LO <= e <= _HI:
+            return False
+    return True
+
+
+def _fail(kind, op, name, at, value):
+    """Raise PyTorch's error when ``value`` is not of ``kind`` (the slow path)."""
+    bad = KINDS[kind](value)
+    if not bad:
+        return
+    if kind == "ints*" and len(value) == 1:
+        value = value[0]
+    if bad == "overflow":
+        raise ValueError(f"{_where(op, name, at)}: Overflow when unpacking long long (the "
+                         f"value does not fit in int64)")
+    if isinstance(value, (tuple, list)) and bad == "tuple of ints":
+        j, x = next((j, x) for j, x in enumerate(value) if _bad_int(x))
+        raise TypeError(f"{_where(op, name, at)} must be tuple of ints, but element {j} "
+                        f"is {type_name(x)}")
+    raise TypeError(f"{_where(op, name, at)} must be {bad}, not {type_name(value)}")
+
+
 def boundary(fn, space=""):
-    """``fn`` behind Note [argument diagnosis] (idempotent).  A function with an ``out``
-    parameter writes its result there (Note [out=]); a method has no ``out=``."""
+    """``fn`` behind Note [argument checks] (idempotent).  A function with an ``out``
+    parameter writes its result there (Note [out=]); a method has no ``out=``.
+
+    The wrapper is generated with ``fn``'s own signature, so arguments are passed on
+    without packing and each check is one inline type test in the common case.
+    """
     if getattr(fn, "__wrapped_boundary__", False) or not inspect.isfunction(fn):
         return fn
     try:
-        has_out = "out" in _signature(fn).parameters
+        params = list(_signature(fn).parameters.values())
     except (TypeError, ValueError):
         return fn
-    name = fn.__name__.strip("_") or fn.__name__
+    from ._dtype import dtype
+    op = fn.__name__.strip("_") or fn.__name__
     method = space == "Tensor"
-    # flags PyTorch's parser checks even when the call would work (sum(keepdim=None))
-    flags = () if space == "nn.functional" else tuple(
-        p for p in _signature(fn).parameters if NAMES.get(p) == "bool")
-
-    @functools.wraps(fn)
-    def checked(*args, **kwargs):
-        try:
-            if kwargs and flags:
-                for flag in flags:
-                    if flag in kwargs and not isinstance(kwargs[flag], (bool, np.bool_)):
-                        raise TypeError(f"{name}(): argument '{flag}' must be bool, not "
-                                        f"{type_name(kwargs[flag])}")
-            if kwargs and "out" in kwargs and has_out:
-                out = kwargs.pop("out")
-                if method:
-                    raise TypeError(f"{name}() got an unexpected keyword argument 'out'")
-                result = fn(*args, **kwargs)
-                return result if out is None else write_out(result, out, name)
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            error = diagnose(fn, space, args, kwargs)
-            if error is None:
-                raise
-            raise error from exc
+    env = {"_fn": fn, "_fail": _fail, "_star_ok": _star_ok, "_T": Tensor, "_D": dtype, "_LO": _LO, "_HI": _HI,
+           "_write_out": write_out}
+    header, call, body = [], [], []
+    star = False
+    for i, p in enumerate(params):
+        v = p.name
+        default = ""
+        if p.default is not p.empty:
+            env[f"_d_{i}"] = p.default
+            default = f"=_d_{i}"
+        if p.kind is p.VAR_POSITIONAL:
+            header.append(f"*{v}")
+            call.append(f"*{v}")
+            star = True
+        elif p.kind is p.VAR_KEYWORD:
+            header.append(f"**{v}")
+            call.append(f"**{v}")
+        elif p.kind is p.KEYWORD_ONLY:
+            if not star:
+                header.append("*")
+                star = True
+            header.append(f"{v}{default}")
+            call.append(f"{v}={v}" if v != "out" else "out=None")
+        else:
+            header.append(f"{v}{default}")
+            call.append(v)
+        if p.kind is p.POSITIONAL_ONLY and (i + 1 == len(params)
+                                           or params[i + 1].kind is not p.POSITIONAL_ONLY):
+            header.append("/")
+        kind = _kind(space, v, fn.__name__)
+        if p.kind is p.VAR_POSITIONAL:
+            kind = "ints*" if v in _SEQUENCE_NAMES and (fn.__name__, v) not in \
+                FUNCTION_KINDS else None
+        if kind is None or p.kind is p.VAR_KEYWORD or (i == 0 and method) or v == "out":
+            continue
+        at = i + 1 - method if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) \
+            else None
+        if p.default is None and kind in ("Tensor", "Number", "int", "ints", "bool"):
+            kind += "?" if kind + "?" in KINDS else ""
+        fast = _FAST[kind].format(v=v)
+        skip = f"{v} is None or " if p.default is None and not kind.endswith("?") else ""
+        body.append(f"    if not ({skip}{fast}):\n"
+                    f"        _fail({kind!r}, {op!r}, {v!r}, {at!r}, {v})")
+    has_out = any(p.name == "out" for p in params)
+    if has_out:
+        if method:
+            body.append(f"    if out is not None:\n        raise TypeError("
+                        f"\"{op}() got an unexpected keyword argument 'out'\")")
+        else:
+            body.append(f"    if out is not None:\n"
+                        f"        return _write_out(_fn({', '.join(call)}), out, {op!r})")
+    body.append(f"    return _fn({', '.join(call)})")
+    source = f"def _checked({', '.join(header)}):\n" + "\n".join(body) + "\n"
+    exec(compile(source, f"<chainrule argument checks for {fn.__qualname__}>", "exec"), env)
+    checked = functools.wraps(fn)(env["_checked"])
     checked.__wrapped_boundary__ = True
     return checked
 

@@ -212,7 +212,8 @@ def where(condition, input=None, other=None, *, out=None):
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         # two Python scalars: PyTorch's default dtypes (where(c, 1.0, 0.0) is float32)
         from ._creation import tensor
-        input = tensor(input)
+        input = tensor(_args.python_int(input, "where"))
+    other = _args.python_int(other, "where")
     return elementwise_n(WHERE, (wrap(c), input, other), (False, True, True))
 
 

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from .. import _args
 from .._tensor import Tensor, wrap
 from ..backend.numpy_backend import RAW as _RAW
 from ._core import Op, inplace, nary
@@ -296,6 +297,8 @@ def _scatter(self, dim, index, src, value, reduce, in_place):
     if isinstance(src, Tensor):
         args, op, params = (index, src), SCATTER, (axis, src._data.shape)
     else:
+        src = _args.fits(src.item() if isinstance(src, np.generic) else src,
+                         self._data.dtype, name)
         args, op, params = (index,), SCATTER_VALUE, (axis, src)
     return inplace(op, self, *args, params=params) if in_place else nary(
         op, (self, *args), params)
@@ -387,16 +390,7 @@ def _masked_fill(self, mask, value, in_place):
         if not isinstance(value, (int, float, bool, complex)):
             raise TypeError(f"{name}(): argument 'value' must be Number, not "
                             f"{type(value).__name__}")
-        kind = self._data.dtype.kind
-        info = np.iinfo(self._data.dtype) if kind in "iu" else None
-        if info is not None and (  # negative values wrap into unsigned types, as PyTorch
-                isinstance(value, float) and not np.isfinite(value)
-                or isinstance(value, int) and not (
-                    -(int(info.max) + 1) // (2 if kind == "u" else 1) <= value <= info.max)):
-            raise RuntimeError(f"{name}: value {value} cannot be converted to type "
-                               f"{self.dtype} without overflow")
-        if kind == "u" and isinstance(value, int) and value < 0:
-            value %= int(info.max) + 1
+        value = _args.fits(value, self._data.dtype, name)
         args, op, params = (mask,), MASKED_FILL, (value, shape)
     return inplace(op, self, *args, params=params) if in_place else nary(
         op, (self, *args), params)

@@ -253,7 +253,7 @@ def copy_(self: Tensor, src, non_blocking=False) -> Tensor:
     """Copy ``src`` into ``self`` (broadcasting, casting); gradient flows to ``src``."""
     if not isinstance(src, Tensor):
         from .._creation import tensor
-        src = tensor(src)
+        src = tensor(_args.python_int(src, "copy_"))
     if np.broadcast_shapes(src._data.shape, self._data.shape) != self._data.shape:
         raise RuntimeError(f"copy_: the source of shape {list(src.shape)} cannot be broadcast "
                            f"to the destination of shape {list(self.shape)}")
