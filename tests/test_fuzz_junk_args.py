@@ -621,3 +621,58 @@ def test_junk_arguments_raise_pytorch_exception_types():
     shown = [line for name in sorted(findings) for line in findings[name][:3]]
     assert not findings, (f"{len(findings)} callables disagree with PyTorch on junk "
                           f"arguments ({ran} of {total} calls run):\n" + "\n".join(shown))
+
+
+KNOWN_CASES = [
+    lambda lib: lib.mul(2, 3),
+    lambda lib: lib.add(2, 3.5),
+    lambda lib: lib.mul(True, 3),
+    lambda lib: lib.reshape(None, (2,)),
+    lambda lib: lib.where(None),
+    lambda lib: lib.ones(3).chunk(0),
+    lambda lib: lib.sign(lib.tensor([True, False])),
+    lambda lib: lib.ones(2, 3).tril(10 ** 20),
+    lambda lib: lib.ones(2, 3).tril(1.5),
+    lambda lib: lib.flip(lib.arange(6).reshape(2, 3), dims=(0,)),
+    lambda lib: lib.flip(lib.arange(6).reshape(2, 3), dims=0),
+    lambda lib: lib.ones(2, 3).sum(0, keepdim=None),
+    lambda lib: lib.ones(2, 3).sum("a"),
+    lambda lib: lib.ones(2, 3).unsqueeze(5),
+    lambda lib: lib.ones(2, 3).reshape(3, "a"),
+    lambda lib: lib.tensor([1, 2]).masked_fill(lib.tensor([True, False]), float("inf")),
+    lambda lib: lib.ones(3).uniform_(float("nan")),
+]
+
+
+@pytest.mark.parametrize("case", range(len(KNOWN_CASES)))
+def test_known_junk_cases_match_pytorch(case):
+    """The cases issue 8 lists, pinned: PyTorch's value or PyTorch's exception type."""
+    from conftest import assert_same, outcome
+    ours, theirs = outcome(KNOWN_CASES[case], cr), outcome(KNOWN_CASES[case], torch)
+    assert_same(ours, theirs)
+
+
+def test_out_writes_into_the_given_tensor():
+    """out= was silently ignored; now the result lands in ``out`` as in PyTorch."""
+    for lib in (cr, torch):
+        x = lib.tensor([[1.0, 2.0], [3.0, 4.0]])
+        out = lib.zeros(2, 2)
+        res = lib.add(x, x, out=out)
+        assert res is out and out.tolist() == [[2.0, 4.0], [6.0, 8.0]]
+        wide = lib.zeros(2, 2, dtype=lib.float64)
+        lib.exp(lib.zeros(2, 2), out=wide)
+        assert wide.dtype == lib.float64 and wide.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+        with pytest.raises(RuntimeError):
+            lib.exp(x, out=lib.zeros(2, 2, dtype=lib.int64))
+        with pytest.raises(RuntimeError):
+            lib.add(x.requires_grad_(), 1, out=lib.zeros(2, 2))
+        with pytest.raises(TypeError):
+            x.detach().add(x.detach(), out=out)
+
+
+def test_python_int_beyond_int64_is_a_runtime_error():
+    """PyTorch leaks OverflowError here (DEVIATIONS "torch-internal-error"); chainrule
+    raises RuntimeError naming the op and the dtype."""
+    with pytest.raises(RuntimeError, match="add: value 100000000000000000000 cannot be "
+                                           "converted to type int64"):
+        cr.tensor([1, 2]).add(10 ** 20)
