@@ -159,6 +159,11 @@ def _bad_opt_float(v):
     return v is not None and _bad_float(v)
 
 
+def _bad_overload_dim(v):
+    """``dim`` of max/min/std/var, whose overloads put a tensor or a bool there too."""
+    return not (v is None or isinstance(v, (Tensor, bool))) and _bad_ints(v)
+
+
 def _bad_opt_str(v):
     return v is not None and not isinstance(v, str) and "str"
 
@@ -215,7 +220,7 @@ KINDS = {
     "Tensor": _bad_tensor, "Tensor?": _bad_opt_tensor, "operand": _bad_operand,
     "Number": _bad_number, "Number?": _bad_opt_number, "bool": _bad_bool, "int": _bad_int,
     "int?": _bad_opt_int, "ints": _bad_ints, "ints?": _bad_opt_ints, "dtype": _bad_dtype,
-    "numeric": _bad_numeric, "float": _bad_float, "float?": _bad_opt_float, "str?": _bad_opt_str,
+    "numeric": _bad_numeric, "float": _bad_float, "overload-dim": _bad_overload_dim, "float?": _bad_opt_float, "str?": _bad_opt_str,
 }
 
 # What a parameter of each name is, everywhere unless a namespace overrides it.
@@ -267,10 +272,11 @@ FUNCTION_KINDS = {
     ("manual_seed", "seed"): "int",
     ("view_", "shape"): None,  # x.view(dtype) reinterprets the bits
     # overloads: var(x, unbiased), max(x, other), scatter(x, dim, index, value)
-    ("var", "dim"): None, ("std", "dim"): None, ("max", "dim"): None, ("min", "dim"): None,
+    **{(f, "dim"): "overload-dim" for f in ("var", "std", "max", "min")},
+    ("eigh", "UPLO"): "str?", ("eigvalsh", "UPLO"): "str?",
     ("scatter", "src"): "operand", ("scatter_", "src"): "operand",
     ("masked_fill", "value"): "numeric", ("masked_fill_", "value"): "numeric",
-    ("lerp", "end"): "Tensor", ("lerp", "weight"): "numeric", ("copy_", "src"): "operand",
+    ("lerp", "end"): "Tensor", ("lerp", "weight"): "numeric", ("copy_", "src"): "numeric",
     ("take_along_dim", "dim"): "int?", ("fill_", "value"): "numeric",
     # torch.mul(2, x), torch.where(c, 1.0, x): numbers are accepted here
     **{(f, "input"): "operand" for f in ("add", "sub", "mul", "div", "floor_divide",
@@ -316,6 +322,14 @@ def _castable(src: np.dtype, dst: np.dtype) -> bool:
         or src.kind in "iu" and dst.kind in "iu")
 
 
+def check_out(out, op: str) -> tuple:
+    """``out=`` as a tuple of tensors, or PyTorch's TypeError (checked before the call)."""
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    if not outs or not all(isinstance(o, Tensor) for o in outs):
+        raise TypeError(f"{op}(): argument 'out' must be Tensor, not {type_name(out)}")
+    return outs
+
+
 def write_out(result, out, op: str):
     """Write ``result`` into the user's ``out=`` tensor(s), as PyTorch does; return ``out``.
 
@@ -324,12 +338,11 @@ def write_out(result, out, op: str):
     """
     from ._grad_mode import STATE, no_grad
     from .ops.views import copy_
-    outs = out if isinstance(out, (tuple, list)) else (out,)
+    outs = check_out(out, op)
     results = result if isinstance(result, tuple) else (result,)
-    if len(outs) != len(results) or not all(isinstance(o, Tensor) for o in outs):
-        bad = next((o for o in outs if not isinstance(o, Tensor)), out)
-        want = "Tensor" if len(results) == 1 else f"tuple of {len(results)} Tensors"
-        raise TypeError(f"{op}(): argument 'out' must be {want}, not {type_name(bad)}")
+    if len(outs) != len(results):
+        raise TypeError(f"{op}(): argument 'out' must be a tuple of {len(results)} Tensors, "
+                        f"not of {len(outs)}")
     if STATE.enabled and any(t._rg for t in (*outs, *results) if isinstance(t, Tensor)):
         raise RuntimeError(f"{op}(): functions with out=... arguments don't support "
                            f"automatic differentiation, but one of the arguments requires "
@@ -367,6 +380,7 @@ _FAST = {
     "numeric": "type({v}) is _T or type({v}) is float or type({v}) is int",
     "float?": "{v} is None or type({v}) is float or type({v}) is int",
     "str?": "{v} is None or type({v}) is str",
+    "overload-dim": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
     "bool": "{v} is True or {v} is False",
     "int": "type({v}) is int and _LO <= {v} <= _HI",
     "int?": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
@@ -418,7 +432,7 @@ def boundary(fn, space=""):
     op = fn.__name__.strip("_") or fn.__name__
     method = space == "Tensor"
     env = {"_fn": fn, "_fail": _fail, "_star_ok": _star_ok, "_T": Tensor, "_D": dtype, "_LO": _LO, "_HI": _HI,
-           "_write_out": write_out}
+           "_write_out": write_out, "_check_out": check_out}
     header, call, body = [], [], []
     star = False
     for i, p in enumerate(params):
@@ -466,6 +480,7 @@ def boundary(fn, space=""):
             body.append(f"    if out is not None:\n        raise TypeError("
                         f"\"{op}() got an unexpected keyword argument 'out'\")")
         else:
+            body.insert(0, f"    if out is not None:\n        _check_out(out, {op!r})")
             body.append(f"    if out is not None:\n"
                         f"        return _write_out(_fn({', '.join(call)}), out, {op!r})")
     body.append(f"    return _fn({', '.join(call)})")

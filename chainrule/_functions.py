@@ -279,7 +279,14 @@ isnan, isinf, isfinite, logical_not, bitwise_not, signbit, isposinf, isneginf = 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     a = input._data
     b = other._data if isinstance(other, Tensor) else other
-    return wrap(np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+    if isinstance(other, Tensor) and a.dtype != b.dtype:
+        from ._dtype import to_dtype
+        raise RuntimeError(f"isclose: {to_dtype(a.dtype)} did not match {to_dtype(b.dtype)}")
+    try:
+        return wrap(np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+    except ValueError:
+        raise RuntimeError(f"isclose: the size of tensor a ({list(a.shape)}) must match the "
+                           f"size of tensor b ({list(np.shape(b))})") from None
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:

@@ -116,7 +116,7 @@ KNOWN_GAPS = {
     "contiguous": "accepts junk",
     "conv1d": "other error type",
     "conv2d": "other error type",
-    "copy_": "accepts junk, other error type",
+    "copy_": "refuses valid",
     "cos": "accepts junk, other error type, refuses valid",
     "cosh": "accepts junk, other error type, refuses valid",
     "count_nonzero": "other error type, refuses valid",

@@ -254,7 +254,11 @@ def copy_(self: Tensor, src, non_blocking=False) -> Tensor:
     if not isinstance(src, Tensor):
         from .._creation import tensor
         src = tensor(_args.python_int(src, "copy_"))
-    if np.broadcast_shapes(src._data.shape, self._data.shape) != self._data.shape:
+    try:
+        fits = np.broadcast_shapes(src._data.shape, self._data.shape) == self._data.shape
+    except ValueError:
+        fits = False
+    if not fits:
         raise RuntimeError(f"copy_: the source of shape {list(src.shape)} cannot be broadcast "
                            f"to the destination of shape {list(self.shape)}")
     return inplace(COPY, self, src, params=(src._data.shape,))
@@ -493,6 +497,8 @@ def select(x: Tensor, dim: int, index: int) -> Tensor:
 
 
 def split(x: Tensor, split_size_or_sections, dim: int = 0):
+    if not x._data.ndim:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     d = _dim(dim, x._data.ndim, "split")
     n = x._data.shape[d]
     if isinstance(split_size_or_sections, int):
