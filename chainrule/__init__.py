@@ -138,3 +138,7 @@ det = linalg.det
 inverse = linalg.inv
 
 _pin_filter()  # Note [floating-point warnings] in backend/numpy_backend.py
+
+from . import _args  # noqa: E402
+
+_args.install(globals(), [_n for _n in list(globals()) if not _n.startswith("_")])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _dtype
+from . import _args, _dtype
 from ._tensor import Tensor, wrap
 from .ops import elementwise as E
 from .ops._core import _wrap_int, binary, elementwise, elementwise_n, inplace, unary
@@ -229,7 +229,8 @@ def where(condition, input=None, other=None, *, out=None):
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         # two Python scalars: PyTorch's default dtypes (where(c, 1.0, 0.0) is float32)
         from ._creation import tensor
-        input = tensor(input)
+        input = tensor(_args.python_int(input, "where"))
+    other = _args.python_int(other, "where")
     return elementwise_n(WHERE, (wrap(c), input, other), (False, True, True))
 
 
@@ -306,7 +307,14 @@ isnan, isinf, isfinite, logical_not, bitwise_not, signbit, isposinf, isneginf = 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     a = input._data
     b = other._data if isinstance(other, Tensor) else other
-    return wrap(np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+    if isinstance(other, Tensor) and a.dtype != b.dtype:
+        from ._dtype import to_dtype
+        raise RuntimeError(f"isclose: {to_dtype(a.dtype)} did not match {to_dtype(b.dtype)}")
+    try:
+        return wrap(np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+    except ValueError:
+        raise RuntimeError(f"isclose: the size of tensor a ({list(a.shape)}) must match the "
+                           f"size of tensor b ({list(np.shape(b))})") from None
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
@@ -315,6 +323,8 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
 
 def equal(input, other) -> bool:
     """True when both tensors have the same shape and elements."""
+    _args.tensor_arg(input, "equal", "input", 1)
+    _args.tensor_arg(other, "equal", "other", 2)
     return input._data.shape == other._data.shape and bool((input._data == other._data).all())
 
 
@@ -332,6 +342,19 @@ def _unary_fn(name):
 
 for _n in E.UNARY:
     globals()[_n] = _unary_fn(_n)
+
+def round(input, *, decimals=0, out=None):  # noqa: A001 - PyTorch's name
+    """Round half to even; ``decimals`` digits after the point (floating tensors only)."""
+    op = E.UNARY["round"]
+    _args.tensor_arg(input, "round", "input", 1)
+    decimals = _args.int_arg(decimals, "round", "decimals")
+    kind = input._data.dtype.kind
+    if kind == "b" or (kind != "f" and decimals):
+        from ._dtype import to_dtype
+        raise NotImplementedError(f'"round_cpu" not implemented for '
+                                  f"'{to_dtype(input._data.dtype).name}'")
+    return unary(op, input, decimals) if decimals else unary(op, input)
+
 
 _ALIASES = {"negative": "neg", "absolute": "abs", "arcsin": "asin", "arccos": "acos",
             "arctan": "atan", "arcsinh": None, "fix": "trunc"}

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _dtype as _dt
 from . import _functions as F
+from ._args import boundary, type_name
 from ._dtype import to_dtype
 from ._grad_mode import STATE
 from ._tensor import Tensor, check_device
@@ -302,6 +303,7 @@ _METHODS = {
 for _n in E.UNARY:
     _METHODS[_n] = E.UNARY[_n].apply1
     _METHODS[_n + "_"] = F.inplace_unary(_n)
+_METHODS["round"] = F.round
 
 
 # ---- in-place random fills (nn.init and ``w.data.normal_(0, 0.02)``) -----------------------
@@ -312,27 +314,60 @@ def _random_fill(self, values):
     return V.copy_(self, wrap(np.asarray(values).astype(self._data.dtype, copy=False)))
 
 
+def _float_arg(v, op, name):
+    """A Python float from a number argument of a random fill (PyTorch's TypeError)."""
+    if isinstance(v, Tensor) and v._data.size == 1:
+        v = v._data.item()
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+        raise TypeError(f"{op}(): argument '{name}' must be float, not {type_name(v)}")
+    return float(v)
+
+
+def _check_floating(self, op):
+    if self._data.dtype.kind != "f":
+        raise NotImplementedError(f'"{op}" not implemented for '
+                                  f"'{_dt.to_dtype(self._data.dtype).name}'")
+
+
 def uniform_(self, from_=0.0, to=1.0, *, generator=None):
     """Fill with draws from U(from_, to) (chainrule's generator, Note [random streams])."""
     from ._creation import _rng
+    from_, to = _float_arg(from_, "uniform_", "from"), _float_arg(to, "uniform_", "to")
+    _check_floating(self, "check_uniform_bounds")
+    fmax = float(np.finfo(self._data.dtype).max)
+    for name, v in (("from", from_), ("to", to)):
+        if not -fmax <= v <= fmax:
+            raise RuntimeError(f"{name} is out of bounds for {self.dtype}")
+    if from_ > to:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found "
+                           f"from={from_:g} > to={to:g}")
     return _random_fill(self, _rng(generator).uniform(from_, to, self._data.shape))
 
 
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
     """Fill with draws from N(mean, std**2)."""
     from ._creation import _rng
+    mean, std = _float_arg(mean, "normal_", "mean"), _float_arg(std, "normal_", "std")
+    _check_floating(self, "normal_kernel_cpu")
+    if not std >= 0.0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
     return _random_fill(self, _rng(generator).normal(mean, std, self._data.shape))
 
 
 def bernoulli_(self, p=0.5, *, generator=None):
     """Fill with 1 with probability ``p``, else 0."""
     from ._creation import _rng
-    pd = p._data if isinstance(p, Tensor) else p
+    pd = p._data if isinstance(p, Tensor) else _float_arg(p, "bernoulli_", "p")
+    if not isinstance(p, Tensor) and not 0 <= pd <= 1:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={pd:g}")
     return _random_fill(self, _rng(generator).random(self._data.shape) < pd)
 
 
 def exponential_(self, lambd=1.0, *, generator=None):
     from ._creation import _rng
+    lambd = _float_arg(lambd, "exponential_", "lambd")
+    if not lambd > 0.0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd:g}")
     return _random_fill(self, _rng(generator).exponential(1.0 / lambd, self._data.shape))
 
 
@@ -355,8 +390,12 @@ def _mT(self):
 
 
 def attach(extra: dict = ()) -> None:
-    for name, fn in {**_OPERATORS, **_METHODS, **dict(extra)}.items():
+    for name, fn in _OPERATORS.items():
         setattr(Tensor, name, fn)
+    for name, fn in {**_METHODS, **dict(extra)}.items():
+        # op rows (``x.exp()``) are the hot path and check their own input
+        hot = getattr(fn, "__name__", "") in ("apply1", "apply2")
+        setattr(Tensor, name, fn if hot else boundary(fn, "Tensor"))
     Tensor.T = _T
     Tensor.mT = _mT
     Tensor.H = _T

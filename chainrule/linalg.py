@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from . import _args
 from ._tensor import Tensor
 from .ops import reductions as _R
 from .ops import sorting as _S
@@ -110,3 +111,5 @@ def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None) ->
 
 __all__ = ["LinAlgError", "cholesky", "det", "eigh", "eigvalsh", "inv", "matmul",
            "matrix_norm", "norm", "qr", "slogdet", "solve", "svd", "svdvals", "vector_norm"]
+
+_args.install(globals(), __all__, "linalg")

@@ -46,6 +46,11 @@ DEVIATIONS = {
     "range-last-bit":
         "linspace/logspace (and float16 arange) may differ from PyTorch's vectorized kernels "
         "in the last bits",
+    "torch-internal-error":
+        "where PyTorch itself leaks OverflowError/AttributeError on a junk argument, "
+        "chainrule raises a TypeError/ValueError/RuntimeError or computes the value",
+    "out-number":
+        "out= given a Python number is a TypeError; PyTorch binds it to another overload",
     "degenerate-decomposition-gradient":
         "eigh/svd at repeated values give finite gradients; det at singular inputs gives "
         "the true cofactor and its true derivatives (PyTorch: zeros at rank n-1, NaN at "

@@ -18,6 +18,7 @@ import numpy as np
 
 import chainrule as _cr
 
+from .. import _args
 from .._tensor import Tensor, wrap
 from ..ops import nn_ops as _nn_ops
 from ._functional_loss import (  # noqa: F401  (re-exported)
@@ -235,7 +236,15 @@ def adaptive_avg_pool2d(input, output_size):
 
 def adaptive_avg_pool1d(input, output_size):
     """Average pooling of the last dim to ``output_size``."""
-    size = output_size[0] if isinstance(output_size, (tuple, list)) else output_size
+    size = output_size
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 1:
+            raise RuntimeError(f"adaptive_avg_pool1d() argument 'output_size' should contain "
+                               f"one int (got {len(output_size)})")
+        size = output_size[0]
+    size = _args.int_arg(size, "adaptive_avg_pool1d", "output_size", 2)
+    if size <= 0 and input.shape[-1]:
+        raise RuntimeError(f"adaptive_avg_pool1d(): output_size must be positive, got {size}")
     return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
 
 
@@ -324,7 +333,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
         raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received "
                            f"{input.dim()}")
     n, c = input.shape[:2]
-    if c % num_groups:
+    num_groups = _args.int_arg(num_groups, "group_norm", "num_groups", 2)
+    if num_groups <= 0 or c % num_groups:
         raise RuntimeError(f"Expected number of channels in input to be divisible by "
                            f"num_groups, but got input of shape {list(input.shape)} and "
                            f"num_groups={num_groups}")
@@ -514,3 +524,7 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
     if dim is None:
         dim = _softmax_dim("softmin", input.dim())
     return _cr.softmax(-input, dim, dtype=dtype)
+
+
+_args.install(globals(), [_n for _n in list(globals()) if not _n.startswith("_")],
+              "nn.functional")

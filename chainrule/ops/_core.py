@@ -430,6 +430,10 @@ def _make_binary(op):
                 if not tb:
                     b = _operand(b, a)
                     tb = isinstance(b, Tensor)
+            if not (ta or tb):  # torch.mul(2, 3): two numbers give a 0-d tensor
+                from .._creation import tensor
+                a = tensor(a)
+                ta = True
         if ta:
             if a._view is not None:
                 refresh_view(a)
@@ -470,6 +474,8 @@ def _make_binary(op):
             raise _out_of_memory(op, exc) from None
         except FP_ERRORS:
             out = quiet_call(op.forward, ad, bd)
+        except OverflowError:
+            raise _overflow_error(op, ad, bd) from None
         if type(out) is not _ndarray:
             out = _asarray(out)
         ra = ta and a._rg
@@ -611,6 +617,14 @@ def _type_error(op, ad, bd):
     return NotImplementedError(
         f"\"{op.name}_cpu\" not implemented for '{names.get(kind, kind)}': {op.name} takes "
         f"integer or bool tensors (got {np.asarray(ad).dtype} and {np.asarray(bd).dtype})")
+def _overflow_error(op, *vals):
+    """A Python number that does not fit the dtype it is computed in (PyTorch's text)."""
+    arrays = [v for v in vals if isinstance(v, _ndarray)]
+    dt = arrays[0].dtype if arrays else np.dtype(np.int64)
+    big = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, _ndarray)]
+    shown = big[0] if big else "a value"
+    return RuntimeError(f"{op.name}: value {shown} cannot be converted to type {dt} without "
+                        f"overflow")
 
 
 def _broadcast_error(op, ad, bd, exc):
@@ -963,6 +977,8 @@ def elementwise_n(op, operands, promote_mask=None):
         shapes = [list(np.shape(v)) for v in vals if v is not None]
         raise RuntimeError(f"{op.name}: operands of shapes {shapes} cannot be broadcast "
                            f"together ({exc})") from None
+    except OverflowError:
+        raise _overflow_error(op, *vals) from None
     if type(out) is not _ndarray:
         out = _asarray(out)
     rg = any(isinstance(v, Tensor) and v._rg for v in operands)

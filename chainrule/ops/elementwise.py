@@ -45,6 +45,8 @@ def _rsqrt(x):
 
 def _sign(x):
     # Note [sign of NaN]: PyTorch's sign(nan) is 0; NumPy's is nan
+    if x.dtype.kind == "b":  # sign(True) is True, as in PyTorch
+        return x.copy()
     out = np.sign(x)
     return np.where(np.isnan(out), 0, out) if x.dtype.kind == "f" else out
 

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from .. import _args
 from .._tensor import Tensor, wrap
 from ..backend.numpy_backend import RAW as _RAW
 from ._core import Op, inplace, nary
@@ -296,6 +297,8 @@ def _scatter(self, dim, index, src, value, reduce, in_place):
     if isinstance(src, Tensor):
         args, op, params = (index, src), SCATTER, (axis, src._data.shape)
     else:
+        src = _args.fits(src.item() if isinstance(src, np.generic) else src,
+                         self._data.dtype, name)
         args, op, params = (index,), SCATTER_VALUE, (axis, src)
     return inplace(op, self, *args, params=params) if in_place else nary(
         op, (self, *args), params)
@@ -384,6 +387,10 @@ def _masked_fill(self, mask, value, in_place):
         args, op, params = (mask, value), MASKED_FILL_TENSOR, (shape, value._data.dtype)
     else:
         value = value.item() if isinstance(value, np.generic) else value
+        if not isinstance(value, (int, float, bool, complex)):
+            raise TypeError(f"{name}(): argument 'value' must be Number, not "
+                            f"{type(value).__name__}")
+        value = _args.fits(value, self._data.dtype, name)
         args, op, params = (mask,), MASKED_FILL, (value, shape)
     return inplace(op, self, *args, params=params) if in_place else nary(
         op, (self, *args), params)

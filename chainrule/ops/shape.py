@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from .. import _args
 from .._dtype import result_type
 from .._tensor import Tensor, wrap
 from ._core import Op, nary, unary
@@ -215,9 +216,18 @@ def _dims_arg(dims) -> tuple:
     return tuple(dims)
 
 
-def flip(input: Tensor, *dims) -> Tensor:
+def flip(input: Tensor, *dims, **kwargs) -> Tensor:
     """Reverse the order of elements along ``dims`` (a copy, as in PyTorch)."""
     _check_tensor("flip", "input", input)
+    if kwargs:  # flip(x, dims=(0, 1)): the keyword takes a tuple, as in PyTorch
+        extra = sorted(set(kwargs) - {"dims"}) or (["dims"] if dims else [])
+        if extra:
+            raise TypeError(f"flip() got an unexpected keyword argument '{extra[0]}'")
+        dims = kwargs["dims"]
+        if not isinstance(dims, (tuple, list)):
+            raise TypeError(f"flip(): argument 'dims' must be tuple of ints, not "
+                            f"{_args.type_name(dims)}")
+        dims = (dims,)
     dims = _dims_arg(dims)
     nd = input._data.ndim
     axes = [_dim(d, nd, "flip") - max(nd, 1) for d in dims]
@@ -338,6 +348,9 @@ def tile(input: Tensor, dims) -> Tensor:
 def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None) -> Tensor:
     """Repeat each element ``repeats`` times along ``dim`` (flattened when ``dim`` is None).
     ``repeat_interleave(counts)`` alone gives ``arange(len(counts))`` repeated."""
+    if isinstance(repeats, float):
+        raise TypeError(f"repeat_interleave(): argument 'repeats' must be int or Tensor, not "
+                        f"float")
     if repeats is None:
         counts = input._data
         return wrap(np.repeat(np.arange(counts.size, dtype=np.int64), counts))
@@ -467,7 +480,7 @@ def _triangle(op, input, diagonal):
     if input._data.ndim < 2:
         raise RuntimeError(f"{op.name}: input tensor must have at least 2 dimensions (got "
                            f"shape {_shape(input)})")
-    return unary(op, input, int(diagonal))
+    return unary(op, input, _args.int_arg(diagonal, op.name, "diagonal", 2))
 
 
 def tril(input: Tensor, diagonal: int = 0) -> Tensor:
@@ -510,7 +523,8 @@ def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -
     if a == b:
         raise RuntimeError(f"diag_embed: diagonal dimensions cannot be identical {dim1}, "
                            f"{dim2}")
-    n = (s[-1] if s else 1) + abs(int(offset))
+    offset = _args.int_arg(offset, "diag_embed", "offset", 2)
+    n = (s[-1] if s else 1) + abs(offset)
     rest = list(s[:-1])
     for d in sorted((a, b)):
         rest.insert(d, n)
@@ -520,6 +534,7 @@ def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -
 def diag(input: Tensor, diagonal: int = 0) -> Tensor:
     """1-D -> square matrix with ``input`` on a diagonal; 2-D -> that diagonal (a copy)."""
     _check_tensor("diag", "input", input)
+    diagonal = _args.int_arg(diagonal, "diag", "diagonal", 2)
     nd = input._data.ndim
     if nd == 1:
         return diag_embed(input, diagonal, 0, 1)

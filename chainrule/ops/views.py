@@ -12,6 +12,7 @@ from collections.abc import Sequence as _Sequence
 
 import numpy as np
 
+from .. import _args
 from .. import _strides as _S
 from .._dtype import cast, setitem_value
 from .._grad_mode import no_grad as _no_record
@@ -536,8 +537,12 @@ def copy_(self: Tensor, src, non_blocking=False) -> Tensor:
     """Copy ``src`` into ``self`` (broadcasting, casting); gradient flows to ``src``."""
     if not isinstance(src, Tensor):
         from .._creation import tensor
-        src = tensor(src)
-    if np.broadcast_shapes(src._data.shape, self._data.shape) != self._data.shape:
+        src = tensor(_args.python_int(src, "copy_"))
+    try:
+        fits = np.broadcast_shapes(src._data.shape, self._data.shape) == self._data.shape
+    except ValueError:
+        fits = False
+    if not fits:
         raise RuntimeError(f"copy_: the source of shape {list(src.shape)} cannot be broadcast "
                            f"to the destination of shape {list(self.shape)}")
     if src._vc is self._vc and src is not self and _partial_overlap(self, src):
@@ -774,13 +779,7 @@ def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
 
 
 def _dim(d, ndim, op):
-    n = max(ndim, 1)
-    if not isinstance(d, (int, np.integer)):
-        raise TypeError(f"{op}: dim must be an int, got {type(d).__name__}")
-    if not -n <= d < n:
-        raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
-                         f"[{-n}, {n - 1}], but got {d})")
-    return int(d) % n
+    return _args.dim(d, ndim, op)
 
 
 def squeeze(x: Tensor, dim=None) -> Tensor:
@@ -920,6 +919,7 @@ def broadcast_to(x: Tensor, shape) -> Tensor:
 
 
 def expand_as(x: Tensor, other: Tensor) -> Tensor:
+    _args.tensor_arg(other, "expand_as", "other")
     return expand(x, tuple(other.shape))
 
 
@@ -945,6 +945,8 @@ def select(x: Tensor, dim: int, index: int) -> Tensor:
 
 
 def split(x: Tensor, split_size_or_sections, dim: int = 0):
+    if not x._data.ndim:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     d = _dim(dim, x._data.ndim, "split")
     n = x._data.shape[d]
     if isinstance(split_size_or_sections, int):
@@ -966,6 +968,9 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0):
 
 
 def chunk(x: Tensor, chunks: int, dim: int = 0):
+    chunks = _args.int_arg(chunks, "chunk", "chunks", 2)
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     d = _dim(dim, x._data.ndim, "chunk")
     n = x._data.shape[d]
     step = -(-n // chunks) if n else 1

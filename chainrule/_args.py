@@ -1,0 +1,499 @@
+"""Argument checks at the public boundary: PyTorch's exception types for junk arguments.
+
+PyTorch parses every argument of a call against its signature before the op runs, so a
+``None`` where a Tensor belongs, a float where an int belongs or ``2**70`` as a dim is a
+``TypeError`` / ``ValueError`` naming the argument, whatever the values of the others.
+
+Note [argument checks]: ``boundary`` wraps each public function once, at import, with a
+wrapper generated from its signature: each parameter is checked against the kind its
+name implies (``input`` is a Tensor, ``dim`` an int or tuple of ints, ``keepdim`` a bool,
+``dtype`` a dtype, ``alpha`` a number ...; ``OVERRIDES`` and ``FUNCTION_KINDS`` correct a
+name where it means something else), in signature order, and PyTorch's error is raised
+for the first bad argument.  Each check is one inline type test in the common case, so a
+well-typed call pays a few ``type(v) is int`` tests.  The op rows behind operators and
+unary methods (``x * y``, ``x.exp()``) are not wrapped: they are the hot path and check
+their input themselves.  The helpers below (``int_arg``, ``dim``, ``dims``) are the same
+checks for values used inside a function (``chunk(0)``, huge offsets).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import numbers
+
+import numpy as np
+
+from ._tensor import Tensor
+
+INT64_MAX = 2 ** 63 - 1
+
+
+def type_name(v) -> str:
+    """The type name PyTorch prints in argument errors (``numpy.ndarray``, ``NoneType``)."""
+    t = type(v)
+    if t.__module__ == "numpy":
+        return f"numpy.{t.__name__}"
+    if t.__name__ == "dtype" and t.__module__.startswith("chainrule"):
+        return "torch.dtype"
+    return t.__name__
+
+
+def _where(op, name, pos):
+    at = f" (position {pos})" if pos else ""
+    return f"{op}(): argument '{name}'{at}"
+
+
+def _is_int(v) -> bool:
+    return (isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))) or (
+        isinstance(v, Tensor) and v._data.dtype.kind in "iu" and v._data.size == 1)
+
+
+def tensor_arg(v, op: str, name: str = "input", pos: int | None = None):
+    """``v`` itself when it is a Tensor, else PyTorch's TypeError."""
+    if not isinstance(v, Tensor):
+        raise TypeError(f"{_where(op, name, pos)} must be Tensor, not {type_name(v)}")
+    return v
+
+
+def int_arg(v, op: str, name: str, pos: int | None = None) -> int:
+    """``v`` as a Python int, or PyTorch's TypeError / ValueError (overflow)."""
+    if type(v) is int and -INT64_MAX - 1 <= v <= INT64_MAX:
+        return v
+    if not _is_int(v):
+        raise TypeError(f"{_where(op, name, pos)} must be int, not {type_name(v)}")
+    v = int(v._data.reshape(())) if isinstance(v, Tensor) else int(v)
+    if not -INT64_MAX - 1 <= v <= INT64_MAX:
+        raise ValueError(f"{_where(op, name, pos)}: Overflow when unpacking long long "
+                         f"({v} does not fit in int64)")
+    return v
+
+
+def dim(d, ndim: int, op: str, name: str = "dim", pos: int | None = None) -> int:
+    """A dim of a tensor with ``ndim`` dims as an index in ``[0, ndim)`` (0-d: ``[-1, 0]``).
+
+    PyTorch's TypeError for a non-int and IndexError "Dimension out of range".
+    """
+    d = int_arg(d, op, name, pos)
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise IndexError(f"{op}(): Dimension out of range (expected to be in range of "
+                         f"[{-n}, {n - 1}], but got {d})")
+    return d % n
+
+
+def dims(ds, ndim: int, op: str, name: str = "dims") -> tuple:
+    """A tuple of distinct dims (an int alone is one dim); duplicates are a RuntimeError."""
+    seq = ds if isinstance(ds, (tuple, list)) else (ds,)
+    out = tuple(dim(d, ndim, op, name) for d in seq)
+    if len(set(out)) != len(out):
+        dup = next(d for d in out if out.count(d) > 1)
+        raise RuntimeError(f"{op}(): dim {dup} appears multiple times in the list of dims")
+    return out
+
+
+def fits(value, np_dtype, op: str):
+    """A Python number written into an array of ``np_dtype`` (fill, masked_fill, scatter):
+    PyTorch's RuntimeError when it does not fit; negative ints wrap into unsigned types.
+    Returns the value to write."""
+    kind = np.dtype(np_dtype).kind
+    if kind not in "iu" or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return value
+    info = np.iinfo(np_dtype)
+    low = -(int(info.max) + 1) // 2 if kind == "u" else int(info.min)
+    if isinstance(value, float) and not np.isfinite(value) or isinstance(value, int) and \
+            not low <= value <= info.max:
+        raise RuntimeError(f"{op}: value {value} cannot be converted to type "
+                           f"{np.dtype(np_dtype).name} without overflow")
+    if kind == "u" and isinstance(value, int) and value < 0:
+        value %= int(info.max) + 1
+    return value
+
+
+def python_int(value, op: str):
+    """A Python int beyond int64 cannot become a tensor: RuntimeError."""
+    if type(value) is int and not _LO <= value <= _HI:
+        raise RuntimeError(f"{op}: value {value} cannot be converted to type int64 without "
+                           f"overflow")
+    return value
+
+
+# ---- kinds of arguments, by parameter name ------------------------------------------------
+
+_LO, _HI = -INT64_MAX - 1, INT64_MAX
+
+
+def _bad_tensor(v):
+    return type(v) is not Tensor and not isinstance(v, Tensor) and "Tensor"
+
+
+def _bad_opt_tensor(v):
+    return v is not None and _bad_tensor(v)
+
+
+_OPERANDS = (Tensor, numbers.Number, np.generic, np.ndarray, list, tuple)
+
+
+def _bad_operand(v):
+    """A Tensor or something that converts to one (numbers, sequences, arrays)."""
+    return type(v) is not Tensor and not isinstance(v, _OPERANDS) and "Tensor"
+
+
+_NUMBERS = (numbers.Number, np.generic, Tensor)
+
+
+def _bad_number(v):
+    """A number, or a one-element tensor (``alpha=torch.tensor(2.)``)."""
+    if isinstance(v, Tensor):
+        return v._data.size != 1 and "Number"
+    return type(v) is not float and not isinstance(v, _NUMBERS) and "Number"
+
+
+def _bad_float(v):
+    """A real number; a tensor is not accepted here (PyTorch's ``float`` arguments)."""
+    return (isinstance(v, (Tensor, complex, np.complexfloating))
+            or not isinstance(v, (numbers.Real, np.number))) and "float"
+
+
+def _bad_opt_float(v):
+    return v is not None and _bad_float(v)
+
+
+def _bad_overload_dim(v):
+    """``dim`` of max/min/std/var, whose overloads put a tensor or a bool there too."""
+    return not (v is None or isinstance(v, (Tensor, bool))) and _bad_ints(v)
+
+
+def _bad_opt_str(v):
+    return v is not None and not isinstance(v, str) and "str"
+
+
+def _bad_numeric(v):
+    """A number or a tensor of any shape (``lerp``'s weight, ``masked_fill``'s value)."""
+    return type(v) is not float and not isinstance(v, _NUMBERS) and "Number"
+
+
+def _bad_opt_number(v):
+    return v is not None and _bad_number(v)
+
+
+def _bad_bool(v):
+    return v is not True and v is not False and not isinstance(v, np.bool_) and "bool"
+
+
+def _bad_int(v):
+    if type(v) is int:
+        return not _LO <= v <= _HI and "overflow"
+    if not _is_int(v):
+        return "int"
+    return not _LO <= int(v if not isinstance(v, Tensor) else v.item()) <= _HI and "overflow"
+
+
+def _bad_opt_int(v):
+    return v is not None and _bad_int(v)
+
+
+def _bad_ints(v):
+    """An int, or a tuple/list of ints."""
+    if type(v) is int:
+        return not _LO <= v <= _HI and "overflow"
+    if isinstance(v, (tuple, list)):  # Size too
+        for x in v:
+            bad = _bad_int(x)
+            if bad:
+                return "tuple of ints" if bad == "int" else bad
+        return False
+    bad = _bad_int(v)
+    return "tuple of ints" if bad == "int" else bad
+
+
+def _bad_opt_ints(v):
+    return v is not None and _bad_ints(v)
+
+
+def _bad_dtype(v):
+    from ._dtype import dtype
+    return v is not None and not isinstance(v, (dtype, str, type, np.dtype)) and "torch.dtype"
+
+
+KINDS = {
+    "Tensor": _bad_tensor, "Tensor?": _bad_opt_tensor, "operand": _bad_operand,
+    "Number": _bad_number, "Number?": _bad_opt_number, "bool": _bad_bool, "int": _bad_int,
+    "int?": _bad_opt_int, "ints": _bad_ints, "ints?": _bad_opt_ints, "dtype": _bad_dtype,
+    "numeric": _bad_numeric, "float": _bad_float, "overload-dim": _bad_overload_dim, "float?": _bad_opt_float, "str?": _bad_opt_str,
+}
+
+# What a parameter of each name is, everywhere unless a namespace overrides it.
+NAMES = {
+    **dict.fromkeys(("input", "self", "x", "tensor", "condition", "mask", "index",
+                     "target", "vec", "vec1", "vec2", "mat", "mat1", "mat2", "A", "B",
+                     "LD", "src", "tensor1", "tensor2", "indices", "batch1",
+                     "batch2"), "Tensor"),
+    **dict.fromkeys(("other", "end", "exponent", "weight"), "operand"),
+    "bias": "Tensor?",
+    **dict.fromkeys(("alpha", "fill_value", "negative_slope", "min_val", "max_val", "beta",
+                     "lambd", "threshold"), "Number"),
+    **dict.fromkeys(("rtol", "atol", "nan"), "float"),
+    **dict.fromkeys(("posinf", "neginf"), "float?"),
+    **dict.fromkeys(("min", "max"), "operand"), "correction": "Number?",
+    "rounding_mode": "str?", "unbiased": "bool",
+    **dict.fromkeys(("keepdim", "largest", "sorted", "descending", "stable", "as_tuple",
+                     "equal_nan", "inplace", "requires_grad", "upper", "left",
+                     "full_matrices", "non_blocking", "ceil_mode", "count_include_pad",
+                     "return_indices", "log_target", "scale_grad_by_freq", "sparse",
+                     "align_corners", "check_errors", "hermitian"), "bool"),
+    **dict.fromkeys(("diagonal", "offset", "k", "chunks", "dim0", "dim1", "dim2",
+                     "length", "num_classes", "num_groups", "source", "destination"),
+                    "int"),
+    **dict.fromkeys(("split_size_or_sections", "split_size", "sizes"), "ints"),
+    **dict.fromkeys(("shifts", "size", "shape", "kernel_size", "output_size", "steps",
+                     "n"), "ints"),
+    **dict.fromkeys(("stride", "m"), "ints?"),
+    "dim": "ints?", "dims": "ints", "dtype": "dtype", "out": "Tensor?",
+}
+
+# Per-namespace corrections: (namespace, parameter) -> kind (None: not checked).
+OVERRIDES = {
+    ("nn.functional", "weight"): "Tensor?", ("nn.functional", "target"): None,
+    ("", "end"): None, ("", "source"): None, ("", "destination"): None,
+    ("Tensor", "source"): None, ("Tensor", "destination"): None,
+    ("", "index"): None,
+}
+
+# Per-function corrections: (function name, parameter) -> kind.
+FUNCTION_KINDS = {
+    **{(f, "other"): "Tensor" for f in ("equal", "isclose", "allclose", "expand_as",
+                                        "view_as", "reshape_as")},
+    ("select", "index"): "int", ("repeat_interleave", "repeats"): None,
+    ("uniform_", "from_"): "Number", ("uniform_", "to"): "Number",
+    ("normal_", "mean"): "Number", ("normal_", "std"): "Number",
+    ("randint", "low"): None, ("randint", "high"): None,  # randint(high, size) too
+    ("randint_like", "low"): "int", ("randint_like", "high"): "int?",
+    ("manual_seed", "seed"): "int",
+    ("view_", "shape"): None,  # x.view(dtype) reinterprets the bits
+    # overloads: var(x, unbiased), max(x, other), scatter(x, dim, index, value)
+    **{(f, "dim"): "overload-dim" for f in ("var", "std", "max", "min")},
+    ("eigh", "UPLO"): "str?", ("eigvalsh", "UPLO"): "str?",
+    ("scatter", "src"): "operand", ("scatter_", "src"): "operand",
+    ("masked_fill", "value"): "numeric", ("masked_fill_", "value"): "numeric",
+    ("lerp", "end"): "Tensor", ("lerp", "weight"): "numeric", ("copy_", "src"): "numeric",
+    ("take_along_dim", "dim"): "int?", ("fill_", "value"): "numeric",
+    # torch.mul(2, x), torch.where(c, 1.0, x): numbers are accepted here
+    **{(f, "input"): "operand" for f in ("add", "sub", "mul", "div", "floor_divide",
+                                         "remainder", "pow", "float_power", "where")},
+}
+
+
+def _kind(space, name, fn_name=""):
+    if (fn_name, name) in FUNCTION_KINDS:
+        return FUNCTION_KINDS[fn_name, name]
+    key = (space, name)
+    kind = OVERRIDES[key] if key in OVERRIDES else NAMES.get(name)
+    if space == "nn.functional" and kind == "bool":
+        return None  # PyTorch's Python-level functions take any truthy flag
+    return kind
+
+
+_SEQUENCE_NAMES = ("size", "shape", "sizes", "dims")  # *size: ints or one tuple of ints
+
+
+def _bad_star_ints(v):
+    """``*size``: ints, or one tuple/list of ints."""
+    if len(v) == 1 and (type(v[0]) is tuple or isinstance(v[0], (tuple, list))):
+        v = v[0]
+    return _bad_ints(v) if v else False
+
+
+KINDS["ints*"] = _bad_star_ints
+
+
+@functools.lru_cache(maxsize=None)
+def _signature(fn):
+    return inspect.signature(fn)
+
+
+# ---- out= ---------------------------------------------------------------------------------
+
+def _castable(src: np.dtype, dst: np.dtype) -> bool:
+    """PyTorch's ``canCast``: no float -> integer, no number -> bool."""
+    order = "biuf"
+    return dst.kind == "b" and src.kind == "b" or (
+        dst.kind != "b" and order.index(src.kind) <= order.index(dst.kind)
+        or src.kind in "iu" and dst.kind in "iu")
+
+
+def check_out(out, op: str) -> tuple:
+    """``out=`` as a tuple of tensors, or PyTorch's TypeError (checked before the call)."""
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    if not outs or not all(isinstance(o, Tensor) for o in outs):
+        raise TypeError(f"{op}(): argument 'out' must be Tensor, not {type_name(out)}")
+    return outs
+
+
+def write_out(result, out, op: str):
+    """Write ``result`` into the user's ``out=`` tensor(s), as PyTorch does; return ``out``.
+
+    Note [out=]: the result is computed as usual and copied into ``out`` (resized when its
+    shape differs); out= is not differentiable, so PyTorch's error when grad is recorded.
+    """
+    from ._grad_mode import STATE, no_grad
+    from .ops.views import copy_
+    outs = check_out(out, op)
+    results = result if isinstance(result, tuple) else (result,)
+    if len(outs) != len(results):
+        raise TypeError(f"{op}(): argument 'out' must be a tuple of {len(results)} Tensors, "
+                        f"not of {len(outs)}")
+    if STATE.enabled and any(t._rg for t in (*outs, *results) if isinstance(t, Tensor)):
+        raise RuntimeError(f"{op}(): functions with out=... arguments don't support "
+                           f"automatic differentiation, but one of the arguments requires "
+                           f"grad.")
+    from ._dtype import to_dtype
+    for o, r in zip(outs, results, strict=True):
+        if not _castable(r._data.dtype, o._data.dtype):
+            raise RuntimeError(f"result type {_tname(r._data.dtype, to_dtype)} can't be cast "
+                               f"to the desired output type {_tname(o._data.dtype, to_dtype)}")
+        with no_grad():
+            if o._data.shape != r._data.shape:
+                if o._view is not None:
+                    raise RuntimeError(f"{op}(): out= of shape {list(o.shape)} is a view and "
+                                       f"cannot be resized to {list(r.shape)}")
+                o._data = np.empty(r._data.shape, o._data.dtype)
+            copy_(o, r)
+    return out
+
+
+def _tname(np_dtype, to_dtype):
+    names = {"float16": "Half", "float32": "Float", "float64": "Double", "int8": "Char",
+             "int16": "Short", "int32": "Int", "int64": "Long", "uint8": "Byte",
+             "bool": "Bool"}
+    return names.get(to_dtype(np_dtype).name, str(np_dtype))
+
+
+# The test each kind passes without a call: the common, well-typed case (``v`` is the
+# argument).  Anything else goes to the kind's function, which raises or lets it through.
+_FAST = {
+    "Tensor": "type({v}) is _T", "Tensor?": "{v} is None or type({v}) is _T",
+    "operand": "type({v}) is _T or type({v}) is float or type({v}) is int",
+    "Number": "type({v}) is float or type({v}) is int",
+    "Number?": "{v} is None or type({v}) is float or type({v}) is int",
+    "float": "type({v}) is float or type({v}) is int",
+    "numeric": "type({v}) is _T or type({v}) is float or type({v}) is int",
+    "float?": "{v} is None or type({v}) is float or type({v}) is int",
+    "str?": "{v} is None or type({v}) is str",
+    "overload-dim": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
+    "bool": "{v} is True or {v} is False",
+    "int": "type({v}) is int and _LO <= {v} <= _HI",
+    "int?": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
+    "ints": "type({v}) is int and _LO <= {v} <= _HI",
+    "ints?": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
+    "dtype": "{v} is None or type({v}) is _D", "ints*": "_star_ok({v})",
+}
+
+
+def _star_ok(v) -> bool:
+    """``*size`` given as plain ints (``reshape(2, 3)``), the common case."""
+    for e in v:
+        if type(e) is not int or not _LO <= e <= _HI:
+            return False
+    return True
+
+
+def _fail(kind, op, name, at, value):
+    """Raise PyTorch's error when ``value`` is not of ``kind`` (the slow path)."""
+    bad = KINDS[kind](value)
+    if not bad:
+        return
+    if kind == "ints*" and len(value) == 1:
+        value = value[0]
+    if bad == "overflow":
+        raise ValueError(f"{_where(op, name, at)}: Overflow when unpacking long long (the "
+                         f"value does not fit in int64)")
+    if isinstance(value, (tuple, list)) and bad == "tuple of ints":
+        j, x = next((j, x) for j, x in enumerate(value) if _bad_int(x))
+        raise TypeError(f"{_where(op, name, at)} must be tuple of ints, but element {j} "
+                        f"is {type_name(x)}")
+    raise TypeError(f"{_where(op, name, at)} must be {bad}, not {type_name(value)}")
+
+
+def boundary(fn, space=""):
+    """``fn`` behind Note [argument checks] (idempotent).  A function with an ``out``
+    parameter writes its result there (Note [out=]); a method has no ``out=``.
+
+    The wrapper is generated with ``fn``'s own signature, so arguments are passed on
+    without packing and each check is one inline type test in the common case.
+    """
+    if getattr(fn, "__wrapped_boundary__", False) or not inspect.isfunction(fn):
+        return fn
+    try:
+        params = list(_signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return fn
+    from ._dtype import dtype
+    op = fn.__name__.strip("_") or fn.__name__
+    method = space == "Tensor"
+    env = {"_fn": fn, "_fail": _fail, "_star_ok": _star_ok, "_T": Tensor, "_D": dtype, "_LO": _LO, "_HI": _HI,
+           "_write_out": write_out, "_check_out": check_out}
+    header, call, body = [], [], []
+    star = False
+    for i, p in enumerate(params):
+        v = p.name
+        default = ""
+        if p.default is not p.empty:
+            env[f"_d_{i}"] = p.default
+            default = f"=_d_{i}"
+        if p.kind is p.VAR_POSITIONAL:
+            header.append(f"*{v}")
+            call.append(f"*{v}")
+            star = True
+        elif p.kind is p.VAR_KEYWORD:
+            header.append(f"**{v}")
+            call.append(f"**{v}")
+        elif p.kind is p.KEYWORD_ONLY:
+            if not star:
+                header.append("*")
+                star = True
+            header.append(f"{v}{default}")
+            call.append(f"{v}={v}" if v != "out" else "out=None")
+        else:
+            header.append(f"{v}{default}")
+            call.append(v)
+        if p.kind is p.POSITIONAL_ONLY and (i + 1 == len(params)
+                                           or params[i + 1].kind is not p.POSITIONAL_ONLY):
+            header.append("/")
+        kind = _kind(space, v, fn.__name__)
+        if p.kind is p.VAR_POSITIONAL:
+            kind = "ints*" if v in _SEQUENCE_NAMES and (fn.__name__, v) not in \
+                FUNCTION_KINDS else None
+        if kind is None or p.kind is p.VAR_KEYWORD or (i == 0 and method) or v == "out":
+            continue
+        at = i + 1 - method if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) \
+            else None
+        if p.default is None and kind in ("Tensor", "Number", "int", "ints", "bool"):
+            kind += "?" if kind + "?" in KINDS else ""
+        fast = _FAST[kind].format(v=v)
+        skip = f"{v} is None or " if p.default is None and not kind.endswith("?") else ""
+        body.append(f"    if not ({skip}{fast}):\n"
+                    f"        _fail({kind!r}, {op!r}, {v!r}, {at!r}, {v})")
+    has_out = any(p.name == "out" for p in params)
+    if has_out:
+        if method:
+            body.append(f"    if out is not None:\n        raise TypeError("
+                        f"\"{op}() got an unexpected keyword argument 'out'\")")
+        else:
+            body.insert(0, f"    if out is not None:\n        _check_out(out, {op!r})")
+            body.append(f"    if out is not None:\n"
+                        f"        return _write_out(_fn({', '.join(call)}), out, {op!r})")
+    body.append(f"    return _fn({', '.join(call)})")
+    source = f"def _checked({', '.join(header)}):\n" + "\n".join(body) + "\n"
+    exec(compile(source, f"<chainrule argument checks for {fn.__qualname__}>", "exec"), env)
+    checked = functools.wraps(fn)(env["_checked"])
+    checked.__wrapped_boundary__ = True
+    return checked
+
+
+def install(namespace: dict, names, space: str = "") -> None:
+    """Put every public function ``names`` of ``namespace`` behind ``boundary``."""
+    for name in names:
+        fn = namespace.get(name)
+        if fn is not None and inspect.isfunction(fn):
+            namespace[name] = boundary(fn, space)
