@@ -405,6 +405,11 @@ def _fail(kind, op, name, at, value):
         return
     if kind == "ints*" and len(value) == 1:
         value = value[0]
+    if bad == "overflow" and (kind == "ints*" or isinstance(value, (tuple, list))):
+        # an int list that holds a huge int: PyTorch's parser fails to unpack it (TypeError)
+        raise TypeError(f"{_where(op, name, at)} failed to unpack the object with error "
+                        f"\"Overflow when unpacking long long\" (the value does not fit in "
+                        f"int64)")
     if bad == "overflow":
         raise ValueError(f"{_where(op, name, at)}: Overflow when unpacking long long (the "
                          f"value does not fit in int64)")

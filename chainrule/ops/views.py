@@ -788,8 +788,8 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
         dims = tuple(i for i, s in enumerate(shape) if s == 1)
     else:
         dims = {_dim(d, len(shape), "squeeze") for d in
-                (dim if isinstance(dim, (tuple, list)) else (dim,))} if shape else set()
-        dims = tuple(sorted(i for i in dims if shape[i] == 1))
+                (dim if isinstance(dim, (tuple, list)) else (dim,))}
+        dims = tuple(sorted(i for i in dims if shape and shape[i] == 1))  # 0-d: dims -1, 0
     new = tuple(s for i, s in enumerate(shape) if i not in dims)
     return view(SQUEEZE, x, new, shape, dims)
 
@@ -848,14 +848,24 @@ def t(x: Tensor) -> Tensor:
     return transpose(x, 0, 1) if x._data.ndim == 2 else view(PERMUTE, x, tuple(range(x.ndim)))
 
 
+def _move_dims(v, name):
+    """movedim's source/destination: an int or a sequence of ints (PyTorch's TypeError)."""
+    if isinstance(v, (tuple, list)):
+        return [_args.int_arg(d, "movedim", name) for d in v]
+    if isinstance(v, Tensor) or isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"movedim(): argument '{name}' must be int or tuple of ints, not "
+                        f"{_args.type_name(v)}")
+    return [_args.int_arg(v, "movedim", name)]
+
+
 def movedim(x: Tensor, source, destination) -> Tensor:
     nd = x._data.ndim
+    src = _move_dims(source, "source")
+    dst = _move_dims(destination, "destination")
     if nd == 0:
-        _dim(source if isinstance(source, int) else 0, 0, "movedim")
-        _dim(destination if isinstance(destination, int) else 0, 0, "movedim")
+        for d in src + dst:
+            _dim(d, 0, "movedim")
         return view(PERMUTE, x, ())
-    src = [source] if isinstance(source, int) else list(source)
-    dst = [destination] if isinstance(destination, int) else list(destination)
     src = [_dim(s, nd, "movedim") for s in src]
     dst = [_dim(d, nd, "movedim") for d in dst]
     order = [i for i in range(nd) if i not in src]
