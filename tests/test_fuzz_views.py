@@ -702,9 +702,10 @@ def _grads(lib, program):
     # ... but where the layout allows it, it is a view, and the write reaches h
     ("view_of_permuted_base", lambda lib, x: (lambda h: (
         h.t().reshape(6).mul_(2), h.sum().backward()))(x.t().contiguous().t())),
+    # h * h saves h; relu_ writes into a copy of h, so no version error
     ("flatten_relu_", lambda lib, x: (lambda h: (
-        (h.exp().sum() + h.reshape(1, 2, 3).permute(0, 2, 1).flatten(1).relu_().sum())
-        .backward()))(x * 1)),
+        ((h * h).sum() + h.reshape(1, 2, 3).permute(0, 2, 1).flatten(1).relu_().sum())
+        .backward()))(x - 3)),
 ])
 def test_reshape_view_or_copy_as_pytorch(name, program):
     ours, theirs = _both(lambda lib: _grads(lib, program))

@@ -491,7 +491,10 @@ def setitem(x: Tensor, key, value) -> None:
     the index arrays, if any, are written into that view (``index_put_``): through the
     view, the write rewrites ``x``'s history (CopySlices)."""
     shape = x._data.shape
-    basic, adv = _split_key(shape, key)
+    if type(key) is int and shape:  # the common x[i] = v
+        basic, adv = (key, Ellipsis), None
+    else:
+        basic, adv = _split_key(shape, key)
     if not isinstance(value, Tensor):
         if isinstance(value, (list, tuple, np.ndarray)):
             from .._creation import tensor
