@@ -69,16 +69,21 @@ def _empty_index_shape(shape, key):
     fake = list(shape)
     d = 0
     empty_dim = False
+    replaced = []  # the index shapes (a mask's: its nonzero count)
     for k in key:
         if type(k) is slice or k.dtype.kind == "b":
+            if type(k) is not slice:
+                replaced.append((int(np.count_nonzero(k)),))
+                empty_dim = empty_dim or 0 in shape[d:d + k.ndim]
             d += 1 if type(k) is slice else k.ndim
             continue
+        replaced.append(k.shape)
         empty_dim = empty_dim or shape[d] == 0
         fake[d] = max(fake[d], int(np.abs(k).max()) + 1 if k.size else 1)
         d += 1
     a = np.lib.stride_tricks.as_strided(np.zeros(1, np.bool_), tuple(fake), (0,) * len(fake))
     out = a[key].shape
-    if empty_dim and all(k.size for k in key if type(k) is not slice):
+    if empty_dim and math.prod(np.broadcast_shapes(*replaced)):
         # ATen: an index into a dim of size 0 that selects something is out of bounds
         raise IndexError("index is out of bounds for dimension with size 0")
     return out
@@ -493,7 +498,10 @@ def setitem(x: Tensor, key, value) -> None:
     the index arrays, if any, are written into that view (``index_put_``): through the
     view, the write rewrites ``x``'s history (CopySlices)."""
     shape = x._data.shape
-    basic, adv = _split_key(shape, key)
+    if type(key) is int and shape:  # the common x[i] = v
+        basic, adv = (key, Ellipsis), None
+    else:
+        basic, adv = _split_key(shape, key)
     if not isinstance(value, Tensor):
         if isinstance(value, (list, tuple, np.ndarray)):
             from .._creation import tensor
