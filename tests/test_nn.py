@@ -549,3 +549,40 @@ def test_train_a_small_cnn_decreases_the_loss():
                 p -= 0.1 * p.grad
         first = loss.item() if first is None else first
     assert loss.item() < 0.5 * first
+
+
+@pytest.mark.parametrize("rg", [False, True])
+@pytest.mark.parametrize("lead", [(), (5,), (2, 5)])
+def test_linear_weight_grad_with_leading_dims_matches_torch(lead, rg):
+    """The weight gradient of a batched linear layer whose input needs no grad (an RNN's
+    data, a frozen feature extractor) reads the weight's shape: it must be saved."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x0, w0, b0 = rng.standard_normal(lead + (4, 3)), rng.standard_normal((2, 3)), \
+        rng.standard_normal(2)
+    grads = []
+    for lib in (cr, torch):
+        x = lib.tensor(x0, requires_grad=rg)
+        w, b = lib.tensor(w0, requires_grad=True), lib.tensor(b0, requires_grad=True)
+        (lib.nn.functional.linear(x, w, b) ** 2).sum().backward()
+        grads.append([w.grad.numpy(), b.grad.numpy()] + ([x.grad.numpy()] if rg else []))
+    for ours, theirs in zip(*grads):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_rnn_over_70_steps_gives_every_parameter_a_grad():
+    torch = pytest.importorskip("torch")
+    grads = []
+    for lib in (cr, torch):
+        lib.manual_seed(0)
+        m = lib.nn.RNN(3, 4)
+        with lib.no_grad():
+            for i, p in enumerate(m.parameters()):
+                p.copy_(lib.tensor(np.linspace(-0.5, 0.5, p.numel()).reshape(tuple(p.shape))
+                                   * (i + 1) / 4, dtype=lib.float32))
+        out, _ = m(lib.tensor(np.sin(np.arange(70 * 2 * 3.0)).reshape(70, 2, 3),
+                              dtype=lib.float32))
+        out.sum().backward()
+        grads.append([p.grad.numpy() for p in m.parameters()])
+    for ours, theirs in zip(*grads):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)

@@ -174,7 +174,7 @@ def _linear_jvp(xp, ts, x, w, b, out):
 
 
 LINEAR = Op("linear", _linear_forward, (_linear_dx, _linear_dw, _linear_db), nin=3,
-            reads=((1,), (0,), (2,)), kind="bilinear", node="AddmmBackward0",
+            reads=((1,), (0, 1), (2,)), kind="bilinear", node="AddmmBackward0",
             jvp=_linear_jvp, formula="d(x W^T + b):  gx = g W,  gW = g^T x,  gb = sum(g)")
 
 
