@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from conftest import builtin_exception_type
 from fuzzing import LONG, allowed, record, rng
 
 torch = pytest.importorskip("torch")
@@ -491,3 +492,26 @@ def test_pow_special_exponents_bit_for_bit(dtype):
 def test_known_deviations_are_documented():
     for key, deviation in KNOWN.items():
         assert allowed(deviation), key
+
+
+@pytest.mark.parametrize("src", ["float32", "int8", "bool"])
+@pytest.mark.parametrize("dtype", ["int32", "int16", "int8", "int64", "bool", "float64"])
+@pytest.mark.parametrize("op", ["sum", "sum_dim", "prod", "prod_dim", "cumsum", "cumprod",
+                                "nansum"])
+def test_reduction_dtype_argument_matches_torch(op, dtype, src):
+    """``dtype=`` is the result's dtype (integer arithmetic wraps as PyTorch's)."""
+    data = np.array([[1.5, 2.5, 0.0], [100.0, 100.0, 3.0]])
+    outs = []
+    for lib in (cr, torch):
+        x = lib.tensor(data).to(getattr(lib, src))
+        fn = {"sum": lambda: x.sum(dtype=dt), "sum_dim": lambda: x.sum(1, dtype=dt),
+              "prod": lambda: x.prod(dtype=dt), "prod_dim": lambda: x.prod(1, dtype=dt),
+              "cumsum": lambda: x.cumsum(1, dtype=dt), "cumprod": lambda: x.cumprod(0, dtype=dt),
+              "nansum": lambda: x.nansum(dtype=dt)}[op]
+        dt = getattr(lib, dtype)
+        try:
+            r = fn()
+            outs.append((str(r.dtype).rsplit(".", 1)[-1], r.numpy().tolist()))
+        except Exception as exc:  # noqa: BLE001 - the type is compared
+            outs.append(builtin_exception_type(type(exc)))
+    assert outs[0] == outs[1]

@@ -108,6 +108,21 @@ def _cast(x: Tensor, dtype) -> Tensor:
     return x if dtype is None else _views.to_dtype(x, to_dtype(dtype).np)
 
 
+def _in_dtype(result: Tensor, dtype) -> Tensor:
+    """An integral sum/prod/scan computes in int64; a requested ``dtype`` (int32, bool ...)
+    is the result's dtype, as PyTorch (the same bits: integer arithmetic wraps alike)."""
+    if dtype is None:
+        return result
+    want = to_dtype(dtype).np
+    return result if result._data.dtype == want else _views.to_dtype(result, want)
+
+
+def _no_bool_scan(dtype, op: str) -> None:
+    if dtype is not None and to_dtype(dtype).np == np.bool_:
+        raise NotImplementedError(f'"{op}_out_cpu" not implemented for \'Bool\': {op} cannot '
+                                  f"run in bool; pass an integer dtype such as torch.int64")
+
+
 def _require_float(x: Tensor, op: str, what: str) -> None:
     if x._data.dtype.kind != "f":
         name = TORCH_TYPE_NAMES.get(x._data.dtype.name, x._data.dtype.name)
@@ -197,7 +212,8 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     check_tensor(input, "sum")
     x = _cast(input, dtype)
     axes = reduce_dims(x, dim, "sum")
-    return unary(SUM if dim is None else SUM_DIM, x, axes, bool(keepdim), x._data.shape)
+    return _in_dtype(unary(SUM if dim is None else SUM_DIM, x, axes, bool(keepdim),
+                           x._data.shape), dtype)
 
 
 @numpy_names
@@ -263,12 +279,13 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
     check_tensor(input, "prod")
     x = _cast(input, dtype)
     if dim is None:
-        return unary(PROD, x, reduce_dims(x, None, "prod"), False, x._data.shape)
+        return _in_dtype(unary(PROD, x, reduce_dims(x, None, "prod"), False, x._data.shape),
+                         dtype)
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"prod(): argument 'dim' must be int, not {type(dim).__name__} "
                         f"(PyTorch's prod reduces one dim at a time; use x.prod(0).prod(0))")
     axes = () if x._data.ndim == 0 else (one_dim(x, dim, "prod"),)
-    return unary(PROD_DIM, x, axes, bool(keepdim), x._data.shape)
+    return _in_dtype(unary(PROD_DIM, x, axes, bool(keepdim), x._data.shape), dtype)
 
 
 # ---- logsumexp --------------------------------------------------------------------------
@@ -630,16 +647,18 @@ CUMPROD = Op("cumprod", _cumprod_forward, (_cumprod_vjp,), reads=((0, 1),), jvp=
 def cumsum(input, dim, *, dtype=None):
     """Running sum along ``dim``; integer and bool tensors give int64."""
     check_tensor(input, "cumsum")
+    _no_bool_scan(dtype, "cumsum")
     x = _cast(input, dtype)
-    return unary(CUMSUM, x, one_dim(x, dim, "cumsum"))
+    return _in_dtype(unary(CUMSUM, x, one_dim(x, dim, "cumsum")), dtype)
 
 
 @numpy_names
 def cumprod(input, dim, *, dtype=None):
     """Running product along ``dim``; integer and bool tensors give int64."""
     check_tensor(input, "cumprod")
+    _no_bool_scan(dtype, "cumprod")
     x = _cast(input, dtype)
-    return unary(CUMPROD, x, one_dim(x, dim, "cumprod"))
+    return _in_dtype(unary(CUMPROD, x, one_dim(x, dim, "cumprod")), dtype)
 
 
 # ---- softmax, log_softmax ---------------------------------------------------------------------
