@@ -199,14 +199,7 @@ class Expression:
     def _eval(self, root, env):
         """Post-order walk with an explicit stack."""
         values = {}
-        stack = [(root, False)]
-        while stack:
-            node, ready = stack.pop()
-            kids = _operands(node)
-            if not ready and kids:
-                stack.append((node, True))
-                stack.extend((k, False) for k in reversed(kids))
-                continue
+        for node, kids in _post_order(root):
             values[id(node)] = self._node(node, [values.pop(id(k)) for k in kids], env)
         return values[id(root)]
 
@@ -454,11 +447,8 @@ def _error_at(expr, message, node) -> ExpressionError:
         ExpressionError(message, expr.text, 0)
 
 
-def _fold(expr, root) -> None:
-    """Compute every constant sub-expression in float64, as evaluation will, and refuse
-    an exponent beyond ``LIMITS["exponent"]`` or a constant that overflows (``2**10000``,
-    ``9**9**9``, ``1e300*1e300``), so the same rule holds however a number is written."""
-    values = {}  # id(node) -> float, for constant nodes
+def _post_order(root):
+    """``(node, operands)`` children first, with an explicit stack (no recursion limit)."""
     stack = [(root, False)]
     while stack:
         node, ready = stack.pop()
@@ -467,6 +457,15 @@ def _fold(expr, root) -> None:
             stack.append((node, True))
             stack.extend((k, False) for k in reversed(kids))
             continue
+        yield node, kids
+
+
+def _fold(expr, root) -> None:
+    """Compute every constant sub-expression in float64, as evaluation will, and refuse
+    an exponent beyond ``LIMITS["exponent"]`` or a constant that overflows (``2**10000``,
+    ``9**9**9``, ``1e300*1e300``), so the same rule holds however a number is written."""
+    values = {}  # id(node) -> float, for constant nodes
+    for node, kids in _post_order(root):
         args = [values.get(id(k)) for k in kids]
         for k in kids:
             values.pop(id(k), None)
