@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 import numbers
 
 import numpy as np
@@ -478,22 +479,55 @@ def boundary(fn, space=""):
         fast = _FAST[kind].format(v=v)
         skip = f"{v} is None or " if p.default is None and not kind.endswith("?") else ""
         body.append(f"    if not ({skip}{fast}):\n"
-                    f"        _fail({kind!r}, {op!r}, {v!r}, {at!r}, {v})")
+                    f"        _fail({kind!r}, _op, {v!r}, {at!r}, {v})")
     has_out = any(p.name == "out" for p in params)
     if has_out:
         if method:
-            body.append(f"    if out is not None:\n        raise TypeError("
-                        f"\"{op}() got an unexpected keyword argument 'out'\")")
+            body.append("    if out is not None:\n        raise TypeError("
+                        "f\"{_op}() got an unexpected keyword argument 'out'\")")
         else:
-            body.insert(0, f"    if out is not None:\n        _check_out(out, {op!r})")
+            body.insert(0, "    if out is not None:\n        _check_out(out, _op)")
             body.append(f"    if out is not None:\n"
-                        f"        return _write_out(_fn({', '.join(call)}), out, {op!r})")
+                        f"        return _write_out(_fn({', '.join(call)}), out, _op)")
     body.append(f"    return _fn({', '.join(call)})")
     source = f"def _checked({', '.join(header)}):\n" + "\n".join(body) + "\n"
-    exec(compile(source, f"<chainrule argument checks for {fn.__qualname__}>", "exec"), env)
-    checked = functools.wraps(fn)(env["_checked"])
+    env["_op"] = op
+    # the def's code object, made a function here: no exec at call time (the CLI's
+    # tests refuse any eval/exec while a command runs)
+    code = next(c for c in _compiled(source).co_consts if isinstance(c, types.CodeType))
+    positional = tuple(p.default for p in params if p.default is not p.empty and p.kind in (
+        p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    checked = types.FunctionType(code, env, "_checked", positional or None)
+    checked.__kwdefaults__ = {p.name: p.default for p in params
+                              if p.kind is p.KEYWORD_ONLY and p.default is not p.empty} or None
+    checked = functools.wraps(fn)(checked)
     checked.__wrapped_boundary__ = True
     return checked
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(source: str):
+    """One code object per distinct wrapper text: most signatures repeat, and compiling
+    each of the ~1,300 wrappers anew cost 0.1 s of ``import chainrule``."""
+    return compile(source, "<chainrule argument checks>", "exec")
+
+
+def lazy_boundary(fn, space, get, put):
+    """``fn`` behind a stub that builds ``boundary(fn, space)`` on its first call and
+    stores it with ``put`` where ``get`` finds the stub, so ``import chainrule`` generates
+    no wrapper code (Note [argument checks]) and later calls reach the wrapper directly."""
+    if getattr(fn, "__wrapped_boundary__", False) or not inspect.isfunction(fn):
+        return fn
+
+    def first_call(*args, **kwargs):
+        real = boundary(fn, space)
+        if get() is first_call:
+            put(real)
+        return real(*args, **kwargs)
+
+    functools.update_wrapper(first_call, fn)
+    first_call.__wrapped_boundary__ = True
+    return first_call
 
 
 def install(namespace: dict, names, space: str = "") -> None:
@@ -501,4 +535,6 @@ def install(namespace: dict, names, space: str = "") -> None:
     for name in names:
         fn = namespace.get(name)
         if fn is not None and inspect.isfunction(fn):
-            namespace[name] = boundary(fn, space)
+            namespace[name] = lazy_boundary(
+                fn, space, lambda name=name: namespace.get(name),
+                lambda real, name=name: namespace.__setitem__(name, real))

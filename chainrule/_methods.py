@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _dtype as _dt
 from . import _functions as F
-from ._args import boundary, type_name
+from ._args import lazy_boundary, type_name
 from ._dtype import to_dtype
 from ._grad_mode import STATE
 from ._tensor import Tensor, check_device
@@ -395,7 +395,9 @@ def attach(extra: dict = ()) -> None:
     for name, fn in {**_METHODS, **dict(extra)}.items():
         # op rows (``x.exp()``) are the hot path and check their own input
         hot = getattr(fn, "__name__", "") in ("apply1", "apply2")
-        setattr(Tensor, name, fn if hot else boundary(fn, "Tensor"))
+        setattr(Tensor, name, fn if hot else lazy_boundary(
+            fn, "Tensor", lambda name=name: Tensor.__dict__.get(name),
+            lambda real, name=name: setattr(Tensor, name, real)))
     Tensor.T = _T
     Tensor.mT = _mT
     Tensor.H = _T
