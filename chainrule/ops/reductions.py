@@ -330,7 +330,8 @@ def logsumexp(input, dim, keepdim=False):
 @_accumulate_wide
 def _var_forward(a, axes, keepdim, shape, n, correction):
     d = a - _SUM(a, axis=axes, keepdims=True) / n  # n == 0 or dof == 0: nan, as PyTorch
-    return _SUM(d * d, axis=axes, keepdims=keepdim) / (n - correction)
+    # PyTorch divides by max(0, n - correction): no negative degrees of freedom
+    return _SUM(d * d, axis=axes, keepdims=keepdim) / max(n - correction, 0)
 
 
 @_accumulate_wide
@@ -342,7 +343,7 @@ def _var_vjp(xp, g, x, out, axes, keepdim, shape, n, correction):
     # d var = 2 (x - mean) / (n - correction); the mean's own term sums to zero
     if n == 0:
         return xp.unreduce(g, shape, axes, keepdim)  # empty input, empty cotangent
-    dof = n - correction
+    dof = max(n - correction, 0)
     scale = 2.0 / dof if dof else _NAN  # PyTorch: 2/0 * 0 -> nan
     centered = x - xp.mean(x, axes, keepdims=True)
     return xp.unreduce(g * scale, shape, axes, keepdim) * centered
@@ -360,7 +361,7 @@ def _var_jvp(xp, ts, x, out, axes, keepdim, shape, n, correction):
     t = ts[0]
     if n == 0:
         return xp.sum(t, axes, keepdim)  # empty input: a zero tangent
-    dof = n - correction
+    dof = max(n - correction, 0)
     centered = x - xp.mean(x, axes, keepdims=True)
     return xp.sum(t * centered, axes, keepdim) * (2.0 / dof if dof else _NAN)
 
