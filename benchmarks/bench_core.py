@@ -793,9 +793,21 @@ def print_report(samples, stats, libs, notes):
                   f"{row['verdict']}")
 
 
+def cpu_model() -> str:
+    """The CPU's model name: ratios against PyTorch move with the CPU and its BLAS."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment_info(args):
     info = {"python": sys.version.split()[0], "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "threads": args.threads,
+            "cpu": cpu_model(), "cpu_count": os.cpu_count(), "threads": args.threads,
             "rounds": args.rounds, "quick": args.quick,
             "gc_off": args.gc_off, "lib_alias": args.lib_alias}
     for dist in ("numpy", "torch"):

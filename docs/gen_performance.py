@@ -58,8 +58,9 @@ def render(data: dict) -> str:
         "",
         "![chainrule time relative to PyTorch and to hand-written NumPy](performance.png)",
         "",
-        f"Measured with `python benchmarks/bench_core.py --quick --json docs/bench.json` "
-        f"on {env['cpu_count']} CPU cores, {env['threads']} thread, Python {env['python']}, "
+        f"Measured with `python benchmarks/bench_core.py --json docs/bench.json` "
+        f"on {env.get('cpu', 'an unrecorded CPU')} ({env['cpu_count']} cores), "
+        f"{env['threads']} thread, Python {env['python']}, "
         f"NumPy {env['numpy']}, PyTorch {env['torch']}, {env['rounds']} rounds"
         f"{' (quick: fewer repeats)' if env.get('quick') else ''}. "
         "Timings on a shared machine vary by 10-20 % from run to run; the ratios are the "
