@@ -284,7 +284,8 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"prod(): argument 'dim' must be int, not {type(dim).__name__} "
                         f"(PyTorch's prod reduces one dim at a time; use x.prod(0).prod(0))")
-    axes = () if x._data.ndim == 0 else (one_dim(x, dim, "prod"),)
+    d = one_dim(x, dim, "prod")  # checks the range, also of a 0-d tensor's dims
+    axes = () if d is None else (d,)
     return _in_dtype(unary(PROD_DIM, x, axes, bool(keepdim), x._data.shape), dtype)
 
 

@@ -752,10 +752,10 @@ def _tname(np_dtype) -> str:
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     shape = x._data.shape
+    s = _dim(start_dim, len(shape), "flatten")  # a 0-d tensor takes dims -1 and 0
+    e = _dim(end_dim, len(shape), "flatten")
     if not shape:
         return reshape(x, (1,))
-    s = _dim(start_dim, len(shape), "flatten")
-    e = _dim(end_dim, len(shape), "flatten")
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     if s == e:
@@ -841,9 +841,9 @@ def permute(x: Tensor, *dims) -> Tensor:
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     nd = x._data.ndim
+    a, b = _dim(dim0, nd, "transpose"), _dim(dim1, nd, "transpose")
     if nd == 0:
         return view(PERMUTE, x, ())
-    a, b = _dim(dim0, nd, "transpose"), _dim(dim1, nd, "transpose")
     axes = list(range(nd))
     axes[a], axes[b] = axes[b], axes[a]
     return view(PERMUTE, x, tuple(axes))
