@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import timeit
 
@@ -29,21 +28,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from bench_core import cpu_model  # noqa: E402  (this folder is sys.path[0])
 
 import chainrule  # noqa: E402
 
 EXPONENTS = (2, 3, -1, -2, 0.5, -0.5, 1.5)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def best(fn, number: int, repeat: int) -> float:

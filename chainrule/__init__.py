@@ -25,7 +25,6 @@ from ._dtype import (
 )
 from ._functions import *  # noqa: F401,F403
 from ._functions import __all__ as _functions_all
-from .backend.numpy_backend import pin_filter as _pin_filter
 from ._grad_mode import (
     enable_grad,
     inference_mode,
@@ -36,6 +35,7 @@ from ._grad_mode import (
 )
 from ._tensor import Size, Tensor, device
 from .autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled
+from .backend.numpy_backend import pin_filter as _pin_filter
 from .ops.views import (
     broadcast_to,
     chunk,

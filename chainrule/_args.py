@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-import types
 import numbers
+import types
 
 import numpy as np
 
@@ -221,7 +221,8 @@ KINDS = {
     "Tensor": _bad_tensor, "Tensor?": _bad_opt_tensor, "operand": _bad_operand,
     "Number": _bad_number, "Number?": _bad_opt_number, "bool": _bad_bool, "int": _bad_int,
     "int?": _bad_opt_int, "ints": _bad_ints, "ints?": _bad_opt_ints, "dtype": _bad_dtype,
-    "numeric": _bad_numeric, "float": _bad_float, "overload-dim": _bad_overload_dim, "float?": _bad_opt_float, "str?": _bad_opt_str,
+    "numeric": _bad_numeric, "float": _bad_float, "overload-dim": _bad_overload_dim,
+    "float?": _bad_opt_float, "str?": _bad_opt_str,
 }
 
 # What a parameter of each name is, everywhere unless a namespace overrides it.
@@ -308,7 +309,7 @@ def _bad_star_ints(v):
 KINDS["ints*"] = _bad_star_ints
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _signature(fn):
     return inspect.signature(fn)
 
@@ -437,7 +438,8 @@ def boundary(fn, space=""):
     from ._dtype import dtype
     op = fn.__name__.strip("_") or fn.__name__
     method = space == "Tensor"
-    env = {"_fn": fn, "_fail": _fail, "_star_ok": _star_ok, "_T": Tensor, "_D": dtype, "_LO": _LO, "_HI": _HI,
+    env = {"_fn": fn, "_fail": _fail, "_star_ok": _star_ok, "_T": Tensor, "_D": dtype,
+           "_LO": _LO, "_HI": _HI,
            "_write_out": write_out, "_check_out": check_out}
     header, call, body = [], [], []
     star = False
@@ -505,7 +507,7 @@ def boundary(fn, space=""):
     return checked
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(source: str):
     """One code object per distinct wrapper text: most signatures repeat, and compiling
     each of the ~1,300 wrappers anew cost 0.1 s of ``import chainrule``."""

@@ -21,10 +21,9 @@ import warnings
 
 import numpy as np
 
-from . import _dtype
+from . import _dtype, _strides
 from ._format import tensor_repr
 from ._grad_mode import ACTIVE as _INFERENCE_ACTIVE
-from . import _strides
 from ._grad_mode import new_version_counter
 
 __all__ = ["Tensor", "Size", "device"]

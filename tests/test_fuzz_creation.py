@@ -18,9 +18,9 @@ import warnings
 
 import numpy as np
 import pytest
+from fuzzing import allowed, budget, cases, record, rng
 
 import chainrule as cr
-from fuzzing import allowed, budget, cases, record, rng
 
 torch = pytest.importorskip("torch")
 

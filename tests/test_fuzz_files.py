@@ -139,7 +139,7 @@ def test_round_trip_then_every_truncation(name):
     cuts = {c for m in marks for c in range(max(m - 2, 0), min(m + 31, len(data)))}
     cuts |= set(g.integers(0, len(data), size=cases(150)).tolist()) | {0, len(data) - 1}
     deadline = budget(8)
-    for n, cut in enumerate(sorted(cuts)):
+    for n, cut in enumerate(sorted(cuts)):  # noqa: B007 (n counts the cases run)
         loaded = _load(data[:cut])
         if loaded is not None:
             _same(obj, loaded)
@@ -161,7 +161,7 @@ def test_byte_flips(name):
                  | set(range(manifest, manifest + 200)))
     deadline = budget(6)
     n = 0
-    for n in range(1, cases(500) + 1):
+    for n in range(1, cases(500) + 1):  # noqa: B007 (n counts the cases run)
         flipped = bytearray(data)
         for _ in range(g.integers(1, 4)):
             at = int(g.choice(hot)) if g.random() < 0.5 else int(g.integers(len(data)))
@@ -340,7 +340,7 @@ def test_crafted_archives_raise_runtime_error_within_bounded_memory():
     deadline = budget(12)
     outcomes = Counter()
     n = 0
-    for n in range(1, cases(1500) + 1):
+    for n in range(1, cases(1500) + 1):  # noqa: B007 (n counts the cases run)
         data = _crafted_manifest(g, bases)
         assert len(data) < 2 << 20
         loaded, peak = _traced_load(data)
@@ -360,7 +360,7 @@ def test_reference_bomb_variants_stay_bounded():
     array of 4 to 20 MB: each loads once."""
     g = rng("bomb")
     n = 0
-    for n in range(1, cases(6) + 1):
+    for n in range(1, cases(6) + 1):  # noqa: B007 (n counts the cases run)
         size = int(g.choice([1, 2, 5])) * 1_000_000
         kinds = [{"t": "tensor", "key": "t0", "id": 0},
                  {"t": "parameter", "key": "t0", "id": 1},
@@ -492,7 +492,7 @@ def test_fuzz_command_line(tmp_path):
     deadline = budget(20)
     seen = Counter()
     n = 0
-    for n in range(1, cases(2500) + 1):
+    for n in range(1, cases(2500) + 1):  # noqa: B007 (n counts the cases run)
         argv = _argv(g, tmp_path)
         start = time.monotonic()
         rc, out, err = run_main(argv)

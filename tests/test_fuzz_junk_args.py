@@ -20,17 +20,15 @@ function or keyword is fuzzed the moment it is public.
 
 from __future__ import annotations
 
-import builtins
 import inspect
 import math
 import time
 import warnings
 
+import fuzzing
 import numpy as np
 import pytest
 from conftest import Raised, builtin_exception_type, normalize
-
-import fuzzing
 
 torch = pytest.importorskip("torch")
 import chainrule as cr  # noqa: E402
@@ -443,7 +441,7 @@ def call_specs(space: str, name: str):
     for self_key in selves:
         if not slots and not keywords:
             specs.append((self_key, (), ()))
-        for i, slot in enumerate(slots):
+        for i, _slot in enumerate(slots):
             for junk in JUNK:
                 before = tuple(("good", n) for n in slots[:i])
                 specs.append((self_key, before + (("junk", junk),), ()))

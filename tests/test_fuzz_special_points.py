@@ -26,10 +26,10 @@ import warnings
 
 import numpy as np
 import pytest
-
-import chainrule as cr
 from conftest import builtin_exception_type
 from fuzzing import LONG, allowed, record, rng
+
+import chainrule as cr
 
 torch = pytest.importorskip("torch")
 

@@ -34,10 +34,9 @@ import math
 import time
 import warnings
 
+import fuzzing
 import numpy as np
 import pytest
-
-import fuzzing
 
 torch = pytest.importorskip("torch")
 import chainrule  # noqa: E402

@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from .expr import CONSTANTS, FUNCTIONS, ExpressionError, parse, parse_value, short, _printable
+from .expr import CONSTANTS, FUNCTIONS, ExpressionError, _printable, parse, parse_value, short
 
 __all__ = ["add_parser", "compute", "normalize_argv", "run"]
 

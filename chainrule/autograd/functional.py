@@ -335,7 +335,6 @@ def hvp(func, inputs, v=None, create_graph=False, strict=False):
 def vhp(func, inputs, v=None, create_graph=False, strict=False):
     """``(func(inputs), vᵀ H)`` (equal to H v for a symmetric Hessian) by reverse over
     reverse."""
-    from . import grad
     tuple_in, inputs = _as_tuple(inputs, "inputs", "vhp")
     _, vs = _as_tuple(v, "v", "vhp")
     with enable_grad():

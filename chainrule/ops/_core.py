@@ -32,8 +32,7 @@ from ..autograd.forward_ad import move_tangents as _fw_inplace
 from ..autograd.forward_ad import push as _fw_push
 from ..autograd.node import FIRST_ONLY as _FIRST_ONLY
 from ..autograd.node import Node, creation_site, next_seq, node_class
-from ..backend.numpy_backend import (BIG, FP_ERRORS, WFILTER, pin_filter, quiet_call, times,
-                                     wmod)
+from ..backend.numpy_backend import BIG, FP_ERRORS, WFILTER, pin_filter, quiet_call, times, wmod
 
 _new = object.__new__
 
@@ -217,7 +216,8 @@ def _binary_vjp(op):
             if type(d) is int and d == 1:
                 g0 = g
             else:
-                g0 = (xp.where(d, g, 0) if m0 is True else times(xp, g, d, m0)) if m0 else g * d  # (times(), inlined)
+                # times(), inlined
+                g0 = (xp.where(d, g, 0) if m0 is True else times(xp, g, d, m0)) if m0 else g * d
                 if g0.dtype is not g.dtype:
                     g0 = xp.astype(g0, g.dtype)
             if shapes:

@@ -65,7 +65,6 @@ from ._core import Op, nary, unary
 from .reductions import TORCH_TYPE_NAMES, check_tensor
 from .sorting import _return_type
 
-
 LinAlgError.__module__ = "chainrule.linalg"
 
 RETURN_TYPES = {name: _return_type(name, fields) for name, fields in (

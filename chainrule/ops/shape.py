@@ -349,8 +349,8 @@ def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None
     """Repeat each element ``repeats`` times along ``dim`` (flattened when ``dim`` is None).
     ``repeat_interleave(counts)`` alone gives ``arange(len(counts))`` repeated."""
     if isinstance(repeats, float):
-        raise TypeError(f"repeat_interleave(): argument 'repeats' must be int or Tensor, not "
-                        f"float")
+        raise TypeError("repeat_interleave(): argument 'repeats' must be int or Tensor, not "
+                        "float")
     if repeats is None:
         counts = input._data
         return wrap(np.repeat(np.arange(counts.size, dtype=np.int64), counts))
