@@ -130,3 +130,98 @@ def window_sum(x, kernel, stride, padding):
             if i or j:
                 out += v[..., i, j, :, :]
     return out
+
+
+# ---- the same kernels on any Array-API library (``ns``: an ArrayApiNamespace) ------------
+# Strided slices and concatenation only: no strided views, no in-place adds.
+
+def _padded_ns(ns, x, padding, fill=0):
+    (pt, pb), (pl, pr) = padding
+    if not (pt or pb or pl or pr):
+        return x
+    if fill == 0:
+        return ns.pad(x, [(pt, pb), (pl, pr)])
+    m = ns.m
+    h, w = x.shape[-2:]
+    lead = tuple(x.shape[:-2])
+    dev = ns._device_of(x)
+
+    def block(shape):
+        return m.full(lead + shape, fill, dtype=x.dtype, **dev)
+
+    rows = [block((pt, w))] if pt else []
+    rows += [x] + ([block((pb, w))] if pb else [])
+    x = m.concat(rows, axis=-2) if len(rows) > 1 else x
+    cols = [block((h + pt + pb, pl))] if pl else []
+    cols += [x] + ([block((h + pt + pb, pr))] if pr else [])
+    return m.concat(cols, axis=-1) if len(cols) > 1 else x
+
+
+def _slices_ns(ns, xp_, kernel, stride, dilation):
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    hp, wp = xp_.shape[-2:]
+    ho = (hp - dh * (kh - 1) - 1) // sh + 1
+    wo = (wp - dw * (kw - 1) - 1) // sw + 1
+    return [[xp_[_window_slice(i, j, ho, wo, stride, dilation)] for j in range(kw)]
+            for i in range(kh)]
+
+
+def im2col_sliced(ns, x, kernel, stride, padding, dilation):
+    """``im2col`` on any library: ``(..., kh, kw, Ho, Wo)``."""
+    rows = _slices_ns(ns, _padded_ns(ns, x, padding), kernel, stride, dilation)
+    return ns.m.stack([ns.m.stack(r, axis=-3) for r in rows], axis=-4)
+
+
+def _spread(ns, c, axis, step, before, total):
+    """``c`` placed every ``step`` entries along ``axis`` (negative), shifted by
+    ``before`` zeros, in a dim of length ``total`` (the transpose of a strided slice)."""
+    m = ns.m
+    n = c.shape[axis]
+    if step > 1 and n:
+        z = m.stack([c] + [m.zeros_like(c)] * (step - 1), axis=axis + 1 if axis < -1 else -1)
+        shape = list(c.shape)
+        shape[axis] = n * step
+        c = m.reshape(z, tuple(shape))
+        c = c[(Ellipsis, slice(0, (n - 1) * step + 1)) + (slice(None),) * (-1 - axis)]
+    after = total - before - c.shape[axis]
+    widths = [(before, after), (0, 0)] if axis == -2 else [(before, after)]
+    return ns.pad(c, widths)
+
+
+def col2im_sliced(ns, cols, hw, kernel, stride, padding, dilation):
+    """``col2im`` on any library: each window offset's entries spread back and summed."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    (pt, pb), (pl, pr) = padding
+    h, w = hw
+    hp, wp = h + pt + pb, w + pl + pr
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            c = _spread(ns, cols[..., i, j, :, :], -2, sh, i * dh, hp)
+            c = _spread(ns, c, -1, sw, j * dw, wp)
+            out = c if out is None else out + c
+    return out[..., pt:pt + h, pl:pl + w]
+
+
+def window_argmax_sliced(ns, x, kernel, stride, padding, dilation):
+    """``window_argmax`` on any library: one-hot of each window's first maximum (a NaN
+    counts as the maximum, as in PyTorch)."""
+    m = ns.m
+    dt = np.dtype(str(x.dtype).rsplit(".", 1)[-1])
+    v = im2col_sliced(ns, x, kernel, stride, (padding[0], padding[1]), dilation) \
+        if padding == ((0, 0), (0, 0)) else \
+        im2col_sliced(ns, _padded_ns(ns, x, padding, _lowest(dt)), kernel, stride,
+                      ((0, 0), (0, 0)), dilation)
+    kh, kw = kernel
+    lead = tuple(v.shape[:-4])
+    ho, wo = v.shape[-2:]
+    flat = m.reshape(v, lead + (kh * kw, ho, wo))
+    if dt.kind == "f":  # NaN wins: put it above every number
+        flat = m.where(m.isnan(flat), m.asarray(np.inf, dtype=flat.dtype), flat)
+        isn = m.isnan(m.reshape(v, lead + (kh * kw, ho, wo)))
+    best = m.argmax(flat, axis=-3, keepdims=True)
+    if dt.kind == "f":
+        first_nan = m.argmax(m.astype(isn, m.int8), axis=-3, keepdims=True)
+        best = m.where(m.any(isn, axis=-3, keepdims=True), first_nan, best)
+    pos = m.reshape(m.arange(kh * kw, dtype=best.dtype), (kh * kw, 1, 1))
+    return m.reshape(pos == best, lead + (kh, kw, ho, wo))

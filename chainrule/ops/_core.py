@@ -19,6 +19,7 @@ what the rules of inputs that need grad will read.
 
 from __future__ import annotations
 
+from functools import partial
 from math import copysign as _copysign
 
 import numpy as np
@@ -32,7 +33,16 @@ from ..autograd.forward_ad import move_tangents as _fw_inplace
 from ..autograd.forward_ad import push as _fw_push
 from ..autograd.node import FIRST_ONLY as _FIRST_ONLY
 from ..autograd.node import Node, creation_site, next_seq, node_class
-from ..backend.numpy_backend import BIG, FP_ERRORS, WFILTER, pin_filter, quiet_call, times, wmod
+from ..backend.numpy_backend import (
+    BIG,
+    FP_ERRORS,
+    RAW,
+    WFILTER,
+    pin_filter,
+    quiet_call,
+    times,
+    wmod,
+)
 
 _new = object.__new__
 
@@ -63,7 +73,7 @@ class Op:
                  kind="rule", partials=None, formula=None, differentiable=True,
                  view=False, backward=None, jvp=None):
         self.name = name
-        self.forward = forward
+        self._set_forward(forward)
         self.nin = nin
         self.kind = kind
         self.formula = formula
@@ -86,6 +96,35 @@ class Op:
     def __repr__(self) -> str:
         return f"<op {self.name}>"
 
+    # Note [forwards on xp]: a row's forward is written against the rule vocabulary,
+    # ``forward(xp, *arrays, *params)``, or named by one word of it (``"exp"`` means
+    # ``xp.exp``), so the same row runs on every array library (backend/).  ``forward``
+    # is that function bound to the NumPy namespace (the hot path calls it directly: a
+    # one-word row is the ufunc itself), ``forward_on(xp)`` binds it to any namespace.
+    # A row written before this convention (a function of arrays only) is used as is
+    # on NumPy and through NumPy's array-function protocol elsewhere.
+    def _set_forward(self, forward):
+        if isinstance(forward, str):
+            word = forward
+            self.xp_forward = lambda xp, *args: getattr(xp, word)(*args)
+            self.forward = getattr(RAW, word)
+        elif _takes_xp(forward):
+            self.xp_forward = forward
+            self.forward = partial(forward, RAW)
+        else:
+            self.xp_forward = lambda xp, *args: forward(*args)
+            self.forward = forward
+        self._bound = {}
+
+    def forward_on(self, xp):
+        """The forward on namespace ``xp``: ``f(*arrays, *params)``."""
+        if xp is RAW:
+            return self.forward
+        f = self._bound.get(xp)
+        if f is None:
+            f = self._bound[xp] = partial(self.xp_forward, xp)
+        return f
+
     def save_plan(self, needs):
         """Positions of ``(*inputs, out)`` to keep, given which inputs need grad."""
         plan = self._save_cache.get(needs)
@@ -106,6 +145,11 @@ class Op:
         for i, n in enumerate(needs):
             out.append(vjps[i if i < len(vjps) else -1](xp, g, *saved, *params) if n else None)
         return out
+
+
+def _takes_xp(f) -> bool:
+    code = getattr(f, "__code__", None)
+    return code is not None and code.co_argcount > 0 and code.co_varnames[0] == "xp"
 
 
 def _backward_name(name: str) -> str:
@@ -335,6 +379,8 @@ def _make_unary(op):
         if x._view is not None:
             refresh_view(x)
         xd = x._data
+        if type(xd) is not _ndarray:  # Note [backends] in _dispatch_any.py
+            return _apply_any(op, (x,), params)
         if op.float_result and xd.dtype.kind != "f":
             xd = xd.astype(float_default().np)
         f = wmod.filters  # Note [floating-point warnings]
@@ -447,9 +493,13 @@ def _make_binary(op):
         else:
             bd = b
         if ta and tb:
+            if type(ad) is not _ndarray or type(bd) is not _ndarray:
+                return _apply_any(op, (a, b), ())  # Note [backends] in _dispatch_any.py
             fast = (ad.dtype is bd.dtype and ad.dtype.kind == "f"
                     and (ad.ndim == 0) == (bd.ndim == 0))
         else:
+            if type(ad if ta else bd) is not _ndarray:
+                return _apply_any(op, (a, b), ())
             # a Python number never upcasts a float tensor (bools go the checked way)
             fast = (ad if ta else bd).dtype.kind == "f" and type(bd if ta else ad) is not bool
             if fast and op.scalar_as_array:
@@ -663,14 +713,18 @@ def nary(op, inputs, params=(), forward_args=None):
     """Apply a row to a list of tensor inputs (cat, stack, where, einsum ...)."""
     datas = []
     rg = False
+    foreign = False
     for x in inputs:
         if isinstance(x, Tensor):
             if x._view is not None:
                 refresh_view(x)
             datas.append(x._data)
             rg = rg or x._rg
+            foreign = foreign or type(x._data) is not _ndarray
         else:
             datas.append(x)
+    if foreign and forward_args is None:
+        return _apply_any(op, inputs, params, promote=(False,) * len(inputs))
     out = _forward(op, (*datas, *params) if forward_args is None else forward_args)
     if type(out) is not _ndarray:
         out = _asarray(out)
@@ -964,6 +1018,8 @@ def elementwise_n(op, operands, promote_mask=None):
             v = _operand(v, None)
             vals.append(v._data if isinstance(v, Tensor) else v)
     mask = promote_mask or (True,) * len(vals)
+    if any(type(v) is not _ndarray and hasattr(v, "shape") for v in vals):
+        return _apply_any(op, operands, (), promote=mask)
     prom = [v for v, m in zip(vals, mask) if m and v is not None]
     if prom:
         rt = result_type(*prom)
@@ -993,3 +1049,6 @@ def elementwise_n(op, operands, promote_mask=None):
     if _FW.on:
         _fw_push(op, tuple(operands), vals, t, ())
     return t
+
+
+from ._dispatch_any import apply_any as _apply_any  # noqa: E402  (imports _core lazily)

@@ -1,0 +1,484 @@
+"""The rule vocabulary on any Array-API library (CuPy, Dask, array-api-strict ...).
+
+``ArrayApiNamespace(module)`` gives the same words as ``NumpyNamespace`` (see
+``numpy_backend.py`` for what each means), written only with the Array API standard
+(``module`` is the library's array-api-compat namespace), so one rule text runs on every
+library.  Two kinds of word need more than the standard:
+
+- words the standard lacks but most libraries have under NumPy's name (``einsum``,
+  ``pad``, ``add.at``-style scatters): taken from the library when it has them, otherwise
+  written with standard functions (scatters as one-hot contractions, windows as
+  strided slices);
+- words no standard function can express on a library (a Dask boolean mask has an
+  unknown size): ``BackendError``, naming the word and the library.
+
+dtypes: chainrule speaks NumPy dtypes (``float32`` is ``np.dtype('float32')``) everywhere
+above this layer; ``dtype(dt)`` maps one to the library's own object and ``np_dtype(a)``
+maps back.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _windows
+
+
+class BackendError(RuntimeError):
+    """An op or a rule needs something the array library cannot do."""
+
+
+def np_dtype(dt) -> np.dtype:
+    """The NumPy dtype of a library's dtype object (identity for NumPy's own)."""
+    if isinstance(dt, np.dtype):
+        return dt
+    inner = getattr(dt, "_np_dtype", None)  # array-api-strict
+    if inner is not None:
+        return np.dtype(inner)
+    return np.dtype(str(dt).rsplit(".", 1)[-1])
+
+
+class ArrayApiNamespace:
+    """Arrays of one Array-API library in, the same kind out; nothing recorded."""
+
+    def __init__(self, module, name: str, nb: int = 0, *, lib=None) -> None:
+        self.m = module  # the array-api-compat namespace
+        self.lib = lib if lib is not None else module  # the library's own module (extras)
+        self.name = name
+        self.nb = nb
+        self._with = {0: self} if nb == 0 else {}
+        self.pi = math.pi
+        m = module
+        for word in ("exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sqrt",
+                     "abs", "trunc", "floor_divide", "square", "maximum", "minimum",
+                     "log1p", "isnan", "matmul", "floor", "ceil", "expm1", "log2", "log10",
+                     "isinf", "isfinite", "negative", "logical_not", "logical_and",
+                     "logical_or", "logical_xor", "sinh", "cosh", "asin", "acos", "atan",
+                     "atan2", "asinh", "acosh", "atanh", "signbit", "remainder",
+                     "argsort", "sort", "nonzero", "broadcast_arrays", "stack",
+                     "expand_dims", "squeeze", "arange", "full", "ones", "empty",
+                     "zeros_like", "ones_like", "full_like", "empty_like", "eye",
+                     "greater", "greater_equal", "less", "less_equal", "not_equal",
+                     "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_invert",
+                     "bitwise_left_shift", "bitwise_right_shift", "round", "pow", "add",
+                     "subtract", "multiply", "divide", "max", "min", "any", "all",
+                     "argmax", "argmin", "clip", "linspace", "count_nonzero"):
+            f = getattr(m, word, None)
+            if f is not None:
+                setattr(self, word, f)
+
+    def __repr__(self) -> str:
+        return f"<namespace {self.name} nb={self.nb}>"
+
+    def with_nb(self, k: int) -> ArrayApiNamespace:
+        """This namespace with ``k`` more leading batch dims."""
+        if k == 0:
+            return self
+        nb = self.nb + k
+        ns = self._with.get(nb)
+        if ns is None:
+            ns = self._with[nb] = ArrayApiNamespace(self.m, self.name, nb, lib=self.lib)
+        return ns
+
+    def missing(self, word: str, why: str = ""):
+        return BackendError(
+            f"{word}: not available on {self.name} arrays{': ' + why if why else ''}. "
+            f"Move the tensor to NumPy first (t.cpu() / chainrule.compute(t)), or compute "
+            f"this step with another op.")
+
+    # dtypes ----------------------------------------------------------------------------
+    def dtype(self, dt):
+        """The library's dtype object for a NumPy dtype (or a library dtype)."""
+        if not isinstance(dt, (np.dtype, type)) and dt is not float and dt is not int:
+            return dt
+        name = np.dtype(dt).name
+        try:
+            return getattr(self.m, name)
+        except AttributeError:
+            raise self.missing(f"dtype {name}") from None
+
+    def astype(self, x, dtype):
+        want = self.dtype(dtype)
+        return x if x.dtype == want else self.m.astype(x, want)
+
+    def asarray(self, a, dtype=None):
+        """``a`` (an array of any library, or Python data) as this library's array."""
+        if isinstance(a, np.ndarray) or isinstance(a, np.generic):
+            a = np.asarray(a)
+            if dtype is None:
+                dtype = a.dtype
+            try:
+                return self.m.asarray(a, dtype=self.dtype(dtype))
+            except (TypeError, ValueError):
+                return self.m.asarray(a.tolist(), dtype=self.dtype(dtype))
+        if dtype is None:
+            return self.m.asarray(a)
+        return self.m.asarray(a, dtype=self.dtype(dtype))
+
+    def copy(self, x):
+        return self.m.asarray(x, copy=True)
+
+    # elementwise ------------------------------------------------------------------------
+    def where(self, c, x, y):
+        m = self.m
+        if not hasattr(c, "dtype"):
+            c = m.asarray(c)
+        if c.dtype != m.bool:
+            c = c != 0
+        like = x if hasattr(x, "dtype") else y if hasattr(y, "dtype") else None
+        if like is None:
+            x = m.asarray(x, dtype=m.float64)
+            like = x
+        if not hasattr(x, "dtype"):
+            x = m.asarray(x, dtype=like.dtype)
+        if not hasattr(y, "dtype"):
+            y = m.asarray(y, dtype=like.dtype)
+        return m.where(c, x, y)
+
+    def sign(self, x):
+        # PyTorch's sign of nan is 0 (Note [sign of NaN] in numpy_backend.py)
+        s = self.m.sign(x)
+        if self.m.isdtype(s.dtype, "real floating"):
+            s = self.m.where(self.m.isnan(s), self.m.zeros_like(s), s)
+        return s
+
+    def reciprocal(self, x):
+        return 1 / x
+
+    def trunc_divide(self, x, y):
+        return self.m.trunc(x / y)
+
+    def equal(self, a, b):
+        return a == b
+
+    # shapes -----------------------------------------------------------------------------
+    def sum_to(self, g, shape):
+        shape = tuple(shape)
+        nb = self.nb
+        if tuple(g.shape[nb:]) == shape:
+            return g
+        lead = g.ndim - nb - len(shape)
+        axes = tuple(range(nb, nb + lead))
+        axes += tuple(nb + lead + i for i, s in enumerate(shape)
+                      if s == 1 and g.shape[nb + lead + i] != 1)
+        out = self.m.sum(g, axis=axes, keepdims=True) if axes else g
+        return self.m.reshape(out, tuple(g.shape[:nb]) + shape)
+
+    def unreduce(self, g, shape, axes, keepdim):
+        nd = len(shape)
+        if axes is None:
+            axes = tuple(range(-nd, 0))
+        if not keepdim:
+            full = tuple(g.shape[:self.nb]) + tuple(
+                1 if i - nd in axes else shape[i] for i in range(nd))
+            g = self.m.reshape(g, full)
+        return self.m.broadcast_to(g, tuple(g.shape[:self.nb]) + tuple(shape))
+
+    def reshape(self, g, shape):
+        return self.m.reshape(g, tuple(g.shape[:self.nb]) + tuple(shape))
+
+    def broadcast_to(self, g, shape):
+        return self.m.broadcast_to(g, tuple(g.shape[:self.nb]) + tuple(shape))
+
+    def permute(self, g, axes):
+        nb = self.nb
+        return self.m.permute_dims(g, tuple(range(nb)) + tuple(a + nb for a in axes))
+
+    def swapaxes(self, g, a, b):
+        axes = list(range(g.ndim))
+        axes[a], axes[b] = axes[b], axes[a]
+        return self.m.permute_dims(g, tuple(axes))
+
+    def zeros(self, g, shape):
+        return self.m.zeros(tuple(g.shape[:self.nb]) + tuple(shape), dtype=g.dtype,
+                            **self._device_of(g))
+
+    def _device_of(self, a):
+        dev = getattr(a, "device", None)
+        return {} if dev is None or self.name == "dask" else {"device": dev}
+
+    def mean(self, x, axis, keepdims=False):
+        if np_dtype(x.dtype) == np.float16:
+            w = self.m.astype(x, self.m.float32)
+            return self.m.astype(self.m.mean(w, axis=axis, keepdims=keepdims), x.dtype)
+        return self.m.mean(x, axis=axis, keepdims=keepdims)
+
+    def sum(self, x, axis=None, keepdims=False):
+        if axis is None and self.nb:
+            axis = tuple(range(self.nb - x.ndim, 0))
+        if isinstance(axis, list):
+            axis = tuple(axis)
+        if np_dtype(x.dtype) == np.float16:
+            return self.m.sum(x, axis=axis, keepdims=keepdims, dtype=self.m.float32
+                              ).astype(x.dtype)
+        return self.m.sum(x, axis=axis, keepdims=keepdims)
+
+    def prod(self, x, axis, keepdims=False):
+        return self.m.prod(x, axis=axis, keepdims=keepdims)
+
+    def concatenate(self, xs, axis):
+        return self.m.concat(list(xs), axis=axis)
+
+    def flip(self, g, axes):
+        return self.m.flip(g, axis=axes)
+
+    def roll(self, g, shifts, axes):
+        return self.m.roll(g, shift=shifts, axis=axes)
+
+    def cumsum(self, g, axis):
+        dt = np_dtype(g.dtype)
+        if dt in (np.float16, np.float32):  # Note [low-precision accumulation]
+            wide = self.m.astype(g, self.m.float64)
+            return self.m.astype(self.m.cumulative_sum(wide, axis=axis), g.dtype)
+        return self.m.cumulative_sum(g, axis=axis)
+
+    def reverse_cumsum(self, g, axis):
+        return self.m.flip(self.cumsum(self.m.flip(g, axis=axis), axis), axis=axis)
+
+    def cumprod(self, x, axis):
+        cp = getattr(self.m, "cumulative_prod", None)
+        if cp is None:
+            raise self.missing("cumprod")
+        return cp(x, axis=axis)
+
+    def tril(self, g, k):
+        return self.m.tril(g, k=k)
+
+    def triu(self, g, k):
+        return self.m.triu(g, k=k)
+
+    def pad(self, g, widths):
+        """Zero-pad the trailing dims with ``widths`` [(before, after), ...]."""
+        m = self.m
+        nd = g.ndim
+        out = g
+        for i, (lo, hi) in enumerate(widths):
+            ax = nd - len(widths) + i
+            parts = []
+            if lo:
+                s = list(out.shape)
+                s[ax] = lo
+                parts.append(m.zeros(tuple(s), dtype=g.dtype, **self._device_of(g)))
+            parts.append(out)
+            if hi:
+                s = list(out.shape)
+                s[ax] = hi
+                parts.append(m.zeros(tuple(s), dtype=g.dtype, **self._device_of(g)))
+            if len(parts) > 1:
+                out = m.concat(parts, axis=ax)
+        return out
+
+    def diagonal(self, g, offset, a1, a2):
+        """The (offset) diagonal of axes ``a1``, ``a2`` (negative), as a new last axis."""
+        m = self.m
+        nd = g.ndim
+        a1, a2 = a1 % nd, a2 % nd
+        rest = [i for i in range(nd) if i not in (a1, a2)]
+        h = m.permute_dims(g, tuple(rest) + (a1, a2))
+        n1, n2 = h.shape[-2:]
+        i0, j0 = (0, offset) if offset >= 0 else (-offset, 0)
+        k = max(0, min(n1 - i0, n2 - j0))
+        lead = tuple(h.shape[:-2])
+        flat = m.reshape(h, lead + (n1 * n2,))
+        idx = np.arange(k) * (n2 + 1) + (i0 * n2 + j0)
+        return self.take_last(flat, idx)
+
+    def take_last(self, a, idx):
+        """``a[..., idx]`` for a NumPy integer array ``idx`` (1-d)."""
+        m = self.m
+        return m.take(a, m.asarray(np.asarray(idx, dtype=np.int64), **self._device_of(a)),
+                      axis=a.ndim - 1)
+
+    def diag_embed(self, g, offset, a1, a2, shape):
+        """Zeros of ``shape`` with ``g`` on the (offset) diagonal of axes a1, a2."""
+        # the transpose of diagonal(): a one-hot contraction over the diagonal positions
+        m = self.m
+        nd = len(shape)
+        a1, a2 = a1 % nd, a2 % nd
+        n1, n2 = shape[a1], shape[a2]
+        i0, j0 = (0, offset) if offset >= 0 else (-offset, 0)
+        k = g.shape[-1]
+        place = np.zeros((k, n1 * n2), dtype=np_dtype(g.dtype))
+        place[np.arange(k), np.arange(k) * (n2 + 1) + (i0 * n2 + j0)] = 1
+        flat = m.matmul(g, self.asarray(place))  # (..., n1 * n2)
+        rest = [i for i in range(nd) if i not in (a1, a2)]
+        h = m.reshape(flat, tuple(flat.shape[:-1]) + (n1, n2))
+        order = rest + [a1, a2]
+        inv = [order.index(i) for i in range(nd)]
+        nb = h.ndim - nd
+        return m.permute_dims(h, tuple(range(nb)) + tuple(i + nb for i in inv))
+
+    def einsum(self, spec, *ops):
+        f = getattr(self.lib, "einsum", None)
+        if f is not None:
+            return f(spec, *ops)
+        return _einsum_by_matmul(self, spec, *ops)
+
+    # indexing ---------------------------------------------------------------------------
+    def _linear(self, shape, key):
+        """Flat positions (a NumPy int array shaped like ``zeros(shape)[key]``) of a key."""
+        pos = np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
+        return pos[key]
+
+    def index(self, g, key):
+        if self.nb == 0 and _basic(key):
+            return g[key]
+        nb = self.nb
+        shape = tuple(g.shape[nb:])
+        lin = self._linear(shape, key)
+        flat = self.m.reshape(g, tuple(g.shape[:nb]) + (-1,))
+        return self.m.reshape(self.take_last(flat, lin.reshape(-1)),
+                              tuple(g.shape[:nb]) + lin.shape)
+
+    def scatter(self, g, shape, key, accumulate):
+        """Zeros of ``shape`` with ``g`` added (``accumulate``) or written at ``key``."""
+        nb = self.nb
+        lin = self._linear(tuple(shape), key).reshape(-1)
+        size = int(np.prod(shape))
+        if not accumulate:  # the last write wins, as NumPy's
+            _, last = np.unique(lin[::-1], return_index=True)
+            keep = np.zeros(lin.size, bool)
+            keep[lin.size - 1 - last] = True
+        else:
+            keep = None
+        gf = self.m.reshape(g, tuple(g.shape[:nb]) + (lin.size,))
+        return self.m.reshape(self._scatter_flat(gf, lin, size, keep),
+                              tuple(g.shape[:nb]) + tuple(shape))
+
+    def _scatter_flat(self, gf, lin, size, keep=None):
+        """``out[..., lin[j]] += gf[..., j]`` into zeros of ``(..., size)``."""
+        w = np.zeros((lin.size, size), dtype=np_dtype(gf.dtype))
+        rows = np.arange(lin.size) if keep is None else np.nonzero(keep)[0]
+        np.add.at(w, (rows, lin[rows]), 1)
+        return self.m.matmul(gf, self.asarray(w))
+
+    def scatter_set(self, g, key, value):
+        nb = self.nb
+        shape = tuple(g.shape[nb:])
+        lin = self._linear(shape, key).reshape(-1)
+        size = int(np.prod(shape))
+        mask = np.zeros(size, bool)
+        mask[lin] = True
+        m = self.m
+        if hasattr(value, "shape"):
+            vb = m.broadcast_to(value, tuple(g.shape[:nb]) + self._linear(shape, key).shape)
+            placed = self._scatter_flat(m.reshape(vb, tuple(g.shape[:nb]) + (lin.size,)),
+                                        lin, size)
+            placed = m.reshape(placed, tuple(g.shape))
+        else:
+            placed = value
+        return m.where(self.asarray(mask.reshape(shape)), placed, g)
+
+    def view_of(self, g, steps, k=0):
+        from ..ops._core import replay_raw
+        return replay_raw(g, steps, self.nb + k)
+
+    def view_replace(self, g, steps, value, k=0):
+        raise self.missing("view_replace", "writes through views are rebuilt on the base")
+
+    def take_along(self, x, idx, axis):
+        return self.m.take_along_axis(x, self.asarray(idx) if isinstance(idx, np.ndarray)
+                                      else idx, axis=axis)
+
+    def gather(self, x, idx, axis):
+        nb = self.nb
+        ax = idx.ndim + axis
+        key = tuple(slice(None) if d == ax else slice(0, n) for d, n in enumerate(idx.shape))
+        idx = self.asarray(idx) if isinstance(idx, np.ndarray) else idx
+        if nb:
+            idx = self.m.broadcast_to(idx, tuple(x.shape[:nb]) + tuple(idx.shape))
+            key = (slice(None),) * nb + key
+        return self.m.take_along_axis(x[key], idx, axis=axis)
+
+    def _along_positions(self, shape, idx, axis):
+        """Flat positions in ``shape`` that ``idx`` (NumPy) points to along ``axis``."""
+        grid = list(np.ix_(*[np.arange(s) for s in idx.shape]))
+        grid[len(shape) + axis] = idx
+        return np.ravel_multi_index(tuple(grid), shape).reshape(-1)
+
+    def scatter_along(self, g, shape, idx, axis):
+        idx = self._numpy_index(idx, "scatter_along")
+        lin = self._along_positions(tuple(shape), idx, axis)
+        nb = self.nb
+        gf = self.m.reshape(g, tuple(g.shape[:nb]) + (lin.size,))
+        return self.m.reshape(self._scatter_flat(gf, lin, int(np.prod(shape))),
+                              tuple(g.shape[:nb]) + tuple(shape))
+
+    def fill_along(self, g, idx, axis, value):
+        idx = self._numpy_index(idx, "fill_along")
+        shape = tuple(g.shape[self.nb:])
+        lin = self._along_positions(shape, idx, axis)
+        mask = np.zeros(int(np.prod(shape)), bool)
+        mask[lin] = True
+        return self.m.where(self.asarray(mask.reshape(shape)), value, g)
+
+    def _numpy_index(self, idx, word):
+        if isinstance(idx, np.ndarray):
+            return idx
+        to_numpy = getattr(idx, "__array__", None)
+        try:
+            return np.asarray(idx if to_numpy is None else to_numpy())
+        except Exception:
+            raise self.missing(word, "the index must be readable on the host") from None
+
+    # windows (nn_ops) -------------------------------------------------------------------
+    def im2col(self, x, kernel, stride, padding, dilation):
+        return _windows.im2col_sliced(self, x, kernel, stride, padding, dilation)
+
+    def col2im(self, cols, hw, kernel, stride, padding, dilation):
+        return _windows.col2im_sliced(self, cols, hw, kernel, stride, padding, dilation)
+
+    def window_argmax(self, x, kernel, stride, padding, dilation):
+        return _windows.window_argmax_sliced(self, x, kernel, stride, padding, dilation)
+
+    # matrices -------------------------------------------------------------------------------
+    def _linalg(self, word):
+        la = getattr(self.m, "linalg", None)
+        f = getattr(la, word, None) if la is not None else None
+        if f is None:
+            raise self.missing(f"linalg.{word}")
+        return f
+
+    def solve(self, a, b):
+        return self._linalg("solve")(a, b)
+
+    def inv(self, a):
+        return self._linalg("inv")(a)
+
+    def det(self, a):
+        return self._linalg("det")(a)
+
+    def svd(self, a):
+        return self._linalg("svd")(a, full_matrices=False)
+
+    def all_nonzero(self, x) -> bool:
+        return bool(self.m.all(x != 0))
+
+    def narrow(self, x, axis, start, length):
+        return x[(Ellipsis, slice(start, start + length)) + (slice(None),) * (-1 - axis)]
+
+    def pack(self, parts, shapes):
+        flat = [self.m.reshape(p, tuple(p.shape[:p.ndim - len(s)]) + (int(np.prod(s)),))
+                for p, s in zip(parts, shapes)]
+        return self.m.concat(flat, axis=-1)
+
+    def unpack(self, p, shapes):
+        out, o = [], 0
+        for s in shapes:
+            k = int(np.prod(s))
+            out.append(self.m.reshape(p[..., o:o + k], tuple(p.shape[:-1]) + tuple(s)))
+            o += k
+        return out
+
+
+def _basic(key) -> bool:
+    """A key of ints, slices, None and Ellipsis only (every library takes it as is)."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    return all(k is None or k is Ellipsis or type(k) in (int, slice) for k in key)
+
+
+def _einsum_by_matmul(ns, spec, *ops):
+    raise ns.missing("einsum", "the library has no einsum")

@@ -1,0 +1,156 @@
+"""Which array library a tensor's data belongs to, and what chainrule knows about it.
+
+A ``Backend`` describes one library: its rule namespace (``xp``), its device type
+(``"cpu"`` or ``"cuda"``), whether it computes lazily (Dask), whether views share memory
+with their base (NumPy, CuPy) and how to bring data to the host.  ``backend_of(a)`` finds
+it from the array's type through a per-type cache, so an op pays one dict look-up.
+
+NumPy is built in; the others are found through array-api-compat (the ``cuda`` and
+``dask`` extras install it) the first time an array of theirs is seen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .array_api import ArrayApiNamespace, BackendError, np_dtype
+from .numpy_backend import RAW
+
+
+class Backend:
+    """One array library."""
+
+    def __init__(self, name, xp, *, device_type="cpu", lazy=False, shares_memory=True,
+                 module=None):
+        self.name = name
+        self.xp = xp  # the raw rule namespace (nb = 0)
+        self.device_type = device_type
+        self.lazy = lazy
+        self.shares_memory = shares_memory
+        self.module = module if module is not None else np
+
+    def __repr__(self) -> str:
+        return f"<backend {self.name} on {self.device_type}>"
+
+    def asarray(self, a, dtype=None):
+        """``a`` (NumPy data, a Python value or one of this library's arrays) as an
+        array of this library."""
+        if self is NUMPY:
+            return np.asarray(a, dtype=dtype)
+        if dtype is None and type(a) in _BY_TYPE and _BY_TYPE[type(a)] is self:
+            return a
+        return self.xp.asarray(a, dtype)
+
+    def to_numpy(self, a) -> np.ndarray:
+        """The values of ``a`` as a NumPy array (computes a lazy array)."""
+        if type(a) is np.ndarray:
+            return a
+        if self.name == "dask":
+            return np.asarray(a.compute())
+        if self.name == "cupy":
+            return self.module.asnumpy(a)
+        try:
+            return np.asarray(a)
+        except Exception:  # array-api-strict refuses __array__: go through DLPack
+            return np.from_dlpack(a)
+
+
+NUMPY = Backend("numpy", RAW)
+_BY_TYPE: dict = {np.ndarray: NUMPY}
+
+
+def backend_of(a) -> Backend:
+    """The backend of array ``a`` (cached per array type)."""
+    b = _BY_TYPE.get(type(a))
+    if b is None:
+        b = _BY_TYPE[type(a)] = _discover(a)
+    return b
+
+
+def is_numpy(a) -> bool:
+    return type(a) is np.ndarray
+
+
+def _discover(a) -> Backend:
+    if isinstance(a, (np.ndarray, np.generic)):
+        return NUMPY
+    mod = type(a).__module__.split(".")[0]
+    if mod == "dask":
+        return dask_backend()
+    if mod == "cupy":
+        return cupy_backend()
+    try:
+        import array_api_compat
+        ns = array_api_compat.array_namespace(a)
+    except ImportError:
+        raise TypeError(f"{type(a).__name__} arrays need array-api-compat: pip install "
+                        f"'chainrule[dask]' (or 'chainrule[cuda]')") from None
+    except TypeError:
+        raise TypeError(f"expected a NumPy or Array-API array, got {type(a).__name__}") from None
+    name = ns.__name__.split(".")[0] if not ns.__name__.startswith("array_api_compat") \
+        else ns.__name__.split(".")[1]
+    return Backend(name, ArrayApiNamespace(ns, name), shares_memory=False, module=ns)
+
+
+_SINGLETONS: dict = {}
+
+
+def dask_backend() -> Backend:
+    b = _SINGLETONS.get("dask")
+    if b is None:
+        try:
+            import array_api_compat.dask.array as compat
+            import dask.array as da
+        except ImportError:
+            raise ImportError("Dask arrays need dask and array-api-compat: pip install "
+                              "'chainrule[dask]'") from None
+        b = _SINGLETONS["dask"] = Backend("dask", ArrayApiNamespace(compat, "dask", lib=da),
+                                          lazy=True, shares_memory=False, module=da)
+        _BY_TYPE[da.Array] = b
+    return b
+
+
+def cupy_backend() -> Backend:
+    b = _SINGLETONS.get("cupy")
+    if b is None:
+        import array_api_compat.cupy as compat
+        import cupy
+        b = _SINGLETONS["cupy"] = Backend("cupy", ArrayApiNamespace(compat, "cupy", lib=cupy),
+                                          device_type="cuda", module=cupy)
+        _BY_TYPE[cupy.ndarray] = b
+    return b
+
+
+def common_backend(arrays, opname="op"):
+    """The backend an op on ``arrays`` runs on, by PyTorch's device rule: all arrays on
+    one device, except 0-d CPU arrays, which join any device; Dask and NumPy are both
+    ``cpu`` and mix (the result is Dask)."""
+    found = NUMPY
+    for a in arrays:
+        if a is None or type(a) is np.ndarray or not hasattr(a, "shape"):
+            continue
+        b = backend_of(a)
+        if b is found or b is NUMPY:
+            continue
+        if found is NUMPY:
+            found = b
+            continue
+        if b.device_type != found.device_type:
+            raise RuntimeError(_device_mismatch(opname, found, b))
+        if b.lazy and not found.lazy:
+            found = b
+    if found.device_type != "cpu":
+        for a in arrays:
+            if type(a) is np.ndarray and a.ndim > 0:
+                raise RuntimeError(_device_mismatch(opname, found, NUMPY))
+    return found
+
+
+def _device_mismatch(opname, a, b):
+    return (f"Expected all tensors to be on the same device, but found at least two "
+            f"devices, {a.device_type} and {b.device_type}! ({opname}: move them to one "
+            f"device with .to(device) first)")
+
+
+__all__ = ["Backend", "BackendError", "NUMPY", "backend_of", "common_backend",
+           "dask_backend", "cupy_backend", "is_numpy", "np_dtype"]
