@@ -79,25 +79,7 @@ del _family
 __version__ = "0.1.0"
 
 
-class _Cuda:
-    """``chainrule.cuda``: there is no GPU; scripts that check it keep working."""
-
-    @staticmethod
-    def is_available() -> bool:
-        return False
-
-    @staticmethod
-    def device_count() -> int:
-        return 0
-
-    @staticmethod
-    def manual_seed(seed) -> None:
-        return None
-
-    manual_seed_all = manual_seed
-
-
-cuda = _Cuda()
+from . import cuda  # noqa: E402
 
 
 def is_tensor(obj) -> bool:

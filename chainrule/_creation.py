@@ -9,7 +9,9 @@ import numpy as np
 
 from . import _dtype
 from ._dtype import get_default_dtype, to_dtype
-from ._tensor import Tensor, check_device, wrap
+from ._tensor import Tensor, check_device, to_device, wrap
+from .backend.array_api import np_dtype
+from .backend.registry import backend_of
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty",
            "zeros_like", "ones_like", "full_like", "empty_like", "arange", "linspace",
@@ -292,6 +294,10 @@ def _to_array(data, dtype=None) -> np.ndarray:
     ndarray or tensor that already has that dtype."""
     if isinstance(data, Tensor):
         arr = data._data
+        if type(arr) is not np.ndarray:
+            return _foreign_array(arr, dtype)
+    elif _is_foreign(data):
+        return _foreign_array(data, dtype)
     elif isinstance(data, np.ndarray):
         if data.dtype.kind in "USO":
             raise TypeError(f"tensor(): new(): invalid data type '{data.dtype.name}'; data "
@@ -336,8 +342,29 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
                 t = wrap(arr)
                 return t.requires_grad_() if requires_grad else t
     arr = _to_array(data, dtype)
-    arr = np.array(arr, copy=True, order="C")
-    return _finish(arr, requires_grad)
+    if type(arr) is np.ndarray:
+        arr = np.array(arr, copy=True, order="C")
+    elif not backend_of(arr).lazy and (arr is data or isinstance(data, Tensor)):
+        arr = backend_of(arr).xp.copy(arr)
+    return _finish(to_device(arr, device), requires_grad)
+
+
+def _is_foreign(data) -> bool:
+    """An array of another library (CuPy, Dask, any Array-API array)."""
+    if isinstance(data, (np.ndarray, np.generic, list, tuple, Tensor)) or type(data) in (
+            int, float, bool, complex):
+        return False
+    return hasattr(data, "__array_namespace__") or type(data).__module__.split(".")[0] in (
+        "dask", "cupy")
+
+
+def _foreign_array(arr, dtype):
+    """A CuPy/Dask/Array-API array in ``dtype`` (no copy when it already has it)."""
+    be = backend_of(arr)
+    _dtype.from_numpy_dtype(np_dtype(arr.dtype))  # refuses dtypes chainrule lacks
+    if dtype is None:
+        return arr
+    return be.xp.astype(arr, to_dtype(dtype).np)
 
 
 def _fast_list(data, dtype, kinds):
@@ -388,8 +415,10 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         kinds = _plain(data)
         arr = None if kinds is None else _fast_list(data, dtype, kinds)
         if arr is not None:
-            return wrap(arr)
-    return wrap(_to_array(data, dtype))
+            return wrap(to_device(arr, device))
+    if isinstance(data, Tensor) and device is not None:
+        return data.to(device=device, dtype=dtype)
+    return wrap(to_device(_to_array(data, dtype), device))
 
 
 def from_numpy(ndarray: np.ndarray) -> Tensor:

@@ -63,11 +63,13 @@ _PY_TYPES = {float: float32, int: int64, bool: bool_}
 
 def from_numpy_dtype(np_dtype) -> dtype:
     """Map a NumPy dtype to ours; raise TypeError for one PyTorch lacks."""
-    try:
-        return _BY_NP[np_dtype]
-    except KeyError:
-        pass
-    np_dtype = np.dtype(np_dtype)
+    if isinstance(np_dtype, np.dtype):  # not another library's dtype (array-api-strict)
+        try:
+            return _BY_NP[np_dtype]
+        except KeyError:
+            pass
+    inner = getattr(np_dtype, "_np_dtype", None)
+    np_dtype = np.dtype(np_dtype if inner is None else inner)
     if np_dtype in _BY_NP:
         return _BY_NP[np_dtype]
     if np_dtype.kind == "c":

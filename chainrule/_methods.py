@@ -198,21 +198,27 @@ def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=
 # ---- conversions -----------------------------------------------------------------------------
 
 def to(self, *args, **kwargs):
+    from .ops.devices import move
     """``to(dtype)``, ``to('cpu')``, ``to(other)``; returns ``self`` when nothing changes."""
     dtype = kwargs.pop("dtype", None)
     copy = kwargs.pop("copy", False)
-    check_device(kwargs.pop("device", None))
+    dev = kwargs.pop("device", None)
+    kwargs.pop("non_blocking", None)  # copies are synchronous here
+    kwargs.pop("memory_format", None)
     for a in args:
         if isinstance(a, Tensor):
             dtype = a.dtype
+            dev = a.device
         elif isinstance(a, (str, _device)):
-            check_device(a)
+            dev = a
             continue
         elif a is not None:
             dtype = a
+    check_device(dev)
+    out = self if dev is None else move(self, dev)
     if dtype is None:
-        return self.clone() if copy else self
-    return V.to_dtype(self, to_dtype(dtype).np, copy)
+        return out.clone() if copy and out is self else out
+    return V.to_dtype(out, to_dtype(dtype).np, copy and out is self)
 
 
 def _caster(name):

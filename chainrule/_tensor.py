@@ -49,43 +49,107 @@ class Size(tuple):
 
 
 class device:
-    """``chainrule.device('cpu')``: the only device is the CPU."""
+    """``chainrule.device('cpu')``, ``device('cuda')``, ``device('cuda', 1)``.
+
+    ``cpu`` is NumPy (and Dask, whose arrays live on the CPU side); ``cuda`` is CuPy
+    (``pip install "chainrule[cuda]"``).  A device object can always be made; using
+    ``cuda`` without CuPy and a GPU fails as PyTorch's CPU-only build does."""
 
     __slots__ = ("type", "index")
 
     def __init__(self, type="cpu", index=None) -> None:
         if isinstance(type, device):
             type, index = type.type, type.index
-        name = str(type).split(":")[0]
-        if name != "cpu":
+        elif isinstance(type, int) and not isinstance(type, bool):
+            type, index = "cuda", type
+        if not isinstance(type, str):
+            raise TypeError(f"device(): argument 'type' must be str, not "
+                            f"{builtins_type(type).__name__}")
+        name, sep, idx = type.partition(":")
+        if name not in _DEVICE_TYPES:
             raise RuntimeError(
-                f"chainrule runs on the CPU only (NumPy); device {str(type)!r} is not "
-                f"available. Use device='cpu' or leave the device out.")
-        self.type = "cpu"
+                f"Expected one of cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, "
+                f"ve, fpga, maia, xla, lazy, vulkan, mps, meta, hpu, mtia, privateuseone "
+                f"device type at start of device string: {type}")
+        if sep:
+            if index is not None or not idx.isdigit():
+                raise RuntimeError(f"Invalid device string: '{type}'")
+            index = int(idx)
+        if index is not None and (not isinstance(index, int) or index < 0):
+            raise RuntimeError(f"Device index must not be negative, got {index}")
+        if name == "cpu" and index not in (None, 0):
+            raise RuntimeError(f"CPU device index must be -1 or zero, got {index}")
+        self.type = name
         self.index = index
 
     def __repr__(self) -> str:
-        return "device(type='cpu')"
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
 
     def __str__(self) -> str:
-        return "cpu"
+        return self.type if self.index is None else f"{self.type}:{self.index}"
 
     def __eq__(self, other) -> bool:
         try:
-            return device(other).type == "cpu"
+            o = other if isinstance(other, device) else device(other)
         except (RuntimeError, TypeError):
             return False
+        return (self.type, self.index) == (o.type, o.index)
 
     def __hash__(self) -> int:
-        return hash("cpu")
+        return hash((self.type, self.index))
 
 
+builtins_type = type
+_DEVICE_TYPES = {"cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip",
+                 "ve", "fpga", "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia",
+                 "privateuseone"}
 CPU = device("cpu")
 
 
-def check_device(dev) -> None:
-    if dev is not None and not isinstance(dev, device):
-        device(dev)
+def check_device(dev):
+    """The device ``dev`` names (None stays None), usable here, or PyTorch's error."""
+    if dev is None:
+        return None
+    d = dev if isinstance(dev, device) else device(dev)
+    if d.type == "cpu":
+        return d
+    if d.type == "cuda":
+        from .backend.registry import cuda_module
+        cuda_module()  # AssertionError "Torch not compiled with CUDA enabled" without CuPy
+        return d
+    raise RuntimeError(f"device type '{d.type}' is not supported by chainrule (cpu: NumPy "
+                       f"or Dask; cuda: CuPy)")
+
+
+def device_of(data) -> device:
+    """The device an array lives on."""
+    if type(data) is np.ndarray:
+        return CPU
+    from .backend.registry import backend_of
+    be = backend_of(data)
+    if be.device_type == "cuda":
+        return device("cuda", int(getattr(data.device, "id", 0)))
+    return CPU
+
+
+def to_device(arr, dev):
+    """``arr`` moved to device ``dev`` (a no-op when it is there already; Dask arrays
+    count as ``cpu``)."""
+    if dev is None:
+        return arr
+    d = check_device(dev)
+    from .backend.registry import NUMPY, backend_of, cupy_backend
+    be = backend_of(arr) if type(arr) is not np.ndarray else NUMPY
+    if d.type == "cpu":
+        return arr if be.device_type == "cpu" else be.to_numpy(arr)
+    cp = cupy_backend()
+    if be is cp and (d.index is None or device_of(arr).index == d.index):
+        return arr
+    host = arr if be is NUMPY else be.to_numpy(arr)
+    with cp.module.cuda.Device(d.index or 0):
+        return cp.module.asarray(host)
 
 
 class Tensor:
@@ -246,11 +310,11 @@ class Tensor:
 
     @property
     def device(self):
-        return CPU
+        return CPU if type(self._data) is np.ndarray else device_of(self._data)
 
     @property
     def is_cuda(self) -> bool:
-        return False
+        return self.device.type == "cuda"
 
     @property
     def layout(self):
@@ -317,18 +381,30 @@ class Tensor:
                 f"a Tensor with {self._data.size} elements cannot be converted to Scalar; "
                 f"item() needs exactly one element (shape {list(self._data.shape)}). Index "
                 f"one element first, e.g. t[0].item(), or use t.tolist().")
-        return self._data.reshape(()).item()
+        return self._host().reshape(()).item()
 
     def tolist(self):
-        return self._data.tolist()
+        return self._host().tolist()
+
+    def _host(self) -> np.ndarray:
+        """The values as a NumPy array: the data itself on NumPy; a Dask array is
+        computed, a CuPy array copied to the host."""
+        a = self._data
+        if type(a) is np.ndarray:
+            return a
+        from .backend.registry import backend_of
+        return backend_of(a).to_numpy(a)
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
-        """The underlying array, sharing memory (no copy)."""
+        """The underlying array, sharing memory (no copy); a Dask tensor is computed."""
         if self.requires_grad and not force:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead.")
-        return self._data
+        if type(self._data) is not np.ndarray and self.device.type == "cuda" and not force:
+            raise TypeError("can't convert cuda:0 device type tensor to numpy. Use "
+                            "Tensor.cpu() to copy the tensor to host memory first.")
+        return self._host()
 
     def __array__(self, dtype=None, copy=None):
         if self._rg:
@@ -336,7 +412,7 @@ class Tensor:
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead. (np.asarray(t) converts through numpy(); the array would silently "
                 "leave the graph.)")
-        a = self._data
+        a = self._host()
         if dtype is not None:
             a = a.astype(dtype, copy=False)
         return a.copy() if copy else a
@@ -357,7 +433,7 @@ class Tensor:
                 f"Boolean value of Tensor with more than one value is ambiguous "
                 f"(shape {list(self._data.shape)}); use .any() or .all(), or compare a "
                 f"single element.")
-        return bool(self._data.reshape(()))
+        return bool(self._host().reshape(()))
 
     def __float__(self) -> float:
         return float(self._scalar())
@@ -369,7 +445,7 @@ class Tensor:
         if self._data.size != 1:
             raise ValueError(f"only one element tensors can be converted to Python scalars "
                              f"(this one has shape {list(self._data.shape)})")
-        return self._data.reshape(()).item()
+        return self._host().reshape(()).item()
 
     def __index__(self) -> int:
         if self._data.dtype.kind not in "iub" or self._data.size != 1:
@@ -385,7 +461,7 @@ class Tensor:
 
     def __repr__(self) -> str:
         node = self.grad_fn
-        return tensor_repr(self._data, None if node is None else type(node).__name__,
+        return tensor_repr(self._host(), None if node is None else type(node).__name__,
                            self.requires_grad)
 
     __str__ = __repr__
@@ -397,7 +473,7 @@ class Tensor:
 
     def __reduce_ex__(self, protocol):
         from ._creation import tensor
-        return (tensor, (self._data.copy(),), None)
+        return (tensor, (self._host().copy(),), None)
 
     def __deepcopy__(self, memo):
         if not self.is_leaf:
@@ -412,14 +488,19 @@ class Tensor:
         return t
 
     # -- devices and dtypes -------------------------------------------------------------
-    def cpu(self) -> Tensor:
-        return self
+    def cpu(self, memory_format=None) -> Tensor:
+        if type(self._data) is np.ndarray:
+            return self
+        return self.to("cpu")
 
-    def cuda(self, *args, **kwargs):
-        device("cuda")
+    def cuda(self, device=None, non_blocking=False, memory_format=None) -> Tensor:
+        if isinstance(device, int) and not isinstance(device, bool):
+            device = f"cuda:{device}"
+        return self.to(device or "cuda", non_blocking=non_blocking)
 
     def get_device(self) -> int:
-        return -1
+        d = self.device
+        return -1 if d.type == "cpu" else (d.index or 0)
 
 
 def _norm_dim(dim: int, ndim: int, op: str) -> int:

@@ -45,7 +45,10 @@ GRAD_CASES = [c for c in ALL_CASES if c.grad]
 # The ``xp_*`` rows (ops/transposes.py) and ``view_replace`` are the rule vocabulary's
 # own helpers: user code never calls them; tests/test_ops_higher.py runs them through
 # every second-order check (they are what a create_graph backward records).
-INTERNAL_ROWS: set[str] = {n for n in all_ops() if n.startswith("xp_")} | {"view_replace"}
+# ``to_device`` moves between CPU and GPU: no CPU-only call reaches it (tests/test_cuda.py
+# runs it where CuPy sees a GPU).
+INTERNAL_ROWS: set[str] = {n for n in all_ops() if n.startswith("xp_")} | {
+    "view_replace", "to_device"}
 
 EPS = 1e-6  # central-difference step (float64)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _tensor as T
+from ..backend.registry import backend_of
 from .._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from . import anomaly_mode, engine, forward_ad, function, graph
 from .anomaly_mode import (
@@ -63,6 +64,8 @@ def _root_grads(tensors, grads, what="backward"):
                     f"of shape {list(data.shape)}, or compute the full Jacobian with "
                     f"torch.autograd.functional.jacobian.")
             ga = np.ones(data.shape, dtype=_grad_dtype(data.dtype))
+            if type(data) is not np.ndarray:  # Note [backends] in ops/_dispatch_any.py
+                ga = backend_of(data).asarray(ga)
         else:
             ga = g._data if isinstance(g, T.Tensor) else np.asarray(g)
             if ga.dtype.kind == "c":
@@ -131,7 +134,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
                 if g is not None:
                     t._grad = T.wrap(g.copy()) if t._grad is None else T.wrap(t._grad._data + g)
         return
-    engine.run_backward(roots, retain_graph, create_graph)
+    engine.run_backward(roots, retain_graph, create_graph, values=tensors)
 
 
 def _input_node(t, i):

@@ -39,6 +39,7 @@ from .. import _tensor as T
 from .._dtype import grad_dtype
 from .._grad_mode import STATE
 from ..backend.numpy_backend import BIG, QUIET, RAW, quiet, times, unquiet
+from ..backend.registry import FOREIGN, NUMPY, backend_of
 from . import _hooks
 from ._saved import unpack_saved
 from .anomaly_mode import ANOMALY, check_nan, report_error
@@ -53,7 +54,7 @@ _ndarray = np.ndarray
 
 
 def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=None,
-                 capture=None, accumulate: bool = True, nb: int = 0):
+                 capture=None, accumulate: bool = True, nb: int = 0, values=()):
     """Propagate cotangents from ``roots`` [(node, g)] to the leaves.
 
     ``targets``: only nodes on a path to these run.  ``capture``: dict node -> None;
@@ -74,7 +75,14 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
             return _higher.run_backward_differentiable(roots, retain_graph, targets,
                                                        capture, accumulate, nb, anomaly,
                                                        record=create_graph)
-        return _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly)
+        if not FOREIGN[0]:
+            return _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly)
+        PASS.lazy = []
+        try:
+            _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly)
+            _finish_lazy(PASS.lazy, values)
+        finally:
+            PASS.lazy = None
     except Exception:
         if anomaly:
             report_error(sys.exc_info()[2])
@@ -89,6 +97,7 @@ class _Pass(threading.local):
     (reentrant checkpointing cannot serve ``autograd.grad`` or ``inputs=``)."""
 
     checkpoint_valid = True
+    lazy = None  # [(AccumulateGrad, g, own, hooked)]: lazy .grad of NumPy leaves
 
 
 PASS = _Pass()
@@ -109,6 +118,8 @@ def _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly):
     prev_mode = STATE.enabled
     STATE.enabled = False
     xp = RAW if nb == 0 else RAW.with_nb(nb)
+    if FOREIGN[0]:
+        xp = _ForeignNamespaces(nb)
     try:
         _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp, anomaly)
     finally:
@@ -118,6 +129,7 @@ def _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly):
 def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
           anomaly=False):
     plain = capture is None and relevant is None
+    picker = xp if type(xp) is _ForeignNamespaces else None
     node = _heappop(heap)[1]
     g = buffers.pop(node)
     own = node in owned  # Note [gradient ownership]
@@ -156,6 +168,8 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
             elif not saved:
                 saved = _NONES[len(node._next)]
             op = node.op
+            if type(xp) is _ForeignNamespaces:
+                xp = xp.pick(g, saved)
             # fresh: the outputs are new arrays, or g itself (Note [gradient ownership])
             if op is None:
                 grads = node.apply(xp, g)
@@ -218,6 +232,8 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                         own = fresh and (own or gi is not g)
                         node = child
                         g = gi
+                        if picker is not None:
+                            xp = picker
                         continue
                     return
             for child, gi in zip(nxt, grads):
@@ -239,6 +255,8 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                     owned.add(child)
         if not heap:
             return
+        if picker is not None:
+            xp = picker
         grads = gi = None
         node = _heappop(heap)[1]
         g = buffers.pop(node)
@@ -316,6 +334,9 @@ def _accumulate(node, g, own=False, hooked=False):
     if g2 is not g or (node._extra is not None and node._extra.pre_hooks):
         g = g2
         own = False  # a hook saw it, or returned a value of its own
+    if type(g) is not _ndarray or type(leaf._data) is not _ndarray:
+        _accumulate_foreign(node, leaf, g, own)
+        return
     shape = leaf._data.shape
     want = grad_dtype(leaf._data.dtype)
     if g.dtype != want:
@@ -349,3 +370,69 @@ def call_node(node, grads):
     out = node.apply(RAW, g)
     return tuple(None if x is None else T.wrap(x) for x in out)
 
+
+
+# ---- other array libraries (Note [backends] in ops/_dispatch_any.py) ---------------------
+
+class _ForeignNamespaces:
+    """Stands in for ``xp`` in a pass whose graph may hold non-NumPy arrays: each node
+    runs its rules on the namespace of its cotangent and saved values."""
+
+    def __init__(self, nb):
+        self.nb = nb
+
+    def pick(self, g, saved):
+        from ..backend.registry import common_backend
+        be = common_backend([g, *saved]) if type(g) is _ndarray else backend_of(g)
+        if be is NUMPY and type(g) is _ndarray:
+            for a in saved:
+                if a is not None and hasattr(a, "shape") and type(a) is not _ndarray:
+                    be = backend_of(a)
+                    break
+        return be.xp.with_nb(self.nb) if self.nb else be.xp
+
+
+def _accumulate_foreign(node, leaf, g, own):
+    """``leaf.grad += g`` where ``g`` or the leaf is not a NumPy array.  A NumPy leaf's
+    lazy (Dask) gradient waits for the end of the pass (``_finish_lazy``)."""
+    data = leaf._data
+    be = backend_of(g)
+    if type(data) is _ndarray and be.lazy and PASS.lazy is not None:
+        PASS.lazy.append((node, g, own))
+        return
+    target = backend_of(data)
+    if be is not target and not (be.lazy and target.device_type == "cpu"):
+        g = target.asarray(be.to_numpy(g)) if target is not NUMPY else be.to_numpy(g)
+        be = backend_of(g)
+    xp = be.xp
+    want = grad_dtype(_np_dtype(data.dtype))
+    if _np_dtype(g.dtype) != want:
+        g = xp.astype(g, want)
+    if tuple(g.shape) != tuple(data.shape):
+        g = xp.m.broadcast_to(g, tuple(data.shape)) if be is not NUMPY else \
+            np.broadcast_to(g, data.shape)
+    if type(g) is _ndarray:
+        g = np.array(g, copy=True)
+    old = leaf._grad
+    leaf._grad = T.wrap(g) if old is None else T.wrap(old._data + g)
+    _hooks.accumulate_done(node, g)
+
+
+def _np_dtype(dt):
+    from ..backend.array_api import np_dtype
+    return np_dtype(dt)
+
+
+def _finish_lazy(pending, values):
+    """One Dask compute for every NumPy leaf's pending gradient and the roots' values
+    (one scan of the data), then the usual accumulation."""
+    roots = [t for t in values if type(t._data) is not _ndarray
+             and backend_of(t._data).lazy]
+    if not pending and not roots:
+        return
+    import dask
+    done = dask.compute(*[g for _, g, _ in pending], *[t._data for t in roots])
+    for (node, _, _), g in zip(pending, done[:len(pending)]):
+        _accumulate(node, np.asarray(g), True, True)
+    for t, v in zip(roots, done[len(pending):]):
+        t._data = np.asarray(v)

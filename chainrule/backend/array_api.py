@@ -456,6 +456,10 @@ class ArrayApiNamespace:
     def all_nonzero(self, x) -> bool:
         return bool(self.m.all(x != 0))
 
+    def to_device(self, g, dev):
+        from .._tensor import to_device
+        return to_device(g, dev)
+
     def narrow(self, x, axis, start, length):
         return x[(Ellipsis, slice(start, start + length)) + (slice(None),) * (-1 - axis)]
 

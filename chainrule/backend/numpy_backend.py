@@ -420,6 +420,12 @@ class NumpyNamespace:
         return bool(np.all(x != 0))
 
     @staticmethod
+    def to_device(g, dev):
+        """``g`` moved to device ``dev`` (a string such as ``"cpu"``, ``"cuda:0"``)."""
+        from .._tensor import to_device
+        return to_device(g, dev)
+
+    @staticmethod
     def narrow(x, axis, start, length):
         """``x`` restricted to ``start:start+length`` along ``axis`` (negative)."""
         return x[(Ellipsis, slice(start, start + length)) + (slice(None),) * (-1 - axis)]

@@ -57,6 +57,8 @@ class Backend:
 
 NUMPY = Backend("numpy", RAW)
 _BY_TYPE: dict = {np.ndarray: NUMPY}
+# FOREIGN[0]: some non-NumPy array was seen; until then the engine skips every check
+FOREIGN = [False]
 
 
 def backend_of(a) -> Backend:
@@ -64,6 +66,8 @@ def backend_of(a) -> Backend:
     b = _BY_TYPE.get(type(a))
     if b is None:
         b = _BY_TYPE[type(a)] = _discover(a)
+        if b is not NUMPY:
+            FOREIGN[0] = True
     return b
 
 
@@ -110,9 +114,27 @@ def dask_backend() -> Backend:
     return b
 
 
+def cuda_module():
+    """CuPy, when it is installed and sees a GPU; otherwise PyTorch's CPU-only error."""
+    mod = _SINGLETONS.get("cupy-module")
+    if mod is None:
+        try:
+            import cupy
+            ok = cupy.cuda.runtime.getDeviceCount() > 0
+        except Exception:  # not installed, no driver, no GPU
+            ok = False
+        if not ok:
+            raise AssertionError("Torch not compiled with CUDA enabled (chainrule runs "
+                                 "'cuda' tensors on CuPy: pip install \"chainrule[cuda]\" "
+                                 "on a machine with an NVIDIA GPU)")
+        mod = _SINGLETONS["cupy-module"] = cupy
+    return mod
+
+
 def cupy_backend() -> Backend:
     b = _SINGLETONS.get("cupy")
     if b is None:
+        cuda_module()
         import array_api_compat.cupy as compat
         import cupy
         b = _SINGLETONS["cupy"] = Backend("cupy", ArrayApiNamespace(compat, "cupy", lib=cupy),
@@ -147,9 +169,10 @@ def common_backend(arrays, opname="op"):
 
 
 def _device_mismatch(opname, a, b):
+    names = {"cuda": "cuda:0", "cpu": "cpu"}
     return (f"Expected all tensors to be on the same device, but found at least two "
-            f"devices, {a.device_type} and {b.device_type}! ({opname}: move them to one "
-            f"device with .to(device) first)")
+            f"devices, {names[a.device_type]} and {names[b.device_type]}! ({opname}: move "
+            f"them to one device with .to(device) first)")
 
 
 __all__ = ["Backend", "BackendError", "NUMPY", "backend_of", "common_backend",

@@ -48,6 +48,10 @@ class TensorNamespace:
     def with_nb(self, k: int) -> TensorNamespace:
         return self if k == 0 else self.get(self.nb + k)
 
+    @staticmethod
+    def to_device(g, dev):
+        return g.to(dev)
+
     # elementwise ---------------------------------------------------------------------
     def where(self, c, x, y):
         # Note [rule constants]: Python numbers in rules mean what they mean to NumPy;

@@ -1,0 +1,86 @@
+"""``chainrule.cuda``: PyTorch's CUDA helpers, served by CuPy.
+
+Without CuPy or a GPU (``pip install "chainrule[cuda]"`` on a machine with an NVIDIA
+GPU), ``is_available()`` is False, ``device_count()`` is 0, seeding is a no-op and the
+rest raises the ``AssertionError`` of PyTorch's CPU-only build, as PyTorch does.
+"""
+
+from __future__ import annotations
+
+
+def _cupy():
+    from .backend.registry import cuda_module
+    return cuda_module()
+
+
+def is_available() -> bool:
+    try:
+        _cupy()
+    except AssertionError:
+        return False
+    return True
+
+
+def device_count() -> int:
+    return _cupy().cuda.runtime.getDeviceCount() if is_available() else 0
+
+
+def current_device() -> int:
+    return _cupy().cuda.runtime.getDevice()
+
+
+def set_device(device) -> None:
+    from ._tensor import device as _device
+    d = _device(device) if not isinstance(device, int) else _device("cuda", device)
+    _cupy().cuda.runtime.setDevice(d.index or 0)
+
+
+def get_device_name(device=None) -> str:
+    cp = _cupy()
+    idx = 0 if device is None else (device if isinstance(device, int) else
+                                    (getattr(device, "index", None) or 0))
+    name = cp.cuda.runtime.getDeviceProperties(idx)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def synchronize(device=None) -> None:
+    _cupy().cuda.Device().synchronize()
+
+
+def empty_cache() -> None:
+    if is_available():
+        cp = _cupy()
+        cp.get_default_memory_pool().free_all_blocks()
+        cp.get_default_pinned_memory_pool().free_all_blocks()
+
+
+def memory_allocated(device=None) -> int:
+    """Bytes held by tensors (CuPy's memory pool in use)."""
+    return int(_cupy().get_default_memory_pool().used_bytes()) if is_available() else 0
+
+
+def memory_reserved(device=None) -> int:
+    return int(_cupy().get_default_memory_pool().total_bytes()) if is_available() else 0
+
+
+def max_memory_allocated(device=None) -> int:
+    return memory_allocated(device)
+
+
+def manual_seed(seed) -> None:
+    """Seeds CuPy's generator (chainrule draws random numbers on the host, then moves
+    them, so the CPU generator decides the values; this keeps scripts running)."""
+    if is_available():
+        _cupy().random.seed(int(seed) % 2 ** 32)
+
+
+manual_seed_all = manual_seed
+
+
+def is_initialized() -> bool:
+    return is_available()
+
+
+__all__ = ["is_available", "device_count", "current_device", "set_device", "get_device_name",
+           "synchronize", "empty_cache", "memory_allocated", "memory_reserved",
+           "max_memory_allocated", "manual_seed", "manual_seed_all", "is_initialized"]
