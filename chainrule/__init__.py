@@ -80,6 +80,10 @@ __version__ = "0.1.0"
 
 
 from . import cuda  # noqa: E402
+from ._lazy import compute, unwrap  # noqa: E402
+from ._lazy import persist as _persist  # noqa: E402
+
+Tensor.persist = _persist
 
 
 def is_tensor(obj) -> bool:

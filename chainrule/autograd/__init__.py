@@ -63,11 +63,17 @@ def _root_grads(tensors, grads, what="backward"):
                     f"backward()), pass backward(gradient=torch.ones_like(y)) or another v "
                     f"of shape {list(data.shape)}, or compute the full Jacobian with "
                     f"torch.autograd.functional.jacobian.")
-            ga = np.ones(data.shape, dtype=_grad_dtype(data.dtype))
             if type(data) is not np.ndarray:  # Note [backends] in ops/_dispatch_any.py
-                ga = backend_of(data).asarray(ga)
+                from ..backend.array_api import np_dtype
+                ga = backend_of(data).asarray(np.ones(tuple(data.shape),
+                                                      dtype=_grad_dtype(np_dtype(data.dtype))))
+            else:
+                ga = np.ones(data.shape, dtype=_grad_dtype(data.dtype))
         else:
             ga = g._data if isinstance(g, T.Tensor) else np.asarray(g)
+            if type(ga) is not np.ndarray:
+                roots.append((t._node, _root_on_backend(ga, data, i, what)))
+                continue
             if ga.dtype.kind == "c":
                 raise RuntimeError(
                     f"{what}: gradient {i} is complex ({ga.dtype}) but the output is real; "
@@ -86,6 +92,21 @@ def _root_grads(tensors, grads, what="backward"):
                 ga = ga.astype(want)
         roots.append((t._node, ga))
     return roots
+
+
+def _root_on_backend(ga, data, i, what):
+    """A cotangent held by another library (Note [backends] in ops/_dispatch_any.py)."""
+    from ..backend.array_api import np_dtype
+    if tuple(ga.shape) != tuple(data.shape):
+        raise RuntimeError(
+            f"Mismatch in shape: grad_output[{i}] has a shape of torch.Size("
+            f"{list(ga.shape)}) and output[{i}] has a shape of torch.Size("
+            f"{list(data.shape)}). The gradient v in backward(v) must have the output's "
+            f"shape.")
+    want = _grad_dtype(np_dtype(data.dtype))
+    if np_dtype(ga.dtype) != want:
+        ga = backend_of(ga).xp.astype(ga, want)
+    return ga
 
 
 def _graph_roots(roots, grads):

@@ -426,10 +426,10 @@ def _np_dtype(dt):
 def _finish_lazy(pending, values):
     """One Dask compute for every NumPy leaf's pending gradient and the roots' values
     (one scan of the data), then the usual accumulation."""
+    if not pending:  # Dask leaves keep lazy gradients: nothing to compute now
+        return
     roots = [t for t in values if type(t._data) is not _ndarray
              and backend_of(t._data).lazy]
-    if not pending and not roots:
-        return
     import dask
     done = dask.compute(*[g for _, g, _ in pending], *[t._data for t in roots])
     for (node, _, _), g in zip(pending, done[:len(pending)]):

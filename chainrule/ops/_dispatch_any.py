@@ -76,7 +76,7 @@ def apply_any(op, inputs, params=(), *, promote=None):
         want = xp.dtype(rt) if be is not NUMPY else rt
         datas = [_cast(be, d, want, rt) if p and d is not None else d
                  for d, p in zip(datas, promote)]
-    elif op.float_result:
+    if op.float_result:
         datas = [_cast(be, d, xp.dtype(float_default().np), float_default().np)
                  if d is not None and type(d) not in SCALARS
                  and np_dtype(d.dtype).kind != "f" else d for d in datas]
