@@ -151,8 +151,11 @@ def _bad_number(v):
 
 
 def _bad_float(v):
-    """A real number; a tensor is not accepted here (PyTorch's ``float`` arguments)."""
-    return (isinstance(v, (Tensor, complex, np.complexfloating))
+    """A real number, or a 0-d tensor that does not require grad (PyTorch's parser takes
+    one for a ``float`` argument); any other tensor is refused."""
+    if isinstance(v, Tensor):
+        return (v._data.ndim != 0 or v._rg or v._data.dtype.kind == "c") and "float"
+    return (isinstance(v, (complex, np.complexfloating))
             or not isinstance(v, (numbers.Real, np.number))) and "float"
 
 
@@ -163,6 +166,10 @@ def _bad_opt_float(v):
 def _bad_overload_dim(v):
     """``dim`` of max/min/std/var, whose overloads put a tensor or a bool there too."""
     return not (v is None or isinstance(v, (Tensor, bool))) and _bad_ints(v)
+
+
+def _bad_str(v):
+    return not isinstance(v, str) and "str"
 
 
 def _bad_opt_str(v):
@@ -212,9 +219,30 @@ def _bad_opt_ints(v):
     return v is not None and _bad_ints(v)
 
 
+def _bad_truthy(v):
+    """A flag PyTorch tests with ``if``: anything with a truth value (a tensor of more
+    than one element raises its RuntimeError, an array its ValueError, here)."""
+    return not bool(v) and False
+
+
+def _bad_ord(v):
+    """A norm's order: a number (a 0-d tensor too) or a string ('fro', 'nuc')."""
+    return not isinstance(v, str) and (
+        _bad_float(v) if isinstance(v, Tensor) else _bad_number(v)) and "Number"
+
+
+def _bad_opt_ord(v):
+    return v is not None and _bad_ord(v)
+
+
+def _bad_int_tuple(v):
+    """A tuple or list of ints; a bare int is refused (PyTorch's ``int[2]`` dims)."""
+    return _bad_ints(v) if isinstance(v, (tuple, list)) else "tuple of ints"
+
+
 def _bad_dtype(v):
     from ._dtype import dtype
-    return v is not None and not isinstance(v, (dtype, str, type, np.dtype)) and "torch.dtype"
+    return v is not None and not isinstance(v, (dtype, type, np.dtype)) and "torch.dtype"
 
 
 KINDS = {
@@ -222,7 +250,8 @@ KINDS = {
     "Number": _bad_number, "Number?": _bad_opt_number, "bool": _bad_bool, "int": _bad_int,
     "int?": _bad_opt_int, "ints": _bad_ints, "ints?": _bad_opt_ints, "dtype": _bad_dtype,
     "numeric": _bad_numeric, "float": _bad_float, "overload-dim": _bad_overload_dim,
-    "float?": _bad_opt_float, "str?": _bad_opt_str,
+    "float?": _bad_opt_float, "str?": _bad_opt_str, "str": _bad_str, "truthy": _bad_truthy,
+    "ord": _bad_ord, "ord?": _bad_opt_ord, "int-tuple": _bad_int_tuple,
 }
 
 # What a parameter of each name is, everywhere unless a namespace overrides it.
@@ -252,6 +281,7 @@ NAMES = {
                      "n"), "ints"),
     **dict.fromkeys(("stride", "m"), "ints?"),
     "dim": "ints?", "dims": "ints", "dtype": "dtype", "out": "Tensor?",
+    **dict.fromkeys(("mode", "UPLO", "approximate"), "str"),
 }
 
 # Per-namespace corrections: (namespace, parameter) -> kind (None: not checked).
@@ -275,7 +305,24 @@ FUNCTION_KINDS = {
     ("view_", "shape"): None,  # x.view(dtype) reinterprets the bits
     # overloads: var(x, unbiased), max(x, other), scatter(x, dim, index, value)
     **{(f, "dim"): "overload-dim" for f in ("var", "std", "max", "min")},
-    ("eigh", "UPLO"): "str?", ("eigvalsh", "UPLO"): "str?",
+    # nn.functional and linalg, where PyTorch's Python code checks some arguments itself
+    # before its parser sees them (the function body checks those, in PyTorch's order)
+    ("adaptive_avg_pool2d", "output_size"): None,  # a tuple may hold None
+    **{("batch_norm", n): None for n in ("running_mean", "running_var", "weight", "bias",
+                                          "training", "momentum", "eps")},
+    ("dropout", "training"): None, ("dropout", "inplace"): None,  # after p's check
+    **{("hardtanh", n): None for n in ("min_val", "max_val", "inplace")},  # min > max first
+    ("embedding", "input"): None,  # after padding_idx's checks
+    ("layer_norm", "normalized_shape"): None, ("group_norm", "num_groups"): None,
+    ("bilinear", "weight"): "Tensor", ("embedding", "weight"): "Tensor",
+    ("logsumexp", "dim"): "ints",
+    **{(f, n): "ints" for f in ("conv1d", "conv2d") for n in ("stride", "dilation")},
+    ("pad", "pad"): "int-tuple", ("pad", "value"): "float?",
+    ("constant_pad_nd", "pad"): "int-tuple", ("constant_pad_nd", "value"): "Number",
+    # torch.norm is Python: it passes p and dim on to linalg.vector_norm / matrix_norm
+    ("norm", "p"): None, ("norm", "dim"): None, ("norm", "ord"): "ord?",
+    ("vector_norm", "ord"): "Number", ("matrix_norm", "ord"): "ord",
+    ("matrix_norm", "dim"): "int-tuple",
     ("scatter", "src"): "operand", ("scatter_", "src"): "operand",
     ("masked_fill", "value"): "numeric", ("masked_fill_", "value"): "numeric",
     ("lerp", "end"): "Tensor", ("lerp", "weight"): "numeric", ("copy_", "src"): "numeric",
@@ -291,8 +338,10 @@ def _kind(space, name, fn_name=""):
         return FUNCTION_KINDS[fn_name, name]
     key = (space, name)
     kind = OVERRIDES[key] if key in OVERRIDES else NAMES.get(name)
-    if space == "nn.functional" and kind == "bool":
-        return None  # PyTorch's Python-level functions take any truthy flag
+    if space == "nn.functional" and (kind == "bool" or name == "training"):
+        # PyTorch's Python-level functions test ``if inplace:`` before anything else and
+        # take any other truthy flag; ``training`` goes to a C++ op as a strict bool
+        return {"inplace": "truthy", "training": "bool"}.get(name)
     return kind
 
 
@@ -381,9 +430,13 @@ _FAST = {
     "float": "type({v}) is float or type({v}) is int",
     "numeric": "type({v}) is _T or type({v}) is float or type({v}) is int",
     "float?": "{v} is None or type({v}) is float or type({v}) is int",
-    "str?": "{v} is None or type({v}) is str",
+    "str?": "{v} is None or type({v}) is str", "str": "type({v}) is str",
+    "ord": "type({v}) is int or type({v}) is float or type({v}) is str",
+    "ord?": "{v} is None or type({v}) is int or type({v}) is float or type({v}) is str",
+    "int-tuple": "type({v}) is tuple and len({v}) == 2 and type({v}[0]) is int and "
+                 "type({v}[1]) is int and _LO <= {v}[0] <= _HI and _LO <= {v}[1] <= _HI",
     "overload-dim": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
-    "bool": "{v} is True or {v} is False",
+    "bool": "{v} is True or {v} is False", "truthy": "{v} is True or {v} is False",
     "int": "type({v}) is int and _LO <= {v} <= _HI",
     "int?": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
     "ints": "type({v}) is int and _LO <= {v} <= _HI",
@@ -476,12 +529,12 @@ def boundary(fn, space=""):
             continue
         at = i + 1 - method if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) \
             else None
-        if p.default is None and kind in ("Tensor", "Number", "int", "ints", "bool"):
+        if p.default is None and kind in ("Tensor", "Number", "int", "ints", "bool", "ord"):
             kind += "?" if kind + "?" in KINDS else ""
         fast = _FAST[kind].format(v=v)
         skip = f"{v} is None or " if p.default is None and not kind.endswith("?") else ""
-        body.append(f"    if not ({skip}{fast}):\n"
-                    f"        _fail({kind!r}, _op, {v!r}, {at!r}, {v})")
+        check = f"    if not ({skip}{fast}):\n        _fail({kind!r}, _op, {v!r}, {at!r}, {v})"
+        body.insert(0 if kind == "truthy" else len(body), check)
     has_out = any(p.name == "out" for p in params)
     if has_out:
         if method:

@@ -123,7 +123,7 @@ def float_power(input, exponent):
     e = exponent.double() if isinstance(exponent, Tensor) else exponent
     if not isinstance(x, Tensor):
         from ._creation import tensor
-        x = tensor(float(x), dtype="float64")
+        x = tensor(float(x), dtype=_dtype.float64)
     return binary(E.POW, x, e)
 
 

@@ -66,6 +66,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,
                 dtype=None) -> Tensor:
     """A matrix norm over the two dims ``dim``: 'fro', 'nuc', 2, -2, 1, -1, inf, -inf."""
     _R.check_tensor(A, "linalg.matrix_norm")
+    ord = ord.item() if isinstance(ord, Tensor) else ord
     d0, d1 = _matrix_dims(A, dim)
     if dtype is not None:
         A = _R._cast(A, dtype)
@@ -91,8 +92,10 @@ def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None) ->
     """A vector norm (``dim`` an int, or a 1-D input) or a matrix norm (``dim`` a 2-tuple,
     or a 2-D input with ``ord`` given); with neither, the 2-norm of ``A`` flattened."""
     _R.check_tensor(A, "linalg.norm")
+    _args._fail("ints?", "linalg_norm", "dim", 3, dim)  # its own dim: see FUNCTION_KINDS
+    ord = ord.item() if isinstance(ord, Tensor) else ord
     if dim is not None:
-        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        dims = (_R._int_tensor(dim),) if _args._is_int(dim) else tuple(dim)
         if len(dims) == 1:
             return vector_norm(A, 2 if ord is None else ord, dims, keepdim, dtype=dtype)
         if len(dims) == 2:

@@ -152,20 +152,9 @@ SHAPE_CASES = [c for c in ALL_CASES if _plain(c)]
 # tensor, TypeError for a tuple dim on a 0-d tensor), or chainrule accepts what PyTorch
 # refuses (prod/flatten/squeeze/transpose with dim 1 of a 0-d tensor) or the reverse
 # (mT and movedim of a 0-d tensor), var/std with no degrees of freedom give -0.0 where
-# PyTorch gives NaN, conv2d with an empty batch, amax over an empty dim.  Each is
+# PyTorch gives NaN, amax over an empty dim.  Each is
 # reported in FINDINGS (printed at the end of the session), not silently skipped.
 KNOWN = {
-    ("mv", "zero_d"),
-    ("norm-vector_norm", "zero_d"),
-    ("avg_pool2d-k2", "zero_d"),
-    ("avg_pool2d-include_pad", "zero_d"),
-    ("avg_pool2d-exclude_pad", "zero_d"),
-    ("avg_pool2d-ceil_mode", "zero_d"),
-    ("avg_pool2d-ceil_exclude_pad", "zero_d"),
-    ("avg_pool2d-divisor_override", "zero_d"),
-    ("avg_pool2d-adaptive_global", "zero_d"),
-    ("avg_pool2d-adaptive_even", "zero_d"),
-    ("matmul-adaptive_avg_pool2d_uneven", "zero_d"),
     ("sum_dim-tuple_k", "zero_d"),
     ("mean_dim-tuple_k", "zero_d"),
     ("getitem-narrow", "zero_d"),
@@ -179,23 +168,6 @@ KNOWN = {
     ("permute-mT", "zero_d"),
     ("permute-movedim", "zero_d"),
     ("amax-matrix_inf", "empty"),
-    ("convolution-basic", "empty"),
-    ("convolution-no_bias", "empty"),
-    ("convolution-stride_padding", "empty"),
-    ("convolution-asymmetric_args", "empty"),
-    ("convolution-dilation", "empty"),
-    ("convolution-groups", "empty"),
-    ("convolution-depthwise", "empty"),
-    ("convolution-same_even_kernel", "empty"),
-    ("convolution-same_dilated", "empty"),
-    ("convolution-valid", "empty"),
-    ("convolution-one_by_one", "empty"),
-    ("convolution-kernel_is_input", "empty"),
-    ("convolution-strided_dilated_groups", "empty"),
-    ("convolution-conv1d", "empty"),
-    ("convolution-conv1d_same_groups", "empty"),
-    ("convolution-composed", "empty"),
-    ("max_pool2d-unbatched", "empty"),
     ("getitem-narrow_negative_start", "empty"),
     ("getitem-chunk_fn", "empty"),
     ("copy-copy_broadcast", "empty"),

@@ -15,6 +15,7 @@ import numpy as np
 import chainrule as _cr
 
 from .._tensor import Tensor, wrap
+from ..ops.reductions import TORCH_TYPE_NAMES as _TYPE_NAMES
 
 __all__ = [
     "binary_cross_entropy",
@@ -35,14 +36,22 @@ def legacy_reduction(size_average, reduce) -> str:
                   "reduction='mean' (or 'sum', 'none') instead.", stacklevel=3)
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
-    if not reduce:
-        return "none"
-    return "mean" if size_average else "sum"
+    if size_average and reduce:  # PyTorch's order: a tensor flag is a RuntimeError here
+        return "mean"
+    return "sum" if reduce else "none"
 
 
-def _reduction(size_average, reduce, reduction):
+def _reduction(size_average, reduce, reduction, allowed=("none", "mean", "sum")):
+    """The reduction a loss applies, checked first as PyTorch's ``_Reduction.get_enum``
+    does (a ValueError for anything but 'none', 'mean', 'sum'; no ``==`` on a tensor)."""
     if size_average is not None or reduce is not None:
         return legacy_reduction(size_average, reduce)
+    if type(reduction) is str and reduction == "elementwise_mean":
+        warnings.warn("reduction='elementwise_mean' is deprecated. Please use "
+                      "reduction='mean' instead.", stacklevel=3)
+        return "mean"
+    if type(reduction) is not str or reduction not in allowed:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
     return reduction
 
 
@@ -71,6 +80,11 @@ def _size_warning(input, target):
                       stacklevel=3)
 
 
+def _bool_as(target, input):
+    """A bool target counts as 0/1 of the input's dtype (PyTorch's loss kernels)."""
+    return target.to(input.dtype) if target._data.dtype.kind == "b" else target
+
+
 def _pointwise(name, input, target, loss, reduction, weight=None, weighted_mean=True):
     """Reduce a pointwise loss; with ``weight``, 'mean' is ``sum(w l) / sum(w)`` (mse, l1)
     or the plain mean of ``w l`` (huber), as in PyTorch."""
@@ -92,7 +106,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     _check_pair("mse_loss", input, target)
     _size_warning(input, target)
     reduction = _reduction(size_average, reduce, reduction)
-    d = input - target
+    d = input - _bool_as(target, input)
     return _pointwise("mse_loss", input, target, d * d, reduction, weight)
 
 
@@ -112,7 +126,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     reduction = _reduction(size_average, reduce, reduction)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
-    d = (input - target).abs()
+    d = (input - _bool_as(target, input)).abs()
     if beta == 0.0:
         return _reduce(d, reduction)
     return _reduce(_cr.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta), reduction)
@@ -122,9 +136,12 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``."""
     _check_pair("huber_loss", input, target)
     _size_warning(input, target)
+    reduction = _reduction(None, None, reduction)
     if delta <= 0:
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
-    d = (input - target).abs()
+    if input._data.dtype.kind == "f":  # the result has the input's dtype
+        target = target.to(input.dtype)
+    d = (input - _bool_as(target, input)).abs()
     loss = _cr.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
     return _pointwise("huber_loss", input, target, loss, reduction, weight,
                       weighted_mean=False)
@@ -135,6 +152,9 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
 def _class_targets(name, input, target, ignore_index):
     """``(target as int64 array with ignored entries set to 0, valid mask)``, checked."""
     t = target._data
+    if input.dim() > 1 and (t.shape[0] if t.ndim else 0) != input.shape[0]:
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
+                         f"batch_size ({t.shape[0] if t.ndim else 0}).")
     if t.dtype.kind not in "iu":
         raise RuntimeError(f"{name}: expected target of an integer dtype (class indices), "
                            f"got {target.dtype}")
@@ -142,9 +162,6 @@ def _class_targets(name, input, target, ignore_index):
     n_cls = input.shape[cdim]
     want = tuple(input.shape[:cdim]) + tuple(input.shape[cdim + 1:])
     if tuple(t.shape) != want:
-        if input.dim() > 1 and t.ndim and t.shape[0] != input.shape[0]:
-            raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
-                             f"batch_size ({t.shape[0]}).")
         raise RuntimeError(f"{name}: expected target of shape {list(want)} for input of shape "
                            f"{list(input.shape)}, got {list(t.shape)}")
     valid = t != ignore_index
@@ -262,12 +279,17 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Target size ({target.shape}) must be the same as input size "
                          f"({input.shape})")
+    if target._data.dtype.kind in "iu":
+        raise RuntimeError(f"result type Float can't be cast to the desired output type "
+                           f"{_TYPE_NAMES.get(target._data.dtype.name, target.dtype)}")
     ls = _logsigmoid(input)
     if pos_weight is not None:
         ls = ls * ((pos_weight - 1) * target + 1)
     loss = (1 - target) * input - ls
+    if loss.dtype != target.dtype:  # PyTorch's kernel writes the target's dtype
+        loss = loss.to(target.dtype)
     if weight is not None:
-        loss = loss * weight
+        loss = loss * (weight.to(loss.dtype) if isinstance(weight, Tensor) else weight)
     return _reduce(loss, reduction)
 
 
@@ -276,14 +298,16 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
     """Pointwise ``target * (log target - input)`` (``input`` holds log-probabilities);
     ``reduction='batchmean'`` divides the sum by the batch size."""
     _check_pair("kl_div", input, target)
-    if size_average is not None or reduce is not None:
-        reduction = legacy_reduction(size_average, reduce)
-    elif reduction == "mean":
+    reduction = _reduction(size_average, reduce, reduction, ("none", "mean", "sum",
+                                                             "batchmean"))
+    if size_average is None and reduce is None and reduction == "mean":
         warnings.warn("reduction: 'mean' divides the total loss by both the batch size and "
                       "the support size.'batchmean' divides only by the batch size, and "
                       "aligns with the KL div math definition.'mean' will be changed to "
                       "behave the same as 'batchmean' in the next major release.",
                       stacklevel=2)
+    if input._data.dtype.kind in "biu" or target._data.dtype.kind in "biu":
+        raise RuntimeError("kl_div: Integral inputs not supported.")
     if log_target:
         loss = target.exp() * (target - input)
     else:

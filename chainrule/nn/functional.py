@@ -21,6 +21,7 @@ import chainrule as _cr
 from .. import _args
 from .._tensor import Tensor, wrap
 from ..ops import nn_ops as _nn_ops
+from ..ops.reductions import TORCH_TYPE_NAMES as _TYPE_NAMES
 from ._functional_loss import (  # noqa: F401  (re-exported)
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -59,12 +60,48 @@ def _check_tensor(fn, arg, v):
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias`` (one BLAS product; batch dims of ``input`` fold)."""
     _check_tensor("linear", "input", input)
+    if isinstance(weight, Tensor) and weight.dim() > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is "
+                           f"{weight.dim()}D")
+    if isinstance(bias, Tensor) and bias.dtype != input.dtype:
+        raise RuntimeError(f"linear(): bias and input must have the same dtype, but got "
+                           f"{bias.dtype} and {input.dtype}")
     from ..ops.linalg import linear as _linear
     return _linear(input, weight, bias)
 
 
+def _size(t, d):
+    """``t.size(d)`` with PyTorch's IndexError for a dim ``t`` lacks."""
+    n = t.dim()
+    if n == 0:
+        raise IndexError(f"Dimension specified as {d} but tensor has no dimensions")
+    if not -n <= d < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                         f"but got {d})")
+    return t.shape[d]
+
+
 def bilinear(input1, input2, weight, bias=None):
     """``y[..., o] = x1 W[o] x2 + b[o]``."""
+    named = (("input1", input1), ("input2", input2), ("weight", weight), ("bias", bias))
+    if len({t.dtype for _, t in named if t is not None}) > 1:
+        raise RuntimeError("All tensors must have the same dtype, got " + ", ".join(
+            f"{n}: {str(t.dtype).removeprefix('torch.')}" for n, t in named if t is not None))
+    if input1.dim() != input2.dim():
+        raise RuntimeError(f"bilinear(): input dimensions do not match: got {input1.dim()} "
+                           f"and {input2.dim()}")
+    if tuple(input1.shape[:-1]) != tuple(input2.shape[:-1]):
+        raise RuntimeError(f"bilinear(): input batch dimensions do not match: got "
+                           f"{list(input1.shape)} and {list(input2.shape)}")
+    for i, x in ((1, input1), (2, input2)):
+        if _size(x, x.dim() - 1) != _size(weight, i):
+            raise RuntimeError(f"bilinear(): input{i} size does not match weight size: got "
+                               f"{x.shape[-1]} but expected {weight.shape[i]}")
+    if weight.dim() != 3:
+        raise RuntimeError(f"bilinear(): weight must be 3-D, got {list(weight.shape)}")
+    if bias is not None and _size(bias, 0) != weight.shape[0]:
+        raise RuntimeError(f"bilinear(): bias size does not match weight size: got "
+                           f"{bias.shape[0]} but expected {weight.shape[0]}")
     out = _cr.einsum("...i,oij,...j->...o", input1, weight, input2)
     return out if bias is None else out + bias
 
@@ -115,6 +152,9 @@ def _conv(name, input, weight, bias, stride, padding, dilation, groups, nd):
         raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, "
                            f"expected input{list(x.shape)} to have {weight.shape[1] * groups} "
                            f"channels, but got {c} channels instead")
+    if weight.shape[0] < groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be at least {groups} at "
+                           f"dimension 0, but got weight of size {list(weight.shape)} instead")
     if weight.shape[0] % groups:
         raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by "
                            f"{groups} at dimension 0, but got weight of size "
@@ -152,20 +192,36 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 # ---- pooling ---------------------------------------------------------------------------
 
-def _pool_input(name, input, nd):
+def _pool_input(name, input, nd, low=RuntimeError):
+    """PyTorch's checks of a pooling input: ``nd + 1`` or ``nd + 2`` dims (``low``: the
+    error for fewer, IndexError where PyTorch first indexes dim ``-nd - 1``), and no empty
+    dim but the batch dim."""
     _check_tensor(name, "input", input)
-    if input.dim() not in (nd + 1, nd + 2):
-        raise RuntimeError(f"{name}: Expected {nd + 1}D or {nd + 2}D input, but got input of "
-                           f"size: {list(input.shape)}")
+    n = input.dim()
+    if n < nd + 1 and low is IndexError:
+        raise IndexError(f"{name}(): Dimension specified as {-nd - 1} but tensor has no "
+                         f"dimensions" if n == 0 else
+                         f"{name}(): Dimension out of range (expected to be in range of "
+                         f"[{-n}, {n - 1}], but got {-nd - 1})")
+    if n not in (nd + 1, nd + 2) or 0 in input.shape[n - nd - 1:]:
+        raise RuntimeError(f"{name}: Expected {nd + 1}D or {nd + 2}D (batch mode) tensor with "
+                           f"optional 0 dim batch size for input, but got: "
+                           f"{list(input.shape)}")
+
+
+def _stride(stride, kernel_size, n):
+    """A pooling's stride: None or an empty tuple means the kernel size."""
+    if stride is None or (isinstance(stride, (list, tuple)) and not stride):
+        stride = kernel_size
+    return _tuple(stride, n, "stride")
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """Max over ``kernel_size`` windows of the last two dims."""
-    _pool_input("max_pool2d", input, 2)
     k = _tuple(kernel_size, 2)
-    s = k if stride is None or (isinstance(stride, (list, tuple)) and not stride) \
-        else _tuple(stride, 2, "stride")
+    s = _stride(stride, k, 2)
+    _pool_input("max_pool2d", input, 2)
     args = (k, s, _tuple(padding, 2, "padding"), _tuple(dilation, 2, "dilation"), ceil_mode)
     out = _nn_ops.max_pool2d(input, *args)
     if return_indices:
@@ -176,10 +232,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
     """Mean over ``kernel_size`` windows of the last two dims."""
-    _pool_input("avg_pool2d", input, 2)
     k = _tuple(kernel_size, 2)
-    s = k if stride is None or (isinstance(stride, (list, tuple)) and not stride) \
-        else _tuple(stride, 2, "stride")
+    s = _stride(stride, k, 2)
+    _pool_input("avg_pool2d", input, 2, IndexError)
     return _nn_ops.avg_pool2d(input, k, s, _tuple(padding, 2, "padding"), ceil_mode,
                               count_include_pad, divisor_override)
 
@@ -188,9 +243,9 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices=False):
     """Max over windows of the last dim (a 2-D pooling of height 1)."""
     _pool_input("max_pool1d", input, 1)
-    s = kernel_size if stride is None else stride
+    s = _stride(stride, kernel_size, 1)
     out = max_pool2d(input.unsqueeze(-2), (1, _tuple(kernel_size, 1)[0]),
-                     (1, _tuple(s, 1, "stride")[0]), (0, _tuple(padding, 1, "padding")[0]),
+                     (1, s[0]), (0, _tuple(padding, 1, "padding")[0]),
                      (1, _tuple(dilation, 1, "dilation")[0]), ceil_mode, return_indices)
     if return_indices:
         return out[0].squeeze(-2), out[1].squeeze(-2)
@@ -200,10 +255,10 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True):
     """Mean over windows of the last dim."""
-    _pool_input("avg_pool1d", input, 1)
-    s = kernel_size if stride is None else stride
+    _dims_2_to_3("avg_pool1d", input)
+    s = _stride(stride, kernel_size, 1)
     return avg_pool2d(input.unsqueeze(-2), (1, _tuple(kernel_size, 1)[0]),
-                      (1, _tuple(s, 1, "stride")[0]), (0, _tuple(padding, 1, "padding")[0]),
+                      (1, s[0]), (0, _tuple(padding, 1, "padding")[0]),
                       ceil_mode, count_include_pad).squeeze(-2)
 
 
@@ -217,13 +272,40 @@ def _adaptive_matrix(n, m, dtype):
     return a
 
 
+def _list_with_default(out_size, defaults):
+    """PyTorch's ``_list_with_default``: None in a tuple ``output_size`` keeps that dim."""
+    if isinstance(out_size, int):
+        return out_size
+    if len(defaults) <= len(out_size):
+        raise ValueError(f"Input dimension should be at least {len(out_size) + 1}")
+    return [d if v is None else v for v, d in zip(out_size, defaults[-len(out_size):])]
+
+
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a fixed output size ``(Ho, Wo)`` (None keeps a dim)."""
-    _pool_input("adaptive_avg_pool2d", input, 2)
+    _check_tensor("adaptive_avg_pool2d", "input", input)
+    size = _list_with_default(output_size, input.shape)
+    _args._fail("ints", "adaptive_avg_pool2d", "output_size", 2, size)
+    size = (size,) * 2 if isinstance(size, int) else tuple(size)
+    if len(size) != 2:
+        raise RuntimeError("adaptive_avg_pool2d: output_size must be 2")
+    empty = next((d for d in range(1, input.dim()) if input.shape[d] == 0), None)
+    if size == (1, 1) and (input.dim() not in (3, 4) or empty is not None):
+        # PyTorch's global-average shortcut takes any input of two or more dims
+        return input.mean(dim=(-2, -1), keepdim=True)
+    if input.dim() not in (3, 4):
+        raise RuntimeError(f"adaptive_avg_pool2d(): Expected 3D or 4D tensor, but got "
+                           f"{list(input.shape)}")
+    if empty is not None:
+        raise RuntimeError(f"adaptive_avg_pool2d(): Expected input to have non-zero size for "
+                           f"non-batch dimensions, but input has sizes {list(input.shape)} "
+                           f"with dimension {empty} being empty")
+    ho, wo = (int(v) for v in size)
+    if ho < 0 or wo < 0:
+        raise RuntimeError(f"adaptive_avg_pool2d: elements of output_size must be greater "
+                           f"than or equal to 0 but received {{{ho}, {wo}}}")
     h, w = input.shape[-2:]
-    size = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * 2
-    ho, wo = (h if size[0] is None else int(size[0]), w if size[1] is None else int(size[1]))
-    if h % ho == 0 and w % wo == 0:  # windows tile the input: one avg_pool2d row
+    if ho and wo and h % ho == 0 and w % wo == 0:  # windows tile the input: one pooling
         k = (h // ho, w // wo)
         return _nn_ops.avg_pool2d(input, k, k, (0, 0))
     # Note [adaptive pooling]: uneven windows overlap; the pooling is separable, so it is
@@ -234,8 +316,17 @@ def adaptive_avg_pool2d(input, output_size):
     return ah.matmul(input.matmul(awt))
 
 
+def _dims_2_to_3(name, input):
+    _check_tensor(name, "input", input)
+    if input.dim() not in (2, 3):
+        raise RuntimeError(f"Expected 2 to 3 dimensions, but got {input.dim()}-dimensional "
+                           f"tensor for argument #1 'self' (while checking arguments for "
+                           f"{name})")
+
+
 def adaptive_avg_pool1d(input, output_size):
     """Average pooling of the last dim to ``output_size``."""
+    _dims_2_to_3("adaptive_avg_pool1d", input)
     size = output_size
     if isinstance(output_size, (tuple, list)):
         if len(output_size) != 1:
@@ -243,8 +334,6 @@ def adaptive_avg_pool1d(input, output_size):
                                f"one int (got {len(output_size)})")
         size = output_size[0]
     size = _args.int_arg(size, "adaptive_avg_pool1d", "output_size", 2)
-    if size <= 0 and input.shape[-1]:
-        raise RuntimeError(f"adaptive_avg_pool1d(): output_size must be positive, got {size}")
     return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
 
 
@@ -280,16 +369,30 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     statistics normalize.
     """
     _check_tensor("batch_norm", "input", input)
+    # PyTorch's order: its Python checks (``if training``, eps), then the C++ parser's
+    if training and math.prod(input.shape[:1] + input.shape[2:]) == 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input "
+                         f"size {list(input.shape)}")
+    if training and eps <= 0.0:
+        raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
+    if eps < 0.0:
+        raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
+    for i, (name, kind, v) in enumerate((
+            ("weight", "Tensor?", weight), ("bias", "Tensor?", bias),
+            ("running_mean", "Tensor?", running_mean), ("running_var", "Tensor?", running_var),
+            ("training", "bool", training), ("momentum", "float?", momentum),
+            ("eps", "float", eps))):
+        _args._fail(kind, "batch_norm", name, i + 2, v)
     if input.dim() < 2:
         raise ValueError(f"batch_norm: expected at least 2D input (got {input.dim()}D input)")
     c = input.shape[1]
+    for name, v in (("running_mean", running_mean), ("running_var", running_var)):
+        if v is not None and v.numel() != c:
+            raise RuntimeError(f"{name} should contain {c} elements not {v.numel()}")
     shape = (1, c) + (1,) * (input.dim() - 2)
     dims = (0,) + tuple(range(2, input.dim()))
     if training:
         n = input.numel() // c
-        if n <= 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got "
-                             f"input size {list(input.shape)}")
         mean = input.mean(dims)
         var = input.var(dims, correction=0)
         with _cr.no_grad():
@@ -311,8 +414,16 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalize over the last ``len(normalized_shape)`` dims."""
     _check_tensor("layer_norm", "input", input)
-    ns = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) \
-        else tuple(normalized_shape)
+    if not isinstance(normalized_shape, (tuple, list)):  # a bare int is refused, as PyTorch
+        raise TypeError(f"layer_norm(): argument 'normalized_shape' (position 2) must be "
+                        f"tuple of ints, not {_args.type_name(normalized_shape)}")
+    _args._fail("ints", "layer_norm", "normalized_shape", 2, normalized_shape)
+    _args._fail("float", "layer_norm", "eps", 5, eps)
+    eps = float(eps)
+    ns = tuple(int(n) for n in normalized_shape)
+    if not ns:
+        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., "
+                           "containing at least one element, but got normalized_shape = []")
     k = len(ns)
     if tuple(input.shape[input.dim() - k:]) != ns or input.dim() < k:
         raise RuntimeError(f"Given normalized_shape={list(ns)}, expected input with shape "
@@ -333,7 +444,18 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
         raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received "
                            f"{input.dim()}")
     n, c = input.shape[:2]
+    try:  # PyTorch's Python-level batch-size check runs on num_groups as given
+        prods = n * c // num_groups
+    except ZeroDivisionError:
+        raise RuntimeError("group_norm(): num_groups must not be 0") from None
+    for size in input.shape[2:]:
+        prods *= size
+    if prods == 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input "
+                         f"size {[n * c // num_groups, num_groups, *input.shape[2:]]}")
     num_groups = _args.int_arg(num_groups, "group_norm", "num_groups", 2)
+    _args._fail("float", "group_norm", "eps", 5, eps)
+    eps = float(eps)
     if num_groups <= 0 or c % num_groups:
         raise RuntimeError(f"Expected number of channels in input to be divisible by "
                            f"num_groups, but got input of shape {list(input.shape)} and "
@@ -352,13 +474,21 @@ def dropout(input, p=0.5, training=True, inplace=False):
     (identity when not training)."""
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    inplace = bool(inplace)  # PyTorch's order: p, then ``if inplace``, then the C++ op's
+    _args._fail("bool", "dropout", "train", 3, training)
+    _check_tensor("dropout", "input", input)
+    if p != p:
+        raise RuntimeError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
     dt = input._data.dtype
+    if dt.kind != "f":
+        raise RuntimeError(f"result type Float can't be cast to the desired output type "
+                           f"{_TYPE_NAMES.get(dt.name, input.dtype)}")
     if p == 1.0:
         mask = np.zeros(input._data.shape, dtype=dt)
     else:
-        keep = _cr.rand(*input.shape, dtype=input.dtype)._data < (1.0 - p)
+        keep = _cr.rand(tuple(input.shape), dtype=input.dtype)._data < (1.0 - p)
         mask = keep.astype(dt) * dt.type(1.0 / (1.0 - p))
     if inplace:
         return input.mul_(wrap(mask))
@@ -369,6 +499,16 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
               scale_grad_by_freq=False, sparse=False):
     """Rows of ``weight`` at the integer ``input``; the ``padding_idx`` row gets no
     gradient."""
+    v = weight.shape[0] if weight.dim() else 1
+    if padding_idx is not None:  # PyTorch's Python-level checks, in its order
+        if padding_idx > 0 and padding_idx >= v or padding_idx < 0 and padding_idx < -v:
+            raise ValueError("Padding_idx must be within num_embeddings")
+        _args._fail("int", "embedding", "padding_idx", 3, padding_idx)
+        padding_idx %= v
+    _args._fail("float?", "embedding", "max_norm", 4, max_norm)
+    _args._fail("float", "embedding", "norm_type", 5, norm_type)
+    if weight.dim() != 2:
+        raise RuntimeError("'weight' must be 2-D")
     _check_tensor("embedding", "indices", input)
     if input._data.dtype.kind not in "iu":
         raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the "
@@ -377,11 +517,6 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     if scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding: scale_grad_by_freq and sparse are not "
                                   "supported in chainrule")
-    v = weight.shape[0]
-    if padding_idx is not None:
-        if not -v <= padding_idx < v:
-            raise AssertionError("Padding_idx must be within num_embeddings")
-        padding_idx %= v
     idx = input._data
     if idx.size and (idx.min() < 0 or idx.max() >= v):
         raise IndexError("index out of range in self")
@@ -430,6 +565,14 @@ def _inplace(input, out, inplace):
     return input.copy_(out) if inplace else out
 
 
+def _floating(kernel, input):
+    """PyTorch's NotImplementedError for a kernel without integer or bool versions."""
+    if isinstance(input, Tensor) and input._data.dtype.kind != "f":
+        raise NotImplementedError(f"\"{kernel}\" not implemented for "
+                                  f"'{_TYPE_NAMES.get(input._data.dtype.name, input.dtype)}'")
+    return input
+
+
 def relu(input, inplace=False):
     return input.relu_() if inplace else input.relu()
 
@@ -439,6 +582,7 @@ def relu6(input, inplace=False):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
+    _floating("leaky_relu_cpu", input)
     return _inplace(input, _cr.where(input > 0, input, input * negative_slope), inplace)
 
 
@@ -465,8 +609,9 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 @_float16_in_float32
-def gelu(input, approximate="none"):
+def gelu(input, *, approximate="none"):
     """``x * Phi(x)``; ``approximate='tanh'`` uses PyTorch's tanh formula."""
+    _floating("GeluKernelImpl", input)
     if approximate == "none":
         return input * 0.5 * (1.0 + (input * (1.0 / math.sqrt(2.0))).erf())
     if approximate == "tanh":
@@ -477,12 +622,14 @@ def gelu(input, approximate="none"):
 
 
 def silu(input, inplace=False):
+    _floating("silu_cpu", input)
     return _inplace(input, input * input.sigmoid(), inplace)
 
 
 @_float16_in_float32
 def softplus(input, beta=1.0, threshold=20.0):
     """``log(1 + exp(beta x)) / beta``, linear where ``beta x > threshold``."""
+    _floating("softplus_cpu", input)
     bx = input * beta
     linear = bx > threshold
     # exp of 0 in the unused branch (no overflow); nan stays nan with a nan gradient
@@ -494,11 +641,31 @@ def softplus(input, beta=1.0, threshold=20.0):
 def logsigmoid(input):
     """``log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))``, stable for any ``x``; written
     with where, not min and abs, so that the derivatives at 0 are PyTorch's (1/2, -1/4)."""
+    _floating("log_sigmoid_cpu", input)
     neg = input < 0
     return _cr.where(neg, input, 0.0) - _cr.where(neg, input, -input).exp().log1p()
 
 
+def _greater(a, b):
+    """``a > b`` as Python evaluates it on PyTorch's objects: a tensor compares with
+    tensors and numbers only (else TypeError), and a many-element result has no truth
+    value (RuntimeError)."""
+    for x, y in ((a, b), (b, a)):
+        if isinstance(x, Tensor) and not isinstance(y, (Tensor, numbers.Number)):
+            raise TypeError(f"'>' not supported between instances of '{type(a).__name__}' "
+                            f"and '{type(b).__name__}'")
+    return bool(a > b)
+
+
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    if _greater(min_val, max_val):  # PyTorch's Python-level checks come first
+        raise ValueError("min_val cannot be greater than max_val")
+    bool(inplace)
+    _args._fail("Number", "hardtanh", "min_val", 2, min_val)
+    _args._fail("Number", "hardtanh", "max_val", 3, max_val)
+    _check_tensor("hardtanh", "input", input)
+    if input._data.dtype.kind == "b":
+        raise RuntimeError("Bool inputs not supported for hardtanh")
     return _inplace(input, _nn_ops.hardtanh(input, min_val, max_val), inplace)
 
 

@@ -319,6 +319,8 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
 
 def mv(input: Tensor, vec: Tensor) -> Tensor:
     """Matrix-vector product."""
+    if isinstance(input, Tensor) and input._data.ndim == 0:  # PyTorch reads its size(0)
+        raise IndexError("mv(): Dimension specified as 0 but tensor has no dimensions")
     ad, bd = _operands("mv", input, vec)
     if ad.ndim != 2 or bd.ndim != 1:
         raise RuntimeError(f"mv: expected a matrix and a vector, got shapes {list(ad.shape)} "
@@ -588,7 +590,7 @@ def einsum(*args) -> Tensor:
     """Einstein summation: ``einsum("ij,jk->ik", a, b)``, ``einsum("ij,jk", [a, b])`` or
     the sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])``.  Size-1 dims broadcast;
     ``...`` stands for leading dims, broadcast across operands."""
-    if not args:
+    if len(args) < 2:  # an equation and an operand, or an operand and its subscripts
         raise ValueError("einsum(): must specify the equation string and at least one "
                          "operand, or at least one operand and its subscripts list")
     if isinstance(args[0], str):

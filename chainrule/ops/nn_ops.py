@@ -294,9 +294,10 @@ def avg_pool2d(x: Tensor, kernel, stride, padding, ceil_mode=False, count_includ
 # ---- activations with PyTorch's conventions at their kinks ------------------------------
 
 def _elu_forward(x, alpha, scale, input_scale):
-    # expm1 of min(x, 0) only: the unused branch never overflows; elu(-0.0) is -0.0
-    neg = np.expm1(np.where(x <= 0, x, 0) * input_scale) * (alpha * scale)
-    return np.where(x <= 0, neg, x * scale)
+    # expm1 of min(x, 0) only: the unused branch never overflows; x >= 0 (and -0.0) is
+    # x * scale, as PyTorch's kernel (so elu(0) is 0 for an infinite alpha)
+    neg = np.expm1(np.where(x < 0, x, 0) * input_scale) * (alpha * scale)
+    return np.where(x < 0, neg, x * scale)
 
 
 def _elu_partial(xp, x, alpha, scale, input_scale):
@@ -324,7 +325,10 @@ def elu(x: Tensor, alpha: float, scale: float = 1.0, input_scale: float = 1.0) -
 
 
 def _hardtanh_forward(x, lo, hi):
-    # PyTorch's clamp keeps x unless it is below lo / above hi: -0.0 and nan pass through
+    # PyTorch's clamp keeps x unless it is below lo / above hi: -0.0 and nan pass through;
+    # a nan bound makes every element nan
+    if lo != lo or hi != hi:
+        return np.full_like(x, np.nan)
     r = np.where(x < lo, x.dtype.type(lo), x)
     return np.where(r > hi, x.dtype.type(hi), r)
 

@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from .._dtype import to_dtype
-from .._tensor import Tensor
+from .._tensor import Tensor, wrap
 from ..backend.numpy_backend import accumulation_dtype
 from . import views as _views
 from ._core import Op, unary
@@ -51,9 +51,17 @@ def _dim_range_error(op, d, shape):
                       f"[{-n}, {n - 1}], but got {d}) for a tensor of shape {list(shape)}")
 
 
+def _int_tensor(d):
+    """A one-element integer tensor given as a dim is that int, as in PyTorch."""
+    if isinstance(d, Tensor) and d._data.dtype.kind in "iu" and d._data.size == 1:
+        return int(d._data.reshape(()))
+    return d
+
+
 def one_dim(x: Tensor, dim, op: str):
     """A single ``dim`` as a negative axis, or ``None`` for a 0-d tensor."""
     shape = x._data.shape
+    dim = _int_tensor(dim)
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{op}(): argument 'dim' must be int, not {type(dim).__name__}")
     n = max(len(shape), 1)
@@ -72,14 +80,14 @@ def reduce_dims(x: Tensor, dim, op: str) -> tuple:
     if not dims:
         return tuple(range(-nd, 0))
     axes = []
-    for d in dims:
+    for d in map(_int_tensor, dims):
         if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
             raise TypeError(f"{op}(): argument 'dim' must be int or tuple of ints, not "
                             f"{type(d).__name__}")
         a = one_dim(x, d, op)
         if a in axes:
-            raise RuntimeError(f"{op}(): dim {a % max(nd, 1)} appears multiple times in the "
-                               f"list of dims (tensor of shape {list(x._data.shape)})")
+            raise RuntimeError(f"{op}(): dim {int(d) % max(nd, 1)} appears multiple times in "
+                               f"the list of dims (tensor of shape {list(x._data.shape)})")
         axes.append(a)
     return tuple(sorted(axes)) if nd else ()
 
@@ -322,6 +330,10 @@ LOGSUMEXP.float_result = True
 def logsumexp(input, dim, keepdim=False):
     """``log(sum(exp(x), dim))`` computed without overflow.  Integer inputs give floats."""
     check_tensor(input, "logsumexp")
+    if isinstance(dim, (tuple, list)) and not dim and input._data.ndim and input._data.size:
+        # PyTorch reduces every dim but keeps no dims for the result it writes
+        raise RuntimeError(f"logsumexp(): output with shape [] doesn't match the broadcast "
+                           f"shape {[1] * input._data.ndim}")
     shape = input._data.shape
     return unary(LOGSUMEXP, input, reduce_dims(input, dim, "logsumexp"), bool(keepdim), shape)
 
@@ -484,7 +496,12 @@ def _norm_forward(a, p, axes, keepdim, shape):
         return _MAX(mag, axis=axes, keepdims=keepdim)
     if p == -_INF:
         return _MIN(mag, axis=axes, keepdims=keepdim)
-    return _SUM(mag ** p, axis=axes, keepdims=keepdim) ** (1.0 / p)  # 0 ** -p = inf
+    if a.ndim == 0:  # PyTorch: the norm of one number is its magnitude, for any p
+        return mag
+    total = _SUM(mag ** p, axis=axes, keepdims=keepdim)
+    if p != p:  # a nan order: nan, but an empty sum stays 0 (PyTorch's kernel)
+        return np.where(total == 0, total, total ** (1.0 / p))
+    return total ** (1.0 / p)  # 0 ** -p = inf
 
 
 def _norm_partial(xp, x, out, p, axes, keepdim):
@@ -532,7 +549,13 @@ NORM = Op("norm", _norm_forward, (_norm_vjp,), node="LinalgVectorNormBackward0",
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     """``linalg.vector_norm``: the p-norm of ``x`` flattened over ``dim``."""
     check_tensor(x, "linalg.vector_norm")
-    x = _cast(x, dtype)
+    if x._data.dtype.kind == "f" and dtype is not None:  # the input's dtype is checked
+        if np.dtype(to_dtype(dtype).np).itemsize < x._data.dtype.itemsize:
+            raise RuntimeError(f"linalg.vector_norm: the dtype of the input "
+                               f"({TORCH_TYPE_NAMES.get(x._data.dtype.name)}) should be "
+                               f"convertible without narrowing to the specified dtype "
+                               f"({to_dtype(dtype)})")
+        x = _cast(x, dtype)
     if x._data.dtype.kind != "f":
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor "
                            f"as input. Got {TORCH_TYPE_NAMES.get(x._data.dtype.name)} "
@@ -540,7 +563,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     p = float(ord)
     shape = x._data.shape
     axes = reduce_dims(x, dim, "linalg.vector_norm")
-    if math.isinf(p) and reduced_size(shape, axes) == 0:
+    if (p < 0 or math.isinf(p)) and reduced_size(shape, axes) == 0:
         raise RuntimeError(f"linalg.vector_norm cannot compute the {ord} norm on an empty "
                            f"tensor because the operation does not have an identity "
                            f"(shape {list(shape)}, dim {dim})")
@@ -551,18 +574,15 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """``torch.norm``: a vector p-norm over ``dim`` (all dims when None).  ``p`` is a
     number (inf and -inf included) or 'fro' (the 2-norm over at most two dims)."""
     check_tensor(input, "norm")
+    from .. import linalg  # PyTorch's torch.norm, a Python function over these two
+    _dim = [dim] if isinstance(dim, int) else dim
     if isinstance(p, str):
-        if p == "nuc":  # the sum of singular values, over two dims
-            from .. import linalg
-            return linalg.matrix_norm(input, "nuc", (-2, -1) if dim is None else dim,
-                                      keepdim, dtype=dtype)
-        if p != "fro":
-            raise RuntimeError(f"norm(): unknown p {p!r}; use a number, 'fro' or 'nuc'")
-        if isinstance(dim, (tuple, list)) and len(dim) > 2:
-            raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got "
-                               f"{' '.join(map(str, dim))}")
-        p = 2
-    return vector_norm(input, 2 if p is None else p, dim, keepdim, dtype=dtype)
+        if p == "fro" and (dim is None or isinstance(dim, int) or len(dim) <= 2):
+            return linalg.vector_norm(input, 2, _dim, keepdim, dtype=dtype)
+        if _dim is None:
+            _dim = list(range(input._data.ndim))
+        return linalg.matrix_norm(input, p, _dim, keepdim, dtype=dtype)
+    return linalg.vector_norm(input, 2.0 if p is None else p, _dim, keepdim, dtype=dtype)
 
 
 # ---- cumsum, cumprod -------------------------------------------------------------------------
@@ -726,13 +746,15 @@ def _softmax_call(op, kernel, input, dim, dtype):
     check_tensor(input, op.name)
     if dim is None:
         raise TypeError(f"{op.name}() missing 1 required positional arguments: \"dim\"")
+    a = one_dim(input, dim, op.name)  # the dim is checked before the dtype, as PyTorch
     x = _cast(input, dtype)
+    if x._data.dtype.kind != "f" and x._data.size == 0:
+        return wrap(np.empty(x._data.shape, x._data.dtype))  # no kernel runs
     if x._data.dtype.kind != "f":
         raise NotImplementedError(
             f"\"{kernel}\" not implemented for "
             f"'{TORCH_TYPE_NAMES.get(x._data.dtype.name)}': {op.name} of a tensor of shape "
             f"{list(x._data.shape)} needs a floating dtype; use x.float() or dtype=.")
-    a = one_dim(x, dim, op.name)
     return unary(op, x, () if a is None else (a,))
 
 
