@@ -10,10 +10,16 @@ name implies (``input`` is a Tensor, ``dim`` an int or tuple of ints, ``keepdim`
 ``dtype`` a dtype, ``alpha`` a number ...; ``OVERRIDES`` and ``FUNCTION_KINDS`` correct a
 name where it means something else), in signature order, and PyTorch's error is raised
 for the first bad argument.  Each check is one inline type test in the common case, so a
-well-typed call pays a few ``type(v) is int`` tests.  The op rows behind operators and
-unary methods (``x * y``, ``x.exp()``) are not wrapped: they are the hot path and check
-their input themselves.  The helpers below (``int_arg``, ``dim``, ``dims``) are the same
-checks for values used inside a function (``chunk(0)``, huge offsets).
+well-typed call pays a few ``type(v) is int`` tests; an int-like value of an int kind
+(``np.int64(1)``, ``torch.tensor(2)``) reaches the function as a Python int, as PyTorch's
+parser reads it.  Where PyTorch's overloads depend on whether an argument was passed at
+all (``sum(x, keepdim=True)``, ``var(x, unbiased=None)``, ``x.max(dim=y)``), tables
+below (``DIM_OVERLOADS``, ``UNSET_NONE``, ``KEYWORD_DIM_KINDS``, ``ALONE_OVERLOADS``) give
+the wrapper an ``_UNSET`` default there and a few lines that refuse those calls.  The op
+rows behind operators and unary methods (``x * y``, ``x.exp()``) are not wrapped: they
+are the hot path and check their input themselves.  The helpers below (``int_arg``,
+``dim``, ``dims``) are the same checks for values used inside a function (``chunk(0)``,
+huge offsets).
 """
 
 from __future__ import annotations
@@ -172,6 +178,11 @@ def _bad_str(v):
     return not isinstance(v, str) and "str"
 
 
+def _bad_dim_or_bool(v):
+    """``dim`` of var/std, whose legacy overload ``var(x, unbiased)`` puts a bool there."""
+    return not (v is None or isinstance(v, bool)) and _bad_ints(v)
+
+
 def _bad_opt_str(v):
     return v is not None and not isinstance(v, str) and "str"
 
@@ -252,6 +263,7 @@ KINDS = {
     "numeric": _bad_numeric, "float": _bad_float, "overload-dim": _bad_overload_dim,
     "float?": _bad_opt_float, "str?": _bad_opt_str, "str": _bad_str, "truthy": _bad_truthy,
     "ord": _bad_ord, "ord?": _bad_opt_ord, "int-tuple": _bad_int_tuple,
+    "dim-or-bool": _bad_dim_or_bool,
 }
 
 # What a parameter of each name is, everywhere unless a namespace overrides it.
@@ -304,7 +316,8 @@ FUNCTION_KINDS = {
     ("manual_seed", "seed"): "int",
     ("view_", "shape"): None,  # x.view(dtype) reinterprets the bits
     # overloads: var(x, unbiased), max(x, other), scatter(x, dim, index, value)
-    **{(f, "dim"): "overload-dim" for f in ("var", "std", "max", "min")},
+    **{(f, "dim"): "overload-dim" for f in ("max", "min")},
+    **{(f, "dim"): "dim-or-bool" for f in ("var", "std", "var_mean", "std_mean")},
     # nn.functional and linalg, where PyTorch's Python code checks some arguments itself
     # before its parser sees them (the function body checks those, in PyTorch's order)
     ("adaptive_avg_pool2d", "output_size"): None,  # a tuple may hold None
@@ -323,14 +336,110 @@ FUNCTION_KINDS = {
     ("norm", "p"): None, ("norm", "dim"): None, ("norm", "ord"): "ord?",
     ("vector_norm", "ord"): "Number", ("matrix_norm", "ord"): "ord",
     ("matrix_norm", "dim"): "int-tuple",
-    ("scatter", "src"): "operand", ("scatter_", "src"): "operand",
+    ("scatter", "src"): "numeric", ("scatter_", "src"): "numeric",
     ("masked_fill", "value"): "numeric", ("masked_fill_", "value"): "numeric",
     ("lerp", "end"): "Tensor", ("lerp", "weight"): "numeric", ("copy_", "src"): "numeric",
     ("take_along_dim", "dim"): "int?", ("fill_", "value"): "numeric",
+    **{(f, "dim"): "int?" for f in ("aminmax", "median", "argmax", "argmin")},
     # torch.mul(2, x), torch.where(c, 1.0, x): numbers are accepted here
     **{(f, "input"): "operand" for f in ("add", "sub", "mul", "div", "floor_divide",
                                          "remainder", "pow", "float_power", "where")},
 }
+
+
+# Functions whose ``dim`` PyTorch takes only in an overload together with ``keepdim``
+# (``sum(x)`` or ``sum(x, dim, keepdim)``): ``keepdim`` without ``dim`` is a TypeError.
+# The value says whether an explicit ``dim=None`` is accepted (``sum(x, None, True)``)
+# or a TypeError too (``prod(x, None)``, ``max(x, dim=None)``).
+DIM_OVERLOADS = {"sum": True, "mean": True, "prod": False, "max": False, "min": False,
+                 "median": False}
+
+
+# Parameters whose default None only means "not given": an explicit None is PyTorch's
+# TypeError (``var(x, unbiased=None)``).
+UNSET_NONE = ("unbiased",)
+
+
+class _Unset:
+    """The wrapper's default for a parameter where PyTorch's overloads make it matter
+    whether it was passed at all (``DIM_OVERLOADS``, ``UNSET_NONE`` ...)."""
+
+    __slots__ = ()
+
+
+_UNSET = _Unset()
+
+
+# Functions whose ``dim`` slot also takes another overload's argument when it is given by
+# position (``max(x, other)``, ``var(x, unbiased)``): ``dim=`` by keyword must be of this
+# kind (``x.max(dim=y)`` and ``x.var(dim=True)`` are TypeErrors).
+KEYWORD_DIM_KINDS = {"max": "int", "min": "int",
+                     **dict.fromkeys(("var", "std", "var_mean", "std_mean"), "ints?")}
+
+
+def _dim_prelude(op, params, env):
+    """The wrapper's first lines for ``DIM_OVERLOADS`` and ``KEYWORD_DIM_KINDS``: they
+    see whether ``dim``/``keepdim`` were passed, and how.  Returns the lines, the
+    parameters whose wrapper default is ``_UNSET``, and whether the wrapper takes ``dim``
+    by position as ``_p_dim`` and by keyword as a keyword-only ``dim``."""
+    names = [p.name for p in params]
+    keyword = KEYWORD_DIM_KINDS.get(op) if "dim" in names else None
+    overload = op in DIM_OVERLOADS and "dim" in names and "keepdim" in names
+    if not keyword and not overload:
+        return [], (), False
+    env["_U"] = _UNSET
+    env["_d_dim"] = params[names.index("dim")].default
+    lines = []
+    if keyword:
+        lines += ["    if dim is _U:", "        dim = _p_dim", "    elif _p_dim is not _U:",
+                  "        raise TypeError(f\"{_op}() got multiple values for argument "
+                  "'dim'\")",
+                  f"    elif not ({_FAST[keyword].format(v='dim')}):",
+                  f"        dim = _fail({keyword!r}, _op, 'dim', None, dim)"]
+    if not overload:
+        return lines + ["    if dim is _U:", "        dim = _d_dim"], ("dim",), True
+    lines += ["    if dim is _U:",
+              "        if keepdim is not _U:",
+              "            raise TypeError(f\"{_op}() received an invalid combination of "
+              "arguments - got keepdim without dim: {_op}() takes keepdim only together "
+              "with dim\")",
+              "        dim = _d_dim"]
+    if not DIM_OVERLOADS[op]:
+        lines += ["    elif dim is None:",
+                  "        raise TypeError(f\"{_op}(): argument 'dim' must be int, not "
+                  "NoneType\")"]
+    return lines + ["    if keepdim is _U:", "        keepdim = False"], \
+        ("dim", "keepdim"), bool(keyword)
+
+
+# A parameter PyTorch requires except in a function overload that takes the input alone
+# (``torch.repeat_interleave(counts)``, not a method): missing with another positional
+# argument given, missing in the method, or an explicit None, it is a TypeError.
+ALONE_OVERLOADS = {"repeat_interleave": "repeats"}
+
+
+def _alone_prelude(op, params, env, method):
+    """The wrapper's first lines for ``ALONE_OVERLOADS``, and the parameters whose wrapper
+    default is ``_UNSET``."""
+    need = ALONE_OVERLOADS.get(op)
+    if need is None or need not in [p.name for p in params]:
+        return [], ()
+    others = [p.name for p in params[1:] if p.kind is p.POSITIONAL_OR_KEYWORD
+              and p.name != need]
+    env["_U"] = _UNSET
+    given = " or ".join(f"{o} is not _U" for o in others)
+    lines = [f"    if {need} is _U:",
+             f"        if {'True' if method else given or 'False'}:",
+             f"            raise TypeError(f\"{{_op}}() missing 1 required argument: "
+             f"'{need}'\")",
+             f"        {need} = None",
+             f"    elif {need} is None:",
+             f"        raise TypeError(f\"{{_op}}(): argument '{need}' must be Tensor or int, "
+             f"not NoneType\")"]
+    for o in others:
+        env[f"_d_{o}"] = next(p.default for p in params if p.name == o)
+        lines += [f"    if {o} is _U:", f"        {o} = _d_{o}"]
+    return lines, (need, *others)
 
 
 def _kind(space, name, fn_name=""):
@@ -436,6 +545,7 @@ _FAST = {
     "int-tuple": "type({v}) is tuple and len({v}) == 2 and type({v}[0]) is int and "
                  "type({v}[1]) is int and _LO <= {v}[0] <= _HI and _LO <= {v}[1] <= _HI",
     "overload-dim": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
+    "dim-or-bool": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
     "bool": "{v} is True or {v} is False", "truthy": "{v} is True or {v} is False",
     "int": "type({v}) is int and _LO <= {v} <= _HI",
     "int?": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
@@ -453,11 +563,27 @@ def _star_ok(v) -> bool:
     return True
 
 
+_INT_KINDS = frozenset(("int", "int?", "ints", "ints?", "ints*", "dim-or-bool"))
+
+
+def _as_ints(value):
+    """An int-like argument (``np.int64(1)``, ``torch.tensor(2)``) as Python ints, as
+    PyTorch's parser reads it; a tuple/list of them as a tuple."""
+    if isinstance(value, (tuple, list)):
+        if all(type(x) is int for x in value):
+            return value
+        return tuple(_as_ints(x) for x in value)
+    if isinstance(value, Tensor):
+        return int(value._data.reshape(()))
+    return int(value) if isinstance(value, np.integer) else value
+
+
 def _fail(kind, op, name, at, value):
-    """Raise PyTorch's error when ``value`` is not of ``kind`` (the slow path)."""
+    """Raise PyTorch's error when ``value`` is not of ``kind`` (the slow path); else
+    return ``value`` as the function receives it (int-likes of an int kind as ints)."""
     bad = KINDS[kind](value)
     if not bad:
-        return
+        return _as_ints(value) if kind in _INT_KINDS and value is not None else value
     if kind == "ints*" and len(value) == 1:
         value = value[0]
     if bad == "overflow" and (kind == "ints*" or isinstance(value, (tuple, list))):
@@ -494,13 +620,17 @@ def boundary(fn, space=""):
     env = {"_fn": fn, "_fail": _fail, "_star_ok": _star_ok, "_T": Tensor, "_D": dtype,
            "_LO": _LO, "_HI": _HI,
            "_write_out": write_out, "_check_out": check_out}
-    header, call, body = [], [], []
+    header, call = [], []
     star = False
+    body, unset, keyword_dim = _dim_prelude(op, params, env)
+    lines, alone = _alone_prelude(op, params, env, method)
+    body, unset = lines + body, (*unset, *alone)
     for i, p in enumerate(params):
         v = p.name
         default = ""
         if p.default is not p.empty:
-            env[f"_d_{i}"] = p.default
+            env[f"_d_{i}"] = _UNSET if v in unset or v in UNSET_NONE and \
+                p.default is None else p.default
             default = f"=_d_{i}"
         if p.kind is p.VAR_POSITIONAL:
             header.append(f"*{v}")
@@ -516,7 +646,7 @@ def boundary(fn, space=""):
             header.append(f"{v}{default}")
             call.append(f"{v}={v}" if v != "out" else "out=None")
         else:
-            header.append(f"{v}{default}")
+            header.append(f"{'_p_' if keyword_dim and v == 'dim' else ''}{v}{default}")
             call.append(v)
         if p.kind is p.POSITIONAL_ONLY and (i + 1 == len(params)
                                            or params[i + 1].kind is not p.POSITIONAL_ONLY):
@@ -533,7 +663,13 @@ def boundary(fn, space=""):
             kind += "?" if kind + "?" in KINDS else ""
         fast = _FAST[kind].format(v=v)
         skip = f"{v} is None or " if p.default is None and not kind.endswith("?") else ""
-        check = f"    if not ({skip}{fast}):\n        _fail({kind!r}, _op, {v!r}, {at!r}, {v})"
+        check = (f"    if not ({skip}{fast}):\n"
+                 f"        {v} = _fail({kind!r}, _op, {v!r}, {at!r}, {v})")
+        if v in UNSET_NONE and p.default is None:
+            env["_U"] = _UNSET
+            check = (f"    if {v} is _U:\n        {v} = None\n"
+                     f"    elif not ({fast}):\n"
+                     f"        {v} = _fail({kind!r}, _op, {v!r}, {at!r}, {v})")
         body.insert(0 if kind == "truthy" else len(body), check)
     has_out = any(p.name == "out" for p in params)
     if has_out:
@@ -545,16 +681,22 @@ def boundary(fn, space=""):
             body.append(f"    if out is not None:\n"
                         f"        return _write_out(_fn({', '.join(call)}), out, _op)")
     body.append(f"    return _fn({', '.join(call)})")
+    if keyword_dim:  # dim= by keyword: a keyword-only parameter of the wrapper
+        at = next((j for j, h in enumerate(header) if h.startswith("**")), len(header))
+        header[at:at] = ["dim=_U"] if star else ["*", "dim=_U"]
     source = f"def _checked({', '.join(header)}):\n" + "\n".join(body) + "\n"
     env["_op"] = op
     # the def's code object, made a function here: no exec at call time (the CLI's
     # tests refuse any eval/exec while a command runs)
     code = next(c for c in _compiled(source).co_consts if isinstance(c, types.CodeType))
-    positional = tuple(p.default for p in params if p.default is not p.empty and p.kind in (
-        p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    positional = tuple(env[f"_d_{i}"] for i, p in enumerate(params)
+                       if p.default is not p.empty and p.kind in (
+                           p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
     checked = types.FunctionType(code, env, "_checked", positional or None)
-    checked.__kwdefaults__ = {p.name: p.default for p in params
+    checked.__kwdefaults__ = {p.name: env[f"_d_{i}"] for i, p in enumerate(params)
                               if p.kind is p.KEYWORD_ONLY and p.default is not p.empty} or None
+    if keyword_dim:
+        checked.__kwdefaults__ = {**(checked.__kwdefaults__ or {}), "dim": _UNSET}
     checked = functools.wraps(fn)(checked)
     checked.__wrapped_boundary__ = True
     return checked

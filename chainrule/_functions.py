@@ -257,11 +257,14 @@ def lerp(input, end, weight, *, out=None):
 
 
 def nonzero(input, *, as_tuple=False):
-    idx = np.nonzero(input._data)
+    a = input._data
+    if a.ndim == 0:  # PyTorch: one row of no indices when the value is nonzero
+        n = int(bool(a))
+        return (wrap(np.zeros(n, np.int64)),) if as_tuple else wrap(np.zeros((n, 0), np.int64))
+    idx = np.nonzero(a)
     if as_tuple:
         return tuple(wrap(i.astype(np.int64)) for i in idx)
-    return wrap(np.stack(idx, axis=-1).astype(np.int64) if idx else
-                np.zeros((int(bool(input._data)), 0), np.int64))
+    return wrap(np.stack(idx, axis=-1).astype(np.int64))
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):

@@ -84,6 +84,8 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,
         if not keepdim and d0 < d1:
             d1 -= 1
         sums = _R.sum(A.abs(), d0, keepdim)
+        if ord > 0 and sums.shape[d1] == 0:  # the max of no (nonnegative) sums: 0, as PyTorch
+            return _R.sum(sums, d1, keepdim)
         return (_S.amax if ord > 0 else _S.amin)(sums, d1, keepdim)
     raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
 

@@ -155,8 +155,6 @@ SHAPE_CASES = [c for c in ALL_CASES if _plain(c)]
 # PyTorch gives NaN, amax over an empty dim.  Each is
 # reported in FINDINGS (printed at the end of the session), not silently skipped.
 KNOWN = {
-    ("sum_dim-tuple_k", "zero_d"),
-    ("mean_dim-tuple_k", "zero_d"),
     ("getitem-narrow", "zero_d"),
     ("getitem-narrow_negative_start", "zero_d"),
     ("getitem-split", "zero_d"),
@@ -167,7 +165,6 @@ KNOWN = {
     ("reshape-squeeze_dims", "zero_d"),
     ("permute-mT", "zero_d"),
     ("permute-movedim", "zero_d"),
-    ("amax-matrix_inf", "empty"),
     ("getitem-narrow_negative_start", "empty"),
     ("getitem-chunk_fn", "empty"),
     ("copy-copy_broadcast", "empty"),

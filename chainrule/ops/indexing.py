@@ -51,10 +51,13 @@ INDEX_SELECT = Op("index_select", lambda a, idx, axis, shape: np.take(a, idx, ax
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """Entries of ``input`` at ``index`` (1-D) along ``dim``."""
     _check_tensor("index_select", "input", input)
-    idx = _index_arg("index_select", index)
-    if idx.ndim > 1:
+    _check_tensor("index_select", "index", index)
+    # PyTorch's order: the dim, the index's shape, then its dtype
+    d = _dim(dim, input._data.ndim, "index_select")
+    if index._data.ndim > 1:
         raise IndexError(f"index_select(): Index is supposed to be a vector, got shape "
-                         f"{list(idx.shape)}")
+                         f"{list(index._data.shape)}")
+    idx = _index_arg("index_select", index)
     if input._data.ndim == 0:
         if idx.size != 1:
             raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got "
@@ -63,7 +66,9 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     if idx.ndim == 0:
         index = reshape(index, (1,))
     shape = input._data.shape
-    d = _dim(dim, len(shape), "index_select")
+    if idx.size and shape[d] == 0:
+        raise RuntimeError(f"index_select(): self indexing axis dim should be positive: dim "
+                           f"{d} of the input (shape {list(shape)}) has size 0")
     _check_bounds("index_select", idx, shape[d], d, IndexError)
     return nary(INDEX_SELECT, (input, index), (d - len(shape), shape))
 
@@ -77,6 +82,16 @@ GATHER = Op("gather", lambda a, idx, axis, shape: _RAW.gather(a, idx, axis),
 
 def _index_shapes(op, x, idx, axis, src=None):
     """PyTorch's scatter/gather shape rules (``axis`` non-negative)."""
+    if src is not None and idx.ndim == x.ndim and 0 < src.ndim < idx.ndim:
+        # PyTorch walks the index's dims reading src.size(d) until a size is too large:
+        # past src's last dim that read is an IndexError
+        for d, n in enumerate(idx.shape):
+            if d == src.ndim:
+                raise IndexError(f"{op}(): Dimension out of range (expected to be in range "
+                                 f"of [{-d}, {d - 1}], but got {d}): src {list(src.shape)} "
+                                 f"has fewer dims than index {list(idx.shape)}")
+            if (d != axis and n > x.shape[d]) or n > src.shape[d]:
+                break
     if idx.ndim != x.ndim or (src is not None and src.ndim != x.ndim):
         raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as "
                            f"input tensor (index {list(idx.shape)}, input {list(x.shape)}"
@@ -101,10 +116,20 @@ def _scalar_safe(fn, input, dim, index, *rest):
     return reshape(res, (index if fn is gather else input)._data.shape)
 
 
+def _none_of(input: Tensor, shape) -> Tensor:
+    """An empty result of ``shape`` taken from ``input`` (its gradient is zero)."""
+    nothing = wrap(np.zeros(0, np.int64))
+    return reshape(index_select(reshape(input, (-1,)), 0, nothing), shape)
+
+
 def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
     """``out[i][j] = input[index[i][j]][j]`` for dim 0 (and so on): values picked along
     ``dim``; ``index`` may be smaller than ``input`` in the other dims."""
     _check_tensor("gather", "input", input)
+    _check_tensor("gather", "index", index)
+    _dim(dim, input._data.ndim, "gather")
+    if index._data.size == 0:  # PyTorch: an empty result of the index's shape, unchecked
+        return _none_of(input, index._data.shape)
     idx = _index_arg("gather", index)
     res = _scalar_safe(gather, input, dim, index)
     if res is not None:
@@ -119,14 +144,15 @@ def take_along_dim(input: Tensor, indices: Tensor, dim=None) -> Tensor:
     """``gather`` with ``input`` and ``indices`` broadcast in every dim but ``dim``
     (flattened when ``dim`` is None)."""
     _check_tensor("take_along_dim", "input", input)
-    idx = _index_arg("take_along_dim", indices)
-    if dim is None:
+    _check_tensor("take_along_dim", "indices", indices)
+    if dim is None:  # gather checks the dtype (an empty index of any dtype gives nothing)
         return gather(reshape(input, (-1,)), 0, reshape(indices, (-1,)))
     xs = input._data.shape
-    if len(xs) != idx.ndim:
+    if len(xs) != indices._data.ndim:
         raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same "
                            f"number of dimensions, but got {len(xs)} dimensions for input, "
-                           f"and {idx.ndim} dimensions for indices")
+                           f"and {indices._data.ndim} dimensions for indices")
+    idx = _index_arg("take_along_dim", indices)
     d = _dim(dim, len(xs), "take_along_dim")
     try:
         common = list(np.broadcast_shapes(xs[:d] + (1,) + xs[d + 1:],

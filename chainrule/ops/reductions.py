@@ -70,24 +70,32 @@ def one_dim(x: Tensor, dim, op: str):
     return int(dim) % n - n if shape else None
 
 
-def reduce_dims(x: Tensor, dim, op: str) -> tuple:
+def reduce_dims(x: Tensor, dim, op: str, empty_all: bool = True,
+                nonempty: bool = False) -> tuple:
     """``dim`` (None, an int, or a tuple/list of ints) as sorted negative axes.
-    ``None`` and ``()`` reduce every dim, as in PyTorch; a 0-d tensor has no axes."""
+    ``None`` reduces every dim, as in PyTorch, and so does ``()`` unless ``empty_all`` is
+    false (all/any reduce nothing then); a 0-d tensor has no axes.  ``nonempty``: a dim of
+    size 0 is PyTorch's IndexError, checked dim by dim before duplicates (amax, amin)."""
     nd = x._data.ndim
     if dim is None:
         return tuple(range(-nd, 0))
     dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
     if not dims:
-        return tuple(range(-nd, 0))
-    axes = []
+        return tuple(range(-nd, 0)) if empty_all else ()
+    axes, seen = [], []
     for d in map(_int_tensor, dims):
         if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
             raise TypeError(f"{op}(): argument 'dim' must be int or tuple of ints, not "
                             f"{type(d).__name__}")
         a = one_dim(x, d, op)
-        if a in axes:
-            raise RuntimeError(f"{op}(): dim {int(d) % max(nd, 1)} appears multiple times in "
-                               f"the list of dims (tensor of shape {list(x._data.shape)})")
+        if nonempty and nd and x._data.shape[a] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {a % nd} to have non-zero "
+                             f"size (tensor of shape {list(x._data.shape)}).")
+        k = int(d) % max(nd, 1)
+        if k in seen:
+            raise RuntimeError(f"{op}(): dim {k} appears multiple times in the list of dims "
+                               f"(tensor of shape {list(x._data.shape)})")
+        seen.append(k)
         axes.append(a)
     return tuple(sorted(axes)) if nd else ()
 
@@ -125,8 +133,9 @@ def _in_dtype(result: Tensor, dtype) -> Tensor:
     return result if result._data.dtype == want else _views.to_dtype(result, want)
 
 
-def _no_bool_scan(dtype, op: str) -> None:
-    if dtype is not None and to_dtype(dtype).np == np.bool_:
+def _no_bool_scan(dtype, op: str, x: Tensor) -> None:
+    """PyTorch has no bool scan kernel, which an empty ``x`` never reaches."""
+    if dtype is not None and x._data.size and to_dtype(dtype).np == np.bool_:
         raise NotImplementedError(f'"{op}_out_cpu" not implemented for \'Bool\': {op} cannot '
                                   f"run in bool; pass an integer dtype such as torch.int64")
 
@@ -342,9 +351,12 @@ def logsumexp(input, dim, keepdim=False):
 
 @_accumulate_wide
 def _var_forward(a, axes, keepdim, shape, n, correction):
+    if n == 0:  # the variance of nothing is nan, whatever the correction (PyTorch)
+        return np.full(np.shape(_SUM(a, axis=axes, keepdims=keepdim)), np.nan, a.dtype)
     d = a - _SUM(a, axis=axes, keepdims=True) / n  # n == 0 or dof == 0: nan, as PyTorch
-    # PyTorch divides by max(0, n - correction): no negative degrees of freedom
-    return _SUM(d * d, axis=axes, keepdims=keepdim) / max(n - correction, 0)
+    # PyTorch divides by max(0, n - correction): no negative degrees of freedom (and 0
+    # for a nan correction, as C++ std::max(0, nan))
+    return _SUM(d * d, axis=axes, keepdims=keepdim) / max(0, n - correction)
 
 
 @_accumulate_wide
@@ -356,7 +368,7 @@ def _var_vjp(xp, g, x, out, axes, keepdim, shape, n, correction):
     # d var = 2 (x - mean) / (n - correction); the mean's own term sums to zero
     if n == 0:
         return xp.unreduce(g, shape, axes, keepdim)  # empty input, empty cotangent
-    dof = max(n - correction, 0)
+    dof = max(0, n - correction)
     scale = 2.0 / dof if dof else _NAN  # PyTorch: 2/0 * 0 -> nan
     centered = x - xp.mean(x, axes, keepdims=True)
     return xp.unreduce(g * scale, shape, axes, keepdim) * centered
@@ -374,7 +386,7 @@ def _var_jvp(xp, ts, x, out, axes, keepdim, shape, n, correction):
     t = ts[0]
     if n == 0:
         return xp.sum(t, axes, keepdim)  # empty input: a zero tangent
-    dof = max(n - correction, 0)
+    dof = max(0, n - correction)
     centered = x - xp.mean(x, axes, keepdims=True)
     return xp.sum(t * centered, axes, keepdim) * (2.0 / dof if dof else _NAN)
 
@@ -404,6 +416,8 @@ def _var_args(op, input, dim, unbiased, keepdim, correction):
         raise TypeError(f"{op}(): pass either 'unbiased' or 'correction', not both")
     if correction is None:
         correction = 0 if unbiased is False else 1
+    elif isinstance(correction, (Tensor, np.generic)):  # a Number: a Python number here
+        correction = correction.item()
     shape = input._data.shape
     axes = reduce_dims(input, dim, op)
     n = reduced_size(shape, axes)
@@ -469,9 +483,14 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None):
 def nanmean(input, dim=None, keepdim=False, *, dtype=None):
     """``mean`` over the entries that are not nan (nan where every entry is nan)."""
     check_tensor(input, "nanmean")
+    want = None if dtype is None else to_dtype(dtype)
+    _require_float(input, "nanmean", "expected input to have floating point or complex "
+                                     "dtype but")
+    if want is not None and want.np.kind != "f":
+        raise RuntimeError(f"nanmean(): could not infer output dtype. Optional dtype must "
+                           f"be either a floating point or complex dtype. Got: "
+                           f"{TORCH_TYPE_NAMES.get(want.np.name, want.np.name)}")
     x = _cast(input, dtype)
-    _require_float(x, "nanmean", "expected input to have floating point or complex dtype "
-                                 "but")
     from .. import _functions as F
     count = sum(F.logical_not(F.isnan(x)), dim, keepdim)
     total = nansum(x, dim, keepdim)
@@ -669,18 +688,20 @@ CUMPROD = Op("cumprod", _cumprod_forward, (_cumprod_vjp,), reads=((0, 1),), jvp=
 def cumsum(input, dim, *, dtype=None):
     """Running sum along ``dim``; integer and bool tensors give int64."""
     check_tensor(input, "cumsum")
-    _no_bool_scan(dtype, "cumsum")
-    x = _cast(input, dtype)
-    return _in_dtype(unary(CUMSUM, x, one_dim(x, dim, "cumsum")), dtype)
+    x = _cast(input, dtype)  # a bad dtype first, as PyTorch's parser; then the dim
+    axis = one_dim(x, dim, "cumsum")
+    _no_bool_scan(dtype, "cumsum", x)
+    return _in_dtype(unary(CUMSUM, x, axis), dtype)
 
 
 @numpy_names
 def cumprod(input, dim, *, dtype=None):
     """Running product along ``dim``; integer and bool tensors give int64."""
     check_tensor(input, "cumprod")
-    _no_bool_scan(dtype, "cumprod")
-    x = _cast(input, dtype)
-    return _in_dtype(unary(CUMPROD, x, one_dim(x, dim, "cumprod")), dtype)
+    x = _cast(input, dtype)  # a bad dtype first, as PyTorch's parser; then the dim
+    axis = one_dim(x, dim, "cumprod")
+    _no_bool_scan(dtype, "cumprod", x)
+    return _in_dtype(unary(CUMPROD, x, axis), dtype)
 
 
 # ---- softmax, log_softmax ---------------------------------------------------------------------
@@ -793,14 +814,16 @@ COUNT_NONZERO = Op("count_nonzero",
 def all(input, dim=None, keepdim=False):
     """True where every element over ``dim`` is nonzero (bool; uint8 stays uint8)."""
     check_tensor(input, "all")
-    return unary(ALL, input, reduce_dims(input, dim, "all"), bool(keepdim))
+    return unary(ALL, input, reduce_dims(input, dim, "all", empty_all=False),
+                 bool(keepdim))
 
 
 @numpy_names
 def any(input, dim=None, keepdim=False):
     """True where some element over ``dim`` is nonzero (bool; uint8 stays uint8)."""
     check_tensor(input, "any")
-    return unary(ANY, input, reduce_dims(input, dim, "any"), bool(keepdim))
+    return unary(ANY, input, reduce_dims(input, dim, "any", empty_all=False),
+                 bool(keepdim))
 
 
 @numpy_names

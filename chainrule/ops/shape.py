@@ -219,6 +219,8 @@ def _dims_arg(dims) -> tuple:
 def flip(input: Tensor, *dims, **kwargs) -> Tensor:
     """Reverse the order of elements along ``dims`` (a copy, as in PyTorch)."""
     _check_tensor("flip", "input", input)
+    if not dims and not kwargs:
+        raise TypeError('flip() missing 1 required positional arguments: "dims"')
     if kwargs:  # flip(x, dims=(0, 1)): the keyword takes a tuple, as in PyTorch
         extra = sorted(set(kwargs) - {"dims"}) or (["dims"] if dims else [])
         if extra:
@@ -278,6 +280,8 @@ def roll(input: Tensor, shifts, dims=None) -> Tensor:
     if len(shifts) != len(dims):
         raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, "
                            f"dims:{len(dims)}")
+    if input._data.size == 0:  # PyTorch returns an empty tensor before checking dims
+        return unary(ROLL, input, 0, None, shape)
     if not shape:
         raise IndexError(f"roll: Dimension specified as {dims[0]} but tensor has no "
                          f"dimensions")
@@ -345,15 +349,41 @@ def tile(input: Tensor, dims) -> Tensor:
     return unary(REPEAT, input, reps, input._data.shape)
 
 
+def _int_repeats(t: Tensor) -> np.ndarray:
+    """The counts of repeat_interleave: PyTorch has no kernel for other dtypes."""
+    if t._data.dtype.kind not in "iu":
+        from .reductions import TORCH_TYPE_NAMES
+        name = TORCH_TYPE_NAMES.get(t._data.dtype.name, t._data.dtype.name)
+        raise NotImplementedError(f"\"repeat_interleave_cpu\" not implemented for '{name}' "
+                                  f"(repeats must be an integer tensor)")
+    return t._data
+
+
 def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None) -> Tensor:
     """Repeat each element ``repeats`` times along ``dim`` (flattened when ``dim`` is None).
     ``repeat_interleave(counts)`` alone gives ``arange(len(counts))`` repeated."""
-    if isinstance(repeats, float):
-        raise TypeError("repeat_interleave(): argument 'repeats' must be int or Tensor, not "
-                        "float")
-    if repeats is None:
-        counts = input._data
+    if repeats is None:  # the overload repeat_interleave(counts): no dim here
+        if dim is not None:
+            raise TypeError("repeat_interleave() received an invalid combination of "
+                            "arguments - got dim without repeats: repeat_interleave(counts) "
+                            "takes no dim")
+        counts = _int_repeats(input)
+        if counts.ndim != 1:
+            raise RuntimeError(f"repeat_interleave only accept 1D vector as repeat, got "
+                               f"shape {list(counts.shape)}")
+        if (counts < 0).any():
+            raise RuntimeError("repeat_interleave: repeats can not be negative")
         return wrap(np.repeat(np.arange(counts.size, dtype=np.int64), counts))
+    if isinstance(repeats, Tensor):
+        if repeats._data.ndim > 1:
+            raise RuntimeError(f"repeats must be 0-dim or 1-dim tensor, got shape "
+                               f"{list(repeats._data.shape)}")
+        _int_repeats(repeats)
+    elif isinstance(repeats, (bool, np.bool_)) or not isinstance(repeats, (int, np.integer)):
+        raise TypeError(f"repeat_interleave(): argument 'repeats' must be int or Tensor, not "
+                        f"{_args.type_name(repeats)}")
+    else:
+        repeats = _args.int_arg(repeats, "repeat_interleave", "repeats")
     if dim is None:
         input, dim = reshape(input, (-1,)), 0
     shape = input._data.shape

@@ -147,7 +147,7 @@ def _check_nonempty(x, axes, op, whole=False):
 
 def _spread(op, x, dim, keepdim, name):
     check_tensor(x, name)
-    axes = reduce_dims(x, dim, name)
+    axes = reduce_dims(x, dim, name, nonempty=True)
     _check_nonempty(x, axes, name, whole=dim is None or dim == ())
     return unary(op, x, axes, bool(keepdim), x._data.shape)
 
@@ -281,6 +281,9 @@ def _arg(fn, name):
 
     def public(input, dim=None, keepdim=False):
         check_tensor(input, name)
+        if input._data.dtype == np.bool_:
+            raise RuntimeError(f"{name}(): does not support bool input (tensor of shape "
+                               f"{list(input._data.shape)}; use x.long())")
         if dim is None:
             if input._data.size == 0:
                 raise IndexError(f"{name}(): Expected reduction dim to be specified for "
@@ -306,11 +309,12 @@ def median(input, dim=None, keepdim=False):
     """``median(x)``: the lower median of all elements (NaN if any is NaN; ties share the
     gradient).  ``median(x, dim)``: ``(values, indices)`` along ``dim``."""
     check_tensor(input, "median")
-    _no_bool_median(input._data)
     if dim is None:
+        _no_bool_median(input._data)
         return unary(MEDIAN, input, reduce_dims(input, None, "median"), False,
                      input._data.shape)
-    axis = one_dim(input, dim, "median")
+    axis = one_dim(input, dim, "median")  # PyTorch checks dim before the dtype
+    _no_bool_median(input._data)
     if axis is None:
         return _select(MEDIAN_DIM, "median", input, None, None, bool(keepdim))
     _check_nonempty(input, (axis,), "median")
@@ -348,6 +352,9 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     if not 0 <= k <= n:
         raise RuntimeError(f"topk(): selected index k out of range: k = {k} for a dimension "
                            f"of size {n} (tensor of shape {list(input._data.shape)})")
+    if input._data.dtype == np.bool_:
+        raise RuntimeError(f"topk does not support bool dtypes on CPU (tensor of shape "
+                           f"{list(input._data.shape)}; use x.long())")
     if axis is None:  # a 0-d tensor: PyTorch returns it for k = 0 or 1
         return _select(TOPK, "topk", input, None, None, True)
     order = _argsort(input._data, axis, largest)
