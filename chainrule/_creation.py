@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 from itertools import chain
 
@@ -891,3 +892,36 @@ def tensor_new(*args, **kwargs) -> np.ndarray:
         raise TypeError(f"new(): data must be a sequence (got {type(data).__name__}); "
                         f"write Tensor([{data!r:.20}]) or tensor({data!r:.20})")
     return np.array(_to_array(data, kwargs.get("dtype") or get_default_dtype()), copy=True)
+
+
+# ---- devices ---------------------------------------------------------------------------
+# Note [creation on a device]: every creation function builds its values on the host
+# (NumPy: the same values and random streams on every device), then moves them once to
+# the device asked for; ``*_like`` functions default to their input's device.
+
+def _placed(fn, like=False):
+    @functools.wraps(fn)
+    def create(*args, **kwargs):
+        device = kwargs.get("device")
+        if device is None and like and args and isinstance(args[0], Tensor) and \
+                type(args[0]._data) is not np.ndarray:
+            device = args[0].device
+        d = check_device(device)
+        if d is None or d.type == "cpu":
+            return fn(*args, **kwargs)
+        kwargs["device"] = None
+        t = fn(*args, **kwargs)
+        t._data = to_device(t._data, d)
+        return t
+    return create
+
+
+for _name in ("zeros", "ones", "empty", "full", "arange", "linspace", "logspace", "eye",
+              "rand", "randn", "randint", "randperm", "normal", "scalar_tensor"):
+    if _name in globals():
+        globals()[_name] = _placed(globals()[_name])
+for _name in ("zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
+              "randn_like", "randint_like"):
+    if _name in globals():
+        globals()[_name] = _placed(globals()[_name], like=True)
+del _name

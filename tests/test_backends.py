@@ -35,6 +35,13 @@ try:
 except ImportError:  # pragma: no cover
     pass
 
+try:
+    if cr.cuda.is_available():
+        import cupy
+        LIBS["cupy"] = lambda a: cupy.asarray(a)
+except ImportError:  # pragma: no cover
+    pass
+
 # rows not yet written on xp (Note [forwards on xp] in ops/_core.py): they may fail with
 # any error here; each one that passes is removed (test_pending_rows_still_fail)
 PENDING: set[str] = set()
@@ -72,9 +79,22 @@ def run_case(case, to_lib):
     return values, [None if g is None else _host(next(rest)) for g in grads]
 
 
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """One LocalCluster (2 worker processes) for the whole session: Dask cases compute
+    on it, as a user's cluster would (pickled graphs, separate processes)."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
 @pytest.mark.parametrize("lib", sorted(LIBS))
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_row_on_other_library_equals_numpy(case, lib):
+def test_row_on_other_library_equals_numpy(case, lib, request):
+    if lib == "dask":
+        request.getfixturevalue("dask_cluster")
     want_vals, want_grads = run_case(case, None)
     try:
         vals, grads = run_case(case, LIBS[lib])

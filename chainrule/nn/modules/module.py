@@ -377,26 +377,36 @@ class Module:
 
     def to(self, *args, **kwargs) -> Module:
         """Convert floating-point parameters and buffers in place: ``to(dtype)``,
-        ``to('cpu')``, ``to(tensor)``."""
+        ``to('cuda')``, ``to(device, dtype)``, ``to(tensor)``; parameters stay the same
+        objects (their data moves), so optimizers built before keep working."""
         from ..._dtype import dtype as dtype_cls
         from ..._dtype import to_dtype
         dtype = kwargs.get("dtype")
+        device = kwargs.get("device")
         for a in args:
             if isinstance(a, Tensor):
-                dtype = a.dtype
+                dtype, device = a.dtype, a.device
             elif isinstance(a, dtype_cls):
                 dtype = a
             elif a is not None:
-                _check_device(a)
-        if kwargs.get("device") is not None:
-            _check_device(kwargs["device"])
-        if dtype is None:
+                device = a
+        if device is not None:
+            _check_device(device)
+        if dtype is not None:
+            dtype = to_dtype(dtype)
+            if not dtype.is_floating_point:
+                raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, "
+                                f"but got desired dtype={dtype}")
+        if dtype is None and device is None:
             return self
-        dtype = to_dtype(dtype)
-        if not dtype.is_floating_point:
-            raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but "
-                            f"got desired dtype={dtype}")
-        return self._apply(lambda t: t.to(dtype) if t.is_floating_point() else t)
+
+        def convert(t):
+            if device is not None:
+                t = t.to(device)
+            if dtype is not None and t.is_floating_point():
+                t = t.to(dtype)
+            return t
+        return self._apply(convert)
 
     def double(self) -> Module:
         return self._apply(lambda t: t.double() if t.is_floating_point() else t)
@@ -408,11 +418,11 @@ class Module:
         return self._apply(lambda t: t.half() if t.is_floating_point() else t)
 
     def cpu(self) -> Module:
-        return self
+        return self.to("cpu")
 
     def cuda(self, device=None) -> Module:
-        _check_device("cuda")
-        return self
+        return self.to("cuda" if device is None else
+                       f"cuda:{device}" if isinstance(device, int) else device)
 
     def type(self, dst_type) -> Module:
         return self._apply(lambda t: t.type(dst_type))
