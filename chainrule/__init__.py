@@ -80,10 +80,22 @@ __version__ = "0.1.0"
 
 
 from . import cuda  # noqa: E402
+from ._compat import *  # noqa: E402,F403
+from ._compat import TYPED as _TYPED  # noqa: E402
+
+globals().update(_TYPED)
 from ._lazy import compute, unwrap  # noqa: E402
 from ._lazy import persist as _persist  # noqa: E402
 
 Tensor.persist = _persist
+
+
+def get_rng_state():
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state) -> None:
+    default_generator.set_state(new_state)
 
 
 def is_tensor(obj) -> bool:
@@ -102,7 +114,8 @@ def is_floating_point(input) -> bool:
     return input.is_floating_point()
 
 
-_LAZY = ("func", "nn", "optim", "utils", "linalg", "viz")
+_LAZY = ("func", "nn", "optim", "utils", "linalg", "viz", "jit", "distributed", "backends",
+         "random")
 
 
 def __getattr__(name):
@@ -113,6 +126,9 @@ def __getattr__(name):
     if name in ("save", "load"):
         from . import _serialization
         return getattr(_serialization, name)
+    if name == "onnx":
+        import importlib
+        return importlib.import_module(f"{__name__}.onnx")  # raises one clear ImportError
     raise AttributeError(f"module 'chainrule' has no attribute '{name}'")
 
 

@@ -314,6 +314,7 @@ FUNCTION_KINDS = {
     ("randint", "low"): None, ("randint", "high"): None,  # randint(high, size) too
     ("randint_like", "low"): "int", ("randint_like", "high"): "int?",
     ("manual_seed", "seed"): "int",
+    ("use_deterministic_algorithms", "mode"): "bool",
     ("view_", "shape"): None,  # x.view(dtype) reinterprets the bits
     # overloads: var(x, unbiased), max(x, other), scatter(x, dim, index, value)
     **{(f, "dim"): "overload-dim" for f in ("max", "min")},

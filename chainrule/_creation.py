@@ -347,7 +347,8 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False,
         arr = np.array(arr, copy=True, order="C")
     elif not backend_of(arr).lazy and (arr is data or isinstance(data, Tensor)):
         arr = backend_of(arr).xp.copy(arr)
-    return _finish(to_device(arr, device), requires_grad)
+    return _finish(to_device(arr, device if device is not None else _DEFAULT_DEVICE[0]),
+                   requires_grad)
 
 
 def _is_foreign(data) -> bool:
@@ -899,13 +900,19 @@ def tensor_new(*args, **kwargs) -> np.ndarray:
 # (NumPy: the same values and random streams on every device), then moves them once to
 # the device asked for; ``*_like`` functions default to their input's device.
 
+_DEFAULT_DEVICE = [None]  # set_default_device (chainrule/_compat.py)
+
+
 def _placed(fn, like=False):
     @functools.wraps(fn)
     def create(*args, **kwargs):
         device = kwargs.get("device")
-        if device is None and like and args and isinstance(args[0], Tensor) and \
-                type(args[0]._data) is not np.ndarray:
-            device = args[0].device
+        if device is None:
+            if like and args and isinstance(args[0], Tensor):
+                if type(args[0]._data) is not np.ndarray:
+                    device = args[0].device
+            else:
+                device = _DEFAULT_DEVICE[0]  # set_default_device
         d = check_device(device)
         if d is None or d.type == "cpu":
             return fn(*args, **kwargs)

@@ -236,4 +236,7 @@ def __getattr__(name):
             if m == module:
                 globals()[key] = mod if a is None else getattr(mod, a)
         return globals()[name]
+    if name == "Variable":  # autograd.Variable: PyTorch >= 0.4 returns a Tensor
+        from .._compat import Variable
+        return Variable
     raise AttributeError(f"module 'chainrule.autograd' has no attribute '{name}'")
