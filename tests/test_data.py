@@ -216,3 +216,20 @@ def test_requires_grad_tensors_are_stacked_with_history(cr, torch):
         batch.sum().backward()
         return batch.requires_grad, x.grad
     assert_mirrors(script, cr, torch)
+
+
+def test_random_sampler_with_replacement_is_lazy():
+    """num_samples=10**10 must not allocate the indices (PyTorch draws them lazily)."""
+    import itertools
+    import tracemalloc
+
+    from chainrule.utils.data import BatchSampler, RandomSampler
+    tracemalloc.start()
+    s = RandomSampler(range(10), replacement=True, num_samples=10 ** 10)
+    first = list(itertools.islice(iter(s), 1000))
+    batches = list(itertools.islice(iter(BatchSampler(s, 32, False)), 10))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(s) == 10 ** 10 and len(BatchSampler(s, 32, False)) == 10 ** 10 // 32 + 1
+    assert all(0 <= i < 10 for i in first) and all(len(b) == 32 for b in batches)
+    assert peak < 50 * 1024 * 1024

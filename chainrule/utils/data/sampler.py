@@ -69,13 +69,21 @@ class RandomSampler(Sampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def __iter__(self):
+        # lazily, in blocks (as PyTorch draws 32 at a time): num_samples=10**10 with
+        # replacement must not allocate 10**10 indices up front
         n = len(self.data_source)
         rng = _rng(self.generator)
+        left = self.num_samples
         if self.replacement:
-            return iter(rng.integers(0, n, self.num_samples).tolist())
-        parts = [rng.permutation(n) for _ in range(self.num_samples // n)]
-        parts.append(rng.permutation(n)[:self.num_samples % n])
-        return iter(np.concatenate(parts).tolist())
+            while left > 0:
+                k = min(left, 4096)
+                yield from rng.integers(0, n, k).tolist()
+                left -= k
+            return
+        while left > 0:
+            k = min(left, n)
+            yield from rng.permutation(n)[:k].tolist()
+            left -= k
 
     def __len__(self) -> int:
         return self.num_samples
@@ -113,7 +121,8 @@ class BatchSampler(Sampler):
 
     def __iter__(self):
         size = self.batch_size
-        if isinstance(self.sampler, (SequentialSampler, RandomSampler)):
+        if isinstance(self.sampler, (SequentialSampler, RandomSampler)) and \
+                len(self.sampler) <= 1 << 20:
             indices = list(self.sampler)  # one pass; slicing beats appending
             stop = len(indices) - len(indices) % size if self.drop_last else len(indices)
             for start in range(0, stop, size):
