@@ -76,6 +76,44 @@ if hasattr(_dtype, "bfloat16"):
     LEGACY_TYPES["BFloat16Tensor"] = _dtype.bfloat16
 TYPED = {name: _typed(name, dt) for name, dt in LEGACY_TYPES.items()}
 
+# ---- broadcasting ------------------------------------------------------------------------------
+
+
+def broadcast_shapes(*shapes):
+    """The shape that ``shapes`` broadcast to (PyTorch's rules), as a ``Size``."""
+    import numpy as np
+
+    from ._tensor import Size
+    norm = []
+    for s in shapes:
+        if isinstance(s, int) and not isinstance(s, bool):
+            s = (s,)
+        if not isinstance(s, (tuple, list)) or not all(
+                isinstance(d, int) and not isinstance(d, bool) for d in s):
+            raise TypeError(f"broadcast_shapes(): expected shapes (tuples of ints), got "
+                            f"{s!r}")
+        if any(d < 0 for d in s):
+            raise RuntimeError(f"Trying to create tensor with negative dimension: {list(s)}")
+        norm.append(tuple(s))
+    try:
+        return Size(np.broadcast_shapes(*norm))
+    except ValueError:
+        raise RuntimeError(f"shape mismatch: objects cannot be broadcast to a single shape "
+                           f"({', '.join(str(list(s)) for s in norm)})") from None
+
+
+def broadcast_tensors(*tensors):
+    """Views of ``tensors`` expanded to their common shape (differentiable)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):
+        tensors = tuple(tensors[0])
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"broadcast_tensors(): argument 'tensors' (position {i}) must be "
+                            f"a tuple of Tensors, not {type(t).__name__}")
+    shape = broadcast_shapes(*[tuple(t.shape) for t in tensors])
+    return tuple(t if tuple(t.shape) == tuple(shape) else t.expand(shape) for t in tensors)
+
+
 # ---- the default device ---------------------------------------------------------------------
 
 from ._creation import _DEFAULT_DEVICE  # noqa: E402
@@ -168,7 +206,7 @@ def is_deterministic_algorithms_warn_only_enabled() -> bool:
     return _DETERMINISTIC[1]
 
 
-__all__ = ["Variable", "set_default_device", "get_default_device", "set_num_threads",
+__all__ = ["Variable", "broadcast_shapes", "broadcast_tensors", "set_default_device", "get_default_device", "set_num_threads",
            "get_num_threads", "set_num_interop_threads", "get_num_interop_threads",
            "use_deterministic_algorithms", "are_deterministic_algorithms_enabled",
            "is_deterministic_algorithms_warn_only_enabled"]

@@ -693,5 +693,86 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
     return _cr.softmax(-input, dim, dtype=dtype)
 
 
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """``input / max(||input||_p, eps)`` along ``dim`` (PyTorch's formula)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"normalize(): argument 'input' must be Tensor, not "
+                        f"{type(input).__name__}")
+    denom = _cr.linalg.vector_norm(input, p, dim, keepdim=True).clamp_min(eps)
+    res = input / denom.expand_as(input)
+    if out is not None:
+        return out.copy_(res)
+    return res
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """``sum(x1/|x1| * x2/|x2|)`` along ``dim``, each norm clamped to ``eps``, after
+    broadcasting ``x1`` and ``x2`` (PyTorch's formula)."""
+    for name, v in (("x1", x1), ("x2", x2)):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"cosine_similarity(): argument '{name}' must be Tensor, not "
+                            f"{type(v).__name__}")
+    x1, x2 = _cr.broadcast_tensors(x1, x2)
+    n1 = _cr.linalg.vector_norm(x1, 2, dim, keepdim=True).clamp_min(eps)
+    n2 = _cr.linalg.vector_norm(x2, 2, dim, keepdim=True).clamp_min(eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """``||x1 - x2 + eps||_p`` over the last dim (PyTorch adds ``eps`` before the norm)."""
+    for name, v in (("x1", x1), ("x2", x2)):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"pairwise_distance(): argument '{name}' must be Tensor, not "
+                            f"{type(v).__name__}")
+    nd = max(x1.dim(), x2.dim())
+    return _cr.linalg.vector_norm(x1 - x2 + eps, p, -1 if nd else None, keepdim=keepdim)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, enable_gqa=False):
+    """``softmax(q k^T * scale + mask) v``: ``attn_mask`` is a bool mask (True = attend)
+    or an additive float mask; ``is_causal`` masks the upper triangle.  A query row with
+    every key masked gets zeros (PyTorch's safe softmax), not NaN."""
+    for name, v in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"scaled_dot_product_attention(): argument '{name}' must be "
+                            f"Tensor, not {type(v).__name__}")
+    if attn_mask is not None and is_causal:
+        raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be "
+                           "set when is_causal=True")
+    if query.dim() < 2 or key.dim() < 2 or value.dim() < 2:
+        raise RuntimeError(f"scaled_dot_product_attention: query, key and value need at least "
+                           f"2 dims (..., L, E), got shapes {list(query.shape)}, "
+                           f"{list(key.shape)}, {list(value.shape)}")
+    if query.size(-1) != key.size(-1):
+        raise RuntimeError(f"scaled_dot_product_attention: query's last dim "
+                           f"({query.size(-1)}) must equal key's ({key.size(-1)})")
+    L, S = query.size(-2), key.size(-2)
+    factor = 1 / math.sqrt(query.size(-1)) if scale is None else scale
+    if enable_gqa and query.dim() >= 3 and key.size(-3) != query.size(-3):
+        rep = query.size(-3) // key.size(-3)
+        key = key.repeat_interleave(rep, -3)
+        value = value.repeat_interleave(rep, -3)
+    scores = (query @ key.transpose(-2, -1)) * factor
+    masked = None
+    if is_causal:
+        masked = _cr.ones(L, S, dtype=_cr.bool).tril().logical_not()
+    elif attn_mask is not None:
+        if attn_mask.dtype == _cr.bool:
+            masked = attn_mask.logical_not()
+        else:
+            scores = scores + attn_mask
+    if masked is not None:
+        scores = scores.masked_fill(masked, float("-inf"))
+    weights = _cr.softmax(scores, -1)
+    dead = (scores == float("-inf")).all(-1, keepdim=True) if masked is not None or \
+        attn_mask is not None else None
+    if dead is not None:
+        weights = weights.masked_fill(dead, 0.0)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p, training=True)
+    return weights @ value
+
+
 _args.install(globals(), [_n for _n in list(globals()) if not _n.startswith("_")],
               "nn.functional")
