@@ -34,8 +34,9 @@ from ._functional_loss import (  # noqa: F401  (re-exported)
 )
 
 pad = _cr.pad
-sigmoid = _cr.sigmoid
-tanh = _cr.tanh
+# the plain functions: checked here again, as nn.functional (no out=, as PyTorch)
+sigmoid = _cr.sigmoid.__wrapped__
+tanh = _cr.tanh.__wrapped__
 
 
 def _tuple(v, n, name="kernel_size"):
@@ -307,6 +308,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return _affine(y, weight, bias, shape)
 
 
+def _as_float(v):
+    """A Python int ``eps`` as the float PyTorch reads it (``10**20`` is no int64)."""
+    return float(v) if type(v) is int else v
+
+
 @_float16_in_float32
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalize over the last ``len(normalized_shape)`` dims."""
@@ -321,7 +327,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     dims = tuple(range(-k, 0))
     mean = input.mean(dims, keepdim=True)
     var = input.var(dims, correction=0, keepdim=True)
-    y = (input - mean) * (var + eps).rsqrt()
+    y = (input - mean) * (var + _as_float(eps)).rsqrt()
     return _affine(y, weight, bias, ns)
 
 
@@ -341,7 +347,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     x = input.reshape(n, num_groups, -1)
     mean = x.mean(-1, keepdim=True)
     var = x.var(-1, correction=0, keepdim=True)
-    y = ((x - mean) * (var + eps).rsqrt()).reshape(*input.shape)
+    y = ((x - mean) * (var + _as_float(eps)).rsqrt()).reshape(*input.shape)
     return _affine(y, weight, bias, (1, c) + (1,) * (input.dim() - 2))
 
 

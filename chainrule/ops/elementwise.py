@@ -158,6 +158,7 @@ for _name, _fwd, _d, _reads, _formula in _UNARY:
     _op = elementwise(_name, _bool_aware(_name, _fwd), (_d,), reads=(_reads,),
                       formula=_formula, masks=(_name == "relu",))
     _op.float_result = _name in _FLOAT_RESULT
+    _op.max_params = int(_name == "round")  # decimals, from round() only
     if _d is _zero:
         _op.backward = _zero_vjp
         _op.partial1 = None
@@ -202,7 +203,20 @@ def _pow_forward(x, y):
                 return fast(x.astype(np.float32)).astype(np.float16)
             if y == 2 or y == -1:
                 return fast(x)
+    if type(x) is bool or type(x) is np.ndarray and x.dtype.kind == "b":
+        return _bool_pow(x, y)
     return np.power(x, y)
+
+
+def _bool_pow(x, y):
+    """PyTorch's pow of bools: ``x ** True`` is ``x``, ``x ** False`` is all True, a bool
+    tensor exponent is refused."""
+    if type(y) is bool:
+        return x.copy() if y else np.ones_like(x)
+    if type(y) is not np.ndarray or y.dtype.kind != "b":
+        return np.power(x, y)
+    raise NotImplementedError("\"pow\" not implemented for 'Bool': the exponent of a bool "
+                              "tensor must be a number or a non-bool tensor")
 
 
 # exponents of a derivative (k - 1) that NumPy's general power computes slowly on

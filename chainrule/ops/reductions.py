@@ -73,12 +73,14 @@ def reduce_dims(x: Tensor, dim, op: str) -> tuple:
         return tuple(range(-nd, 0))
     axes = []
     for d in dims:
+        if isinstance(d, Tensor) and d._data.ndim == 0 and d._data.dtype.kind in "iu":
+            d = int(d._data)  # PyTorch reads a 0-d integer tensor as an int
         if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
             raise TypeError(f"{op}(): argument 'dim' must be int or tuple of ints, not "
                             f"{type(d).__name__}")
         a = one_dim(x, d, op)
         if a in axes:
-            raise RuntimeError(f"{op}(): dim {a % max(nd, 1)} appears multiple times in the "
+            raise RuntimeError(f"{op}(): dim {d % max(nd, 1)} appears multiple times in the "
                                f"list of dims (tensor of shape {list(x._data.shape)})")
         axes.append(a)
     return tuple(sorted(axes)) if nd else ()
