@@ -91,11 +91,15 @@ Tensor.persist = _persist
 
 
 def get_rng_state():
-    return default_generator.get_state()
+    """The global generator's state as a uint8 tensor, as PyTorch's (its bytes encode
+    NumPy's generator state; give it back to ``set_rng_state``)."""
+    from .random import get_rng_state
+    return get_rng_state()
 
 
 def set_rng_state(new_state) -> None:
-    default_generator.set_state(new_state)
+    from .random import set_rng_state
+    set_rng_state(new_state)
 
 
 def is_tensor(obj) -> bool:

@@ -138,11 +138,11 @@ def _bad_opt_tensor(v):
     return v is not None and _bad_tensor(v)
 
 
-_OPERANDS = (Tensor, numbers.Number, np.generic, np.ndarray, list, tuple)
+_OPERANDS = (Tensor, numbers.Number, np.generic)
 
 
 def _bad_operand(v):
-    """A Tensor or something that converts to one (numbers, sequences, arrays)."""
+    """A Tensor or a number (PyTorch's parser refuses lists, tuples and arrays here)."""
     return type(v) is not Tensor and not isinstance(v, _OPERANDS) and "Tensor"
 
 
@@ -163,6 +163,11 @@ def _bad_float(v):
         return (v._data.ndim != 0 or v._rg or v._data.dtype.kind == "c") and "float"
     return (isinstance(v, (complex, np.complexfloating))
             or not isinstance(v, (numbers.Real, np.number))) and "float"
+
+
+def float_arg(v) -> float:
+    """A ``float`` argument (checked by its kind) as a Python float."""
+    return float(v._data) if isinstance(v, Tensor) else float(v)
 
 
 def _bad_opt_float(v):
@@ -276,8 +281,8 @@ NAMES = {
     "bias": "Tensor?",
     **dict.fromkeys(("alpha", "fill_value", "negative_slope", "min_val", "max_val", "beta",
                      "lambd", "threshold"), "Number"),
-    **dict.fromkeys(("rtol", "atol", "nan"), "float"),
-    **dict.fromkeys(("posinf", "neginf"), "float?"),
+    **dict.fromkeys(("rtol", "atol"), "float"),
+    **dict.fromkeys(("nan", "posinf", "neginf"), "float?"),
     **dict.fromkeys(("min", "max"), "operand"), "correction": "Number?",
     "rounding_mode": "str?", "unbiased": "bool",
     **dict.fromkeys(("keepdim", "largest", "sorted", "descending", "stable", "as_tuple",
@@ -307,7 +312,9 @@ OVERRIDES = {
 # Per-function corrections: (function name, parameter) -> kind.
 FUNCTION_KINDS = {
     **{(f, "other"): "Tensor" for f in ("equal", "isclose", "allclose", "expand_as",
-                                        "view_as", "reshape_as")},
+                                        "view_as", "reshape_as", "maximum", "minimum",
+                                        "fmax", "fmin", "atan2", "logical_and",
+                                        "logical_or", "logical_xor")},
     ("select", "index"): "int", ("repeat_interleave", "repeats"): None,
     ("uniform_", "from_"): "Number", ("uniform_", "to"): "Number",
     ("normal_", "mean"): "Number", ("normal_", "std"): "Number",
@@ -315,6 +322,10 @@ FUNCTION_KINDS = {
     ("randint_like", "low"): "int", ("randint_like", "high"): "int?",
     ("manual_seed", "seed"): "int",
     ("use_deterministic_algorithms", "mode"): "bool",
+    **{(f, "eps"): "float" for f in ("cosine_similarity", "pairwise_distance")},
+    ("pairwise_distance", "p"): "float", ("normalize", "p"): None, ("normalize", "eps"): None,
+    ("pairwise_distance", "keepdim"): "bool", ("cosine_similarity", "dim"): "int",
+    ("set_num_interop_threads", "n"): None, ("set_num_threads", "n"): None,
     ("view_", "shape"): None,  # x.view(dtype) reinterprets the bits
     # overloads: var(x, unbiased), max(x, other), scatter(x, dim, index, value)
     **{(f, "dim"): "overload-dim" for f in ("max", "min")},
@@ -510,17 +521,38 @@ def write_out(result, out, op: str):
                            f"grad.")
     from ._dtype import to_dtype
     for o, r in zip(outs, results, strict=True):
+        if op in EXACT_OUT and o._data.dtype != r._data.dtype:
+            raise RuntimeError(f"Found dtype {_tname(o._data.dtype, to_dtype)} but expected "
+                               f"{_tname(r._data.dtype, to_dtype)}")
         if not _castable(r._data.dtype, o._data.dtype):
             raise RuntimeError(f"result type {_tname(r._data.dtype, to_dtype)} can't be cast "
                                f"to the desired output type {_tname(o._data.dtype, to_dtype)}")
         with no_grad():
             if o._data.shape != r._data.shape:
                 if o._view is not None:
-                    raise RuntimeError(f"{op}(): out= of shape {list(o.shape)} is a view and "
-                                       f"cannot be resized to {list(r.shape)}")
-                o._data = np.empty(r._data.shape, o._data.dtype)
+                    _resize_view(o, r._data.shape, op)
+                else:
+                    o._data = np.empty(r._data.shape, o._data.dtype)
             copy_(o, r)
     return out
+
+
+# ops whose out= must have the result's dtype exactly (PyTorch's "Found dtype ...")
+EXACT_OUT = frozenset(("abs", "neg", "sign", "floor", "ceil", "round", "trunc"))
+
+
+def _resize_view(o, shape, op: str):
+    """Resize the view ``o`` in place as PyTorch's ``resize_``: contiguous, at its storage
+    offset, in its base's memory (which must hold it); otherwise a RuntimeError."""
+    base = o._view[0]
+    offset = o._geometry()[2]
+    n = int(np.prod(shape))
+    if not base._data.flags.c_contiguous or offset + n > base._data.size:
+        raise RuntimeError(f"{op}(): out= of shape {list(o.shape)} is a view and cannot be "
+                           f"resized to {list(shape)}")
+    from .ops.views import getitem, reshape
+    flat = reshape(getitem(reshape(base, -1), slice(offset, offset + n)), shape)
+    o._data, o._view = flat._data, flat._view
 
 
 def _tname(np_dtype, to_dtype):
@@ -602,6 +634,9 @@ def _fail(kind, op, name, at, value):
     raise TypeError(f"{_where(op, name, at)} must be {bad}, not {type_name(value)}")
 
 
+_NO_OUT = type("NoOut", (), {"__repr__": lambda self: "<no out>"})()
+
+
 def boundary(fn, space=""):
     """``fn`` behind Note [argument checks] (idempotent).  A function with an ``out``
     parameter writes its result there (Note [out=]); a method has no ``out=``.
@@ -620,7 +655,7 @@ def boundary(fn, space=""):
     method = space == "Tensor"
     env = {"_fn": fn, "_fail": _fail, "_star_ok": _star_ok, "_T": Tensor, "_D": dtype,
            "_LO": _LO, "_HI": _HI,
-           "_write_out": write_out, "_check_out": check_out}
+           "_write_out": write_out, "_check_out": check_out, "_NO_OUT": _NO_OUT}
     header, call = [], []
     star = False
     body, unset, keyword_dim = _dim_prelude(op, params, env)
@@ -673,9 +708,13 @@ def boundary(fn, space=""):
                      f"        {v} = _fail({kind!r}, _op, {v!r}, {at!r}, {v})")
         body.insert(0 if kind == "truthy" else len(body), check)
     has_out = any(p.name == "out" for p in params)
+    # methods and nn.functional have no out=: PyTorch refuses even out=None
+    no_out = has_out and (method or space == "nn.functional" and op not in ("normalize",))
     if has_out:
-        if method:
-            body.append("    if out is not None:\n        raise TypeError("
+        if no_out:
+            keyword = any(p.name == "out" and p.kind is p.KEYWORD_ONLY for p in params)
+            no_out = keyword and "_NO_OUT" or "None"
+            body.append(f"    if out is not {no_out}:\n        raise TypeError("
                         "f\"{_op}() got an unexpected keyword argument 'out'\")")
         else:
             body.insert(0, "    if out is not None:\n        _check_out(out, _op)")
@@ -694,7 +733,8 @@ def boundary(fn, space=""):
                        if p.default is not p.empty and p.kind in (
                            p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
     checked = types.FunctionType(code, env, "_checked", positional or None)
-    checked.__kwdefaults__ = {p.name: env[f"_d_{i}"] for i, p in enumerate(params)
+    checked.__kwdefaults__ = {p.name: _NO_OUT if no_out == "_NO_OUT" and p.name == "out"
+                              else env[f"_d_{i}"] for i, p in enumerate(params)
                               if p.kind is p.KEYWORD_ONLY and p.default is not p.empty} or None
     if keyword_dim:
         checked.__kwdefaults__ = {**(checked.__kwdefaults__ or {}), "dim": _UNSET}

@@ -86,14 +86,19 @@ def broadcast_shapes(*shapes):
     from ._tensor import Size
     norm = []
     for s in shapes:
+        if s is None:
+            s = ()
         if isinstance(s, int) and not isinstance(s, bool):
             s = (s,)
-        if not isinstance(s, (tuple, list)) or not all(
-                isinstance(d, int) and not isinstance(d, bool) for d in s):
-            raise TypeError(f"broadcast_shapes(): expected shapes (tuples of ints), got "
-                            f"{s!r}")
+        if not isinstance(s, (tuple, list)):
+            raise RuntimeError(f"Input shapes should be of type ints, a tuple of ints, or a "
+                               f"list of ints, got {s}")
+        for i, d in enumerate(s):
+            if not isinstance(d, int) or isinstance(d, bool):
+                raise TypeError(f"torch.Size() takes an iterable of 'int' (item {i} is "
+                                f"'{type(d).__name__}')")
         if any(d < 0 for d in s):
-            raise RuntimeError(f"Trying to create tensor with negative dimension: {list(s)}")
+            raise ValueError("Attempting to broadcast a dimension with negative length!")
         norm.append(tuple(s))
     try:
         return Size(np.broadcast_shapes(*norm))
@@ -104,12 +109,10 @@ def broadcast_shapes(*shapes):
 
 def broadcast_tensors(*tensors):
     """Views of ``tensors`` expanded to their common shape (differentiable)."""
-    if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):
-        tensors = tuple(tensors[0])
     for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
-            raise TypeError(f"broadcast_tensors(): argument 'tensors' (position {i}) must be "
-                            f"a tuple of Tensors, not {type(t).__name__}")
+            raise TypeError(f"expected Tensor as element {i} in argument 0, but got "
+                            f"{type(t).__name__}")
     shape = broadcast_shapes(*[tuple(t.shape) for t in tensors])
     return tuple(t if tuple(t.shape) == tuple(shape) else t.expand(shape) for t in tensors)
 
@@ -139,6 +142,11 @@ def default_device():
     return _DEFAULT_DEVICE[0]
 
 
+def _type_name(v) -> str:
+    from ._dtype import dtype
+    return "torch.dtype" if isinstance(v, dtype) else type(v).__name__
+
+
 # ---- threads and determinism ------------------------------------------------------------------
 
 _THREADS = [None]
@@ -149,10 +157,11 @@ def set_num_threads(n: int) -> None:
     """The BLAS thread count, through threadpoolctl (``pip install threadpoolctl``, part
     of the ``examples`` extra); without it the value is recorded and a warning says so."""
     if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"set_num_threads(): argument 'int' must be int, not "
-                        f"{type(n).__name__}")
+        raise RuntimeError(f"set_num_threads expects an int, but got {_type_name(n)}")
+    if not -2 ** 63 <= n < 2 ** 63:
+        raise ValueError("Overflow when unpacking long long")
     if n <= 0:
-        raise RuntimeError(f"set_num_threads expects a positive integer, got {n}")
+        raise RuntimeError("Expected positive number of threads")
     _THREADS[0] = n
     try:
         from threadpoolctl import threadpool_limits
@@ -178,13 +187,25 @@ def get_num_threads() -> int:
         return os.cpu_count() or 1
 
 
+_INTEROP = [None]
+
+
 def set_num_interop_threads(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise RuntimeError(f"set_num_interop_threads expects a positive integer, got {n!r}")
+    """Recorded (chainrule runs no inter-op thread pool)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise RuntimeError(f"set_num_interop_threads expects an int, but got {_type_name(n)}")
+    if not -2 ** 63 <= n < 2 ** 63:
+        raise ValueError("Overflow when unpacking long long")
+    if n <= 0:
+        raise RuntimeError("Expected positive number of threads")
+    _INTEROP[0] = n
 
 
 def get_num_interop_threads() -> int:
-    return 1
+    if _INTEROP[0] is None:
+        import os
+        return os.cpu_count() or 1
+    return _INTEROP[0]
 
 
 _DETERMINISTIC = [False, False]

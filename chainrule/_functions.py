@@ -36,6 +36,8 @@ def _check_bool_sub(a, b):
 
 def _alpha(input, other, alpha, op):
     """``alpha * other`` with ``alpha`` checked against the result dtype (PyTorch)."""
+    if isinstance(alpha, Tensor):  # a 0-d tensor is a Number to PyTorch's parser
+        alpha = alpha._data.item()
     if isinstance(other, np.generic):  # as binary ops read them (np.bool_ is a float)
         other = float(other) if isinstance(other, np.bool_) else other.item()
     if type(other) is int and not -2 ** 63 <= other < 2 ** 64:
@@ -98,7 +100,11 @@ def div(input, other, *, rounding_mode=None, out=None):
 
 
 divide = div
-true_divide = div
+
+
+def true_divide(input, other, *, out=None):
+    """True division: ``div`` without ``rounding_mode``."""
+    return binary(E.DIV, input, other)
 
 
 def floor_divide(input, other, *, out=None):
@@ -153,6 +159,8 @@ def fmin(input, other, *, out=None):
 
 
 def positive(input):
+    if input._data.dtype.kind == "b":
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
     return input
 
 
@@ -179,9 +187,34 @@ CLAMP = elementwise("clamp", _clamp_forward,
 
 def clamp(input, min=None, max=None, *, out=None):
     """Limit values to ``[min, max]``; bounds may be numbers or tensors."""
-    if min is None and max is None:
-        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    _check_clamp(input, min, max, "clamp")
     return elementwise_n(CLAMP, (input, min, max))
+
+
+def _check_clamp(input, lo, hi, op):
+    """PyTorch's overloads of clamp: both bounds tensors or both numbers (None for one),
+    number bounds that fit the dtype, no number bounds on a bool tensor."""
+    if lo is None and hi is None:
+        raise RuntimeError(f"torch.{op}: At least one of 'min' or 'max' must not be None")
+    lt, ht = isinstance(lo, Tensor), isinstance(hi, Tensor)
+    if lt != ht and lo is not None and hi is not None and (lo if lt else hi)._data.ndim:
+        raise TypeError(f"{op}() received an invalid combination of arguments - got (Tensor, "
+                        f"{_args.type_name(lo)}, {_args.type_name(hi)}): min and max must "
+                        f"both be tensors or both be numbers")
+    if lt or ht or type(lo) is float or type(hi) is float:
+        return  # (a float bound makes the result floating)
+    kind = input._data.dtype.kind
+    name = "clamp_min" if hi is None else "clamp_max" if lo is None else "clamp"
+    for v in (lo, hi):
+        if kind == "b" and type(v) is bool:
+            raise NotImplementedError(f'"{name}_scalar_cpu" not implemented for \'Bool\'')
+        if type(v) is int and not -2 ** 63 <= v < 2 ** 63:
+            if kind == "b" and v > 0:
+                raise RuntimeError("Promotion for uint16, uint32, uint64 types is not "
+                                   "supported, attempted to promote Bool and UInt64")
+            if kind in "iu":
+                raise RuntimeError(f"{op}: value {v} cannot be converted to type int64_t "
+                                   f"without overflow")
 
 
 clip = clamp
@@ -222,6 +255,10 @@ def where(condition, input=None, other=None, *, out=None):
     """
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError(f"where() received an invalid combination of arguments - got "
+                        f"(Tensor, {_args.type_name(input)}, {_args.type_name(other)}): "
+                        f"give both input and other, or only the condition")
     c = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if c.dtype != np.bool_:
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a "
@@ -230,7 +267,8 @@ def where(condition, input=None, other=None, *, out=None):
         # two Python scalars: PyTorch's default dtypes (where(c, 1.0, 0.0) is float32)
         from ._creation import tensor
         input = tensor(_args.python_int(input, "where"))
-    other = _args.python_int(other, "where")
+    if not (isinstance(input, Tensor) and input._data.dtype.kind == "f"):
+        other = _args.python_int(other, "where")  # a float tensor takes any number
     return elementwise_n(WHERE, (wrap(c), input, other), (False, True, True))
 
 
@@ -268,8 +306,14 @@ def nonzero(input, *, as_tuple=False):
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    nan, posinf, neginf = (None if v is None else _args.float_arg(v)
+                           for v in (nan, posinf, neginf))
     mask = unary(E.NONDIFF_UNARY["isfinite"], input)
-    filled = np.nan_to_num(input._data, nan=nan, posinf=posinf, neginf=neginf)
+    if input._data.dtype.kind != "f":  # nothing to replace: values of any size are ignored
+        return where(mask, input, input)
+    with np.errstate(over="ignore"):
+        filled = np.nan_to_num(input._data, nan=0.0 if nan is None else nan, posinf=posinf,
+                               neginf=neginf)
     return where(mask, input, wrap(filled))
 
 
@@ -297,6 +341,9 @@ def _pred(name):
     op = E.NONDIFF_UNARY[name]
 
     def fn(input):
+        if name == "bitwise_not" and input._data.dtype.kind == "f":
+            raise NotImplementedError(f'"bitwise_not_cpu" not implemented for '
+                                      f"'{_args._tname(input._data.dtype, _dtype.to_dtype)}'")
         return unary(op, input)
     fn.__name__ = name
     return fn
@@ -308,6 +355,10 @@ isnan, isinf, isfinite, logical_not, bitwise_not, signbit, isposinf, isneginf = 
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    rtol, atol = _args.float_arg(rtol), _args.float_arg(atol)
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if not v >= 0:
+            raise RuntimeError(f"{name} must be greater than or equal to zero, but got {v:g}")
     a = input._data
     b = other._data if isinstance(other, Tensor) else other
     if isinstance(other, Tensor) and a.dtype != b.dtype:
@@ -338,6 +389,10 @@ def _unary_fn(name):
 
     def fn(input, *, out=None):
         return unary(op, input)
+
+    def no_out(input):  # torch.relu has no out=
+        return unary(op, input)
+    fn = no_out if name == "relu" else fn
     fn.__name__ = name
     fn.__doc__ = f"Elementwise ``{name}``. Derivative: {op.formula}."
     return fn

@@ -136,8 +136,7 @@ def _fill(self, value):
 
 
 def clamp_(self, min=None, max=None):
-    if min is None and max is None:
-        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    F._check_clamp(self, min, max, "clamp")
     return inplace(F.CLAMP, self, min, max)
 
 
@@ -268,7 +267,7 @@ def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=F
 
 _METHODS = {
     "add": F.add, "sub": F.sub, "subtract": F.sub, "mul": F.mul, "multiply": F.mul,
-    "div": F.div, "divide": F.div, "true_divide": F.div, "floor_divide": F.floor_divide,
+    "div": F.div, "divide": F.div, "true_divide": F.true_divide, "floor_divide": F.floor_divide,
     "remainder": F.remainder, "fmod": F.fmod, "pow": F.pow, "atan2": F.atan2,
     "arctan2": F.atan2, "maximum": F.maximum, "minimum": F.minimum, "fmax": F.fmax,
     "fmin": F.fmin, "clamp": F.clamp, "clip": F.clamp, "clamp_min": F.clamp_min,

@@ -638,14 +638,41 @@ def _overlaps(shape, strides) -> bool:
     return False
 
 
-def _check_map_location(map_location) -> None:
+def _check_map_location(map_location):
+    """The device every tensor goes to (None: where it was saved, i.e. the CPU)."""
     if map_location is None or callable(map_location):
-        return  # a callable remaps storages between devices; there is only the CPU
-    if isinstance(map_location, dict):
-        for value in map_location.values():
-            check_device(value)
-        return
-    check_device(map_location)
+        return None  # a callable remaps storages between devices; saved ones are on the CPU
+    targets = list(map_location.values()) if isinstance(map_location, dict) else [map_location]
+    found = None
+    for value in targets:
+        try:
+            d = check_device(value)
+        except AssertionError:
+            raise RuntimeError(
+                "Attempting to deserialize object on a CUDA device but "
+                "torch.cuda.is_available() is False. If you are running on a CPU-only "
+                "machine, please use torch.load with map_location=torch.device('cpu') to "
+                "map your storages to the CPU.") from None
+        if isinstance(map_location, dict):
+            continue  # saved tensors are CPU ones: a mapping of other devices changes nothing
+        found = d
+    return None if found is None or found.type == "cpu" else found
+
+
+def _to_device(obj, dev):
+    """Move every tensor inside a loaded object to ``dev`` (in place for containers)."""
+    from ._tensor import Tensor, to_device
+    if isinstance(obj, Tensor):
+        obj._data = to_device(obj._data, dev)
+        if obj._grad is not None:
+            obj._grad._data = to_device(obj._grad._data, dev)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            _to_device(v, dev)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _to_device(v, dev)
+    return obj
 
 
 def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None,
@@ -656,8 +683,9 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     ----------
     f : str, os.PathLike or binary file object
     map_location : None, 'cpu', device, dict or callable
-        Accepted for PyTorch compatibility; everything loads on the CPU (a CUDA device
-        raises).
+        ``'cuda'`` (or a CUDA device) puts every tensor on the GPU (CuPy); without one,
+        PyTorch's CPU-only error.  A dict or a callable keeps tensors on the CPU, where
+        they were saved.
     weights_only : bool, optional
         Accepted; loading is always data-only (nothing is unpickled or executed).
 
@@ -668,21 +696,23 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         includes files written by ``torch.save``, which need pickle).  Memory use is
         bounded by the file's contents (see the module docstring).
     """
-    _check_map_location(map_location)
+    dev = _check_map_location(map_location)
     if isinstance(f, (str, os.PathLike)):
         name = repr(os.fspath(f))
         try:
             with open(f, "rb") as fp:
-                return _load(fp, name)
+                out = _load(fp, name)
         except FileNotFoundError:
             raise FileNotFoundError(f"chainrule.load: no such file: {name}") from None
-    if not hasattr(f, "read"):
-        raise TypeError(f"chainrule.load: f must be a path or a readable binary file "
-                        f"object, got {type(f).__name__}")
-    name = repr(getattr(f, "name", None) or f"<{type(f).__name__} object>")
-    if not (hasattr(f, "seek") and hasattr(f, "tell")):
-        f = io.BytesIO(f.read())
-    return _load(f, name)
+    else:
+        if not hasattr(f, "read"):
+            raise TypeError(f"chainrule.load: f must be a path or a readable binary file "
+                            f"object, got {type(f).__name__}")
+        name = repr(getattr(f, "name", None) or f"<{type(f).__name__} object>")
+        if not (hasattr(f, "seek") and hasattr(f, "tell")):
+            f = io.BytesIO(f.read())
+        out = _load(f, name)
+    return out if dev is None else _to_device(out, dev)
 
 
 def _load(fp, name: str):

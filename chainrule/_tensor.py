@@ -75,6 +75,8 @@ class device:
             if index is not None or not idx.isdigit():
                 raise RuntimeError(f"Invalid device string: '{type}'")
             index = int(idx)
+        if isinstance(index, int) and not -2 ** 63 <= index < 2 ** 63:
+            raise ValueError("Overflow when unpacking long long")
         if index is not None and (not isinstance(index, int) or index < 0):
             raise RuntimeError(f"Device index must not be negative, got {index}")
         if name == "cpu" and index not in (None, 0):

@@ -275,6 +275,8 @@ def test_pickled_object_arrays_are_never_loaded(cr, tmp_path):
 
 
 def test_map_location_cuda_is_refused(cr):
+    if cr.__name__ == "chainrule" and cr.cuda.is_available():
+        pytest.skip("this machine has a GPU and CuPy: map_location='cuda' works here")
     buf = io.BytesIO(_saved_bytes(cr, {"a": 1}))
     with pytest.raises(RuntimeError, match="CPU"):
         cr.load(buf, map_location="cuda:0")

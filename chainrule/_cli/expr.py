@@ -94,6 +94,12 @@ def _unary(name):
     return lambda x: getattr(_cr(), name)(x)
 
 
+def _tensors(*values):
+    """Numbers as 0-d tensors, for the functions that take tensors only (maximum)."""
+    cr = _cr()
+    return tuple(v if isinstance(v, cr.Tensor) else cr.tensor(v) for v in values)
+
+
 FUNCTIONS = {  # name: (arity, implementation on Tensors)
     **{n: (1, _unary(n)) for n in (
         "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp",
@@ -104,9 +110,11 @@ FUNCTIONS = {  # name: (arity, implementation on Tensors)
     "mean": (1, lambda x: x.mean()),
     "prod": (1, lambda x: x.prod()),
     "norm": (1, lambda x: x.norm()),
-    "max": ((1, 2), lambda x, y=None: x.max() if y is None else _cr().maximum(x, y)),
-    "min": ((1, 2), lambda x, y=None: x.min() if y is None else _cr().minimum(x, y)),
-    "atan2": (2, lambda y, x: _cr().atan2(y, x)),
+    "max": ((1, 2), lambda x, y=None: x.max() if y is None else _cr().maximum(
+        *_tensors(x, y))),
+    "min": ((1, 2), lambda x, y=None: x.min() if y is None else _cr().minimum(
+        *_tensors(x, y))),
+    "atan2": (2, lambda y, x: _cr().atan2(*_tensors(y, x))),
     "pow": (2, lambda x, y: x ** y),
     "dot": (2, lambda x, y: _cr().dot(x, y)),
 }

@@ -141,6 +141,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
     if input._data.dtype.kind == "f":  # the result has the input's dtype
         target = target.to(input.dtype)
+    delta = float(delta) if type(delta) is int else delta  # a float to PyTorch (10**20)
     d = (input - _bool_as(target, input)).abs()
     loss = _cr.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
     return _pointwise("huber_loss", input, target, loss, reduction, weight,
@@ -268,7 +269,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 def _logsigmoid(x):
     # min(x, 0) - log1p(exp(-|x|)): stable; maximum/minimum split ties, so the
     # derivative at 0 is 1/2, the true value
-    return _cr.minimum(x, 0.0) - (-x.abs()).exp().log1p()
+    return _cr.minimum(x, x.new_zeros(())) - (-x.abs()).exp().log1p()
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,

@@ -35,8 +35,9 @@ from ._functional_loss import (  # noqa: F401  (re-exported)
 )
 
 pad = _cr.pad
-sigmoid = _cr.sigmoid
-tanh = _cr.tanh
+# the plain functions: checked here again, as nn.functional (no out=, as PyTorch)
+sigmoid = _cr.sigmoid.__wrapped__
+tanh = _cr.tanh.__wrapped__
 
 
 def _tuple(v, n, name="kernel_size"):
@@ -410,6 +411,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return _affine(y, weight, bias, shape)
 
 
+def _as_float(v):
+    """A Python int ``eps`` as the float PyTorch reads it (``10**20`` is no int64)."""
+    return float(v) if type(v) is int else v
+
+
 @_float16_in_float32
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalize over the last ``len(normalized_shape)`` dims."""
@@ -432,7 +438,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     dims = tuple(range(-k, 0))
     mean = input.mean(dims, keepdim=True)
     var = input.var(dims, correction=0, keepdim=True)
-    y = (input - mean) * (var + eps).rsqrt()
+    y = (input - mean) * (var + _as_float(eps)).rsqrt()
     return _affine(y, weight, bias, ns)
 
 
@@ -463,7 +469,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     x = input.reshape(n, num_groups, -1)
     mean = x.mean(-1, keepdim=True)
     var = x.var(-1, correction=0, keepdim=True)
-    y = ((x - mean) * (var + eps).rsqrt()).reshape(*input.shape)
+    y = ((x - mean) * (var + _as_float(eps)).rsqrt()).reshape(*input.shape)
     return _affine(y, weight, bias, (1, c) + (1,) * (input.dim() - 2))
 
 
@@ -698,11 +704,9 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     if not isinstance(input, Tensor):
         raise TypeError(f"normalize(): argument 'input' must be Tensor, not "
                         f"{type(input).__name__}")
-    denom = _cr.linalg.vector_norm(input, p, dim, keepdim=True).clamp_min(eps)
-    res = input / denom.expand_as(input)
-    if out is not None:
-        return out.copy_(res)
-    return res
+    # PyTorch's formula, step for step; out= is written by the argument wrapper
+    denom = input.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(input)
+    return input / denom
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
@@ -712,6 +716,8 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
         if not isinstance(v, Tensor):
             raise TypeError(f"cosine_similarity(): argument '{name}' must be Tensor, not "
                             f"{type(v).__name__}")
+    if not eps >= 0:
+        raise RuntimeError(f"eps must be non-negative, got: {eps}")
     x1, x2 = _cr.broadcast_tensors(x1, x2)
     n1 = _cr.linalg.vector_norm(x1, 2, dim, keepdim=True).clamp_min(eps)
     n2 = _cr.linalg.vector_norm(x2, 2, dim, keepdim=True).clamp_min(eps)
@@ -725,6 +731,7 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
             raise TypeError(f"pairwise_distance(): argument '{name}' must be Tensor, not "
                             f"{type(v).__name__}")
     nd = max(x1.dim(), x2.dim())
+    eps = float(eps) if isinstance(eps, int) else eps  # a double to PyTorch
     return _cr.linalg.vector_norm(x1 - x2 + eps, p, -1 if nd else None, keepdim=keepdim)
 
 

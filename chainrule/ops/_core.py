@@ -68,6 +68,8 @@ class Op:
     writes_into_g = False
     masks = (False, False, False)  # elementwise rows: which partials are masks
     mask1 = False  # masks[0] of a one-input row (read by the engine's inline VJP)
+    # how many parameters ``apply1`` passes on to the forward (x.exp(5) is a TypeError)
+    max_params = 1 << 30
 
     def __init__(self, name, forward, vjps=None, *, node=None, nin=1, reads=None,
                  kind="rule", partials=None, formula=None, differentiable=True,
@@ -386,6 +388,8 @@ def _make_unary(op):
         f = wmod.filters  # Note [floating-point warnings]
         if not f or f[0] is not WFILTER:
             pin_filter()
+        if params and len(params) > op.max_params:  # x.exp(5): junk for a row's forward
+            raise _extra_args_error(op, params)
         try:
             out = op.forward(xd, *params) if params else op.forward(xd)
         except MemoryError as exc:
@@ -433,6 +437,14 @@ def _make_unary(op):
 
 
 _TRUE1 = (True,)
+
+
+def _extra_args_error(op, params):
+    """PyTorch's TypeError for arguments a one-input row does not take (``x.exp(5)``)."""
+    if not op.max_params:
+        return TypeError(f"Tensor.{op.name}() takes no arguments ({len(params)} given)")
+    return TypeError(f"{op.name}() takes at most {op.max_params} arguments "
+                     f"({len(params)} given)")
 
 
 
@@ -629,9 +641,12 @@ def _promote(op, ad, bd):
     mode = op.promote
     if mode == "none":
         return ad, bd
-    for v in (ad, bd):  # PyTorch refuses these before anything else
-        if type(v) is int and not -2 ** 63 <= v < 2 ** 64:
-            wrap_int(v, np.dtype(np.int8))
+    for v, w in ((ad, bd), (bd, ad)):  # PyTorch refuses these before anything else
+        if type(v) is int and not -2 ** 63 <= v < 2 ** 63:
+            if 0 < v < 2 ** 64:
+                _check_uint64(v, np.asarray(w))
+            else:
+                wrap_int(v, np.dtype(np.int8))
     if op.name == "sub" and (np.asarray(ad).dtype.kind == "b" or np.asarray(bd).dtype.kind == "b"
                              or type(ad) is bool or type(bd) is bool):
         raise RuntimeError(
@@ -653,11 +668,15 @@ def _promote(op, ad, bd):
 
 
 def _wrap_int(v, rt, other):
+    _check_uint64(v, other)
+    return wrap_int(v, rt)
+
+
+def _check_uint64(v, other):
     if v >= 2 ** 63 and other.dtype.kind == "b":
         raise RuntimeError(f"Promotion for uint16, uint32, uint64 types is not supported, "
                            f"attempted to promote Bool and UInt64: the Python int {v} is "
                            f"above int64; convert the bool tensor with .long() first")
-    return wrap_int(v, rt)
 
 
 def _type_error(op, ad, bd):

@@ -158,6 +158,7 @@ for _name, _fwd, _d, _reads, _formula in _UNARY:
     _op = elementwise(_name, _bool_aware(_name, _fwd), (_d,), reads=(_reads,),
                       formula=_formula, masks=(_name == "relu",))
     _op.float_result = _name in _FLOAT_RESULT
+    _op.max_params = int(_name == "round")  # decimals, from round() only
     if _d is _zero:
         _op.backward = _zero_vjp
         _op.partial1 = None
@@ -188,7 +189,7 @@ _POW_FAST = {
     -1: lambda x: 1 / x,
     -2: _inv_square,
     0.5: np.sqrt,
-    -0.5: lambda x: _rsqrt(x),
+    -0.5: _rsqrt,
 }
 
 
@@ -202,15 +203,43 @@ def _pow_forward(x, y):
                 return fast(x.astype(np.float32)).astype(np.float16)
             if y == 2 or y == -1:
                 return fast(x)
+    if type(x) is bool or type(x) is np.ndarray and x.dtype.kind == "b":
+        return _bool_pow(x, y)
     return np.power(x, y)
+
+
+def _bool_pow(x, y):
+    """PyTorch's pow of bools: ``x ** True`` is ``x``, ``x ** False`` is all True, a bool
+    tensor exponent is refused."""
+    if type(y) is bool:
+        return x.copy() if y else np.ones_like(x)
+    if type(y) is not np.ndarray or y.dtype.kind != "b":
+        return np.power(x, y)
+    raise NotImplementedError("\"pow\" not implemented for 'Bool': the exponent of a bool "
+                              "tensor must be a number or a non-bool tensor")
 
 
 # exponents of a derivative (k - 1) that NumPy's general power computes slowly on
 # negative bases; within an ulp of PyTorch's pow (which takes its general path there)
+def _inv_cube(x):
+    r = _cube(x)  # (in place on one new array: one allocation, as PyTorch's one pass)
+    return np.divide(1, r, out=r) if type(r) is np.ndarray else 1 / r
+
+
+def _inv_x_sqrt_x(x):
+    r = np.sqrt(x)
+    if type(r) is not np.ndarray:
+        return np.float64(0).astype(x.dtype) if x == -np.inf else 1 / (x * r)
+    np.multiply(r, x, out=r)
+    np.divide(1, r, out=r)
+    np.copyto(r, 0, where=x == -np.inf)  # (-inf) ** -1.5 is 0, as C's pow
+    return r
+
+
 _POW_DERIV = {
-    -3: lambda x: 1 / (x * x * x),
+    -3: _inv_cube,
     4: lambda x: (x * x) * (x * x),
-    -1.5: lambda x: np.where(x == -np.inf, 0, 1 / (x * np.sqrt(x))).astype(x.dtype),
+    -1.5: _inv_x_sqrt_x,
 }
 
 
@@ -230,7 +259,11 @@ def _pow_dx(xp, x, y, out):
         if y == 0:
             return 0
         if type(x) is np.ndarray:
-            return y * _pow_deriv_base(x, y - 1)
+            r = _pow_deriv_base(x, y - 1)
+            if type(r) is np.ndarray and r.dtype.kind == "f" and r is not x:
+                r *= y  # a new array: scaled in place, no second allocation
+                return r
+            return y * r
         return y * x ** (y - 1)
     return xp.where(y == 0, 0, y * x ** (y - 1))
 
