@@ -168,16 +168,6 @@ KNOWN = {
     ("matmul-adaptive_avg_pool2d_uneven", "zero_d"),
     ("sum_dim-tuple_k", "zero_d"),
     ("mean_dim-tuple_k", "zero_d"),
-    ("getitem-narrow", "zero_d"),
-    ("getitem-narrow_negative_start", "zero_d"),
-    ("getitem-split", "zero_d"),
-    ("getitem-split_sizes", "zero_d"),
-    ("getitem-chunk", "zero_d"),
-    ("getitem-chunk_fn", "zero_d"),
-    ("reshape-squeeze_dim", "zero_d"),
-    ("reshape-squeeze_dims", "zero_d"),
-    ("permute-mT", "zero_d"),
-    ("permute-movedim", "zero_d"),
     ("amax-matrix_inf", "empty"),
     ("convolution-basic", "empty"),
     ("convolution-no_bias", "empty"),
@@ -196,9 +186,6 @@ KNOWN = {
     ("convolution-conv1d_same_groups", "empty"),
     ("convolution-composed", "empty"),
     ("max_pool2d-unbatched", "empty"),
-    ("getitem-narrow_negative_start", "empty"),
-    ("getitem-chunk_fn", "empty"),
-    ("copy-copy_broadcast", "empty"),
 }
 
 

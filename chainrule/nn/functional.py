@@ -307,6 +307,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return _affine(y, weight, bias, shape)
 
 
+def _double(v):
+    """A Python int where PyTorch takes a double (``eps``): as a float, so an int beyond
+    int64 is a number, not an overflow."""
+    return float(v) if isinstance(v, int) else v
+
+
 @_float16_in_float32
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalize over the last ``len(normalized_shape)`` dims."""
@@ -321,7 +327,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     dims = tuple(range(-k, 0))
     mean = input.mean(dims, keepdim=True)
     var = input.var(dims, correction=0, keepdim=True)
-    y = (input - mean) * (var + eps).rsqrt()
+    y = (input - mean) * (var + _double(eps)).rsqrt()
     return _affine(y, weight, bias, ns)
 
 
@@ -341,7 +347,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     x = input.reshape(n, num_groups, -1)
     mean = x.mean(-1, keepdim=True)
     var = x.var(-1, correction=0, keepdim=True)
-    y = ((x - mean) * (var + eps).rsqrt()).reshape(*input.shape)
+    y = ((x - mean) * (var + _double(eps)).rsqrt()).reshape(input.shape)
     return _affine(y, weight, bias, (1, c) + (1,) * (input.dim() - 2))
 
 
