@@ -86,6 +86,8 @@ def int_list(v, op: str, name: str = "size", pos: int | None = None) -> tuple:
     tuple or list whose first element is int-like (``_index_like``) and whose others are
     ints or bools; anything else, a value beyond int64 included, is a TypeError.  Returns
     a tuple of Python ints."""
+    if type(v) is tuple and _star_ok(v):  # plain ints: the common case
+        return v
     if not isinstance(v, (tuple, list)):
         raise TypeError(f"{_where(op, name, pos)} must be tuple of ints, not {type_name(v)}")
     out = []
@@ -107,6 +109,8 @@ def star_int_list(args: tuple, op: str, name: str = "size", pos: int | None = No
     positional argument as the list when the first is int-like, else one int list."""
     if not args:
         raise TypeError(f'{op}() missing 1 required positional arguments: "{name}"')
+    if _star_ok(args):  # plain ints: the common case
+        return args
     if _index_like(args[0]):
         return int_list(args, op, name, pos)
     if len(args) == 1:
