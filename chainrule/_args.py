@@ -76,6 +76,56 @@ def int_arg(v, op: str, name: str, pos: int | None = None) -> int:
     return v
 
 
+def _index_like(v) -> bool:
+    """PyTorch's ``checkIndex``: an int but not a bool (NumPy ints and one-element integer
+    tensors count)."""
+    if type(v) is int:
+        return True
+    if isinstance(v, (bool, np.bool_)):
+        return False
+    return isinstance(v, (int, np.integer)) or (
+        isinstance(v, Tensor) and v._data.dtype.kind in "iu" and v._data.size == 1)
+
+
+def int_list(v, op: str, name: str = "size", pos: int | None = None) -> tuple:
+    """An int-list argument (``size``, ``shape``, ``dims``) as PyTorch's parser reads it: a
+    tuple or list whose first element is int-like (``_index_like``) and whose others are
+    ints or bools; anything else, a value beyond int64 included, is a TypeError.  Returns
+    a tuple of Python ints."""
+    if type(v) is tuple and _star_ok(v):  # plain ints: the common case
+        return v
+    if not isinstance(v, (tuple, list)):
+        raise TypeError(f"{_where(op, name, pos)} must be tuple of ints, not {type_name(v)}")
+    out = []
+    for j, x in enumerate(v):
+        if not (_index_like(x) or j and isinstance(x, (bool, np.bool_))):
+            raise TypeError(f"{_where(op, name, pos)} must be tuple of ints, but found "
+                            f"element of type {type_name(x)} at pos {j}")
+        x = int(x._data.reshape(-1)[0]) if isinstance(x, Tensor) else int(x)
+        if not _LO <= x <= _HI:
+            raise TypeError(f"{_where(op, name, pos)} failed to unpack the object at pos "
+                            f"{j + 1} with error \"Overflow when unpacking long long\" ({x} "
+                            f"does not fit in int64)")
+        out.append(x)
+    return tuple(out)
+
+
+def star_int_list(args: tuple, op: str, name: str = "size", pos: int | None = None) -> tuple:
+    """``*size`` of a method (``x.view(2, 3)``, ``x.view((2, 3))``): PyTorch takes every
+    positional argument as the list when the first is int-like, else one int list."""
+    if not args:
+        raise TypeError(f'{op}() missing 1 required positional arguments: "{name}"')
+    if _star_ok(args):  # plain ints: the common case
+        return args
+    if _index_like(args[0]):
+        return int_list(args, op, name, pos)
+    if len(args) == 1:
+        return int_list(args[0], op, name, pos)
+    raise TypeError(f"{op}() received an invalid combination of arguments - got "
+                    f"({', '.join(type_name(a) for a in args)}), but expected (tuple of ints "
+                    f"{name})")
+
+
 def dim(d, ndim: int, op: str, name: str = "dim", pos: int | None = None) -> int:
     """A dim of a tensor with ``ndim`` dims as an index in ``[0, ndim)`` (0-d: ``[-1, 0]``).
 
@@ -205,6 +255,10 @@ def _bad_bool(v):
     return v is not True and v is not False and not isinstance(v, np.bool_) and "bool"
 
 
+def _bad_opt_bool(v):
+    return v is not None and _bad_bool(v)
+
+
 def _bad_int(v):
     if type(v) is int:
         return not _LO <= v <= _HI and "overflow"
@@ -264,6 +318,7 @@ def _bad_dtype(v):
 KINDS = {
     "Tensor": _bad_tensor, "Tensor?": _bad_opt_tensor, "operand": _bad_operand,
     "Number": _bad_number, "Number?": _bad_opt_number, "bool": _bad_bool, "int": _bad_int,
+    "bool?": _bad_opt_bool,
     "int?": _bad_opt_int, "ints": _bad_ints, "ints?": _bad_opt_ints, "dtype": _bad_dtype,
     "numeric": _bad_numeric, "float": _bad_float, "overload-dim": _bad_overload_dim,
     "float?": _bad_opt_float, "str?": _bad_opt_str, "str": _bad_str, "truthy": _bad_truthy,
@@ -306,7 +361,7 @@ OVERRIDES = {
     ("nn.functional", "weight"): "Tensor?", ("nn.functional", "target"): None,
     ("", "end"): None, ("", "source"): None, ("", "destination"): None,
     ("Tensor", "source"): None, ("Tensor", "destination"): None,
-    ("", "index"): None,
+    ("", "index"): None, ("", "requires_grad"): "bool?",
 }
 
 # Per-function corrections: (function name, parameter) -> kind.
@@ -319,14 +374,25 @@ FUNCTION_KINDS = {
     ("uniform_", "from_"): "Number", ("uniform_", "to"): "Number",
     ("normal_", "mean"): "Number", ("normal_", "std"): "Number",
     ("randint", "low"): None, ("randint", "high"): None,  # randint(high, size) too
-    ("randint_like", "low"): "int", ("randint_like", "high"): "int?",
-    ("manual_seed", "seed"): "int",
+    ("randint", "size"): None, ("scalar_tensor", "s"): "Number", ("normal", "size"): "intlist!",
+    ("normal", "mean"): None, ("normal", "std"): None,
+    ("randint_like", "low"): "any!", ("randint_like", "high"): "int!",
+    ("manual_seed", "seed"): None, ("tensor", "requires_grad"): "bool",
     ("use_deterministic_algorithms", "mode"): "bool",
+    ("type_", "dtype"): None, ("type", "dtype"): None, ("normalize", "dim"): None,
+    ("result_type", "tensor1"): None, ("result_type", "tensor2"): None,  # also 'torch.FloatTensor' strings
     **{(f, "eps"): "float" for f in ("cosine_similarity", "pairwise_distance")},
     ("pairwise_distance", "p"): "float", ("normalize", "p"): None, ("normalize", "eps"): None,
     ("pairwise_distance", "keepdim"): "bool", ("cosine_similarity", "dim"): "int",
     ("set_num_interop_threads", "n"): None, ("set_num_threads", "n"): None,
     ("view_", "shape"): None,  # x.view(dtype) reinterprets the bits
+    ("broadcast_to", "shape"): "intlist", ("tile", "dims"): "intlist",
+    ("permute", "dims"): "intlist",
+    ("unflatten", "sizes"): None,  # Tensor.unflatten tests ``not sizes`` first
+    # "!": None only by leaving the argument out (PyTorch has no None there)
+    ("eye", "m"): "int!", ("squeeze", "dim"): "ints!",
+    ("logspace", "base"): "Number", ("split", "split_size_or_sections"): None,
+    ("split", "dim"): "int", ("chunk", "dim"): "int",
     # overloads: var(x, unbiased), max(x, other), scatter(x, dim, index, value)
     **{(f, "dim"): "overload-dim" for f in ("max", "min")},
     **{(f, "dim"): "dim-or-bool" for f in ("var", "std", "var_mean", "std_mean")},
@@ -469,14 +535,7 @@ def _kind(space, name, fn_name=""):
 _SEQUENCE_NAMES = ("size", "shape", "sizes", "dims")  # *size: ints or one tuple of ints
 
 
-def _bad_star_ints(v):
-    """``*size``: ints, or one tuple/list of ints."""
-    if len(v) == 1 and (type(v[0]) is tuple or isinstance(v[0], (tuple, list))):
-        v = v[0]
-    return _bad_ints(v) if v else False
-
-
-KINDS["ints*"] = _bad_star_ints
+KINDS["any"] = lambda v: False
 
 
 @functools.cache
@@ -524,9 +583,15 @@ def write_out(result, out, op: str):
         if op in EXACT_OUT and o._data.dtype != r._data.dtype:
             raise RuntimeError(f"Found dtype {_tname(o._data.dtype, to_dtype)} but expected "
                                f"{_tname(r._data.dtype, to_dtype)}")
-        if not _castable(r._data.dtype, o._data.dtype):
+        if op in ("arange", "linspace", "logspace") and o._data.dtype.kind == "b":
+            raise NotImplementedError(f"\"{op}_cpu\" not implemented for 'Bool'")
+        if op not in _FACTORIES and not _castable(r._data.dtype, o._data.dtype):
+            want = _tname(o._data.dtype, to_dtype)
+            if op in _CATS:
+                raise TypeError(f"torch.cat(): input types can't be cast to the desired "
+                                f"output type {want}")
             raise RuntimeError(f"result type {_tname(r._data.dtype, to_dtype)} can't be cast "
-                               f"to the desired output type {_tname(o._data.dtype, to_dtype)}")
+                               f"to the desired output type {want}")
         with no_grad():
             if o._data.shape != r._data.shape:
                 if o._view is not None:
@@ -553,6 +618,12 @@ def _resize_view(o, shape, op: str):
     from .ops.views import getitem, reshape
     flat = reshape(getitem(reshape(base, -1), slice(offset, offset + n)), shape)
     o._data, o._view = flat._data, flat._view
+# ops built on cat (PyTorch's TypeError for an out= that cannot hold the result); factory
+# functions, which compute in out's dtype
+_CATS = {"cat", "concat", "concatenate", "stack", "hstack", "vstack", "row_stack", "dstack",
+         "column_stack"}
+_FACTORIES = {"eye", "linspace", "logspace", "arange", "range", "zeros", "ones", "empty",
+              "full", "rand", "randn", "randint", "randperm"}
 
 
 def _tname(np_dtype, to_dtype):
@@ -580,11 +651,13 @@ _FAST = {
     "overload-dim": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
     "dim-or-bool": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
     "bool": "{v} is True or {v} is False", "truthy": "{v} is True or {v} is False",
+    "bool?": "{v} is None or {v} is True or {v} is False",
     "int": "type({v}) is int and _LO <= {v} <= _HI",
     "int?": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
     "ints": "type({v}) is int and _LO <= {v} <= _HI",
     "ints?": "{v} is None or type({v}) is int and _LO <= {v} <= _HI",
     "dtype": "{v} is None or type({v}) is _D", "ints*": "_star_ok({v})",
+    "intlist": "type({v}) is tuple and _star_ok({v})", "any": "True",
 }
 
 
@@ -614,12 +687,16 @@ def _as_ints(value):
 def _fail(kind, op, name, at, value):
     """Raise PyTorch's error when ``value`` is not of ``kind`` (the slow path); else
     return ``value`` as the function receives it (int-likes of an int kind as ints)."""
+    if kind in ("ints*", "intlist"):  # PyTorch's int-list parsing, its errors included
+        if kind == "intlist":
+            int_list(value, op, name, at)
+        elif value:
+            star_int_list(value, op, name, at)
+        return _as_ints(value) if value is not None else value
     bad = KINDS[kind](value)
     if not bad:
         return _as_ints(value) if kind in _INT_KINDS and value is not None else value
-    if kind == "ints*" and len(value) == 1:
-        value = value[0]
-    if bad == "overflow" and (kind == "ints*" or isinstance(value, (tuple, list))):
+    if bad == "overflow" and isinstance(value, (tuple, list)):
         # an int list that holds a huge int: PyTorch's parser fails to unpack it (TypeError)
         raise TypeError(f"{_where(op, name, at)} failed to unpack the object with error "
                         f"\"Overflow when unpacking long long\" (the value does not fit in "
@@ -661,9 +738,18 @@ def boundary(fn, space=""):
     body, unset, keyword_dim = _dim_prelude(op, params, env)
     lines, alone = _alone_prelude(op, params, env, method)
     body, unset = lines + body, (*unset, *alone)
+    kwdefaults = {}
     for i, p in enumerate(params):
         v = p.name
         default = ""
+        if method and i == 1 and len(params) == 2 and p.default is p.empty and \
+                _kind(space, v, fn.__name__) == "intlist":
+            env.update(_NO=_NO, _one_list=_method_int_list)
+            header += ["*_v", f"{v}=_NO"]
+            call.append(v)
+            kwdefaults[v] = _NO
+            body.append(f"    {v} = _one_list(_v, {v}, _op, {v!r})")
+            continue
         if p.default is not p.empty:
             env[f"_d_{i}"] = _UNSET if v in unset or v in UNSET_NONE and \
                 p.default is None else p.default
@@ -695,6 +781,15 @@ def boundary(fn, space=""):
             continue
         at = i + 1 - method if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) \
             else None
+        if kind.endswith("!"):  # omitted: the wrapper's default _NO becomes None
+            kind = kind[:-1]
+            env["_NO"] = _NO
+            header[header.index(f"{v}{default}")] = f"{v}=_NO"
+            kwdefaults[v] = _NO
+            body.append(f"    if {v} is _NO:\n        {v} = None\n"
+                        f"    elif not ({_FAST[kind].format(v=v)}):\n"
+                        f"        {v} = _fail({kind!r}, _op, {v!r}, {at!r}, {v})")
+            continue
         if p.default is None and kind in ("Tensor", "Number", "int", "ints", "bool", "ord"):
             kind += "?" if kind + "?" in KINDS else ""
         fast = _FAST[kind].format(v=v)
@@ -703,9 +798,9 @@ def boundary(fn, space=""):
                  f"        {v} = _fail({kind!r}, _op, {v!r}, {at!r}, {v})")
         if v in UNSET_NONE and p.default is None:
             env["_U"] = _UNSET
-            check = (f"    if {v} is _U:\n        {v} = None\n"
-                     f"    elif not ({fast}):\n"
-                     f"        {v} = _fail({kind!r}, _op, {v!r}, {at!r}, {v})")
+            check = (f"    if {v} is _U:\n        {v} = None\n"  # None only when omitted
+                     f"    elif not ({_FAST[kind.rstrip('?')].format(v=v)}):\n"
+                     f"        {v} = _fail({kind.rstrip('?')!r}, _op, {v!r}, {at!r}, {v})")
         body.insert(0 if kind == "truthy" else len(body), check)
     has_out = any(p.name == "out" for p in params)
     # methods and nn.functional have no out=: PyTorch refuses even out=None
@@ -729,18 +824,33 @@ def boundary(fn, space=""):
     # the def's code object, made a function here: no exec at call time (the CLI's
     # tests refuse any eval/exec while a command runs)
     code = next(c for c in _compiled(source).co_consts if isinstance(c, types.CodeType))
-    positional = tuple(env[f"_d_{i}"] for i, p in enumerate(params)
+    positional = tuple(kwdefaults.get(p.name, env.get(f"_d_{i}"))
+                       for i, p in enumerate(params)
                        if p.default is not p.empty and p.kind in (
                            p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
     checked = types.FunctionType(code, env, "_checked", positional or None)
-    checked.__kwdefaults__ = {p.name: _NO_OUT if no_out == "_NO_OUT" and p.name == "out"
-                              else env[f"_d_{i}"] for i, p in enumerate(params)
-                              if p.kind is p.KEYWORD_ONLY and p.default is not p.empty} or None
+    checked.__kwdefaults__ = {**{p.name: _NO_OUT if no_out == "_NO_OUT" and p.name == "out"
+                                 else env[f"_d_{i}"] for i, p in enumerate(params)
+                                 if p.kind is p.KEYWORD_ONLY and p.default is not p.empty},
+                              **kwdefaults} or None
     if keyword_dim:
         checked.__kwdefaults__ = {**(checked.__kwdefaults__ or {}), "dim": _UNSET}
     checked = functools.wraps(fn)(checked)
     checked.__wrapped_boundary__ = True
     return checked
+
+
+_NO = inspect.Parameter.empty
+
+
+def _method_int_list(args, kw, op, name):
+    """The int list of a method whose only argument it is: positional arguments as
+    PyTorch's varargs (``x.tile(2, 3)``), a keyword as one list (``x.tile(dims=(2, 3))``)."""
+    if kw is _NO:
+        return star_int_list(args, op, name)
+    if args:
+        raise TypeError(f"{op}() got multiple values for argument '{name}'")
+    return int_list(kw, op, name)
 
 
 @functools.cache

@@ -117,6 +117,44 @@ def broadcast_tensors(*tensors):
     return tuple(t if tuple(t.shape) == tuple(shape) else t.expand(shape) for t in tensors)
 
 
+# ---- type promotion -----------------------------------------------------------------------------
+
+
+def result_type(tensor1, tensor2):
+    """The dtype an arithmetic op on ``tensor1`` and ``tensor2`` (tensors or numbers)
+    gives, by PyTorch's promotion rules (0-d tensors and numbers weigh less)."""
+    import numpy as np
+    vals = []
+    for name, v in (("tensor1", tensor1), ("tensor2", tensor2)):
+        if isinstance(v, Tensor):
+            vals.append(np.empty((0,) if v.dim() else (), _np(v.dtype)))
+        elif isinstance(v, (bool, int, float)):
+            vals.append(v)
+        else:
+            raise TypeError(f"result_type(): argument '{name}' must be Tensor or Number, "
+                            f"not {type(v).__name__}")
+    return _dtype.from_numpy_dtype(_dtype.result_type(*vals))
+
+
+def promote_types(type1, type2):
+    """The smallest dtype both ``type1`` and ``type2`` convert to without loss."""
+    return _dtype.from_numpy_dtype(_dtype.promote_types(_np(type1), _np(type2)))
+
+
+def can_cast(from_, to):
+    """Whether PyTorch's casting rules allow ``from_`` -> ``to`` in an in-place op."""
+    a, b = _np(from_), _np(to)
+    order = "biuf"
+    return order.index(a.kind if a.kind != "u" or a.itemsize > 1 else "i") <= \
+        order.index(b.kind if b.kind != "u" or b.itemsize > 1 else "i")
+
+
+def _np(dt):
+    if not isinstance(dt, _dtype.dtype):
+        raise TypeError(f"expected a torch.dtype, got {type(dt).__name__}")
+    return dt.np
+
+
 # ---- the default device ---------------------------------------------------------------------
 
 from ._creation import _DEFAULT_DEVICE  # noqa: E402
@@ -227,7 +265,7 @@ def is_deterministic_algorithms_warn_only_enabled() -> bool:
     return _DETERMINISTIC[1]
 
 
-__all__ = ["Variable", "broadcast_shapes", "broadcast_tensors", "set_default_device", "get_default_device", "set_num_threads",
+__all__ = ["Variable", "result_type", "promote_types", "can_cast", "broadcast_shapes", "broadcast_tensors", "set_default_device", "get_default_device", "set_num_threads",
            "get_num_threads", "set_num_interop_threads", "get_num_interop_threads",
            "use_deterministic_algorithms", "are_deterministic_algorithms_enabled",
            "is_deterministic_algorithms_warn_only_enabled"]

@@ -8,7 +8,7 @@ from itertools import chain
 
 import numpy as np
 
-from . import _dtype
+from . import _args, _dtype
 from ._dtype import get_default_dtype, to_dtype
 from ._tensor import Tensor, check_device, to_device, wrap
 from .backend.array_api import np_dtype
@@ -398,7 +398,7 @@ def _fast_list(data, dtype, kinds):
     return None  # integers beyond int64: the slow path raises PyTorch's error
 
 
-def scalar_tensor(s, dtype=None, device=None, requires_grad=False) -> Tensor:
+def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A 0-d tensor of ``s`` (the default float dtype unless ``dtype`` is given)."""
     check_device(device)
     dt = _np_dtype(dtype)
@@ -435,21 +435,12 @@ def _size(size) -> tuple:
     if not size:
         raise TypeError("missing 1 required positional arguments: \"size\"; pass a shape "
                         "such as (2, 3), or () for a 0-d tensor")
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = tuple(size[0])
-    out = []
-    for s in size:
-        if isinstance(s, Tensor):
-            s = int(s)
-        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
-            raise TypeError(f"size must be a sequence of ints, got {type(s).__name__} ({s!r})")
-        if s >= 2 ** 63:
-            raise TypeError(f"size must be a sequence of ints: {s} overflows int64")
+    out = _args.star_int_list(size, "tensor", "size")  # PyTorch's int-list parsing
+    for s in out:
         if s < 0:
             raise RuntimeError(f"Trying to create tensor with negative dimension {s}: "
-                               f"{list(size)}")
-        out.append(int(s))
-    return tuple(out)
+                               f"{list(out)}")
+    return out
 
 
 def _np_dtype(dtype, default=None):
@@ -723,7 +714,11 @@ class Generator:
         self._rng = np.random.default_rng(self._seed)
 
     def manual_seed(self, seed: int) -> Generator:
-        self._seed = int(seed)
+        seed = int(seed)  # as PyTorch: floats, numeric strings, one-element tensors too
+        if not -2 ** 63 <= seed < 2 ** 64:
+            raise ValueError(f"manual_seed(): Overflow when unpacking long long ({seed} does "
+                             f"not fit in 64 bits)")
+        self._seed = seed % 2 ** 64  # a negative seed is its uint64 bits, as PyTorch
         self._rng = np.random.default_rng(self._seed)
         return self
 
@@ -820,9 +815,9 @@ def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=N
             raise TypeError("randint() missing required argument 'size'")
     if high is None:
         low, high = 0, low
+    shape = _size((_args.int_list(size, "randint", "size"),))
     dt = _np_dtype(dtype, _dtype.int64)
     low, high = _int_bounds(low, high, dt, "randint")
-    shape = _size((size,) if isinstance(size, int) else size)
     return _finish(_rng(generator).integers(low, high, shape).astype(dt), requires_grad)
 
 
@@ -856,21 +851,54 @@ def randn_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor
 
 def randint_like(input, low=0, high=None, *, dtype=None, device=None,
                  requires_grad=False) -> Tensor:
-    if high is None:
+    if high is None:  # randint_like(input, high); ``low`` is None when left out
+        if low is None:
+            raise TypeError('randint_like() missing 1 required positional arguments: "high"')
         low, high = 0, low
+    if isinstance(high, Tensor):  # PyTorch's randint_like(input, Tensor high)
+        if high._data.ndim:
+            raise RuntimeError("high must be a scalar tensor and on CPU")
+        high = int(high._data)
+    high = _args.int_arg(high, "randint_like", "high")
     shape, dt = _like(input, dtype)
-    low, high = _int_bounds(low, high, dt, "randint_like")
+    low, high = _int_bounds(0 if low is None else low, high, dt, "randint_like")
     return _finish(_rng(None).integers(low, high, shape).astype(dt), requires_grad)
 
 
-def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None,
+def normal(mean, std=1.0, size=None, *, generator=None, dtype=None,
            requires_grad=False) -> Tensor:
-    m = mean._data if isinstance(mean, Tensor) else mean
-    s = std._data if isinstance(std, Tensor) else std
-    shape = _size(size) if size is not None else np.broadcast(m, s).shape
-    arr = _rng(generator).normal(m, s, shape)
-    dt = _np_dtype(dtype) if dtype is not None or not isinstance(mean, Tensor) else m.dtype
-    return _finish(arr.astype(dt), requires_grad)
+    """PyTorch's overloads: ``normal(Tensor mean, Tensor std)``, ``(Tensor mean, float
+    std)``, ``(float mean, Tensor std)`` and ``(float mean, float std, size)``; ``size`` is
+    None only when left out (Note [argument checks])."""
+    tensors = isinstance(mean, Tensor) or isinstance(std, Tensor)
+    for v in (mean, std):
+        if not isinstance(v, Tensor) and _args.KINDS["float"](v) or tensors and (
+                size is not None or dtype is not None or requires_grad):
+            raise TypeError(f"normal() received an invalid combination of arguments - got "
+                            f"({', '.join(_args.type_name(a) for a in (mean, std, size))}), "
+                            f"but expected (Tensor mean, Tensor std), (Tensor mean, float std),"
+                            f" (float mean, Tensor std) or (float mean, float std, size)")
+    if not tensors and size is None:
+        raise TypeError(f"normal(): argument 'mean' (position 1) must be Tensor, not "
+                        f"{_args.type_name(mean)}")
+    m = mean._data if isinstance(mean, Tensor) else float(mean)
+    s = std._data if isinstance(std, Tensor) else float(std)
+    if isinstance(std, Tensor):
+        if (s < 0).any():
+            raise RuntimeError("normal expects all elements of std >= 0.0")
+    elif not s >= 0.0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {s:g}")
+    if size is not None:
+        shape, dt = _size((size,)), _np_dtype(dtype)
+    else:
+        try:
+            shape = np.broadcast_shapes(np.shape(m), np.shape(s))
+        except ValueError:
+            raise RuntimeError(f"normal: mean of shape {list(np.shape(m))} and std of shape "
+                               f"{list(np.shape(s))} do not broadcast") from None
+        dt = _float_only((m if isinstance(mean, Tensor) else s).dtype, "normal",
+                         "normal_kernel_cpu")
+    return _finish(_rng(generator).normal(m, s, shape).astype(dt), requires_grad)
 
 
 def tensor_new(*args, **kwargs) -> np.ndarray:

@@ -114,6 +114,9 @@ def float_default() -> dtype:
 
 def set_default_dtype(d) -> None:
     """Set the default floating dtype (float32 or float64), as torch does."""
+    if not isinstance(d, (dtype, str, type, np.dtype)):
+        raise TypeError(f"invalid dtype object: only floating-point types are supported as "
+                        f"the default type, got {type(d).__name__}")
     d = to_dtype(d)
     if not d.is_floating_point:
         raise TypeError(f"only floating-point types are supported as the default type, got {d}")

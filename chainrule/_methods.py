@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _dtype as _dt
 from . import _functions as F
-from ._args import lazy_boundary, type_name
+from ._args import int_arg, lazy_boundary, type_name
 from ._dtype import to_dtype
 from ._grad_mode import STATE
 from ._tensor import Tensor, check_device
@@ -211,6 +211,15 @@ def to(self, *args, **kwargs):
         elif isinstance(a, (str, _device)):
             dev = a
             continue
+        elif isinstance(a, (bool, np.bool_)):  # a number is PyTorch's ``other`` tensor
+            dtype = _dt.bool_
+        elif isinstance(a, (float, np.floating)):
+            dtype = _dt.float64
+        elif isinstance(a, (int, np.integer)):  # PyTorch: an accelerator's device index
+            index = int_arg(a, "to", "device")
+            raise RuntimeError("Device index must not be negative" if index < 0 else
+                               f"to(): device index {index} names an accelerator; chainrule "
+                               f"runs on the CPU only")
         elif a is not None:
             dtype = a
     check_device(dev)
@@ -230,11 +239,20 @@ def _caster(name):
 
 
 def type_(self, dtype=None, non_blocking=False):
+    if dtype is not None and not isinstance(dtype, (str, type, _dt.dtype)):
+        raise TypeError("dtype must be a type, str, or dtype object")
+    if isinstance(dtype, type):  # torch.FloatTensor and friends (chainrule/_compat.py)
+        dtype = getattr(dtype, "_dtype", None) or "torch.FloatTensor"
     if isinstance(dtype, str):
         dtype = {"torch.FloatTensor": _dt.float32, "torch.DoubleTensor": _dt.float64,
                  "torch.LongTensor": _dt.int64, "torch.IntTensor": _dt.int32,
-                 "torch.BoolTensor": _dt.bool_, "torch.HalfTensor": _dt.float16}.get(dtype,
-                                                                                    dtype)
+                 "torch.BoolTensor": _dt.bool_, "torch.HalfTensor": _dt.float16,
+                 "torch.ShortTensor": _dt.int16, "torch.CharTensor": _dt.int8,
+                 "torch.ByteTensor": _dt.uint8}.get(dtype, dtype)
+        if isinstance(dtype, str):
+            if dtype.startswith("torch.cuda."):
+                check_device("cuda")
+            raise ValueError(f"invalid type: '{dtype}'")
     if dtype is None:
         return {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
                 "float16": "torch.HalfTensor", "int64": "torch.LongTensor",
@@ -294,7 +312,7 @@ _METHODS = {
     "add_": _inplace_binary(_ADD), "sub_": _inplace_binary(_SUB), "mul_": _iop(_MUL),
     "div_": _iop(_DIV), "pow_": _iop(_POW), "copy_": V.copy_,
     "getitem": V.getitem,
-    "reshape": V.reshape, "view": V.view_, "flatten": V.flatten, "unflatten": V.unflatten,
+    "reshape": V.reshape, "view": V.view_, "flatten": V.flatten, "unflatten": V.unflatten_method,
     "squeeze": V.squeeze, "unsqueeze": V.unsqueeze, "permute": V.permute,
     "transpose": V.transpose, "swapaxes": V.transpose, "swapdims": V.transpose, "t": V.t,
     "movedim": V.movedim, "moveaxis": V.movedim, "expand": V.expand,
@@ -303,7 +321,7 @@ _METHODS = {
     "diagonal": V.diagonal, "clone": V.clone, "contiguous": V.contiguous,
     "unfold": V.unfold,
     "view_as": lambda self, other: V.view_(self, tuple(other.shape)),
-    "reshape_as": lambda self, other: V.reshape(self, *other.shape),
+    "reshape_as": lambda self, other: V.reshape(self, tuple(other.shape)),
 }
 for _n in E.UNARY:
     _METHODS[_n] = E.UNARY[_n].apply1
@@ -323,7 +341,7 @@ def _float_arg(v, op, name):
     """A Python float from a number argument of a random fill (PyTorch's TypeError)."""
     if isinstance(v, Tensor) and v._data.size == 1:
         v = v._data.item()
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+    if not isinstance(v, (int, float, np.number, np.bool_)):  # bool is an int, as PyTorch
         raise TypeError(f"{op}(): argument '{name}' must be float, not {type_name(v)}")
     return float(v)
 
@@ -373,6 +391,10 @@ def exponential_(self, lambd=1.0, *, generator=None):
     lambd = _float_arg(lambd, "exponential_", "lambd")
     if not lambd > 0.0:
         raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd:g}")
+    if self._data.dtype.kind != "f":
+        raise RuntimeError(f"Exponential distribution is a continuous probability "
+                           f"distribution. dtype must be a floating point but you specified "
+                           f"{V._tname(self._data.dtype)}")
     return _random_fill(self, _rng(generator).exponential(1.0 / lambd, self._data.shape))
 
 
@@ -388,6 +410,11 @@ def _T(self):
 
 @property
 def _mT(self):
+    if not self._data.ndim:  # PyTorch: the identity (deprecated) on a 0-d tensor
+        import warnings
+        warnings.warn("Tensor.mT is deprecated on 0-D tensors. This function is the "
+                      "identity in these cases.", UserWarning, stacklevel=2)
+        return V.permute(self, ())
     if self._data.ndim < 2:
         raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. "
                            f"Got {self._data.ndim}-D tensor.")

@@ -76,7 +76,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,
         s = svdvals(_V.movedim(A, (d0, d1), (-2, -1)))
         r = _R.sum(s, -1) if ord == "nuc" else (_S.amax if ord == 2 else _S.amin)(s, -1)
         if keepdim:
-            r = _V.reshape(r, *[1 if i in (d0, d1) else n for i, n in enumerate(A.shape)])
+            r = _V.reshape(r, [1 if i in (d0, d1) else n for i, n in enumerate(A.shape)])
         return r
     if ord in (1, -1, _INF, -_INF):
         if abs(ord) == _INF:

@@ -154,21 +154,7 @@ SHAPE_CASES = [c for c in ALL_CASES if _plain(c)]
 # (mT and movedim of a 0-d tensor), var/std with no degrees of freedom give -0.0 where
 # PyTorch gives NaN, amax over an empty dim.  Each is
 # reported in FINDINGS (printed at the end of the session), not silently skipped.
-KNOWN = {
-    ("getitem-narrow", "zero_d"),
-    ("getitem-narrow_negative_start", "zero_d"),
-    ("getitem-split", "zero_d"),
-    ("getitem-split_sizes", "zero_d"),
-    ("getitem-chunk", "zero_d"),
-    ("getitem-chunk_fn", "zero_d"),
-    ("reshape-squeeze_dim", "zero_d"),
-    ("reshape-squeeze_dims", "zero_d"),
-    ("permute-mT", "zero_d"),
-    ("permute-movedim", "zero_d"),
-    ("getitem-narrow_negative_start", "empty"),
-    ("getitem-chunk_fn", "empty"),
-    ("copy-copy_broadcast", "empty"),
-}
+KNOWN: set = set()
 
 
 @pytest.mark.parametrize("edge", ["zero_d", "empty"])

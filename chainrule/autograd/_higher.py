@@ -132,6 +132,6 @@ def _accumulate(node, g, hooked=False):
         if g._data.dtype != leaf._grad._data.dtype:
             g = g.to(leaf._grad.dtype)
         if tuple(g.shape) != leaf._data.shape:
-            g = g.expand(*leaf._data.shape)
+            g = g.expand(leaf._data.shape)
         leaf._grad = leaf._grad + g
     _hooks.accumulate_done(node, g)

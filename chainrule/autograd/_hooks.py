@@ -133,7 +133,7 @@ def stack_rows(items, batch):
         from ..ops.shape import stack
         items = [first * 0 if x is None else x for x in items]
         out = stack(items)
-        return out.reshape(*batch, *out.shape[1:])
+        return out.reshape((*batch, *out.shape[1:]))
     items = [np.zeros_like(first) if x is None else x for x in items]
     out = np.stack(items)
     return out.reshape(batch + out.shape[1:])

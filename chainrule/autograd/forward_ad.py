@@ -361,9 +361,9 @@ def _linear_jvp(op):
                 return op.apply1(t, *params)
             from ..ops.shape import stack
             lead = tuple(t.shape[:nb])
-            flat = t.reshape(-1, *t.shape[nb:])
+            flat = t.reshape((-1, *t.shape[nb:]))
             res = stack([op.apply1(flat[i], *params) for i in range(flat.shape[0])])
-            return res.reshape(*lead, *res.shape[1:])
+            return res.reshape((*lead, *res.shape[1:]))
         if nb == 0:
             return op.forward(t, *params)
         batched = getattr(op, "forward_batched", None)

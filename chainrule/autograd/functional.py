@@ -141,10 +141,10 @@ def _jacobian_rows(outs, inputs, create_graph, chunk_size=None, strict=False):
             elif full[j] is not None:
                 row.append(wrap(full[j].reshape(shapes[j])))
             elif len(blocks[j]) == 1:
-                row.append(blocks[j][0].reshape(*shapes[j]))
+                row.append(blocks[j][0].reshape(tuple(shapes[j])))
             else:
                 from ..ops.shape import cat
-                row.append(cat(blocks[j], 0).reshape(*shapes[j]))
+                row.append(cat(blocks[j], 0).reshape(tuple(shapes[j])))
         result.append(row)
     return result
 
@@ -187,10 +187,10 @@ def _jacobian_columns(func, args, nums, has_aux, chunk_size=None, strict=False):
             from ..ops.shape import cat
             t_all = ps[0] if len(ps) == 1 else cat(ps, 0)
             # (n_in, *out.shape) -> (*out.shape, *in.shape)
-            t_all = t_all.reshape(n, *o.shape) if n else t_all
+            t_all = t_all.reshape((n, *o.shape)) if n else t_all
             nd_out = len(o.shape)
             t_all = t_all.permute(*range(1, nd_out + 1), 0) if nd_out else t_all
-            col.append(t_all.reshape(*o.shape, *x.shape))
+            col.append(t_all.reshape((*o.shape, *x.shape)))
         cols.append(col)
     # cols[j][i] -> result[i][j]
     n_out = len(cols[0]) if cols else 0

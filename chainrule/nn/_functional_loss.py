@@ -137,6 +137,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     _check_pair("huber_loss", input, target)
     _size_warning(input, target)
     reduction = _reduction(None, None, reduction)
+    if isinstance(delta, int):  # a double in PyTorch: an int beyond int64 is fine there
+        delta = float(delta)
     if delta <= 0:
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
     if input._data.dtype.kind == "f":  # the result has the input's dtype
@@ -219,7 +221,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
             t = t * (1 - label_smoothing) + label_smoothing / n_cls
         prod = logp * t
         if weight is not None:
-            prod = prod * weight.reshape(*wshape)
+            prod = prod * weight.reshape(tuple(wshape))
         if reduction == "none":
             return -prod.sum(cdim)
         if reduction == "sum":
@@ -231,7 +233,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if label_smoothing <= 0:
         return nll
     safe, valid, _ = _class_targets("cross_entropy", input, target, ignore_index)
-    smooth = logp if weight is None else logp * weight.reshape(*wshape)
+    smooth = logp if weight is None else logp * weight.reshape(tuple(wshape))
     smooth = -smooth.sum(cdim) * wrap(valid.astype(input._data.dtype))
     if reduction == "mean":
         if weight is None:

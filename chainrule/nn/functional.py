@@ -469,7 +469,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     x = input.reshape(n, num_groups, -1)
     mean = x.mean(-1, keepdim=True)
     var = x.var(-1, correction=0, keepdim=True)
-    y = ((x - mean) * (var + _as_float(eps)).rsqrt()).reshape(*input.shape)
+    y = ((x - mean) * (var + _as_float(eps)).rsqrt()).reshape(input.shape)
     return _affine(y, weight, bias, (1, c) + (1,) * (input.dim() - 2))
 
 
@@ -718,7 +718,10 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
                             f"{type(v).__name__}")
     if not eps >= 0:
         raise RuntimeError(f"eps must be non-negative, got: {eps}")
-    x1, x2 = _cr.broadcast_tensors(x1, x2)
+    dt = _cr.result_type(x1, x2)
+    if not dt.is_floating_point:
+        dt = _cr.get_default_dtype()
+    x1, x2 = _cr.broadcast_tensors(x1.to(dt), x2.to(dt))
     n1 = _cr.linalg.vector_norm(x1, 2, dim, keepdim=True).clamp_min(eps)
     n2 = _cr.linalg.vector_norm(x2, 2, dim, keepdim=True).clamp_min(eps)
     return ((x1 / n1) * (x2 / n2)).sum(dim)

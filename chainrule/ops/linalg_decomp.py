@@ -78,7 +78,7 @@ RETURN_TYPES = {name: _return_type(name, fields) for name, fields in (
 def pack(parts, shapes) -> Tensor:
     """``xp.pack`` on Tensors: trailing ``shapes`` flattened, concatenated on a new last axis."""
     from .shape import cat
-    flat = [_views.reshape(p, *(tuple(p.shape[:p.ndim - len(s)]) + (math.prod(s),)))
+    flat = [_views.reshape(p, tuple(p.shape[:p.ndim - len(s)]) + (math.prod(s),))
             for p, s in zip(parts, shapes)]
     return cat(flat, -1)
 
@@ -89,7 +89,7 @@ def unpack(p: Tensor, shapes) -> list:
     for s in shapes:
         k = math.prod(s)
         piece = _views.narrow(p, p.ndim - 1, o, k)
-        out.append(piece if len(s) == 1 else _views.reshape(piece, *(lead + tuple(s))))
+        out.append(piece if len(s) == 1 else _views.reshape(piece, lead + tuple(s)))
         o += k
     return out
 

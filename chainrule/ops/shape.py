@@ -191,12 +191,17 @@ def _atleast(t: Tensor, nd: int) -> Tensor:
 def hstack(tensors, *, out=None) -> Tensor:
     """Concatenate along dim 1 (dim 0 for 1-D tensors)."""
     tensors = [_atleast(t, 1) for t in _tensor_list("hstack", tensors)]
+    if not tensors:
+        raise RuntimeError("hstack expects a non-empty TensorList")
     return cat(tensors, 0 if tensors and tensors[0].ndim == 1 else 1)
 
 
 def vstack(tensors, *, out=None) -> Tensor:
     """Concatenate along dim 0 after making every tensor at least 2-D."""
-    return cat([_atleast(t, 2) for t in _tensor_list("vstack", tensors)], 0)
+    tensors = [_atleast(t, 2) for t in _tensor_list("vstack", tensors)]
+    if not tensors:
+        raise RuntimeError("vstack expects a non-empty TensorList")
+    return cat(tensors, 0)
 
 
 row_stack = vstack
@@ -315,37 +320,29 @@ REPEAT = Op("repeat", _repeat_forward, (_repeat_vjp,), kind="linear", jvp=_repea
             formula="d x.repeat(r) = g summed over the r copies")
 
 
-def _sizes_arg(op, sizes) -> tuple:
-    sizes = _dims_arg(sizes)
-    for s in sizes:
-        if not isinstance(s, (int, np.integer)):
-            raise TypeError(f"{op}(): sizes must be ints, got {type(s).__name__}")
-    return tuple(int(s) for s in sizes)
-
-
 def _check_reps(op, input, reps):
     nd = input._data.ndim
     if len(reps) < nd:
         raise RuntimeError(f"{op}: Number of dimensions of repeat dims ({len(reps)}) can not "
                            f"be smaller than number of dimensions of tensor ({nd}, shape "
                            f"{_shape(input)}). Fix: give one count per dim, or use tile.")
-    if any(r < 0 for r in reps):
+    shape = (1,) * (len(reps) - nd) + input._data.shape
+    if any(r * s < 0 for r, s in zip(reps, shape)):  # a negative count of an empty dim is 0
         raise RuntimeError(f"{op}: Trying to create tensor with negative dimension: repeats "
-                           f"{list(reps)} must be >= 0")
+                           f"{list(reps)} of shape {list(shape)} must be >= 0")
+    return tuple(max(r, 0) for r in reps)
 
 
 def repeat(input: Tensor, *sizes) -> Tensor:
     """``x.repeat(2, 3)``: tile the whole tensor (PyTorch's repeat, NumPy's tile)."""
-    reps = _sizes_arg("repeat", sizes)
-    _check_reps("repeat", input, reps)
+    reps = _check_reps("repeat", input, _args.star_int_list(sizes, "repeat", "repeats"))
     return unary(REPEAT, input, reps, input._data.shape)
 
 
 def tile(input: Tensor, dims) -> Tensor:
     """Like ``repeat``, with ``dims`` padded by leading ones to the tensor's rank."""
-    reps = _sizes_arg("tile", (dims,) if isinstance(dims, int) else tuple(dims))
-    reps = (1,) * (input._data.ndim - len(reps)) + reps
-    _check_reps("tile", input, reps)
+    reps = _args.int_list((dims,) if isinstance(dims, int) else dims, "tile", "dims")
+    reps = _check_reps("tile", input, (1,) * (input._data.ndim - len(reps)) + reps)
     return unary(REPEAT, input, reps, input._data.shape)
 
 

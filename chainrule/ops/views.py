@@ -15,6 +15,7 @@ import numpy as np
 from .. import _args
 from .. import _strides as _S
 from .._dtype import cast, setitem_value
+from .._dtype import dtype as _DType
 from .._grad_mode import no_grad as _no_record
 from .._tensor import Tensor
 from ._core import Op, inplace, nary, unary, view
@@ -543,7 +544,10 @@ def _data(v):
 
 def copy_(self: Tensor, src, non_blocking=False) -> Tensor:
     """Copy ``src`` into ``self`` (broadcasting, casting); gradient flows to ``src``."""
-    if not isinstance(src, Tensor):
+    if type(src) is int and _args.INT64_MAX < src < 2 ** 64:  # PyTorch reads it as uint64
+        from .._tensor import wrap
+        src = wrap(np.array(src, np.uint64).astype(self._data.dtype))
+    elif not isinstance(src, Tensor):
         from .._creation import tensor
         src = tensor(_args.python_int(src, "copy_"))
     try:
@@ -668,7 +672,7 @@ def _infer_shape(x, shape, op="view"):
 def reshape(x: Tensor, *shape) -> Tensor:
     """Same data, new shape: a view when the strides allow it, else a copy, as in
     PyTorch (Note [view or copy])."""
-    shape = _infer_shape(x, shape, "reshape")
+    shape = _infer_shape(x, _args.star_int_list(shape, "reshape", "shape"), "reshape")
     a = x._data
     if _viewable(a, shape):
         return view(RESHAPE, x, shape, a.shape)
@@ -680,13 +684,15 @@ def view_(x: Tensor, *shape, dtype=None) -> Tensor:
     reinterprets the bits."""
     if dtype is not None and not shape:
         return view_dtype(x, dtype)
-    if not shape or (len(shape) == 1 and isinstance(shape[0], (float, bool))):
+    first = shape[0] if len(shape) == 1 else None
+    if isinstance(first, _DType):
+        return view_dtype(x, first)
+    seq = first if isinstance(first, (tuple, list)) else shape
+    if not shape or seq and not _args._index_like(seq[0]):  # neither overload matches
         raise TypeError(f"view() received an invalid combination of arguments - got "
-                        f"{tuple(type(s).__name__ for s in shape)}, but expected one of: "
-                        f"(torch.dtype dtype) or (tuple of ints size)")
-    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, np.integer)):
-        return view_dtype(x, shape[0])
-    shape = _infer_shape(x, shape, "view")
+                        f"({', '.join(_args.type_name(s) for s in shape)}), but expected one "
+                        f"of: (torch.dtype dtype) or (tuple of ints size)")
+    shape = _infer_shape(x, _args.star_int_list(shape, "view", "size"), "view")
     if not _viewable(x._data, shape):
         raise RuntimeError(
             f"view size is not compatible with input tensor's size and stride (at least one "
@@ -766,15 +772,26 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return reshape(x, shape[:s] + (mid,) + shape[e + 1:])
 
 
+def unflatten_method(x: Tensor, dim: int, sizes) -> Tensor:
+    """``x.unflatten(dim, sizes)``: PyTorch's Tensor.unflatten tests ``not sizes`` first."""
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    return unflatten(x, dim, sizes)
+
+
+unflatten_method.__name__ = "unflatten"
+
+
 def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
+    sizes = _args.int_list(sizes, "unflatten", "sizes", 2)
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
     shape = x._data.shape
     d = _dim(dim, len(shape), "unflatten")  # a 0-d tensor takes dims -1 and 0, as PyTorch
     if not shape:
         raise RuntimeError(f"unflatten: Dimension specified as {dim} but tensor has no "
                            f"dimensions")
-    sizes = [int(s) for s in sizes]
-    if not sizes:
-        raise RuntimeError("unflatten: sizes must be non-empty")
+    sizes = list(sizes)
     want = list(sizes)
     if -1 in sizes:
         known = math.prod(s for s in sizes if s != -1)
@@ -795,8 +812,7 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
     if dim is None:
         dims = tuple(i for i, s in enumerate(shape) if s == 1)
     else:
-        dims = {_dim(d, len(shape), "squeeze") for d in
-                (dim if isinstance(dim, (tuple, list)) else (dim,))}
+        dims = _args.dims(dim, len(shape), "squeeze", "dim")
         dims = tuple(sorted(i for i in dims if shape and shape[i] == 1))  # 0-d: dims -1, 0
     new = tuple(s for i, s in enumerate(shape) if i not in dims)
     return view(SQUEEZE, x, new, shape, dims)
@@ -823,11 +839,9 @@ PERMUTE = _view_row(
 PERMUTE.geometry = lambda geo, axes: _S.permute(geo, axes)
 
 
-def permute(x: Tensor, *dims) -> Tensor:
-    if not dims:
-        raise TypeError('permute() missing 1 required positional arguments: "dims"')
-    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-        dims = tuple(dims[0])
+def permute(x: Tensor, dims) -> Tensor:
+    """``x.permute(1, 0)`` or ``permute(x, (1, 0))``: the dims of ``x`` reordered."""
+    dims = _args.int_list(dims, "permute", "dims")
     nd = x._data.ndim
     if len(dims) != nd:
         raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input "
@@ -905,10 +919,7 @@ EXPAND.geometry = lambda geo, shape, in_shape: _S.expand(geo, shape)
 
 
 def expand(x: Tensor, *sizes) -> Tensor:
-    if not sizes:
-        raise TypeError('expand() missing 1 required positional arguments: "size"')
-    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
-        sizes = tuple(sizes[0])
+    sizes = _args.star_int_list(sizes, "expand", "size")
     shape = x._data.shape
     if len(sizes) < len(shape):
         raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be "
@@ -923,6 +934,9 @@ def expand(x: Tensor, *sizes) -> Tensor:
                 raise RuntimeError("expand: -1 is not allowed in a leading, non-existing "
                                    "dimension")
             s = own
+        elif s < 0 and own in (None, 1):
+            raise RuntimeError(f"expand: numel: integer multiplication overflow (size {s} "
+                               f"in {list(sizes)})")
         elif own is not None and own != 1 and own != s:
             raise RuntimeError(
                 f"The expanded size of the tensor ({s}) must match the existing size ({own}) "
@@ -933,7 +947,7 @@ def expand(x: Tensor, *sizes) -> Tensor:
 
 
 def broadcast_to(x: Tensor, shape) -> Tensor:
-    return expand(x, tuple(shape))
+    return expand(x, _args.int_list(shape, "broadcast_to", "size"))
 
 
 def expand_as(x: Tensor, other: Tensor) -> Tensor:
@@ -946,12 +960,17 @@ def expand_as(x: Tensor, other: Tensor) -> Tensor:
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     if not x._data.ndim:
         raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
     d = _dim(dim, x._data.ndim, "narrow")
     size = x._data.shape[d]
     start = int(start)
+    if not -size <= start <= size:
+        raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], "
+                         f"but got {start})")
     if start < 0:
         start += size
-    if not (0 <= start <= size and 0 <= length and start + length <= size):
+    if start + length > size:
         raise RuntimeError(f"narrow: start ({start}) + length ({length}) exceeds dimension "
                            f"size ({size}) of dim {d}")
     return getitem(x, (slice(None),) * d + (slice(start, start + int(length)),))
@@ -963,17 +982,24 @@ def select(x: Tensor, dim: int, index: int) -> Tensor:
 
 
 def split(x: Tensor, split_size_or_sections, dim: int = 0):
+    step = split_size_or_sections
+    if isinstance(step, Tensor) and step._data.size == 1:
+        step = int(step._data.reshape(()))  # PyTorch's Tensor.split: int() of the tensor
+    if isinstance(step, int):
+        step = _args.int_arg(step, "split", "split_size", 1)
+    else:
+        sizes = list(_args.int_list(step, "split_with_sizes", "split_sizes", 1))
+        step = None
     if not x._data.ndim:
         raise RuntimeError("split expects at least a 1-dimensional tensor")
     d = _dim(dim, x._data.ndim, "split")
     n = x._data.shape[d]
-    if isinstance(split_size_or_sections, int):
-        step = split_size_or_sections
-        if step <= 0 and n > 0:
-            raise RuntimeError(f"split: split_size must be positive, got {step}")
+    if step is not None:
+        if step < 0 or step == 0 and n > 0:
+            raise RuntimeError(f"split expects split_size be non-negative (and positive for a "
+                               f"non-empty dim {d} of size {n}), but got split_size={step}")
         sizes = [min(step, n - i) for i in range(0, n, step)] if n else [0]
     else:
-        sizes = list(split_size_or_sections)
         if sum(sizes) != n:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
                                f"(input tensor's size at dimension {d}), but got "
@@ -986,13 +1012,17 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0):
 
 
 def chunk(x: Tensor, chunks: int, dim: int = 0):
-    chunks = _args.int_arg(chunks, "chunk", "chunks", 2)
+    chunks = _args.int_arg(chunks, "chunk", "chunks", 1)
+    dim = _args.int_arg(dim, "chunk", "dim", 2)
+    if not x._data.ndim:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     d = _dim(dim, x._data.ndim, "chunk")
     n = x._data.shape[d]
-    step = -(-n // chunks) if n else 1
-    return split(x, step, d)
+    if not n:  # an empty dim: ``chunks`` empty pieces, as PyTorch
+        return split(x, [0] * chunks, d)
+    return split(x, -(-n // chunks), d)
 
 
 def unbind(x: Tensor, dim: int = 0):
@@ -1111,7 +1141,7 @@ def clone(x: Tensor, *, memory_format=None) -> Tensor:
     return unary(CLONE, x)
 
 
-def contiguous(x: Tensor, memory_format=None) -> Tensor:
+def contiguous(x: Tensor, *, memory_format=None) -> Tensor:
     return x if x._data.flags.c_contiguous else unary(CLONE, x)
 
 
