@@ -421,7 +421,9 @@ FUNCTION_KINDS = {
     **{(f, "dim"): "int?" for f in ("aminmax", "median", "argmax", "argmin")},
     # torch.mul(2, x), torch.where(c, 1.0, x): numbers are accepted here
     **{(f, "input"): "operand" for f in ("add", "sub", "mul", "div", "floor_divide",
-                                         "remainder", "pow", "float_power", "where")},
+                                         "remainder", "pow", "float_power")},
+    # where(c) is the one-argument overload only when input/other are left out
+    ("where", "input"): "operand!", ("where", "other"): "operand!",
 }
 
 

@@ -51,6 +51,9 @@ DEVIATIONS = {
         "chainrule raises a TypeError/ValueError/RuntimeError or computes the value",
     "out-number":
         "out= given a Python number is a TypeError; PyTorch binds it to another overload",
+    "float32-decomposition-in-float64":
+        "float32 qr/svd/eigh run in float64 (NumPy's LAPACK has no float32 entry points): "
+        "more accurate values, and svd's vector signs may differ from PyTorch's",
     "degenerate-decomposition-gradient":
         "eigh/svd at repeated values give finite gradients; det at singular inputs gives "
         "the true cofactor and its true derivatives (PyTorch: zeros at rank n-1, NaN at "

@@ -68,15 +68,13 @@ OWNED_ELSEWHERE = {
 # name -> what is still open: chainrule raises a public type, but not PyTorch's, or accepts
 # an argument PyTorch's parser refuses.  Internal error types fail here too.  Shrink it.
 KNOWN_GAPS = {
-    # rows added after this list was generated (nan-reductions, var/std_mean, selu/celu):
-    # the same classes of gap, found by this fuzzer, left for the junk-argument follow-up
     "normal": "accepts an explicit dtype=None / requires_grad=None with a tensor mean",
     "qr": "values differ: rank-deficient float32 input; NumPy's LAPACK runs in float64, "
           "PyTorch's float32 kernel leaves ~1e-6 noise",
     "svd": "values differ: singular vectors' signs follow NumPy's float64 gesdd, not "
            "PyTorch's float32 one",
-    "where": "accepts junk: where(c, None) and where(c, out=None) run the one-argument "
-             "overload (input=None is the signature's 'not given')",
+    "where": "accepts junk: where(c, out=None) runs the one-argument overload (the "
+             "wrapper cannot tell an explicit out=None from no out)",
 }
 
 
