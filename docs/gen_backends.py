@@ -86,6 +86,9 @@ def render() -> str:
 
 
 def main(argv) -> int:
+    if "-h" in argv or "--help" in argv:
+        print(__doc__.strip())
+        return 0
     out = render()
     if "--check" in argv:
         if out != PAGE.read_text():

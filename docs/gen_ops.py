@@ -105,6 +105,9 @@ def render() -> str:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if "-h" in argv or "--help" in argv:
+        print(__doc__.strip())
+        return 0
     text = render()
     if "--check" in argv:
         if OUT.read_text(encoding="utf-8") != text:

@@ -155,6 +155,9 @@ def chart(data: dict, out: pathlib.Path) -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if "-h" in argv or "--help" in argv:
+        print(__doc__.strip())
+        return 0
     check = "--check" in argv
     args = [a for a in argv if a != "--check"]
     src = pathlib.Path(args[0]) if args else HERE / "bench.json"

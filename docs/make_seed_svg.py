@@ -30,6 +30,9 @@ def seed_graph():
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if "-h" in argv or "--help" in argv:
+        print(__doc__.strip())
+        return 0
     out = argv[0] if argv else os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                             "seed_graph.svg")
     _, _, drawing = seed_graph()

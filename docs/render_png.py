@@ -45,6 +45,9 @@ def render(svg: pathlib.Path, png: pathlib.Path, browser: str) -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if "-h" in argv or "--help" in argv:
+        print(__doc__.strip())
+        return 0
     svg = pathlib.Path(argv[0]) if argv else HERE / "seed_graph.svg"
     png = pathlib.Path(argv[1]) if len(argv) > 1 else svg.with_suffix(".png")
     browser = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -87,6 +87,9 @@ def updated(page: pathlib.Path) -> str:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if "-h" in argv or "--help" in argv:
+        print(__doc__.strip())
+        return 0
     if argv[:1] == ["--child"]:
         _child(argv[1])
         return 0

@@ -1,5 +1,6 @@
 """Train a small convolutional network on scikit-learn's handwritten digits.
 
+    pip install -e ".[examples]"                  # scikit-learn (the digits data)
     python examples/digits_cnn.py                 # 15 epochs
     python examples/digits_cnn.py --lib torch     # the same script on PyTorch
 

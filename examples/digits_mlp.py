@@ -1,5 +1,6 @@
 """Train a small MLP on scikit-learn's handwritten digits with chainrule.
 
+    pip install -e ".[examples]"                  # scikit-learn (the digits data)
     python examples/digits_mlp.py                 # 20 epochs, about a second
     python examples/digits_mlp.py --lib torch     # the same script on PyTorch
 

@@ -42,3 +42,14 @@ def test_nav_lists_every_page_and_images_exist():
     assert nav == {p.name for p in DOCS.glob("*.md")}
     for image in ("seed_graph.svg", "seed_graph.png", "performance.png"):
         assert (DOCS / image).read_bytes()[:4] in (b"\x89PNG", b"<?xm"), image
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in DOCS.glob("*.py")))
+def test_docs_scripts_answer_help_without_writing(script):
+    """``--help`` prints the script's purpose and changes no file."""
+    before = {p: p.stat().st_mtime_ns for p in DOCS.iterdir() if p.is_file()}
+    res = subprocess.run([sys.executable, str(DOCS / script), "--help"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip(), res.stderr
+    after = {p: p.stat().st_mtime_ns for p in DOCS.iterdir() if p.is_file()}
+    assert before == after

@@ -33,9 +33,9 @@ def test_seed_numbers():
     assert "x.grad += vᵀJ = 1·[2, 4] + 2·[2, 24] = [6, 52]" in text
     assert "[[2, 4], [2, 24]]" in text                       # J, row by row
     assert "rows y[0, 0], y[0, 1]; columns x[0, 0], x[0, 1]" in text
-    assert "d/dx x**3 = 3*x**2" in text                      # specialized formulas
-    assert "d/dx x**2 = 2*x" in text and "d/dy (2 * y) = 2" in text
-    assert "local derivative d out/d x = 12" in text         # 3 * 2**2 at x2 = 2
+    assert "d/da a**3 = 3*a**2" in text                      # operands named a, b, c
+    assert "d/da a**2 = 2*a" in text and "d/db (2 * b) = 2" in text
+    assert "local derivative d out/d a = 12" in text         # 3 * 2**2 at x2 = 2
     assert "AccumulateGrad (x)   [[0, 48]]" in text           # 2 * (3 * x2**2) * v2
     assert "= [[6, 52]]" in text                             # the four pieces summed
     assert x.grad is None
@@ -122,3 +122,10 @@ def test_jacobian_rows_match_batched_grad():
     (J,) = torch.autograd.grad(y, w, torch.eye(2, dtype=torch.float64), retain_graph=True,
                                is_grads_batched=True)
     np.testing.assert_allclose(shown, J.numpy().reshape(2, -1), rtol=1e-5)
+
+
+def test_explain_without_v_on_a_vector_says_how():
+    """README writes explain(y, v) for the founding example; explain(y) tells the user."""
+    _x, y = seed()
+    with pytest.raises(RuntimeError, match=r"explain\(y, v\) with v of shape \[1, 2\]"):
+        explain(y)

@@ -58,7 +58,11 @@ def _root_grads(tensors, grads, what="backward"):
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs: {what} was "
                     f"called on a tensor of shape {list(data.shape)} ({data.size} elements) "
-                    f"without a gradient. backward(v) computes the vector-Jacobian product "
+                    f"without a gradient. "
+                    + (f"Pass the vector: explain(y, v) with v of shape "
+                       f"{list(data.shape)} explains y.backward(v). " if what == "explain"
+                       else "") +
+                    f"backward(v) computes the vector-Jacobian product "
                     f"v^T J, so a non-scalar output needs v: reduce it first (y.sum()."
                     f"backward()), pass backward(gradient=torch.ones_like(y)) or another v "
                     f"of shape {list(data.shape)}, or compute the full Jacobian with "

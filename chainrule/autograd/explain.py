@@ -18,6 +18,8 @@ side effects; a node that has hooks is flagged in the text).  After ``explain`` 
 
 from __future__ import annotations
 
+import re
+
 import heapq
 import sys
 
@@ -195,7 +197,7 @@ def _describe_node(node, g, contribs, outs, names):
     lines = []
     site = D.short_site(node)
     lines.append(_tname(node, names) + (f"   created at {site}" if site else ""))
-    lines.append("    " + D.formula(node))
+    lines.append("    " + _operand_names(D.formula(node)))
     extra = node._extra
     if extra is not None and (extra.pre_hooks or extra.hooks
                               or getattr(extra, "post_acc_hooks", None)):
@@ -248,7 +250,7 @@ def _local_derivatives(node):
                 continue
             d = op.partials[i](RAW, *saved)
             wrt = names[i] if i < len(names) else f"input {i}"
-            out.append(f"local derivative d out/d {wrt} = {_val(d)}")
+            out.append(f"local derivative d out/d {_NAMES.get(wrt, wrt)} = {_val(d)}")
     return out
 
 
@@ -301,3 +303,13 @@ def _element_labels(name, shape):
     if len(shape) == 0:
         return [name]
     return [f"{name}[{', '.join(map(str, idx))}]" for idx in np.ndindex(*shape)]
+
+
+_OPERAND = re.compile(r"(?<![A-Za-z_])(d?)([xyz])(?![A-Za-z_0-9])")
+_NAMES = {"x": "a", "y": "b", "z": "c"}
+
+
+def _operand_names(text: str) -> str:
+    """The op table writes operands as x, y, z; the user's own variables are often named
+    so too (``y = f(x)``), so the explanation calls them a, b, c (``d(a + b) = da + db``)."""
+    return _OPERAND.sub(lambda m: m.group(1) + _NAMES[m.group(2)], text)
