@@ -367,6 +367,9 @@ class _State:
     def __exit__(self, *exc):
         cr.set_default_dtype(self.saved[0])
         torch.set_default_dtype(self.saved[1])
+        for lib in (cr, torch):  # junk may set these to valid values: put them back
+            lib.set_default_device(None)
+            lib.use_deterministic_algorithms(False)
         cr.set_grad_enabled(self.grad[0])
         torch.set_grad_enabled(self.grad[1])
 
