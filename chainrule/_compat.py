@@ -81,16 +81,14 @@ TYPED = {name: _typed(name, dt) for name, dt in LEGACY_TYPES.items()}
 
 def broadcast_shapes(*shapes):
     """The shape that ``shapes`` broadcast to (PyTorch's rules), as a ``Size``."""
-    import numpy as np
-
     from ._tensor import Size
     norm = []
     for s in shapes:
         if s is None:
             s = ()
-        if isinstance(s, int) and not isinstance(s, bool):
-            s = (s,)
-        if not isinstance(s, (tuple, list)):
+        if isinstance(s, int):
+            s = (int(s),)
+        if not isinstance(s, (tuple, list, str)):
             raise RuntimeError(f"Input shapes should be of type ints, a tuple of ints, or a "
                                f"list of ints, got {s}")
         for i, d in enumerate(s):
@@ -100,11 +98,16 @@ def broadcast_shapes(*shapes):
         if any(d < 0 for d in s):
             raise ValueError("Attempting to broadcast a dimension with negative length!")
         norm.append(tuple(s))
-    try:
-        return Size(np.broadcast_shapes(*norm))
-    except ValueError:
-        raise RuntimeError(f"shape mismatch: objects cannot be broadcast to a single shape "
-                           f"({', '.join(str(list(s)) for s in norm)})") from None
+    out = [1] * max((len(s) for s in norm), default=0)
+    for s in norm:
+        for i, d in enumerate(s, len(out) - len(s)):
+            if d != 1 and out[i] not in (1, d):
+                raise RuntimeError(
+                    f"shape mismatch: objects cannot be broadcast to a single shape "
+                    f"({', '.join(str(list(t)) for t in norm)})")
+            if d != 1:
+                out[i] = d
+    return Size(out)
 
 
 def broadcast_tensors(*tensors):
@@ -128,8 +131,8 @@ def result_type(tensor1, tensor2):
     for name, v in (("tensor1", tensor1), ("tensor2", tensor2)):
         if isinstance(v, Tensor):
             vals.append(np.empty((0,) if v.dim() else (), _np(v.dtype)))
-        elif isinstance(v, (bool, int, float)):
-            vals.append(v)
+        elif isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating)):
+            vals.append(v.item() if isinstance(v, np.generic) else v)
         else:
             raise TypeError(f"result_type(): argument '{name}' must be Tensor or Number, "
                             f"not {type(v).__name__}")
@@ -162,7 +165,17 @@ from ._creation import _DEFAULT_DEVICE  # noqa: E402
 
 def set_default_device(device) -> None:
     """Where creation functions put tensors when no ``device=`` is given (None: cpu)."""
+    import numpy as np
+
     from ._tensor import device as _device
+    if isinstance(device, np.integer):
+        device = int(device)
+    if isinstance(device, int) and not isinstance(device, bool):
+        if not -2 ** 63 <= device < 2 ** 63:
+            raise ValueError("Overflow when unpacking long long")
+        from . import cuda
+        if not cuda.is_available():  # an int means an accelerator index
+            raise RuntimeError("Cannot access accelerator device when none is available.")
     _DEFAULT_DEVICE[0] = None if device is None else _device(device)
 
 
@@ -194,6 +207,9 @@ _WARNED = [False]
 def set_num_threads(n: int) -> None:
     """The BLAS thread count, through threadpoolctl (``pip install threadpoolctl``, part
     of the ``examples`` extra); without it the value is recorded and a warning says so."""
+    import numpy as np
+    if isinstance(n, np.integer):
+        n = int(n)
     if isinstance(n, bool) or not isinstance(n, int):
         raise RuntimeError(f"set_num_threads expects an int, but got {_type_name(n)}")
     if not -2 ** 63 <= n < 2 ** 63:

@@ -45,6 +45,8 @@ SKIP = {
     "register_hook": "hooks are callables, not junk; covered by test_hooks",
     "register_post_accumulate_grad_hook": "as register_hook",
     "seed": "reseeds the global generators of both libraries from the clock",
+    "set_num_interop_threads": "PyTorch refuses it once its thread pool has started "
+                               "(any earlier op), so the outcome depends on test order",
     "get_rng_state": "an opaque generator state: its bytes are each generator's own "
                      "(test_compat.py checks that it replays draws)",
 }
@@ -71,6 +73,9 @@ KNOWN_GAPS = {
     "normal": "accepts an explicit dtype=None / requires_grad=None with a tensor mean",
     "qr": "values differ: rank-deficient float32 input; NumPy's LAPACK runs in float64, "
           "PyTorch's float32 kernel leaves ~1e-6 noise",
+    "scaled_dot_product_attention": "a value of another batch shape (2, 0, 3) for a "
+                                     "(2, 3) query: PyTorch's CPU kernel returns (2, 3) "
+                                     "unchecked, chainrule's matmul refuses the shapes",
     "svd": "values differ: singular vectors' signs follow NumPy's float64 gesdd, not "
            "PyTorch's float32 one",
     "where": "accepts junk: where(c, out=None) runs the one-argument overload (the "
