@@ -17,6 +17,7 @@ from ._grad_mode import STATE
 from ._tensor import Tensor, check_device
 from ._tensor import device as _device
 from .autograd.forward_ad import STATE as _FW
+from .backend.array_api import np_dtype
 from .ops import elementwise as E
 from .ops import views as V
 from .ops._core import inplace, unary
@@ -33,7 +34,7 @@ def _reflected(op):
 
 
 def _neg(self):
-    if self._data.dtype.kind == "b":
+    if np_dtype(self._data.dtype).kind == "b":
         raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If "
                            "you are trying to invert a mask, use the `~` or `logical_not()` "
                            "operator instead.")
@@ -41,7 +42,7 @@ def _neg(self):
 
 
 def _invert(self):
-    if self._data.dtype.kind not in "biu":
+    if np_dtype(self._data.dtype).kind not in "biu":
         raise TypeError("~ (bitwise_not) is only supported for integer and bool tensors")
     return F.bitwise_not(self)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _tensor as T
+from .._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from ..backend.array_api import np_dtype
 from ..backend.registry import backend_of
-from .._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from . import anomaly_mode, engine, forward_ad, function, graph
 from .anomaly_mode import (
     detect_anomaly,

@@ -61,7 +61,7 @@ class ArrayApiNamespace:
                      "zeros_like", "ones_like", "full_like", "empty_like", "eye",
                      "greater", "greater_equal", "less", "less_equal", "not_equal",
                      "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_invert",
-                     "bitwise_left_shift", "bitwise_right_shift", "round", "pow",
+                     "bitwise_left_shift", "bitwise_right_shift", "pow",
                      "subtract", "divide", "max", "min", "any", "all",
                      "argmax", "argmin", "clip", "linspace", "count_nonzero"):
             f = getattr(m, word, None)
@@ -156,6 +156,17 @@ class ArrayApiNamespace:
     def exp2(self, x):
         f = getattr(self.lib, "exp2", None)
         return f(x) if f is not None else self.m.pow(2.0, x)
+
+    def round(self, x, decimals=0):
+        """Half to even, at ``decimals`` digits after the point (as NumPy computes it)."""
+        m = self.m
+        if not decimals:
+            return m.round(x)
+        if decimals > 0:
+            y = 10.0 ** decimals
+            return m.round(x * y) / y
+        y = 10.0 ** -decimals
+        return m.round(x / y) * y
 
     def _as_bool(self, x):
         return x if self.m.isdtype(x.dtype, "bool") else x != 0
@@ -311,6 +322,8 @@ class ArrayApiNamespace:
             axis = tuple(range(self.nb - x.ndim, 0))
         if isinstance(axis, list):
             axis = tuple(axis)
+        if self.m.isdtype(x.dtype, "bool"):  # NumPy counts the True entries
+            x = self.m.astype(x, self.m.int64)
         if np_dtype(x.dtype) == np.float16:
             return self.m.sum(x, axis=axis, keepdims=keepdims, dtype=self.m.float32
                               ).astype(x.dtype)
@@ -329,6 +342,8 @@ class ArrayApiNamespace:
         return self.m.roll(g, shift=shifts, axis=axes)
 
     def cumsum(self, g, axis):
+        if self.m.isdtype(g.dtype, "bool"):  # NumPy counts the True entries
+            g = self.m.astype(g, self.m.int64)
         dt = np_dtype(g.dtype)
         if dt in (np.float16, np.float32):  # Note [low-precision accumulation]
             wide = self.m.astype(g, self.m.float64)

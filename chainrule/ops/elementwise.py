@@ -54,16 +54,16 @@ def _bool_aware(name, forward):
     if isinstance(forward, str) and (name in _BOOL_REFUSED or name in _BOOL_RESULT):
         word = forward
 
-        def forward(xp, x):
-            return getattr(xp, word)(x)
+        def forward(xp, x, *params):
+            return getattr(xp, word)(x, *params)
     if name in _BOOL_REFUSED:
         exc, msg = _BOOL_REFUSED[name]
 
-        def checked(xp, x):
+        def checked(xp, x, *params):  # (round's params: decimals)
             if _bool_array(xp, x):
                 raise exc(f"{msg} ({name} of a bool tensor of shape {list(x.shape)}; "
                           f"convert it first, e.g. x.long() or x.float())")
-            return forward(xp, x)
+            return forward(xp, x, *params)
     elif name in _BOOL_RESULT:
         special = _BOOL_RESULT[name]
 

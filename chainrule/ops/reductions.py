@@ -744,8 +744,8 @@ def _softmax_call(op, kernel, input, dim, dtype):
     if np_dtype(x._data.dtype).kind != "f":
         raise NotImplementedError(
             f"\"{kernel}\" not implemented for "
-            f"'{TORCH_TYPE_NAMES.get(np_dtype(x._data.dtype).name)}': {op.name} of a tensor of shape "
-            f"{list(x._data.shape)} needs a floating dtype; use x.float() or dtype=.")
+            f"'{TORCH_TYPE_NAMES.get(np_dtype(x._data.dtype).name)}': {op.name} of a tensor "
+            f"of shape {list(x._data.shape)} needs a floating dtype; use x.float() or dtype=.")
     a = one_dim(x, dim, op.name)
     return unary(op, x, () if a is None else (a,))
 
