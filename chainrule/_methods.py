@@ -24,6 +24,7 @@ from .ops._core import inplace, unary
 
 _ADD, _SUB, _MUL, _DIV, _POW = E.ADD, E.SUB, E.MUL, E.DIV, E.POW
 _NEG = E.UNARY["neg"]
+_BOOL = np.dtype(np.bool_)
 
 
 def _reflected(op):
@@ -34,7 +35,8 @@ def _reflected(op):
 
 
 def _neg(self):
-    if np_dtype(self._data.dtype).kind == "b":
+    d = self._data
+    if d.dtype is _BOOL or (type(d) is not np.ndarray and np_dtype(d.dtype).kind == "b"):
         raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If "
                            "you are trying to invert a mask, use the `~` or `logical_not()` "
                            "operator instead.")

@@ -222,6 +222,9 @@ class ArrayApiNamespace:
         e = m.exp(-m.abs(x))
         return m.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
+    def relu(self, x):
+        return self.m.maximum(x, 0)
+
     def rsqrt(self, x):
         return 1 / self.m.sqrt(x)
 

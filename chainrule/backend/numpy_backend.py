@@ -272,8 +272,7 @@ class NumpyNamespace:
         from ..ops._core import assign_view
         return assign_view(np.array(g, copy=True), steps, self.nb + k, value)
 
-    def take_along(self, x, idx, axis):
-        return np.take_along_axis(x, idx, axis=axis)
+    take_along = staticmethod(np.take_along_axis)  # (x, idx, axis)
 
     def scatter_along(self, g, shape, idx, axis):
         """Zeros of ``shape`` with ``g`` added at ``idx`` along ``axis`` (negative)."""
@@ -390,6 +389,13 @@ class NumpyNamespace:
         stable branch is picked per sign."""
         e = np.exp(-np.abs(x))
         return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def relu(x):
+        """``max(x, 0)`` in one pass (relu is hot); relu(nan) is nan, but relu(-0.0) is
+        0.0 where PyTorch keeps -0.0: the explicit where costs 3x
+        (docs/pytorch_users.md)."""
+        return np.maximum(x, 0)
 
     @staticmethod
     def rsqrt(x):

@@ -125,7 +125,8 @@ def _no_bool_scan(dtype, op: str) -> None:
 
 
 def _require_float(x: Tensor, op: str, what: str) -> None:
-    if np_dtype(x._data.dtype).kind != "f":
+    dt = x._data.dtype  # (a library's own dtype object may lack NumPy's ``kind``)
+    if (getattr(dt, "kind", None) or np_dtype(dt).kind) != "f":
         name = TORCH_TYPE_NAMES.get(np_dtype(x._data.dtype).name, np_dtype(x._data.dtype).name)
         raise RuntimeError(f"{op}(): {what} Got: {name} (tensor of shape "
                            f"{list(x._data.shape)}). Convert with .float() first.")
@@ -145,7 +146,9 @@ _I64 = np.dtype(np.int64)
 
 
 def _int64_if_integral(xp, a):
-    return _I64 if xp.dtype_of(a).kind in "biu" else None
+    # (a library's own dtype object may lack NumPy's ``kind``: then it is mapped)
+    kind = getattr(a.dtype, "kind", None) or xp.dtype_of(a).kind
+    return _I64 if kind in "biu" else None
 
 
 def _accumulate_wide(forward):

@@ -28,6 +28,8 @@ from ..backend.array_api import np_dtype
 from ._core import Op, unary
 from .reductions import check_tensor, keep_dims, numpy_names, one_dim, reduce_dims
 
+_I64 = np.dtype(np.int64)
+
 # ---- named results: torch.return_types.max(values=..., indices=...) --------------------------
 
 def _return_type(name, fields=("values", "indices")):
@@ -193,7 +195,8 @@ def aminmax(input, *, dim=None, keepdim=False):
 def _take_forward(xp, a, idx, axis, keepdim, shape):
     if axis is None:  # 0-d input
         return xp.copy(a)
-    v = xp.gather(a, idx, axis)  # idx has no batch dims
+    # idx has no batch dims
+    v = xp.gather(a, idx, axis) if xp.nb else xp.take_along(a, idx, axis)
     return v if keepdim else xp.squeeze(v, axis=axis)
 
 
@@ -287,10 +290,12 @@ def _arg(word, name):
     def forward(xp, a, axis, keepdim):
         fn = getattr(xp, word)
         if axis is not None:
-            return xp.astype(fn(a, axis=axis, keepdims=keepdim), np.int64)
-        nd = a.ndim - xp.nb  # over the flattened (unbatched) tensor
-        r = fn(xp.reshape(a, (-1,)), axis=-1)
-        return xp.astype(xp.reshape(r, (1,) * nd) if keepdim else r, np.int64)
+            r = fn(a, axis=axis, keepdims=keepdim)
+        else:  # over the flattened (unbatched) tensor
+            r = fn(xp.reshape(a, (-1,)), axis=-1)
+            if keepdim:
+                r = xp.reshape(r, (1,) * (a.ndim - xp.nb))
+        return r if r.dtype is _I64 else xp.astype(r, np.int64)
     op = Op(name, forward, differentiable=False,
             formula=f"{name}(x) is not differentiable (no gradient flows)")
 
