@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _args, _dtype
 from ._tensor import Tensor, wrap
+from .backend.array_api import np_dtype
 from .ops import elementwise as E
 from .ops._core import _wrap_int, binary, elementwise, elementwise_n, inplace, unary
 
@@ -28,7 +29,7 @@ def _check_bool_sub(a, b):
         if type(v) is int and not -2 ** 63 <= v < 2 ** 64:  # PyTorch's first complaint
             _dtype.wrap_int(v, _dtype.int8.np)
     for v in (a, b):
-        if (isinstance(v, Tensor) and v._data.dtype.kind == "b") or type(v) is bool:
+        if (isinstance(v, Tensor) and np_dtype(v._data.dtype).kind == "b") or type(v) is bool:
             raise RuntimeError(
                 "Subtraction, the `-` operator, with a bool tensor is not supported. If you "
                 "are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
@@ -43,8 +44,12 @@ def _alpha(input, other, alpha, op):
     if type(other) is int and not -2 ** 63 <= other < 2 ** 64:
         _dtype.wrap_int(other, _dtype.int8.np)  # PyTorch's OverflowError comes first
     if isinstance(input, Tensor) and isinstance(other, (Tensor, int, float)):
-        rt = _dtype.result_type(input._data, other._data if isinstance(other, Tensor)
-                                else other)
+        datas = (input._data, other._data if isinstance(other, Tensor) else other)
+        if all(type(d) is np.ndarray or type(d) in (int, float, bool) for d in datas):
+            rt = _dtype.result_type(*datas)
+        else:  # Note [backends] in ops/_dispatch_any.py
+            from .ops._dispatch_any import promoted_dtype
+            rt = promoted_dtype(datas)
         alpha = _dtype.check_alpha(alpha, rt, op)
         if rt.kind in "iu" and type(other) is int:  # both wrap into rt, so does the product
             lo, hi = _dtype.int_limits(rt)
@@ -406,7 +411,7 @@ def round(input, *, decimals=0, out=None):  # noqa: A001 - PyTorch's name
     op = E.UNARY["round"]
     _args.tensor_arg(input, "round", "input", 1)
     decimals = _args.int_arg(decimals, "round", "decimals")
-    kind = input._data.dtype.kind
+    kind = np_dtype(input._data.dtype).kind
     if kind == "b" or (kind != "f" and decimals):
         from ._dtype import to_dtype
         raise NotImplementedError(f'"round_cpu" not implemented for '

@@ -17,12 +17,14 @@ from ._grad_mode import STATE
 from ._tensor import Tensor, check_device
 from ._tensor import device as _device
 from .autograd.forward_ad import STATE as _FW
+from .backend.array_api import np_dtype
 from .ops import elementwise as E
 from .ops import views as V
 from .ops._core import inplace, unary
 
 _ADD, _SUB, _MUL, _DIV, _POW = E.ADD, E.SUB, E.MUL, E.DIV, E.POW
 _NEG = E.UNARY["neg"]
+_BOOL = np.dtype(np.bool_)
 
 
 def _reflected(op):
@@ -33,7 +35,8 @@ def _reflected(op):
 
 
 def _neg(self):
-    if self._data.dtype.kind == "b":
+    d = self._data
+    if d.dtype is _BOOL or (type(d) is not np.ndarray and np_dtype(d.dtype).kind == "b"):
         raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If "
                            "you are trying to invert a mask, use the `~` or `logical_not()` "
                            "operator instead.")
@@ -41,7 +44,7 @@ def _neg(self):
 
 
 def _invert(self):
-    if self._data.dtype.kind not in "biu":
+    if np_dtype(self._data.dtype).kind not in "biu":
         raise TypeError("~ (bitwise_not) is only supported for integer and bool tensors")
     return F.bitwise_not(self)
 

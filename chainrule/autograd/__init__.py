@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _tensor as T
-from ..backend.registry import backend_of
 from .._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from ..backend.array_api import np_dtype
+from ..backend.registry import backend_of
 from . import anomaly_mode, engine, forward_ad, function, graph
 from .anomaly_mode import (
     detect_anomaly,
@@ -91,9 +92,14 @@ def _root_grads(tensors, grads, what="backward"):
                         f"torch.Size({list(ga.shape)}) and output[{i}] has a shape of "
                         f"torch.Size({list(data.shape)}). The gradient v in backward(v) must "
                         f"have the output's shape.")
-            want = _grad_dtype(data.dtype)
-            if ga.dtype != want:
-                ga = ga.astype(want)
+            if type(ga) is np.ndarray:
+                want = _grad_dtype(data.dtype)
+                if ga.dtype != want:
+                    ga = ga.astype(want)
+            else:  # Note [backends] in ops/_dispatch_any.py
+                want = _grad_dtype(np_dtype(data.dtype))
+                if np_dtype(ga.dtype) != want:
+                    ga = backend_of(ga).astype(ga, want)
         roots.append((t._node, ga))
     return roots
 

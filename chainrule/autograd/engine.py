@@ -180,7 +180,7 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                 gi = op.partial1(xp, *saved)
                 gi = (xp.where(gi, g, 0) if op.mask1 is True else times(xp, g, gi, op.mask1)) \
                     if op.mask1 else g * gi
-                grads = (gi if gi.dtype is g.dtype else gi.astype(g.dtype),)
+                grads = (gi if gi.dtype is g.dtype else xp.astype(gi, g.dtype),)
                 gi = None
                 fresh = True
             elif node._needs is _FIRST_ONLY and op.partials is not None and not node._params \
@@ -191,7 +191,7 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                     grads = (g, None)
                 else:
                     gi = times(xp, g, d, op.masks[0])
-                    grads = (gi if gi.dtype is g.dtype else gi.astype(g.dtype), None)
+                    grads = (gi if gi.dtype is g.dtype else xp.astype(gi, g.dtype), None)
                     gi = None
                 d = None
                 fresh = True

@@ -54,16 +54,15 @@ class ArrayApiNamespace:
         for word in ("exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sqrt",
                      "abs", "trunc", "floor_divide", "square", "maximum", "minimum",
                      "log1p", "isnan", "matmul", "floor", "ceil", "expm1", "log2", "log10",
-                     "isinf", "isfinite", "negative", "logical_not", "logical_and",
-                     "logical_or", "logical_xor", "sinh", "cosh", "asin", "acos", "atan",
+                     "isinf", "isfinite", "negative", "sinh", "cosh", "asin", "acos", "atan",
                      "atan2", "asinh", "acosh", "atanh", "signbit", "remainder",
                      "argsort", "sort", "nonzero", "broadcast_arrays", "stack",
                      "expand_dims", "squeeze", "arange", "full", "ones", "empty",
                      "zeros_like", "ones_like", "full_like", "empty_like", "eye",
                      "greater", "greater_equal", "less", "less_equal", "not_equal",
                      "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_invert",
-                     "bitwise_left_shift", "bitwise_right_shift", "round", "pow", "add",
-                     "subtract", "multiply", "divide", "max", "min", "any", "all",
+                     "bitwise_left_shift", "bitwise_right_shift", "pow",
+                     "subtract", "divide", "max", "min", "any", "all",
                      "argmax", "argmin", "clip", "linspace", "count_nonzero"):
             f = getattr(m, word, None)
             if f is not None:
@@ -153,6 +152,125 @@ class ArrayApiNamespace:
     def equal(self, a, b):
         return a == b
 
+    # forwards of elementwise rows (ops/elementwise.py) ---------------------------------
+    def exp2(self, x):
+        f = getattr(self.lib, "exp2", None)
+        return f(x) if f is not None else self.m.pow(2.0, x)
+
+    def round(self, x, decimals=0):
+        """Half to even, at ``decimals`` digits after the point (as NumPy computes it)."""
+        m = self.m
+        if not decimals:
+            return m.round(x)
+        if decimals > 0:
+            y = 10.0 ** decimals
+            return m.round(x * y) / y
+        y = 10.0 ** -decimals
+        return m.round(x / y) * y
+
+    def _as_bool(self, x):
+        return x if self.m.isdtype(x.dtype, "bool") else x != 0
+
+    def logical_and(self, x, y):  # NumPy's: any dtype, by truth value
+        return self.m.logical_and(self._as_bool(x), self._as_bool(y))
+
+    def logical_or(self, x, y):
+        return self.m.logical_or(self._as_bool(x), self._as_bool(y))
+
+    def logical_xor(self, x, y):
+        return self.m.logical_xor(self._as_bool(x), self._as_bool(y))
+
+    def logical_not(self, x):
+        return self.m.logical_not(self._as_bool(x))
+
+    def add(self, x, y):  # bool + bool is or, as NumPy's and PyTorch's
+        if self.m.isdtype(x.dtype, "bool") and self.m.isdtype(y.dtype, "bool"):
+            return self.m.logical_or(x, y)
+        return self.m.add(x, y)
+
+    def multiply(self, x, y):
+        if self.m.isdtype(x.dtype, "bool") and self.m.isdtype(y.dtype, "bool"):
+            return self.m.logical_and(x, y)
+        return self.m.multiply(x, y)
+
+    def fmod(self, x, y):
+        """C's fmod (the sign of ``x``), exactly: the Array API has only the floored
+        remainder, which is exact for non-negative operands."""
+        m = self.m
+        r = m.remainder(m.abs(x), m.abs(y))
+        if m.isdtype(r.dtype, "real floating"):
+            return m.copysign(r, x)
+        return m.where(x < 0, -r, r)
+
+    def erf(self, x):
+        f = getattr(self.lib, "erf", None)
+        if f is not None:
+            return f(x)
+        if self.name == "dask":  # NumPy blocks: the NumPy word per block
+            from .numpy_backend import RAW
+            return self.lib.map_blocks(RAW.erf, x, dtype=x.dtype)
+        if self.name == "cupy":
+            from cupyx.scipy.special import erf
+            return erf(x)
+        raise self.missing("erf", "the Array API standard has no error function")
+
+    def isposinf(self, x):
+        return self.m.isinf(x) & (x > 0)
+
+    def isneginf(self, x):
+        return self.m.isinf(x) & (x < 0)
+
+    def sigmoid(self, x):
+        m = self.m
+        e = m.exp(-m.abs(x))
+        return m.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+    def relu(self, x):
+        return self.m.maximum(x, 0)
+
+    def rsqrt(self, x):
+        return 1 / self.m.sqrt(x)
+
+    def dtype_of(self, a):
+        return np_dtype(a.dtype)
+
+    def result_kind(self, x, y):
+        return np.result_type(*(np_dtype(v.dtype) if hasattr(v, "dtype") else v
+                                for v in (x, y))).kind
+
+    # forwards of reductions and order rows (ops/reductions.py, ops/sorting.py) -----------
+    def _reduce(self, f, a, axis, dtype, keepdims):
+        if dtype is not None:
+            a = self.astype(a, dtype)
+        elif self.m.isdtype(a.dtype, "bool"):
+            a = self.astype(a, np.int64)
+        return f(a, axis=axis, keepdims=keepdims)
+
+    def add_reduce(self, a, axis=None, dtype=None, keepdims=False):
+        return self._reduce(self.m.sum, a, axis, dtype, keepdims)
+
+    def multiply_reduce(self, a, axis=None, dtype=None, keepdims=False):
+        return self._reduce(self.m.prod, a, axis, dtype, keepdims)
+
+    def maximum_reduce(self, a, axis=None, keepdims=False):
+        return self.m.max(a, axis=axis, keepdims=keepdims)
+
+    def minimum_reduce(self, a, axis=None, keepdims=False):
+        return self.m.min(a, axis=axis, keepdims=keepdims)
+
+    def add_accumulate(self, a, axis, dtype=None):
+        if dtype is not None:
+            a = self.astype(a, dtype)
+        return self.m.cumulative_sum(a, axis=axis)
+
+    def multiply_accumulate(self, a, axis, dtype=None):
+        if dtype is not None:
+            a = self.astype(a, dtype)
+        return self.cumprod(a, axis)
+
+    def kth(self, a, k):
+        return self.m.sort(a, axis=-1)[..., k]
+
     # shapes -----------------------------------------------------------------------------
     def sum_to(self, g, shape):
         shape = tuple(shape)
@@ -210,6 +328,8 @@ class ArrayApiNamespace:
             axis = tuple(range(self.nb - x.ndim, 0))
         if isinstance(axis, list):
             axis = tuple(axis)
+        if self.m.isdtype(x.dtype, "bool"):  # NumPy counts the True entries
+            x = self.m.astype(x, self.m.int64)
         if np_dtype(x.dtype) == np.float16:
             return self.m.sum(x, axis=axis, keepdims=keepdims, dtype=self.m.float32
                               ).astype(x.dtype)
@@ -228,6 +348,8 @@ class ArrayApiNamespace:
         return self.m.roll(g, shift=shifts, axis=axes)
 
     def cumsum(self, g, axis):
+        if self.m.isdtype(g.dtype, "bool"):  # NumPy counts the True entries
+            g = self.m.astype(g, self.m.int64)
         dt = np_dtype(g.dtype)
         if dt in (np.float16, np.float32):  # Note [low-precision accumulation]
             wide = self.m.astype(g, self.m.float64)
@@ -379,8 +501,32 @@ class ArrayApiNamespace:
         raise self.missing("view_replace", "writes through views are rebuilt on the base")
 
     def take_along(self, x, idx, axis):
-        return self.m.take_along_axis(x, self.asarray(idx) if isinstance(idx, np.ndarray)
-                                      else idx, axis=axis)
+        return self._take_along_axis(x, self.asarray(idx) if isinstance(idx, np.ndarray)
+                                     else idx, axis)
+
+    def _take_along_axis(self, x, idx, axis):
+        """``take_along_axis`` (``idx`` of x's rank, same sizes off ``axis``); where the
+        library lacks it (Dask), one ``take`` at flat positions."""
+        m = self.m
+        f = getattr(m, "take_along_axis", None) or getattr(self.lib, "take_along_axis", None)
+        if f is not None:
+            return f(x, idx, axis=axis)
+        nd = x.ndim
+        ax = axis % nd
+        order = tuple(i for i in range(nd) if i != ax) + (ax,)
+        xt = m.permute_dims(x, order)
+        it = m.permute_dims(idx, order)
+        lead = tuple(it.shape[:-1])
+        n, k = xt.shape[-1], it.shape[-1]
+        rows = int(np.prod(lead))
+        inv = tuple(order.index(i) for i in range(nd))
+        if rows * k == 0:  # nothing to take (and Dask cannot flatten an empty array)
+            return m.permute_dims(m.zeros(lead + (k,), dtype=x.dtype, **self._device_of(x)),
+                                  inv)
+        base = self.asarray((np.arange(rows, dtype=np.int64) * n).reshape(lead + (1,)))
+        pos = m.reshape(self.astype(it, np.int64) + base, (rows * k,))
+        out = m.reshape(m.take(m.reshape(xt, (rows * n,)), pos), lead + (k,))
+        return m.permute_dims(out, inv)
 
     def gather(self, x, idx, axis):
         nb = self.nb
@@ -390,7 +536,7 @@ class ArrayApiNamespace:
         if nb:
             idx = self.m.broadcast_to(idx, tuple(x.shape[:nb]) + tuple(idx.shape))
             key = (slice(None),) * nb + key
-        return self.m.take_along_axis(x[key], idx, axis=axis)
+        return self._take_along_axis(x[key], idx, axis)
 
     def _along_positions(self, shape, idx, axis):
         """Flat positions in ``shape`` that ``idx`` (NumPy) points to along ``axis``."""
@@ -401,6 +547,8 @@ class ArrayApiNamespace:
     def scatter_along(self, g, shape, idx, axis):
         idx = self._numpy_index(idx, "scatter_along")
         lin = self._along_positions(tuple(shape), idx, axis)
+        if lin.size == 0:  # nothing selected (Dask cannot flatten an empty array)
+            return self.zeros(g, shape)
         nb = self.nb
         gf = self.m.reshape(g, tuple(g.shape[:nb]) + (lin.size,))
         return self.m.reshape(self._scatter_flat(gf, lin, int(np.prod(shape))),

@@ -10,12 +10,15 @@ Rules address axes from the end (negative axes) for the same reason.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 
 import numpy as np
 
 from . import _windows
+
+_ERF_UFUNC = np.frompyfunc(math.erf, 1, 1)
 
 # arrays with at least this many elements take the chunked, in-place elementwise VJP
 # path (Note [large elementwise VJPs] in ops/_core.py)
@@ -163,9 +166,7 @@ class NumpyNamespace:
     def copy(x):
         return np.array(x, copy=True)
 
-    @staticmethod
-    def equal(a, b):
-        return a == b
+    equal = staticmethod(np.equal)
 
     # shapes -----------------------------------------------------------------------------
     def sum_to(self, g, shape):
@@ -271,8 +272,7 @@ class NumpyNamespace:
         from ..ops._core import assign_view
         return assign_view(np.array(g, copy=True), steps, self.nb + k, value)
 
-    def take_along(self, x, idx, axis):
-        return np.take_along_axis(x, idx, axis=axis)
+    take_along = staticmethod(np.take_along_axis)  # (x, idx, axis)
 
     def scatter_along(self, g, shape, idx, axis):
         """Zeros of ``shape`` with ``g`` added at ``idx`` along ``axis`` (negative)."""
@@ -338,6 +338,104 @@ class NumpyNamespace:
         """Insert size-1 axes at ``axis`` (negative, counted in the result) into a saved,
         unbatched value such as a reduction's ``out``; ``g`` uses ``unreduce`` instead."""
         return np.expand_dims(a, axis)
+
+    # forwards of elementwise rows (ops/elementwise.py) -------------------------------------
+    negative = staticmethod(np.negative)
+    exp2 = staticmethod(np.exp2)
+    expm1 = staticmethod(np.expm1)
+    log2 = staticmethod(np.log2)
+    log10 = staticmethod(np.log10)
+    asin = staticmethod(np.arcsin)
+    acos = staticmethod(np.arccos)
+    atan = staticmethod(np.arctan)
+    atan2 = staticmethod(np.arctan2)
+    floor = staticmethod(np.floor)
+    ceil = staticmethod(np.ceil)
+    round = staticmethod(np.round)  # half to even, as the Array API's
+    add = staticmethod(np.add)
+    subtract = staticmethod(np.subtract)
+    multiply = staticmethod(np.multiply)
+    divide = staticmethod(np.true_divide)
+    pow = staticmethod(np.power)
+    fmod = staticmethod(np.fmod)
+    remainder = staticmethod(np.remainder)
+    not_equal = staticmethod(np.not_equal)
+    less = staticmethod(np.less)
+    less_equal = staticmethod(np.less_equal)
+    greater = staticmethod(np.greater)
+    greater_equal = staticmethod(np.greater_equal)
+    logical_and = staticmethod(np.logical_and)
+    logical_or = staticmethod(np.logical_or)
+    logical_xor = staticmethod(np.logical_xor)
+    logical_not = staticmethod(np.logical_not)
+    bitwise_and = staticmethod(np.bitwise_and)
+    bitwise_or = staticmethod(np.bitwise_or)
+    bitwise_xor = staticmethod(np.bitwise_xor)
+    bitwise_invert = staticmethod(np.invert)
+    isinf = staticmethod(np.isinf)
+    isfinite = staticmethod(np.isfinite)
+    signbit = staticmethod(np.signbit)
+    isposinf = staticmethod(np.isposinf)
+    isneginf = staticmethod(np.isneginf)
+
+    @staticmethod
+    def erf(x):
+        """The error function (``math.erf`` per element; NumPy has no erf ufunc)."""
+        return np.asarray(_ERF_UFUNC(x), dtype=x.dtype).reshape(x.shape)
+
+    @staticmethod
+    def sigmoid(x):
+        """``1 / (1 + exp(-x))`` without overflow: exp(-|x|) never overflows, and the
+        stable branch is picked per sign."""
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def relu(x):
+        """``max(x, 0)`` in one pass (relu is hot); relu(nan) is nan, but relu(-0.0) is
+        0.0 where PyTorch keeps -0.0: the explicit where costs 3x
+        (docs/pytorch_users.md)."""
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def rsqrt(x):
+        """``1 / sqrt(x)``."""
+        r = np.sqrt(x)
+        return np.divide(1, r, out=r) if type(r) is np.ndarray else 1 / r
+
+    @staticmethod
+    def dtype_of(a):
+        """The NumPy dtype of array ``a`` (of any library): for ``.kind`` tests and
+        comparisons with NumPy dtypes, which some libraries' own dtypes refuse."""
+        return a.dtype
+
+    @staticmethod
+    def result_kind(x, y):
+        """NumPy's dtype kind (``"f"``, ``"i"`` ...) of ``x op y``; Python numbers count
+        as NumPy's promotion counts them."""
+        return np.result_type(x, y).kind
+
+    # forwards of reductions and order rows (ops/reductions.py, ops/sorting.py): NumPy's
+    # ufunc reduce/accumulate, so a floating-point warning is raised from chainrule's own
+    # frame (Note [floating-point warnings]).  ``axis`` is a tuple of negative ints
+    # (``dtype``: the accumulator, a NumPy dtype or None).
+    add_reduce = staticmethod(np.add.reduce)
+    multiply_reduce = staticmethod(np.multiply.reduce)
+    maximum_reduce = staticmethod(np.maximum.reduce)
+    minimum_reduce = staticmethod(np.minimum.reduce)
+    add_accumulate = staticmethod(np.add.accumulate)
+    multiply_accumulate = staticmethod(np.multiply.accumulate)
+    all = staticmethod(np.all)
+    any = staticmethod(np.any)
+    count_nonzero = staticmethod(np.count_nonzero)
+    argmax = staticmethod(np.argmax)
+    argmin = staticmethod(np.argmin)
+    squeeze = staticmethod(np.squeeze)
+
+    @staticmethod
+    def kth(a, k):
+        """The ``k``-th smallest entry along the last axis (NaN sorts last)."""
+        return np.partition(a, k, axis=-1)[..., k]
 
     # shape and indexing ops (ops/shape.py) ------------------------------------------------
     @staticmethod

@@ -346,8 +346,9 @@ def _record(op, out, inputs, params, datas=None):
                 if type(x) is Tensor or isinstance(x, Tensor):
                     saved[p] = x._data if datas is None else datas[p]
                     checks.append((x._vc, x._vc[0], p))
-                else:
-                    saved[p] = x
+                else:  # a number: as the forward saw it (an array off NumPy)
+                    saved[p] = x if datas is None or type(datas[p]) is np.ndarray \
+                        or type(datas[p]) in SCALARS else datas[p]
         node = op.node_cls(tuple(nodes), tuple(saved), tuple(checks), params, needs,
                            creation_site())
     else:

@@ -72,7 +72,7 @@ def apply_any(op, inputs, params=(), *, promote=None):
         promote = (op.kind == "elementwise" and op.promote != "none",) * len(datas)
     if any(promote):
         rt = promoted_dtype([d for d, p in zip(datas, promote) if p],
-                            op.promote == "float")
+                            op.promote == "float" or op.float_result)
         want = xp.dtype(rt) if be is not NUMPY else rt
         datas = [_cast(be, d, want, rt) if p and d is not None else d
                  for d, p in zip(datas, promote)]

@@ -12,43 +12,12 @@ import math
 
 import numpy as np
 
+from ..backend.numpy_backend import RAW
 from ._core import Op, elementwise
 
 _SQRT_PI_2 = 2.0 / math.sqrt(math.pi)
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
-
-
-_ERF_UFUNC = np.frompyfunc(math.erf, 1, 1)
-
-
-def _erf_forward(x):
-    return np.asarray(_ERF_UFUNC(x), dtype=x.dtype).reshape(x.shape)
-
-
-def _sigmoid(x):
-    # exp(-|x|) never overflows; pick the stable branch per sign
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-
-
-def _relu(x):
-    # one pass (relu is hot); relu(nan) is nan, but relu(-0.0) is 0.0 where PyTorch
-    # keeps -0.0: the explicit where costs 3x (docs/pytorch_users.md)
-    return np.maximum(x, 0)
-
-
-def _rsqrt(x):
-    r = np.sqrt(x)
-    return np.divide(1, r, out=r) if type(r) is np.ndarray else 1 / r
-
-
-def _sign(x):
-    # Note [sign of NaN]: PyTorch's sign(nan) is 0; NumPy's is nan
-    if x.dtype.kind == "b":  # sign(True) is True, as in PyTorch
-        return x.copy()
-    out = np.sign(x)
-    return np.where(np.isnan(out), 0, out) if x.dtype.kind == "f" else out
 
 
 # ---- bool inputs: PyTorch refuses some rows and keeps bool for others ---------------------
@@ -64,27 +33,54 @@ _BOOL_REFUSED = {
     "trunc": (NotImplementedError, "\"trunc_vml_cpu\" not implemented for 'Bool'"),
     "relu": (RuntimeError, "Boolean inputs not supported for relu"),
 }
-_BOOL_RESULT = {"sign": lambda x: x.copy(), "square": lambda x: x.astype(np.int64)}
+_BOOL_RESULT = {"sign": lambda xp, x: xp.copy(x),
+                "square": lambda xp, x: xp.astype(x, np.int64)}
 
 
-def _bool_aware(name, forward):
-    """``forward`` with PyTorch's handling of a bool input for row ``name``."""
+def _bool_array(xp, x):
+    # NumPy's bool dtype is one object (fast); other libraries' dtypes are mapped
+    return x.dtype is _BOOL or (xp is not RAW and xp.dtype_of(x) == _BOOL)
+
+
+def _bool_aware(name, word):
+    """The forward of row ``name`` (vocabulary word ``word``) with PyTorch's handling of
+    a bool input: ``f(xp, x, *params)``, and ``f.numpy``, the same on NumPy arrays
+    (one call less on the hot path: relu)."""
+    raw = getattr(RAW, word)
     if name in _BOOL_REFUSED:
         exc, msg = _BOOL_REFUSED[name]
 
-        def checked(x):
-            if x.dtype is _BOOL:
-                raise exc(f"{msg} ({name} of a bool tensor of shape {list(x.shape)}; "
-                          f"convert it first, e.g. x.long() or x.float())")
-            return forward(x)
+        def refuse(x):
+            raise exc(f"{msg} ({name} of a bool tensor of shape {list(x.shape)}; "
+                      f"convert it first, e.g. x.long() or x.float())")
+
+        def checked(xp, x, *params):  # (round's params: decimals)
+            if _bool_array(xp, x):
+                refuse(x)
+            return getattr(xp, word)(x, *params)
+
+        if name == "round":
+            def numpy(x, *params):
+                if x.dtype is _BOOL:
+                    refuse(x)
+                return raw(x, *params)
+        else:  # (no params to pass: one tuple less on the hot path)
+            def numpy(x):
+                if x.dtype is _BOOL:
+                    refuse(x)
+                return raw(x)
     elif name in _BOOL_RESULT:
         special = _BOOL_RESULT[name]
 
-        def checked(x):
-            return special(x) if x.dtype is _BOOL else forward(x)
+        def checked(xp, x):
+            return special(xp, x) if _bool_array(xp, x) else getattr(xp, word)(x)
+
+        def numpy(x):
+            return special(RAW, x) if x.dtype is _BOOL else raw(x)
     else:
-        return forward
-    checked.__name__ = getattr(forward, "__name__", name)
+        return word
+    checked.__name__ = numpy.__name__ = name
+    checked.numpy = numpy
     return checked
 
 
@@ -105,47 +101,47 @@ def _zero_vjp(xp, g, needs, saved, params, into=False):
 # ---- unary ------------------------------------------------------------------------
 # name, forward, partial d(xp, x, out), what it reads, formula for docs/explain()
 _UNARY = [
-    ("neg", np.negative, lambda xp, x, out: -1, "", "d/dx (-x) = -1"),
-    ("abs", np.abs, lambda xp, x, out: xp.sign(x), "x", "d/dx |x| = sign(x)"),
-    ("square", np.square, lambda xp, x, out: 2 * x, "x", "d/dx x**2 = 2*x"),
-    ("reciprocal", np.reciprocal, lambda xp, x, out: -(out * out), "out",
+    ("neg", "negative", lambda xp, x, out: -1, "", "d/dx (-x) = -1"),
+    ("abs", "abs", lambda xp, x, out: xp.sign(x), "x", "d/dx |x| = sign(x)"),
+    ("square", "square", lambda xp, x, out: 2 * x, "x", "d/dx x**2 = 2*x"),
+    ("reciprocal", "reciprocal", lambda xp, x, out: -(out * out), "out",
      "d/dx 1/x = -1/x**2"),
-    ("exp", np.exp, lambda xp, x, out: out, "out", "d/dx exp(x) = exp(x)"),
-    ("exp2", np.exp2, lambda xp, x, out: out * _LN2, "out", "d/dx 2**x = 2**x * ln 2"),
-    ("expm1", np.expm1, lambda xp, x, out: out + 1, "out", "d/dx (exp(x) - 1) = exp(x)"),
-    ("log", np.log, lambda xp, x, out: 1 / x, "x", "d/dx log(x) = 1/x"),
-    ("log2", np.log2, lambda xp, x, out: 1 / (x * _LN2), "x", "d/dx log2(x) = 1/(x ln 2)"),
-    ("log10", np.log10, lambda xp, x, out: 1 / (x * _LN10), "x",
+    ("exp", "exp", lambda xp, x, out: out, "out", "d/dx exp(x) = exp(x)"),
+    ("exp2", "exp2", lambda xp, x, out: out * _LN2, "out", "d/dx 2**x = 2**x * ln 2"),
+    ("expm1", "expm1", lambda xp, x, out: out + 1, "out", "d/dx (exp(x) - 1) = exp(x)"),
+    ("log", "log", lambda xp, x, out: 1 / x, "x", "d/dx log(x) = 1/x"),
+    ("log2", "log2", lambda xp, x, out: 1 / (x * _LN2), "x", "d/dx log2(x) = 1/(x ln 2)"),
+    ("log10", "log10", lambda xp, x, out: 1 / (x * _LN10), "x",
      "d/dx log10(x) = 1/(x ln 10)"),
-    ("log1p", np.log1p, lambda xp, x, out: 1 / (x + 1), "x", "d/dx log(1+x) = 1/(1+x)"),
-    ("sqrt", np.sqrt, lambda xp, x, out: 0.5 / out, "out", "d/dx sqrt(x) = 1/(2 sqrt(x))"),
-    ("rsqrt", _rsqrt, lambda xp, x, out: -0.5 * out * out * out, "out",
+    ("log1p", "log1p", lambda xp, x, out: 1 / (x + 1), "x", "d/dx log(1+x) = 1/(1+x)"),
+    ("sqrt", "sqrt", lambda xp, x, out: 0.5 / out, "out", "d/dx sqrt(x) = 1/(2 sqrt(x))"),
+    ("rsqrt", "rsqrt", lambda xp, x, out: -0.5 * out * out * out, "out",
      "d/dx x**-0.5 = -0.5 * x**-1.5"),
-    ("sin", np.sin, lambda xp, x, out: xp.cos(x), "x", "d/dx sin(x) = cos(x)"),
-    ("cos", np.cos, lambda xp, x, out: -xp.sin(x), "x", "d/dx cos(x) = -sin(x)"),
-    ("tan", np.tan, lambda xp, x, out: 1 + out * out, "out", "d/dx tan(x) = 1 + tan(x)**2"),
-    ("asin", np.arcsin, lambda xp, x, out: 1 / xp.sqrt(1 - x * x), "x",
+    ("sin", "sin", lambda xp, x, out: xp.cos(x), "x", "d/dx sin(x) = cos(x)"),
+    ("cos", "cos", lambda xp, x, out: -xp.sin(x), "x", "d/dx cos(x) = -sin(x)"),
+    ("tan", "tan", lambda xp, x, out: 1 + out * out, "out", "d/dx tan(x) = 1 + tan(x)**2"),
+    ("asin", "asin", lambda xp, x, out: 1 / xp.sqrt(1 - x * x), "x",
      "d/dx asin(x) = 1/sqrt(1 - x**2)"),
-    ("acos", np.arccos, lambda xp, x, out: -1 / xp.sqrt(1 - x * x), "x",
+    ("acos", "acos", lambda xp, x, out: -1 / xp.sqrt(1 - x * x), "x",
      "d/dx acos(x) = -1/sqrt(1 - x**2)"),
-    ("atan", np.arctan, lambda xp, x, out: 1 / (1 + x * x), "x",
+    ("atan", "atan", lambda xp, x, out: 1 / (1 + x * x), "x",
      "d/dx atan(x) = 1/(1 + x**2)"),
-    ("sinh", np.sinh, lambda xp, x, out: xp.cosh(x), "x", "d/dx sinh(x) = cosh(x)"),
-    ("cosh", np.cosh, lambda xp, x, out: xp.sinh(x), "x", "d/dx cosh(x) = sinh(x)"),
-    ("tanh", np.tanh, lambda xp, x, out: 1 - out * out, "out",
+    ("sinh", "sinh", lambda xp, x, out: xp.cosh(x), "x", "d/dx sinh(x) = cosh(x)"),
+    ("cosh", "cosh", lambda xp, x, out: xp.sinh(x), "x", "d/dx cosh(x) = sinh(x)"),
+    ("tanh", "tanh", lambda xp, x, out: 1 - out * out, "out",
      "d/dx tanh(x) = 1 - tanh(x)**2"),
-    ("sigmoid", _sigmoid, lambda xp, x, out: out * (1 - out), "out",
+    ("sigmoid", "sigmoid", lambda xp, x, out: out * (1 - out), "out",
      "d/dx sigmoid(x) = sigmoid(x) * (1 - sigmoid(x))"),
     # Note [relu at 0]: the derivative at 0 is 0, and at nan 1, as in PyTorch.
-    ("relu", _relu, lambda xp, x, out: ~(out <= 0), "out", "d/dx relu(x) = 0 if x <= 0 else 1"),
-    ("erf", _erf_forward, lambda xp, x, out: _SQRT_PI_2 * xp.exp(-(x * x)), "x",
+    ("relu", "relu", lambda xp, x, out: ~(out <= 0), "out", "d/dx relu(x) = 0 if x <= 0 else 1"),
+    ("erf", "erf", lambda xp, x, out: _SQRT_PI_2 * xp.exp(-(x * x)), "x",
      "d/dx erf(x) = 2/sqrt(pi) * exp(-x**2)"),
     # Note [piecewise constant]: floor, ceil, round, trunc, sign have zero gradient.
-    ("sign", _sign, _zero, "", "d/dx sign(x) = 0"),
-    ("floor", np.floor, _zero, "", "d/dx floor(x) = 0"),
-    ("ceil", np.ceil, _zero, "", "d/dx ceil(x) = 0"),
-    ("round", np.round, _zero, "", "d/dx round(x) = 0"),
-    ("trunc", np.trunc, _zero, "", "d/dx trunc(x) = 0"),
+    ("sign", "sign", _zero, "", "d/dx sign(x) = 0"),
+    ("floor", "floor", _zero, "", "d/dx floor(x) = 0"),
+    ("ceil", "ceil", _zero, "", "d/dx ceil(x) = 0"),
+    ("round", "round", _zero, "", "d/dx round(x) = 0"),
+    ("trunc", "trunc", _zero, "", "d/dx trunc(x) = 0"),
 ]
 
 # ops whose result is floating even for integer input (exp(int) -> float32, as PyTorch)
@@ -155,8 +151,11 @@ _FLOAT_RESULT = {"reciprocal", "exp", "exp2", "expm1", "log", "log2", "log10", "
 
 UNARY = {}
 for _name, _fwd, _d, _reads, _formula in _UNARY:
-    _op = elementwise(_name, _bool_aware(_name, _fwd), (_d,), reads=(_reads,),
+    _fwd = _bool_aware(_name, _fwd)
+    _op = elementwise(_name, _fwd, (_d,), reads=(_reads,),
                       formula=_formula, masks=(_name == "relu",))
+    if hasattr(_fwd, "numpy"):
+        _op.forward = _fwd.numpy  # Note [forwards on xp]: the same forward, bound to NumPy
     _op.float_result = _name in _FLOAT_RESULT
     _op.max_params = int(_name == "round")  # decimals, from round() only
     if _d is _zero:
@@ -189,11 +188,11 @@ _POW_FAST = {
     -1: lambda x: 1 / x,
     -2: _inv_square,
     0.5: np.sqrt,
-    -0.5: _rsqrt,
+    -0.5: RAW.rsqrt,
 }
 
 
-def _pow_forward(x, y):
+def _pow_forward(xp, x, y):
     if type(y) is int or type(y) is float:
         fast = _POW_FAST.get(y)
         if fast is not None and type(x) is np.ndarray and x.dtype.kind == "f":
@@ -205,7 +204,7 @@ def _pow_forward(x, y):
                 return fast(x)
     if type(x) is bool or type(x) is np.ndarray and x.dtype.kind == "b":
         return _bool_pow(x, y)
-    return np.power(x, y)
+    return xp.pow(x, y)
 
 
 def _bool_pow(x, y):
@@ -248,7 +247,7 @@ def _pow_deriv_base(x, m):
     fast = _POW_DERIV.get(m)
     if fast is not None and x.dtype.kind == "f" and x.dtype != np.float16:
         return fast(x)
-    return _pow_forward(x, m)
+    return _pow_forward(RAW, x, m)
 
 
 def _pow_dx(xp, x, y, out):
@@ -274,58 +273,66 @@ def _pow_dy(xp, x, y, out):
     return xp.where((x == 0) & (y >= 0), 0, out * xp.log(x))
 
 
-def _is_bool(v):
-    return type(v) is bool or (type(v) is np.ndarray and v.dtype == np.bool_)
+def _is_bool(xp, v):
+    return type(v) is bool or (hasattr(v, "dtype") and _bool_array(xp, v))
 
 
-def _int_division(op, kernel, fn, x, y):
-    """``fn(x, y)`` with PyTorch's integer rules: two bools are refused, and an integer
-    division by zero raises (NumPy returns 0 and warns)."""
-    if _is_bool(x) and _is_bool(y):
+def _int_division(op, kernel, fn, xp, x, y):
+    """``fn(xp, x, y)`` with PyTorch's integer rules: two bools are refused, and an
+    integer division by zero raises (NumPy returns 0 and warns)."""
+    if _is_bool(xp, x) and _is_bool(xp, y):
         raise NotImplementedError(f'"{kernel}" not implemented for \'Bool\' ({op} of two '
                                   f'bool tensors); convert one first, e.g. x.long()')
-    out = fn(x, y)
-    if out.dtype.kind in "iu" and not np.all(y):
+    out = fn(xp, x, y)
+    if xp.dtype_of(out).kind in "iu" and not xp.all_nonzero(y):
         raise RuntimeError(f"ZeroDivisionError: {op} of an integer tensor by zero (PyTorch "
                            f"raises too). Fix: divide floats for inf/nan, e.g. x.float(), or "
                            f"mask the zero divisors first.")
     return out
 
 
-def _fmod_forward(x, y):
-    return _int_division("fmod", "fmod_cpu", np.fmod, x, y)
+def _fmod_forward(xp, x, y):
+    return _int_division("fmod", "fmod_cpu", _fmod, xp, x, y)
 
 
-def _floor_divide(x, y):
-    return _int_division("floor_divide", "div_floor_cpu", np.floor_divide, x, y)
+def _fmod(xp, x, y):
+    return xp.fmod(x, y)
 
 
-def _float_remainder(x, y):
+def _floor_quotient(xp, x, y):
+    return xp.floor_divide(x, y)
+
+
+def _floor_divide(xp, x, y):
+    return _int_division("floor_divide", "div_floor_cpu", _floor_quotient, xp, x, y)
+
+
+def _float_remainder(xp, x, y):
     # PyTorch's: fmod, moved by y where nonzero and of the other sign than y (so
     # remainder(0.0, -1.0) is 0.0, where NumPy gives -0.0)
-    if np.result_type(x, y).kind != "f":
-        return np.remainder(x, y)
-    m = np.fmod(x, y)
-    return np.where((m != 0) & ((m < 0) != (np.asarray(y) < 0)), m + y, m)
+    if xp.result_kind(x, y) != "f":
+        return xp.remainder(x, y)
+    m = xp.fmod(x, y)
+    return xp.where((m != 0) & ((m < 0) != (y < 0)), m + y, m)
 
 
-def _remainder(x, y):
+def _remainder(xp, x, y):
     # Python/PyTorch remainder: result has the sign of the divisor
-    return _int_division("remainder", "remainder_cpu", _float_remainder, x, y)
+    return _int_division("remainder", "remainder_cpu", _float_remainder, xp, x, y)
 
 
-def _trunc_quotient(x, y):
-    if np.result_type(x, y).kind not in "iu":
-        return np.trunc(np.true_divide(x, y))
+def _trunc_quotient(xp, x, y):
+    if xp.result_kind(x, y) not in "iu":
+        return xp.trunc(xp.divide(x, y))
     # integers, exactly: floor, plus one where the division is inexact and signs differ
-    q = np.floor_divide(x, y)
-    fix = (np.remainder(x, y) != 0) & ((np.asarray(x) < 0) != (np.asarray(y) < 0))
-    return q + fix.astype(q.dtype)
+    q = xp.floor_divide(x, y)
+    fix = (xp.remainder(x, y) != 0) & ((x < 0) != (y < 0))
+    return q + xp.astype(fix, xp.dtype_of(q))
 
 
-def _trunc_divide(x, y):
+def _trunc_divide(xp, x, y):
     # div(rounding_mode='trunc'): the quotient rounded toward zero
-    return _int_division("div", "div_trunc_cpu", _trunc_quotient, x, y)
+    return _int_division("div", "div_trunc_cpu", _trunc_quotient, xp, x, y)
 
 
 def _max_dx(xp, x, y, out):
@@ -346,13 +353,13 @@ def _min_dy(xp, x, y, out):
     return xp.where(y > x, 0.0, xp.where(x == y, 0.5, 1.0))
 
 
-ADD = elementwise("add", np.add, (lambda xp, x, y, out: 1, lambda xp, x, y, out: 1),
+ADD = elementwise("add", "add", (lambda xp, x, y, out: 1, lambda xp, x, y, out: 1),
                   reads=("", ""), formula="d(x + y) = dx + dy")
-SUB = elementwise("sub", np.subtract, (lambda xp, x, y, out: 1, lambda xp, x, y, out: -1),
+SUB = elementwise("sub", "subtract", (lambda xp, x, y, out: 1, lambda xp, x, y, out: -1),
                   reads=("", ""), formula="d(x - y) = dx - dy")
-MUL = elementwise("mul", np.multiply, (lambda xp, x, y, out: y, lambda xp, x, y, out: x),
+MUL = elementwise("mul", "multiply", (lambda xp, x, y, out: y, lambda xp, x, y, out: x),
                   reads=("y", "x"), formula="d(x * y) = y dx + x dy")
-DIV = elementwise("div", np.true_divide,
+DIV = elementwise("div", "divide",
                   # dy from x and y, not from out, as PyTorch's div_tensor_other_backward:
                   # writing into the quotient in place must not break its backward
                   (lambda xp, x, y, out: 1 / y, lambda xp, x, y, out: -(x / y) / y),
@@ -366,15 +373,15 @@ def _atan2_scale(xp, x, y):
     return xp.where(d == 0, 0, 1 / d)
 
 
-ATAN2 = elementwise("atan2", np.arctan2,
+ATAN2 = elementwise("atan2", "atan2",
                     (lambda xp, x, y, out: y * _atan2_scale(xp, x, y),
                      lambda xp, x, y, out: -x * _atan2_scale(xp, x, y)),
                     reads=("x,y", "x,y"), formula="d atan2(x, y) = (y dx - x dy)/(x**2+y**2)",
                     promote="float")
-MAXIMUM = elementwise("maximum", np.maximum, (_max_dx, _max_dy), reads=("x,y", "x,y"),
+MAXIMUM = elementwise("maximum", "maximum", (_max_dx, _max_dy), reads=("x,y", "x,y"),
                       formula="d max(x, y) = dx where x > y, dy where y > x, half each on ties",
                       masks=("scaled", "scaled"))
-MINIMUM = elementwise("minimum", np.minimum, (_min_dx, _min_dy), reads=("x,y", "x,y"),
+MINIMUM = elementwise("minimum", "minimum", (_min_dx, _min_dy), reads=("x,y", "x,y"),
                       formula="d min(x, y) = dx where x < y, dy where y < x, half each on ties",
                       masks=("scaled", "scaled"))
 
@@ -398,13 +405,13 @@ def _fmin_dy(xp, x, y, out):
     return ~((x <= y) | (y != y))  # noqa: PLR0124
 
 
-def _fmax_forward(x, y):
+def _fmax_forward(xp, x, y):
     # PyTorch keeps x on a tie (fmax(0.0, -0.0) is 0.0); NumPy's fmax may return y
-    return np.where((x >= y) | (y != y), x, y)  # noqa: PLR0124
+    return xp.where((x >= y) | (y != y), x, y)  # noqa: PLR0124
 
 
-def _fmin_forward(x, y):
-    return np.where((x <= y) | (y != y), x, y)  # noqa: PLR0124
+def _fmin_forward(xp, x, y):
+    return xp.where((x <= y) | (y != y), x, y)  # noqa: PLR0124
 
 
 FMAX = elementwise("fmax", _fmax_forward, (_fmax_dx, _fmax_dy), reads=("x,y", "x,y"),
@@ -439,21 +446,21 @@ for _op in (ADD, SUB, MUL, DIV, POW, ATAN2, MAXIMUM, MINIMUM, FMAX, FMIN, FMOD, 
 
 # ---- comparisons and logic: rows flagged non-differentiable -------------------------
 COMPARE = {}
-for _name, _fwd in [("eq", np.equal), ("ne", np.not_equal), ("lt", np.less),
-                    ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal),
-                    ("logical_and", np.logical_and), ("logical_or", np.logical_or),
-                    ("logical_xor", np.logical_xor), ("bitwise_and", np.bitwise_and),
-                    ("bitwise_or", np.bitwise_or), ("bitwise_xor", np.bitwise_xor)]:
+for _name, _fwd in [("eq", "equal"), ("ne", "not_equal"), ("lt", "less"),
+                    ("le", "less_equal"), ("gt", "greater"), ("ge", "greater_equal"),
+                    ("logical_and", "logical_and"), ("logical_or", "logical_or"),
+                    ("logical_xor", "logical_xor"), ("bitwise_and", "bitwise_and"),
+                    ("bitwise_or", "bitwise_or"), ("bitwise_xor", "bitwise_xor")]:
     COMPARE[_name] = Op(_name, _fwd, nin=2, kind="elementwise", differentiable=False,
                         formula=f"{_name}(x, y) is not differentiable (no gradient flows)")
     COMPARE[_name].promote = "arith"
     COMPARE[_name].float_result = False
 
 NONDIFF_UNARY = {}
-for _name, _fwd in [("isnan", np.isnan), ("isinf", np.isinf), ("isfinite", np.isfinite),
-                    ("logical_not", np.logical_not), ("bitwise_not", np.invert),
-                    ("signbit", np.signbit), ("isposinf", np.isposinf),
-                    ("isneginf", np.isneginf)]:
+for _name, _fwd in [("isnan", "isnan"), ("isinf", "isinf"), ("isfinite", "isfinite"),
+                    ("logical_not", "logical_not"), ("bitwise_not", "bitwise_invert"),
+                    ("signbit", "signbit"), ("isposinf", "isposinf"),
+                    ("isneginf", "isneginf")]:
     NONDIFF_UNARY[_name] = Op(_name, _fwd, differentiable=False,
                               formula=f"{_name}(x) is not differentiable (no gradient flows)")
     NONDIFF_UNARY[_name].float_result = False

@@ -24,6 +24,7 @@ import numpy as np
 
 from .._dtype import to_dtype
 from .._tensor import Tensor, wrap
+from ..backend.array_api import np_dtype
 from ..backend.numpy_backend import accumulation_dtype
 from . import views as _views
 from ._core import Op, unary
@@ -130,7 +131,7 @@ def _in_dtype(result: Tensor, dtype) -> Tensor:
     if dtype is None:
         return result
     want = to_dtype(dtype).np
-    return result if result._data.dtype == want else _views.to_dtype(result, want)
+    return result if np_dtype(result._data.dtype) == want else _views.to_dtype(result, want)
 
 
 def _no_bool_scan(dtype, op: str, x: Tensor) -> None:
@@ -141,8 +142,9 @@ def _no_bool_scan(dtype, op: str, x: Tensor) -> None:
 
 
 def _require_float(x: Tensor, op: str, what: str) -> None:
-    if x._data.dtype.kind != "f":
-        name = TORCH_TYPE_NAMES.get(x._data.dtype.name, x._data.dtype.name)
+    dt = x._data.dtype  # (a library's own dtype object may lack NumPy's ``kind``)
+    if (getattr(dt, "kind", None) or np_dtype(dt).kind) != "f":
+        name = TORCH_TYPE_NAMES.get(np_dtype(x._data.dtype).name, np_dtype(x._data.dtype).name)
         raise RuntimeError(f"{op}(): {what} Got: {name} (tensor of shape "
                            f"{list(x._data.shape)}). Convert with .float() first.")
 
@@ -152,35 +154,37 @@ def keep_dims(xp, out, axes, keepdim):
     return out if keepdim or not axes else xp.expand_dims(out, axes)
 
 
-# Reductions call the ufuncs' reduce directly, not ndarray.sum/max (NumPy's Python
-# wrappers): a floating-point warning is then raised from chainrule's own frame, where
-# Note [floating-point warnings] (backend/numpy_backend.py) silences it.
-_SUM = np.add.reduce
-_PROD = np.multiply.reduce
-_MAX = np.maximum.reduce
-_MIN = np.minimum.reduce
+# Forwards reduce with ``xp.add_reduce`` etc. (on NumPy the ufuncs' reduce, not
+# ndarray.sum/max, NumPy's Python wrappers): a floating-point warning is then raised from
+# chainrule's own frame, where Note [floating-point warnings] (backend/numpy_backend.py)
+# silences it.
+_F16 = np.dtype(np.float16)
+_I64 = np.dtype(np.int64)
 
 
-def _int64_if_integral(a):
-    return np.int64 if a.dtype.kind in "biu" else None
+def _int64_if_integral(xp, a):
+    # (a library's own dtype object may lack NumPy's ``kind``: then it is mapped)
+    kind = getattr(a.dtype, "kind", None) or xp.dtype_of(a).kind
+    return _I64 if kind in "biu" else None
 
 
 def _accumulate_wide(forward):
     """A float16 forward computed in float32 and rounded once at the end, as PyTorch's
     reductions are (Note [low-precision accumulation] in backend/numpy_backend.py)."""
     @functools.wraps(forward)
-    def wide(a, *params):
-        if a.dtype != np.float16:
-            return forward(a, *params)
-        return np.asarray(forward(a.astype(np.float32), *params)).astype(np.float16)
+    def wide(xp, a, *params):
+        # (NumPy's float16 dtype is one object; a library without float16 never matches)
+        if a.dtype is not _F16:
+            return forward(xp, a, *params)
+        return xp.astype(forward(xp, xp.astype(a, np.float32), *params), np.float16)
     return wide
 
 
 # ---- sum, mean ------------------------------------------------------------------------
 
 @_accumulate_wide
-def _sum_forward(a, axes, keepdim, shape):
-    return _SUM(a, axis=axes, keepdims=keepdim, dtype=_int64_if_integral(a))
+def _sum_forward(xp, a, axes, keepdim, shape):
+    return xp.add_reduce(a, axis=axes, keepdims=keepdim, dtype=_int64_if_integral(xp, a))
 
 
 def _sum_vjp(xp, g, x, out, axes, keepdim, shape):
@@ -188,10 +192,10 @@ def _sum_vjp(xp, g, x, out, axes, keepdim, shape):
 
 
 @_accumulate_wide
-def _mean_forward(a, axes, keepdim, shape, n):
-    s = _SUM(a, axis=axes, keepdims=keepdim)
+def _mean_forward(xp, a, axes, keepdim, shape, n):
+    s = xp.add_reduce(a, axis=axes, keepdims=keepdim)
     if n == 0:
-        return np.full(np.shape(s), np.nan, a.dtype)  # PyTorch: the mean of nothing is nan
+        return s * _NAN  # PyTorch: the mean of nothing is nan (s is 0)
     return s / n
 
 
@@ -249,8 +253,9 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
 # ---- prod -----------------------------------------------------------------------------
 
 @_accumulate_wide
-def _prod_forward(a, axes, keepdim, shape):
-    return _PROD(a, axis=axes, keepdims=keepdim, dtype=_int64_if_integral(a))
+def _prod_forward(xp, a, axes, keepdim, shape):
+    return xp.multiply_reduce(a, axis=axes, keepdims=keepdim,
+                              dtype=_int64_if_integral(xp, a))
 
 
 def _prod_partial(xp, x, out, axes, keepdim):
@@ -308,16 +313,19 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 
 # ---- logsumexp --------------------------------------------------------------------------
 
-def _logsumexp_forward(a, axes, keepdim, shape):
+def _logsumexp_forward(xp, a, axes, keepdim, shape):
     # shift by the max so exp never overflows; an infinite max shifts by 0 instead.
     # float16: exp and the sum in float32, the sum rounded to float16 before the log,
     # as PyTorch (so a sum past 65504 gives inf, as there)
-    m = _MAX(a, axis=axes, keepdims=True) if reduced_size(shape, axes) else 0
-    m = np.where(np.isfinite(m), m, 0)
-    wide = a.astype(np.float32) if a.dtype == np.float16 else a
-    s = _SUM(np.exp(wide - m), axis=axes, keepdims=True).astype(a.dtype)
-    out = (np.log(s.astype(wide.dtype)) + m).astype(a.dtype)
-    return out if keepdim else np.squeeze(out, axis=axes)
+    if reduced_size(shape, axes):
+        m = xp.maximum_reduce(a, axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+    else:
+        m = 0
+    wide = xp.astype(a, np.float32) if a.dtype is _F16 else a
+    s = xp.astype(xp.add_reduce(xp.exp(wide - m), axis=axes, keepdims=True), a.dtype)
+    out = xp.astype(xp.log(xp.astype(s, wide.dtype)) + m, a.dtype)
+    return out if keepdim or not axes else xp.squeeze(out, axis=axes)
 
 
 def _logsumexp_vjp(xp, g, x, out, axes, keepdim, shape):
@@ -349,19 +357,25 @@ def logsumexp(input, dim, keepdim=False):
 
 # ---- var, std -------------------------------------------------------------------------------
 
-@_accumulate_wide
-def _var_forward(a, axes, keepdim, shape, n, correction):
+def _var_raw(xp, a, axes, keepdim, n, correction):
     if n == 0:  # the variance of nothing is nan, whatever the correction (PyTorch)
-        return np.full(np.shape(_SUM(a, axis=axes, keepdims=keepdim)), np.nan, a.dtype)
-    d = a - _SUM(a, axis=axes, keepdims=True) / n  # n == 0 or dof == 0: nan, as PyTorch
-    # PyTorch divides by max(0, n - correction): no negative degrees of freedom (and 0
-    # for a nan correction, as C++ std::max(0, nan))
-    return _SUM(d * d, axis=axes, keepdims=keepdim) / max(0, n - correction)
+        return xp.add_reduce(a, axis=axes, keepdims=keepdim) * _NAN
+    d = a - xp.add_reduce(a, axis=axes, keepdims=True) / n
+    # PyTorch divides by max(0, n - correction): no negative degrees of freedom, and 0 for
+    # a nan correction (C++ std::max(0, nan)); 0 / 0.0 is nan (a library may refuse an
+    # integer division by zero)
+    dof = max(0, n - correction)
+    return xp.add_reduce(d * d, axis=axes, keepdims=keepdim) / (dof if dof else 0.0)
 
 
 @_accumulate_wide
-def _std_forward(a, axes, keepdim, shape, n, correction):
-    return np.sqrt(_var_forward(a, axes, keepdim, shape, n, correction))
+def _var_forward(xp, a, axes, keepdim, shape, n, correction):
+    return _var_raw(xp, a, axes, keepdim, n, correction)
+
+
+@_accumulate_wide
+def _std_forward(xp, a, axes, keepdim, shape, n, correction):
+    return xp.sqrt(_var_raw(xp, a, axes, keepdim, n, correction))
 
 
 def _var_vjp(xp, g, x, out, axes, keepdim, shape, n, correction):
@@ -408,7 +422,7 @@ def _var_args(op, input, dim, unbiased, keepdim, correction):
     check_tensor(input, op)
     if isinstance(dim, bool):  # the legacy form var(x, unbiased)
         dim, unbiased = None, dim
-    if input._data.dtype.kind != "f":
+    if np_dtype(input._data.dtype).kind != "f":
         raise RuntimeError(f"{op}(): std and var only support floating point and complex "
                            f"dtypes, got {input.dtype} (tensor of shape "
                            f"{list(input._data.shape)}). Convert with .float() first.")
@@ -469,7 +483,7 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 def _nan_to_zero(x: Tensor) -> Tensor:
     # the nan entries are replaced by 0 (their gradient is 0, as PyTorch's nansum)
     from .. import _functions as F
-    return F.where(F.isnan(x), 0.0, x) if x._data.dtype.kind == "f" else x
+    return F.where(F.isnan(x), 0.0, x) if np_dtype(x._data.dtype).kind == "f" else x
 
 
 @numpy_names
@@ -494,7 +508,7 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None):
     from .. import _functions as F
     count = sum(F.logical_not(F.isnan(x)), dim, keepdim)
     total = nansum(x, dim, keepdim)
-    if x._data.dtype == np.float16:  # divided in float32 (a count above 65504 is inf)
+    if np_dtype(x._data.dtype) == np.float16:  # divided in float32 (a count above 65504 is inf)
         wide = _views.to_dtype(total, np.dtype(np.float32)) / count
         return _views.to_dtype(wide, np.dtype(np.float16))
     return total / count
@@ -503,23 +517,24 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None):
 # ---- norm ------------------------------------------------------------------------------------
 
 @_accumulate_wide
-def _norm_forward(a, p, axes, keepdim, shape):
+def _norm_forward(xp, a, p, axes, keepdim, shape):
     if p == 2:
-        return np.sqrt(_SUM(a * a, axis=axes, keepdims=keepdim))
+        return xp.sqrt(xp.add_reduce(a * a, axis=axes, keepdims=keepdim))
     if p == 0:
-        return _SUM(a != 0, axis=axes, keepdims=keepdim).astype(a.dtype)
-    mag = np.abs(a)
+        return xp.astype(xp.add_reduce(xp.astype(a != 0, a.dtype), axis=axes,
+                                       keepdims=keepdim), a.dtype)
+    mag = xp.abs(a)
     if p == 1:
-        return _SUM(mag, axis=axes, keepdims=keepdim)
+        return xp.add_reduce(mag, axis=axes, keepdims=keepdim)
     if p == _INF:
-        return _MAX(mag, axis=axes, keepdims=keepdim)
+        return xp.maximum_reduce(mag, axis=axes, keepdims=keepdim)
     if p == -_INF:
-        return _MIN(mag, axis=axes, keepdims=keepdim)
-    if a.ndim == 0:  # PyTorch: the norm of one number is its magnitude, for any p
+        return xp.minimum_reduce(mag, axis=axes, keepdims=keepdim)
+    if a.ndim == xp.nb:  # PyTorch: the norm of one number is its magnitude, for any p
         return mag
-    total = _SUM(mag ** p, axis=axes, keepdims=keepdim)
+    total = xp.add_reduce(mag ** p, axis=axes, keepdims=keepdim)
     if p != p:  # a nan order: nan, but an empty sum stays 0 (PyTorch's kernel)
-        return np.where(total == 0, total, total ** (1.0 / p))
+        return xp.where(total == 0, total, total ** (1.0 / p))
     return total ** (1.0 / p)  # 0 ** -p = inf
 
 
@@ -568,16 +583,16 @@ NORM = Op("norm", _norm_forward, (_norm_vjp,), node="LinalgVectorNormBackward0",
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     """``linalg.vector_norm``: the p-norm of ``x`` flattened over ``dim``."""
     check_tensor(x, "linalg.vector_norm")
-    if x._data.dtype.kind == "f" and dtype is not None:  # the input's dtype is checked
-        if np.dtype(to_dtype(dtype).np).itemsize < x._data.dtype.itemsize:
+    if np_dtype(x._data.dtype).kind == "f" and dtype is not None:  # the input's dtype first
+        if np.dtype(to_dtype(dtype).np).itemsize < np_dtype(x._data.dtype).itemsize:
             raise RuntimeError(f"linalg.vector_norm: the dtype of the input "
-                               f"({TORCH_TYPE_NAMES.get(x._data.dtype.name)}) should be "
-                               f"convertible without narrowing to the specified dtype "
-                               f"({to_dtype(dtype)})")
+                               f"({TORCH_TYPE_NAMES.get(np_dtype(x._data.dtype).name)}) "
+                               f"should be convertible without narrowing to the specified "
+                               f"dtype ({to_dtype(dtype)})")
         x = _cast(x, dtype)
-    if x._data.dtype.kind != "f":
+    if np_dtype(x._data.dtype).kind != "f":
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor "
-                           f"as input. Got {TORCH_TYPE_NAMES.get(x._data.dtype.name)} "
+                           f"as input. Got {TORCH_TYPE_NAMES.get(np_dtype(x._data.dtype).name)} "
                            f"(tensor of shape {list(x._data.shape)})")
     p = float(ord)
     shape = x._data.shape
@@ -606,25 +621,25 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
 
 # ---- cumsum, cumprod -------------------------------------------------------------------------
 
-def _scan(fn, a, axis):
+def _scan(xp, fn, a, axis):
     # integer and bool scans give int64; float16/float32 accumulate in float64, as
     # PyTorch's CPU scans (Note [low-precision accumulation])
-    dt = _int64_if_integral(a)
+    dt = _int64_if_integral(xp, a)
     if axis is None:
-        return a.astype(dt or a.dtype)
-    acc = dt or accumulation_dtype(a.dtype, scan=True)
+        return xp.copy(xp.astype(a, dt or xp.dtype_of(a)))
+    acc = dt or accumulation_dtype(xp.dtype_of(a), scan=True)
     if acc is None:
         return fn(a, axis=axis)
     out = fn(a, axis=axis, dtype=acc)
-    return out if dt else out.astype(a.dtype)
+    return out if dt else xp.astype(out, a.dtype)
 
 
-def _cumsum_forward(a, axis):
-    return _scan(np.add.accumulate, a, axis)
+def _cumsum_forward(xp, a, axis):
+    return _scan(xp, xp.add_accumulate, a, axis)
 
 
-def _cumprod_forward(a, axis):
-    return _scan(np.multiply.accumulate, a, axis)
+def _cumprod_forward(xp, a, axis):
+    return _scan(xp, xp.multiply_accumulate, a, axis)
 
 
 def _cumsum_vjp(xp, g, x, out, axis):
@@ -706,22 +721,23 @@ def cumprod(input, dim, *, dtype=None):
 
 # ---- softmax, log_softmax ---------------------------------------------------------------------
 
-def _shifted(a, axes):
-    return a - _MAX(a, axis=axes, keepdims=True) if a.size else a
+def _shifted(xp, a, axes):
+    return a - xp.maximum_reduce(a, axis=axes, keepdims=True) if 0 not in a.shape else a
 
 
 @_accumulate_wide
-def _softmax_forward(a, axes):
-    e = np.exp(_shifted(a, axes))
-    return e / _SUM(e, axis=axes, keepdims=True)
+def _softmax_forward(xp, a, axes):
+    e = xp.exp(_shifted(xp, a, axes))
+    return e / xp.add_reduce(e, axis=axes, keepdims=True)
 
 
-def _log_softmax_forward(a, axes):
+def _log_softmax_forward(xp, a, axes):
     # float16 as logsumexp: the sum of exponentials rounded to float16 before the log
-    wide = a.astype(np.float32) if a.dtype == np.float16 else a
-    s = _shifted(wide, axes)
-    total = _SUM(np.exp(s), axis=axes, keepdims=True).astype(a.dtype).astype(wide.dtype)
-    return (s - np.log(total)).astype(a.dtype)
+    wide = xp.astype(a, np.float32) if a.dtype is _F16 else a
+    s = _shifted(xp, wide, axes)
+    total = xp.astype(xp.astype(xp.add_reduce(xp.exp(s), axis=axes, keepdims=True),
+                                a.dtype), wide.dtype)
+    return xp.astype(s - xp.log(total), a.dtype)
 
 
 def _widened(rule):
@@ -769,13 +785,14 @@ def _softmax_call(op, kernel, input, dim, dtype):
         raise TypeError(f"{op.name}() missing 1 required positional arguments: \"dim\"")
     a = one_dim(input, dim, op.name)  # the dim is checked before the dtype, as PyTorch
     x = _cast(input, dtype)
-    if x._data.dtype.kind != "f" and x._data.size == 0:
-        return wrap(np.empty(x._data.shape, x._data.dtype))  # no kernel runs
-    if x._data.dtype.kind != "f":
+    if np_dtype(x._data.dtype).kind != "f" and x._data.size == 0:
+        return wrap(np.empty(x._data.shape, np_dtype(x._data.dtype)))  # no kernel runs
+    if np_dtype(x._data.dtype).kind != "f":
         raise NotImplementedError(
             f"\"{kernel}\" not implemented for "
-            f"'{TORCH_TYPE_NAMES.get(x._data.dtype.name)}': {op.name} of a tensor of shape "
-            f"{list(x._data.shape)} needs a floating dtype; use x.float() or dtype=.")
+            f"'{TORCH_TYPE_NAMES.get(np_dtype(x._data.dtype).name)}': {op.name} of a tensor "
+            f"of shape {list(x._data.shape)} needs a floating dtype; use x.float() or dtype=.")
+    a = one_dim(x, dim, op.name)
     return unary(op, x, () if a is None else (a,))
 
 
@@ -793,19 +810,25 @@ def log_softmax(input, dim=None, dtype=None):
 
 # ---- all, any, count_nonzero: not differentiable --------------------------------------------
 
-def _logical_forward(fn):
-    def forward(a, axes, keepdim):
-        r = fn(a, axis=axes, keepdims=keepdim)
-        return r.astype(np.uint8) if a.dtype == np.uint8 else r  # PyTorch keeps uint8
+def _logical_forward(word):
+    def forward(xp, a, axes, keepdim):
+        r = getattr(xp, word)(a, axis=axes, keepdims=keepdim)
+        # PyTorch keeps uint8
+        return xp.astype(r, np.uint8) if xp.dtype_of(a) == np.uint8 else r
     return forward
 
 
-ALL = Op("all", _logical_forward(np.all), differentiable=False,
+def _count_nonzero_forward(xp, a, axes):
+    if not axes:  # a 0-d input: 1 or 0
+        return xp.astype(a != 0, np.int64)
+    return xp.astype(xp.count_nonzero(a, axis=axes), np.int64)
+
+
+ALL = Op("all", _logical_forward("all"), differentiable=False,
          formula="all(x) is not differentiable (no gradient flows)")
-ANY = Op("any", _logical_forward(np.any), differentiable=False,
+ANY = Op("any", _logical_forward("any"), differentiable=False,
          formula="any(x) is not differentiable (no gradient flows)")
-COUNT_NONZERO = Op("count_nonzero",
-                   lambda a, axes: np.asarray(np.count_nonzero(a, axis=axes), np.int64),
+COUNT_NONZERO = Op("count_nonzero", _count_nonzero_forward,
                    differentiable=False,
                    formula="count_nonzero(x) is not differentiable (no gradient flows)")
 

@@ -18,13 +18,17 @@ Two kinds of derivative:
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 import numpy as np
 
 from .._tensor import Tensor, wrap
+from ..backend.array_api import np_dtype
 from ._core import Op, unary
 from .reductions import check_tensor, keep_dims, numpy_names, one_dim, reduce_dims
+
+_I64 = np.dtype(np.int64)
 
 # ---- named results: torch.return_types.max(values=..., indices=...) --------------------------
 
@@ -85,25 +89,32 @@ def _spread_nan_jvp(xp, ts, x, out, axes, keepdim, shape):
     t = ts[0]
     return xp.sum(t * _spread_nan_weights(xp, x, out, axes, keepdim, t.dtype), axes, keepdim)
 
-def _amax_forward(a, axes, keepdim, shape):
-    return np.maximum.reduce(a, axis=axes, keepdims=keepdim)  # from chainrule's frame
+def _amax_forward(xp, a, axes, keepdim, shape):
+    return xp.maximum_reduce(a, axis=axes, keepdims=keepdim)
 
 
-def _amin_forward(a, axes, keepdim, shape):
-    return np.minimum.reduce(a, axis=axes, keepdims=keepdim)
+def _amin_forward(xp, a, axes, keepdim, shape):
+    return xp.minimum_reduce(a, axis=axes, keepdims=keepdim)
 
 
 def _no_bool_median(a):
-    if a.dtype == np.bool_:
+    if np_dtype(a.dtype) == np.bool_:
         raise NotImplementedError(f"\"median_cpu\" not implemented for 'Bool' (median of a "
                                   f"bool tensor of shape {list(a.shape)}; use x.long())")
 
 
-def _median_forward(a, axes, keepdim, shape):
-    flat = a.ravel()
-    if flat.size == 0 or (a.dtype.kind == "f" and np.isnan(flat).any()):
-        return np.asarray(np.nan, a.dtype)
-    return np.asarray(np.partition(flat, (flat.size - 1) // 2)[(flat.size - 1) // 2])
+def _median_forward(xp, a, axes, keepdim, shape):
+    # the lower median of all (unbatched) entries; NaN if any entry is NaN
+    n = 1
+    for s in shape:
+        n *= s
+    flat = xp.reshape(a, (n,))
+    if n == 0:
+        return xp.add_reduce(flat, axis=-1) * math.nan
+    out = xp.kth(flat, (n - 1) // 2)
+    if xp.dtype_of(a).kind == "f":
+        out = xp.where(xp.any(xp.isnan(flat), axis=-1), math.nan, out)
+    return out
 
 
 _SPREAD = "d {}(x) = g split evenly among the entries equal to the result"
@@ -119,8 +130,9 @@ AMAX, AMIN, MAX, MIN = (Op(name, forward, (vjp,), node=node, reads=((0, 1),), jv
 MEDIAN = Op("median", _median_forward, (_spread_nan_vjp,), node="MedianBackward0",
             reads=((0, 1),), jvp=_spread_nan_jvp, formula=_SPREAD.format("median"))
 
-def _aminmax_forward(a, axes, keepdim, shape, largest):
-    return a.max(axis=axes, keepdims=keepdim) if largest else a.min(axis=axes, keepdims=keepdim)
+def _aminmax_forward(xp, a, axes, keepdim, shape, largest):
+    return (xp.maximum_reduce if largest else xp.minimum_reduce)(a, axis=axes,
+                                                                  keepdims=keepdim)
 
 
 # one row for both results, so both grad_fns are named AminmaxBackward0 as in PyTorch
@@ -180,11 +192,12 @@ def aminmax(input, *, dim=None, keepdim=False):
 
 # ---- select rows ----------------------------------------------------------------------------
 
-def _take_forward(a, idx, axis, keepdim, shape):
+def _take_forward(xp, a, idx, axis, keepdim, shape):
     if axis is None:  # 0-d input
-        return a.copy()
-    v = np.take_along_axis(a, idx, axis)
-    return v if keepdim else np.squeeze(v, axis)
+        return xp.copy(a)
+    # idx has no batch dims
+    v = xp.gather(a, idx, axis) if xp.nb else xp.take_along(a, idx, axis)
+    return v if keepdim else xp.squeeze(v, axis=axis)
 
 
 def _take_vjp(xp, g, x, out, idx, axis, keepdim, shape):
@@ -273,9 +286,16 @@ def min(input, dim=None, keepdim=False, *, other=None):
     return _extreme("min", MIN, MIN_DIM, np.argmin, input, dim, keepdim, other)
 
 
-def _arg(fn, name):
-    def forward(a, axis, keepdim):
-        return np.asarray(fn(a, axis=axis, keepdims=keepdim), np.int64)
+def _arg(word, name):
+    def forward(xp, a, axis, keepdim):
+        fn = getattr(xp, word)
+        if axis is not None:
+            r = fn(a, axis=axis, keepdims=keepdim)
+        else:  # over the flattened (unbatched) tensor
+            r = fn(xp.reshape(a, (-1,)), axis=-1)
+            if keepdim:
+                r = xp.reshape(r, (1,) * (a.ndim - xp.nb))
+        return r if r.dtype is _I64 else xp.astype(r, np.int64)
     op = Op(name, forward, differentiable=False,
             formula=f"{name}(x) is not differentiable (no gradient flows)")
 
@@ -300,8 +320,8 @@ def _arg(fn, name):
     return op, numpy_names(public)
 
 
-ARGMAX, argmax = _arg(np.argmax, "argmax")
-ARGMIN, argmin = _arg(np.argmin, "argmin")
+ARGMAX, argmax = _arg("argmax", "argmax")
+ARGMIN, argmin = _arg("argmin", "argmin")
 
 
 @numpy_names
@@ -322,7 +342,7 @@ def median(input, dim=None, keepdim=False):
     n = a.shape[axis]
     order = np.argsort(a, axis=axis, kind="stable")
     pos = np.full(a.shape[:a.ndim + axis] + (1,) + a.shape[a.ndim + axis + 1:], (n - 1) // 2)
-    if a.dtype.kind == "f":  # a NaN is the median, and argsort puts NaNs last
+    if np_dtype(a.dtype).kind == "f":  # a NaN is the median, and argsort puts NaNs last
         nans = np.isnan(a).sum(axis=axis, keepdims=True)
         pos = np.where(nans > 0, n - nans, pos)
     idx = np.take_along_axis(order, pos, axis)
