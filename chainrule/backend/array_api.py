@@ -178,10 +178,8 @@ class ArrayApiNamespace:
 
     def reshape(self, g, shape):
         shape = tuple(g.shape[:self.nb]) + tuple(shape)
-        if self.name == "dask" and 0 in g.shape:  # Dask's reshape fails on empty arrays
-            if -1 in shape:
-                shape = tuple(0 if s == -1 else s for s in shape)
-            return self.m.zeros(shape, dtype=g.dtype)
+        if self.name == "dask":
+            return _dask_reshape(self.m, g, shape, self.nb)
         return self.m.reshape(g, shape)
 
     def broadcast_to(self, g, shape):
@@ -505,7 +503,7 @@ class ArrayApiNamespace:
         out, o = [], 0
         for s, k in zip(shapes, sizes):
             piece = packed[..., o:o + k]
-            out.append(da.reshape(piece, batch + tuple(s)))
+            out.append(_dask_reshape(self.m, piece, batch + tuple(s), nbat))
             o += k
         return tuple(out)
 
@@ -555,7 +553,7 @@ class ArrayApiNamespace:
         return self._matrix_call("qr", (a,), shapes, mode=mode)
 
     def all_nonzero(self, x) -> bool:
-        return bool(self.m.all(x != 0))
+        return bool(self.m.all(x if x.dtype == self.m.bool else x != 0))
 
     def to_device(self, g, dev):
         from .._tensor import to_device
@@ -576,6 +574,18 @@ class ArrayApiNamespace:
             out.append(self.m.reshape(p[..., o:o + k], tuple(p.shape[:-1]) + tuple(s)))
             o += k
         return out
+
+
+def _dask_reshape(m, g, shape, nb=0):
+    """``reshape`` on Dask, which refuses empty arrays and splits of dims whose chunks do
+    not line up: then the reshaped (unbatched) dims are made one chunk first."""
+    if 0 in g.shape:
+        shape = tuple(0 if s == -1 else s for s in shape)
+        return m.zeros(shape, dtype=g.dtype)
+    try:
+        return m.reshape(g, shape)
+    except (NotImplementedError, ValueError):
+        return m.reshape(g.rechunk({i: -1 for i in range(nb, g.ndim)}), shape)
 
 
 def _basic(key) -> bool:

@@ -247,7 +247,7 @@ def _operands(name, a, b):
     if b._view is not None:
         refresh_view(b)
     ad, bd = a._data, b._data
-    if ad.dtype != bd.dtype:
+    if ad.dtype != bd.dtype and np_dtype(ad.dtype) != np_dtype(bd.dtype):
         raise RuntimeError(
             f"{name}: expected both operands to have the same dtype, but got {a.dtype} and "
             f"{b.dtype} (shapes {list(ad.shape)} and {list(bd.shape)}). Fix: convert one of "
