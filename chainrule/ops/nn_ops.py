@@ -166,13 +166,14 @@ def _max_pool_vjp(xp, g, x, out, kernel, stride, padding, dilation):
     mask = xp.window_argmax(x, kernel, stride, padding, dilation)
     ho, wo = mask.shape[-2:]
     lead = tuple(x.shape[:-2])
-    ge = xp.where(mask, xp.reshape(g, lead + (1, 1, ho, wo)), 0)
+    ge = xp.reshape(g, lead + (1, 1, ho, wo)) * xp.astype(mask, g.dtype)
     return xp.col2im(ge, tuple(x.shape[-2:]), kernel, stride, padding, dilation)
 
 
 def _max_pool_jvp(xp, ts, x, out, kernel, stride, padding, dilation):
     mask = xp.window_argmax(x, kernel, stride, padding, dilation)
-    return xp.sum(xp.where(mask, xp.im2col(ts[0], kernel, stride, padding, dilation), 0),
+    t = ts[0]
+    return xp.sum(xp.im2col(t, kernel, stride, padding, dilation) * xp.astype(mask, t.dtype),
                   axis=(-4, -3))
 
 
