@@ -178,7 +178,8 @@ def _spread(ns, c, axis, step, before, total):
     m = ns.m
     n = c.shape[axis]
     if step > 1 and n:
-        z = m.stack([c] + [m.zeros_like(c)] * (step - 1), axis=axis + 1 if axis < -1 else -1)
+        # (..., n, step, ...): entry k of c first in row k, then reshaped to n * step
+        z = m.stack([c] + [m.zeros_like(c)] * (step - 1), axis=axis)
         shape = list(c.shape)
         shape[axis] = n * step
         c = m.reshape(z, tuple(shape))
@@ -203,25 +204,41 @@ def col2im_sliced(ns, cols, hw, kernel, stride, padding, dilation):
     return out[..., pt:pt + h, pl:pl + w]
 
 
+def _lowest_padded_windows(ns, x, kernel, stride, padding, dilation):
+    """``im2col`` of ``x`` padded with its dtype's lowest value (padding never wins)."""
+    from .array_api import np_dtype
+    dt = np_dtype(x.dtype)
+    if padding != ((0, 0), (0, 0)):
+        x = _padded_ns(ns, x, padding, _lowest(dt))
+    return im2col_sliced(ns, x, kernel, stride, ((0, 0), (0, 0)), dilation), dt
+
+
+def window_max_sliced(ns, x, kernel, stride, padding, dilation):
+    """``window_max`` on any library: ``(..., Ho, Wo)``, NaN propagates."""
+    v, _ = _lowest_padded_windows(ns, x, kernel, stride, padding, dilation)
+    return ns.m.max(v, axis=(-4, -3))
+
+
+def window_sum_sliced(ns, x, kernel, stride, padding):
+    """``window_sum`` on any library: the sum of every zero-padded window."""
+    v = im2col_sliced(ns, x, kernel, stride, padding, (1, 1))
+    return ns.m.sum(v, axis=(-4, -3))
+
+
 def window_argmax_sliced(ns, x, kernel, stride, padding, dilation):
     """``window_argmax`` on any library: one-hot of each window's first maximum (a NaN
     counts as the maximum, as in PyTorch)."""
     m = ns.m
-    dt = np.dtype(str(x.dtype).rsplit(".", 1)[-1])
-    v = im2col_sliced(ns, x, kernel, stride, (padding[0], padding[1]), dilation) \
-        if padding == ((0, 0), (0, 0)) else \
-        im2col_sliced(ns, _padded_ns(ns, x, padding, _lowest(dt)), kernel, stride,
-                      ((0, 0), (0, 0)), dilation)
+    v, dt = _lowest_padded_windows(ns, x, kernel, stride, padding, dilation)
     kh, kw = kernel
     lead = tuple(v.shape[:-4])
     ho, wo = v.shape[-2:]
     flat = m.reshape(v, lead + (kh * kw, ho, wo))
-    if dt.kind == "f":  # NaN wins: put it above every number
-        flat = m.where(m.isnan(flat), m.asarray(np.inf, dtype=flat.dtype), flat)
-        isn = m.isnan(m.reshape(v, lead + (kh * kw, ho, wo)))
     best = m.argmax(flat, axis=-3, keepdims=True)
-    if dt.kind == "f":
+    if dt.kind == "f":  # a window holding NaN picks its first NaN
+        isn = m.isnan(flat)
         first_nan = m.argmax(m.astype(isn, m.int8), axis=-3, keepdims=True)
         best = m.where(m.any(isn, axis=-3, keepdims=True), first_nan, best)
-    pos = m.reshape(m.arange(kh * kw, dtype=best.dtype), (kh * kw, 1, 1))
+    pos = m.reshape(m.arange(kh * kw, dtype=best.dtype, **ns._device_of(v)),
+                    (kh * kw, 1, 1))
     return m.reshape(pos == best, lead + (kh, kw, ho, wo))

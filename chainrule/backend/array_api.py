@@ -295,7 +295,10 @@ class ArrayApiNamespace:
         return self.m.broadcast_to(g, tuple(g.shape[:self.nb]) + tuple(shape))
 
     def reshape(self, g, shape):
-        return self.m.reshape(g, tuple(g.shape[:self.nb]) + tuple(shape))
+        shape = tuple(g.shape[:self.nb]) + tuple(shape)
+        if self.name == "dask":
+            return _dask_reshape(self.m, g, shape, self.nb)
+        return self.m.reshape(g, shape)
 
     def broadcast_to(self, g, shape):
         return self.m.broadcast_to(g, tuple(g.shape[:self.nb]) + tuple(shape))
@@ -432,7 +435,7 @@ class ArrayApiNamespace:
         nb = h.ndim - nd
         return m.permute_dims(h, tuple(range(nb)) + tuple(i + nb for i in inv))
 
-    def einsum(self, spec, *ops):
+    def einsum(self, spec, *ops, optimize=True):
         f = getattr(self.lib, "einsum", None)
         if f is not None:
             return f(spec, *ops)
@@ -581,28 +584,124 @@ class ArrayApiNamespace:
     def window_argmax(self, x, kernel, stride, padding, dilation):
         return _windows.window_argmax_sliced(self, x, kernel, stride, padding, dilation)
 
+    def window_max(self, x, kernel, stride, padding, dilation):
+        return _windows.window_max_sliced(self, x, kernel, stride, padding, dilation)
+
+    def window_sum(self, x, kernel, stride, padding):
+        return _windows.window_sum_sliced(self, x, kernel, stride, padding)
+
     # matrices -------------------------------------------------------------------------------
+    # The standard's linalg extension where the library has it (array-api-strict: when
+    # the "linalg" extension is enabled, as by default); on Dask, whose linalg handles
+    # only single 2-D matrices in square chunks, each batch of whole matrices runs the
+    # chunk library's own linalg (map_blocks: lazy, one task per batch chunk).
     def _linalg(self, word):
         la = getattr(self.m, "linalg", None)
         f = getattr(la, word, None) if la is not None else None
         if f is None:
-            raise self.missing(f"linalg.{word}")
+            raise self.missing(f"linalg.{word}", "the library has no linalg extension "
+                               "(array-api-strict: enable the 'linalg' extension)")
         return f
 
+    def _matrix_call(self, word, arrays, shapes, *args, **kw):
+        """``linalg.word(*arrays, *args, **kw)`` as a tuple of outputs with trailing
+        ``shapes`` (batch dims broadcast over ``arrays``' leading dims)."""
+        if self.name != "dask":
+            try:
+                out = self._linalg(word)(*arrays, *args, **kw)
+            except BackendError:
+                raise
+            except Exception as exc:
+                if type(exc).__name__ == "LinAlgError":
+                    from .numpy_backend import LinAlgError
+                    raise LinAlgError(f"linalg.{word}: {exc}") from None
+                raise
+            return tuple(out) if isinstance(out, tuple) else (out,)
+        return self._dask_matrix_call(word, arrays, shapes, args, kw)
+
+    def _dask_matrix_call(self, word, arrays, shapes, args, kw):
+        da = self.lib
+        cores = [a.ndim - 2 for a in arrays]
+        batch = np.broadcast_shapes(*[tuple(a.shape[:k]) for a, k in zip(arrays, cores)])
+        nbat = len(batch)
+        arrays = [da.broadcast_to(a, batch + tuple(a.shape[k:]))
+                  for a, k in zip(arrays, cores)]
+        chunks = arrays[0].chunks[:nbat]
+        arrays = [a.rechunk(chunks + ((a.shape[-2],), (a.shape[-1],))) for a in arrays]
+        sizes = [math.prod(s) for s in shapes]
+        total = sum(sizes)
+
+        def block(*bs):
+            import array_api_compat
+            ns = array_api_compat.array_namespace(*bs)
+            out = getattr(ns.linalg, word)(*bs, *args, **kw)
+            out = tuple(out) if isinstance(out, tuple) else (out,)
+            lead = tuple(bs[0].shape[:nbat])
+            flat = [ns.reshape(o, lead + (k,)) for o, k in zip(out, sizes)]
+            return ns.concat(flat, axis=-1) if len(flat) > 1 else flat[0]
+
+        dt = arrays[0].dtype
+        meta = np.empty((0,) * (nbat + 1), dtype=dt)
+        bidx = tuple(range(nbat))
+        pairs = []
+        for t, a in enumerate(arrays):  # own indices for each operand's matrix dims
+            pairs += [a, bidx + (nbat + 1 + 2 * t, nbat + 2 + 2 * t)]
+        packed = da.blockwise(block, bidx + (nbat,), *pairs, new_axes={nbat: total},
+                              concatenate=True, dtype=dt, meta=meta)
+        out, o = [], 0
+        for s, k in zip(shapes, sizes):
+            piece = packed[..., o:o + k]
+            out.append(_dask_reshape(self.m, piece, batch + tuple(s), nbat))
+            o += k
+        return tuple(out)
+
     def solve(self, a, b):
-        return self._linalg("solve")(a, b)
+        shapes = (tuple(b.shape[-2:]),)
+        return self._matrix_call("solve", (a, b), shapes)[0]
 
     def inv(self, a):
-        return self._linalg("inv")(a)
+        return self._matrix_call("inv", (a,), (tuple(a.shape[-2:]),))[0]
 
     def det(self, a):
-        return self._linalg("det")(a)
+        return self._matrix_call("det", (a,), ((),))[0]
 
-    def svd(self, a):
-        return self._linalg("svd")(a, full_matrices=False)
+    def slogdet(self, a):
+        return self._matrix_call("slogdet", (a,), ((), ()))
+
+    def cholesky(self, a, upper=False):
+        return self._matrix_call("cholesky", (a,), (tuple(a.shape[-2:]),), upper=upper)[0]
+
+    def eigh(self, a, uplo="L"):
+        # the standard's eigh takes no UPLO: give it the symmetric matrix that
+        # triangle defines
+        m = self.m
+        if uplo == "L":
+            low = m.tril(a)
+            a = low + self.swapaxes(m.tril(a, k=-1), -1, -2)
+        else:
+            up = m.triu(a)
+            a = up + self.swapaxes(m.triu(a, k=1), -1, -2)
+        n = a.shape[-1]
+        return self._matrix_call("eigh", (a,), ((n,), (n, n)))
+
+    def svd(self, a, full_matrices=False):
+        mm, n = a.shape[-2:]
+        k = min(mm, n)
+        shapes = ((mm, mm if full_matrices else k), (k,), (n if full_matrices else k, n))
+        return self._matrix_call("svd", (a,), shapes, full_matrices=full_matrices)
+
+    def qr(self, a, mode="reduced"):
+        mm, n = a.shape[-2:]
+        k = min(mm, n)
+        if mode == "r":
+            q, r = self.qr(a, "reduced")
+            return self.m.zeros(tuple(a.shape[:-2]) + (mm, 0), dtype=a.dtype,
+                                **self._device_of(a)), r
+        shapes = ((mm, mm), (mm, n)) if mode == "complete" else ((mm, k), (k, n))
+        return self._matrix_call("qr", (a,), shapes, mode=mode)
 
     def all_nonzero(self, x) -> bool:
-        return bool(self.m.all(x != 0))
+        return bool(self.m.all(x if x.dtype == self.m.bool else x != 0))
 
     def to_device(self, g, dev):
         from .._tensor import to_device
@@ -625,6 +724,18 @@ class ArrayApiNamespace:
         return out
 
 
+def _dask_reshape(m, g, shape, nb=0):
+    """``reshape`` on Dask, which refuses empty arrays and splits of dims whose chunks do
+    not line up: then the reshaped (unbatched) dims are made one chunk first."""
+    if 0 in g.shape:
+        shape = tuple(0 if s == -1 else s for s in shape)
+        return m.zeros(shape, dtype=g.dtype)
+    try:
+        return m.reshape(g, shape)
+    except (NotImplementedError, ValueError):
+        return m.reshape(g.rechunk({i: -1 for i in range(nb, g.ndim)}), shape)
+
+
 def _basic(key) -> bool:
     """A key of ints, slices, None and Ellipsis only (every library takes it as is)."""
     if not isinstance(key, tuple):
@@ -633,4 +744,45 @@ def _basic(key) -> bool:
 
 
 def _einsum_by_matmul(ns, spec, *ops):
-    raise ns.missing("einsum", "the library has no einsum")
+    """``einsum`` from standard functions: each operand's repeated letters taken on the
+    diagonal, its axes laid out in one common letter order (size 1 where it lacks a
+    letter), the product broadcast, the letters not in the output summed."""
+    m = ns.m
+    spec = spec.replace(" ", "")
+    lhs, arrow, rhs = spec.partition("->")
+    subs = lhs.split(",")
+    used = set(spec)
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+            if c not in used]
+    n_ell = max([x.ndim - (len(s) - 3) for x, s in zip(ops, subs) if "..." in s],
+                default=0)
+    ell = "".join(free[:n_ell])
+    full = []
+    for x, s in zip(ops, subs):
+        if "..." in s:
+            k = x.ndim - (len(s) - 3)
+            s = s.replace("...", ell[n_ell - k:] if k else "")
+        full.append(s)
+    if arrow:
+        out = rhs.replace("...", ell)
+    else:
+        joined = "".join(full)
+        out = ell + "".join(sorted(c for c in set(joined) if joined.count(c) == 1
+                                   and c not in ell))
+    order = list(out) + sorted({c for s in full for c in s} - set(out))
+    total = None
+    for x, s in zip(ops, full):
+        s = list(s)
+        while len(set(s)) < len(s):  # a repeated letter: keep its diagonal (last axis)
+            c = next(c for c in s if s.count(c) > 1)
+            a1 = s.index(c)
+            a2 = s.index(c, a1 + 1)
+            x = ns.diagonal(x, 0, a1 - len(s), a2 - len(s))
+            s = [d for i, d in enumerate(s) if i not in (a1, a2)] + [c]
+        mine = [c for c in order if c in s]
+        x = m.permute_dims(x, tuple(s.index(c) for c in mine))
+        shape = tuple(x.shape[mine.index(c)] if c in s else 1 for c in order)
+        x = m.reshape(x, shape)
+        total = x if total is None else total * x
+    red = tuple(range(len(out), len(order)))
+    return m.sum(total, axis=red) if red else total

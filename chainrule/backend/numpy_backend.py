@@ -158,6 +158,8 @@ class NumpyNamespace:
     def log1p(x):
         return np.log1p(x)
 
+    expm1 = staticmethod(np.expm1)
+
     @staticmethod
     def astype(x, dtype):
         return x.astype(dtype, copy=False)
@@ -208,9 +210,7 @@ class NumpyNamespace:
     def swapaxes(g, a, b):
         return np.swapaxes(g, a, b)
 
-    @staticmethod
-    def matmul(a, b):
-        return np.matmul(a, b)
+    matmul = staticmethod(np.matmul)
 
     def zeros(self, g, shape):
         """Zeros of ``batch + shape`` with ``g``'s dtype and batch dims."""
@@ -318,8 +318,9 @@ class NumpyNamespace:
         d[...] = g
         return z
 
-    def einsum(self, spec, *ops):
-        return np.einsum(spec, *ops, optimize=True)
+    def einsum(self, spec, *ops, optimize=True):
+        """``einsum(spec, *ops)``; ``optimize``: let NumPy pick a BLAS contraction path."""
+        return np.einsum(spec, *ops, optimize=optimize)
 
     # reductions (ops/reductions.py) ------------------------------------------------------
     @staticmethod
@@ -482,6 +483,16 @@ class NumpyNamespace:
         (a constant: not differentiated)."""
         return _windows.window_argmax(x, kernel, stride, padding, dilation)
 
+    @staticmethod
+    def window_max(x, kernel, stride, padding, dilation):
+        """The maximum of every window ``(..., Ho, Wo)`` (padding never wins; NaN wins)."""
+        return _windows.window_max(x, kernel, stride, padding, dilation)
+
+    @staticmethod
+    def window_sum(x, kernel, stride, padding):
+        """The sum of every window of the zero-padded ``x``, ``(..., Ho, Wo)``."""
+        return _windows.window_sum(x, kernel, stride, padding)
+
     # matrices (ops/linalg_decomp.py): batch-agnostic, they address trailing dims only --
     @staticmethod
     def solve(a, b):
@@ -507,9 +518,40 @@ class NumpyNamespace:
         return np.linalg.det(a)
 
     @staticmethod
-    def svd(a):
-        """Reduced ``u, s, vh`` of ``a`` (..., m, n)."""
-        return np.linalg.svd(a, full_matrices=False)
+    def svd(a, full_matrices=False):
+        """``u, s, vh`` of ``a`` (..., m, n), reduced unless ``full_matrices``."""
+        return np.linalg.svd(a, full_matrices=full_matrices)
+
+    @staticmethod
+    def slogdet(a):
+        """``(sign, log|det a|)`` of ``a`` (..., n, n)."""
+        return np.linalg.slogdet(a)
+
+    @staticmethod
+    def cholesky(a, upper=False):
+        """The Cholesky factor of ``a`` (..., n, n), read from its lower triangle
+        (``upper``: the transposed factor, C-contiguous); ``LinAlgError`` when ``a`` is
+        not positive-definite."""
+        try:
+            lower = np.linalg.cholesky(a)
+        except np.linalg.LinAlgError:
+            raise LinAlgError("linalg.cholesky: the input is not positive-definite") from None
+        return np.swapaxes(lower, -1, -2).copy() if upper else lower
+
+    @staticmethod
+    def eigh(a, uplo="L"):
+        """Eigenvalues (ascending) and eigenvectors of the symmetric matrix read from the
+        lower (``uplo="L"``) or upper triangle of ``a`` (..., n, n)."""
+        return np.linalg.eigh(a, UPLO=uplo)
+
+    @staticmethod
+    def qr(a, mode="reduced"):
+        """``q, r`` of ``a`` (..., m, n); ``mode``: "reduced", "complete" or "r" (then
+        ``q`` is ``(..., m, 0)``)."""
+        if mode == "r":
+            m = a.shape[-2]
+            return np.zeros(a.shape[:-2] + (m, 0), a.dtype), np.linalg.qr(a, mode="r")
+        return np.linalg.qr(a, mode=mode)
 
     @staticmethod
     def all_nonzero(x) -> bool:

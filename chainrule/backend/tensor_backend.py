@@ -216,8 +216,9 @@ class TensorNamespace:
 
     def window_argmax(self, x, kernel, stride, padding, dilation):
         from .._tensor import wrap
-        from . import _windows
-        return wrap(_windows.window_argmax(_raw(x), kernel, stride, padding, dilation))
+        from .registry import backend_of
+        raw = _raw(x)  # a constant, on the data's own library
+        return wrap(backend_of(raw).xp.window_argmax(raw, kernel, stride, padding, dilation))
 
     # matrices: rows of ops/linalg_decomp.py, batch-agnostic like the raw words ----------
     def solve(self, a, b):

@@ -16,6 +16,8 @@ import chainrule as _cr
 
 from .._tensor import Tensor, wrap
 from ..ops.reductions import TORCH_TYPE_NAMES as _TYPE_NAMES
+from ..backend.array_api import np_dtype
+from ..backend.registry import backend_of
 
 __all__ = [
     "binary_cross_entropy",
@@ -153,12 +155,13 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
 # ---- class-index losses -----------------------------------------------------------------
 
 def _class_targets(name, input, target, ignore_index):
-    """``(target as int64 array with ignored entries set to 0, valid mask)``, checked."""
+    """``(target as int64 array with ignored entries set to 0, valid mask)``, checked.
+    Raw arrays of the target's library (its namespace ``xp`` does the work)."""
     t = target._data
     if input.dim() > 1 and (t.shape[0] if t.ndim else 0) != input.shape[0]:
         raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
                          f"batch_size ({t.shape[0] if t.ndim else 0}).")
-    if t.dtype.kind not in "iu":
+    if np_dtype(t.dtype).kind not in "iu":
         raise RuntimeError(f"{name}: expected target of an integer dtype (class indices), "
                            f"got {target.dtype}")
     cdim = 1 if input.dim() > 1 else 0
@@ -167,11 +170,13 @@ def _class_targets(name, input, target, ignore_index):
     if tuple(t.shape) != want:
         raise RuntimeError(f"{name}: expected target of shape {list(want)} for input of shape "
                            f"{list(input.shape)}, got {list(t.shape)}")
+    xp = backend_of(t).xp
     valid = t != ignore_index
     bad = valid & ((t < 0) | (t >= n_cls))
-    if bad.any():
-        raise IndexError(f"Target {int(t[bad].flat[0])} is out of bounds.")
-    return np.where(valid, t, 0).astype(np.int64), valid, cdim
+    if not xp.all_nonzero(~bad):  # (a lazy target is computed here)
+        tn, bn = np.asarray(target.tolist()), np.asarray(wrap(bad).tolist())
+        raise IndexError(f"Target {int(tn[bn].flat[0])} is out of bounds.")
+    return xp.astype(xp.where(valid, t, 0), np.int64), valid, cdim
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
@@ -182,18 +187,19 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     if input.dim() < 1:
         raise ValueError(f"Expected 1 or more dimensions (got {input.dim()})")
     safe, valid, cdim = _class_targets("nll_loss", input, target, ignore_index)
-    picked = input.gather(cdim, wrap(np.expand_dims(safe, cdim))).squeeze(cdim)
-    dt = input._data.dtype
-    w = valid.astype(dt)
+    xp = backend_of(safe).xp
+    picked = input.gather(cdim, wrap(xp.expand_dims(safe, cdim))).squeeze(cdim)
+    dt = np_dtype(input._data.dtype)
+    w = wrap(xp.astype(valid, dt))
     if weight is not None:
-        w = w * weight._data[safe]
-    loss = -picked * wrap(w)
+        w = w * _cr.take(weight.detach(), wrap(safe))
+    loss = -picked * w
     if reduction == "none":
         return loss
     if reduction == "sum":
         return loss.sum()
     if reduction == "mean":
-        return loss.sum() / wrap(np.asarray(w.sum(), dtype=dt))
+        return loss.sum() / w.sum()
     raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
@@ -212,8 +218,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     logp = input.log_softmax(cdim)
     wshape = [1] * input.dim()
     wshape[cdim] = n_cls
-    if tuple(target.shape) == tuple(input.shape) and target._data.dtype.kind != "b":
-        if target._data.dtype.kind != "f":
+    if tuple(target.shape) == tuple(input.shape) and \
+            np_dtype(target._data.dtype).kind != "b":
+        if np_dtype(target._data.dtype).kind != "f":
             raise RuntimeError(f"Expected floating point type for target with class "
                                f"probabilities, got {target.dtype}")
         t = target
@@ -234,13 +241,13 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         return nll
     safe, valid, _ = _class_targets("cross_entropy", input, target, ignore_index)
     smooth = logp if weight is None else logp * weight.reshape(tuple(wshape))
-    smooth = -smooth.sum(cdim) * wrap(valid.astype(input._data.dtype))
+    xp = backend_of(safe).xp
+    w = wrap(xp.astype(valid, np_dtype(input._data.dtype)))
+    smooth = -smooth.sum(cdim) * w
     if reduction == "mean":
-        if weight is None:
-            denom = valid.sum()
-        else:
-            denom = (weight._data[safe] * valid).sum()
-        smooth = smooth.sum() / wrap(np.asarray(denom, dtype=input._data.dtype))
+        if weight is not None:
+            w = w * _cr.take(weight.detach(), wrap(safe))
+        smooth = smooth.sum() / w.sum()
     else:
         smooth = _reduce(smooth, reduction)
     return (1 - label_smoothing) * nll + smooth * (label_smoothing / n_cls)
@@ -258,7 +265,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                          f"input size ({input.shape}) is deprecated. Please ensure they have "
                          f"the same size.")
     x = input._data
-    if x.size and ((x < 0) | (x > 1)).any():
+    if 0 not in x.shape and not backend_of(x).xp.all_nonzero(~((x < 0) | (x > 1))):
         raise RuntimeError("all elements of input should be between 0 and 1")
     log_x = _cr.clamp(input.log(), min=-100.0)
     log_1mx = _cr.clamp((1 - input).log(), min=-100.0)

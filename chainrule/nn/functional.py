@@ -20,6 +20,8 @@ import chainrule as _cr
 
 from .. import _args
 from .._tensor import Tensor, wrap
+from ..backend.array_api import np_dtype
+from ..backend.registry import backend_of
 from ..ops import nn_ops as _nn_ops
 from ..ops.reductions import TORCH_TYPE_NAMES as _TYPE_NAMES
 from ._functional_loss import (  # noqa: F401  (re-exported)
@@ -311,7 +313,7 @@ def adaptive_avg_pool2d(input, output_size):
         return _nn_ops.avg_pool2d(input, k, k, (0, 0))
     # Note [adaptive pooling]: uneven windows overlap; the pooling is separable, so it is
     # A_h @ x @ A_w^T with constant averaging matrices (two recorded matmuls).
-    dt = input._data.dtype
+    dt = np_dtype(input._data.dtype)
     ah = wrap(_adaptive_matrix(h, ho, dt))
     awt = wrap(np.ascontiguousarray(_adaptive_matrix(w, wo, dt).T))
     return ah.matmul(input.matmul(awt))
@@ -487,7 +489,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
         raise RuntimeError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    dt = input._data.dtype
+    dt = np_dtype(input._data.dtype)
     if dt.kind != "f":
         raise RuntimeError(f"result type Float can't be cast to the desired output type "
                            f"{_TYPE_NAMES.get(dt.name, input.dtype)}")
@@ -516,7 +518,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     if weight.dim() != 2:
         raise RuntimeError("'weight' must be 2-D")
     _check_tensor("embedding", "indices", input)
-    if input._data.dtype.kind not in "iu":
+    if np_dtype(input._data.dtype).kind not in "iu":
         raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the "
                            f"following scalar types: Long, Int; but got {input.dtype} instead "
                            f"(while checking arguments for embedding)")
@@ -524,17 +526,34 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         raise NotImplementedError("embedding: scale_grad_by_freq and sparse are not "
                                   "supported in chainrule")
     idx = input._data
-    if idx.size and (idx.min() < 0 or idx.max() >= v):
+    lo, hi = _index_range(idx)
+    if lo is not None and (lo < 0 or hi >= v):
         raise IndexError("index out of range in self")
     if max_norm is not None:
-        _renorm_rows(weight, np.unique(idx), max_norm, norm_type)
+        _renorm_rows(weight, np.unique(_host(idx)), max_norm, norm_type)
     out = weight[input]
-    if padding_idx is not None and (idx == padding_idx).any():
+    if padding_idx is not None and not backend_of(idx).xp.all_nonzero(idx != padding_idx):
         # Note [embedding padding_idx]: the forward reads the row as it is; only its
         # gradient is cut (a where between the gathered rows and their detached copy)
         keep = wrap((idx != padding_idx)[..., None])
         out = _cr.where(keep, out, out.detach())
     return out
+
+
+def _index_range(idx):
+    """``(min, max)`` of an integer array of any library as Python ints (a lazy array is
+    computed), ``(None, None)`` when it is empty."""
+    if 0 in idx.shape:
+        return None, None
+    if type(idx) is np.ndarray:
+        return idx.min(), idx.max()
+    m = backend_of(idx).xp.m
+    return int(m.min(idx)), int(m.max(idx))
+
+
+def _host(a):
+    """A NumPy array of the values of ``a`` (any library; a lazy array is computed)."""
+    return backend_of(a).to_numpy(a)
 
 
 def _renorm_rows(weight, rows, max_norm, norm_type):
@@ -549,20 +568,25 @@ def _renorm_rows(weight, rows, max_norm, norm_type):
 def one_hot(tensor, num_classes=-1):
     """``(*, num_classes)`` int64 with a 1 at each class index."""
     _check_tensor("one_hot", "tensor", tensor)
-    if tensor._data.dtype.kind not in "iu":
+    if np_dtype(tensor._data.dtype).kind not in "iu":
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
     idx = tensor._data
-    if idx.size and idx.min() < 0:
+    lo, hi = _index_range(idx)
+    if lo is not None and lo < 0:
         raise RuntimeError("Class values must be non-negative.")
     if num_classes == -1:
-        if not idx.size:
+        if lo is None:
             raise RuntimeError("Can not infer total number of classes from empty tensor.")
-        num_classes = int(idx.max()) + 1
-    elif idx.size and idx.max() >= num_classes:
+        num_classes = int(hi) + 1
+    elif lo is not None and hi >= num_classes:
         raise RuntimeError("Class values must be smaller than num_classes.")
-    out = np.zeros(idx.shape + (num_classes,), dtype=np.int64)
-    np.put_along_axis(out, idx[..., None].astype(np.int64), 1, axis=-1)
-    return wrap(out)
+    if type(idx) is np.ndarray:
+        out = np.zeros(idx.shape + (num_classes,), dtype=np.int64)
+        np.put_along_axis(out, idx[..., None].astype(np.int64), 1, axis=-1)
+        return wrap(out)
+    be = backend_of(idx)  # another library: compare with the class numbers
+    classes = be.asarray(np.arange(num_classes, dtype=np_dtype(idx.dtype)))
+    return wrap(be.xp.astype(idx[..., None] == classes, np.int64))
 
 
 # ---- activations -----------------------------------------------------------------------

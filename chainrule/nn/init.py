@@ -12,6 +12,7 @@ import numpy as np
 
 from .._grad_mode import no_grad
 from .._tensor import Tensor, wrap
+from ..backend.array_api import np_dtype
 
 __all__ = [
     "calculate_gain",
@@ -60,7 +61,8 @@ def _rng(generator):
 
 def _fill(tensor, values):
     with no_grad():
-        tensor.copy_(wrap(np.asarray(values).astype(tensor._data.dtype, copy=False)))
+        tensor.copy_(wrap(np.asarray(values).astype(np_dtype(tensor._data.dtype),
+                                                    copy=False)))
     return tensor
 
 

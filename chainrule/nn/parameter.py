@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .._tensor import Tensor
 
 __all__ = ["Parameter"]
@@ -54,7 +56,11 @@ class Parameter(Tensor):
     __str__ = __repr__
 
     def __reduce_ex__(self, protocol):
-        return (_rebuild_parameter, (self._data.copy(), self._rg))
+        d = self._data
+        if type(d) is not np.ndarray:  # another library's array: its own copy
+            from ..backend.registry import backend_of
+            return (_rebuild_parameter, (backend_of(d).xp.copy(d), self._rg))
+        return (_rebuild_parameter, (d.copy(), self._rg))
 
     def __deepcopy__(self, memo):
         if id(self) in memo:

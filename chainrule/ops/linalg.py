@@ -26,10 +26,11 @@ from .._grad_mode import STATE
 from .._tensor import Tensor, refresh_view, wrap
 from ..autograd.forward_ad import STATE as _FW
 from ..autograd.forward_ad import push as _fw_push
+from ..backend.array_api import np_dtype
+from ..backend.registry import common_backend
 from ._core import Op, _out_checks, _record, nary
 
 _ndarray = np.ndarray
-_np_matmul = np.matmul
 
 
 def _fmt(shape) -> str:
@@ -37,6 +38,11 @@ def _fmt(shape) -> str:
 
 
 # ---- matmul family: rows ---------------------------------------------------------------
+
+def _flat(xp):
+    """``xp`` without batch dims: for reshaping saved (unbatched) values."""
+    return xp.with_nb(-xp.nb) if xp.nb else xp
+
 
 def _mm_da(xp, g, a, b, out, b_t=False):
     return xp.matmul(g, xp.swapaxes(b, -1, -2))
@@ -70,7 +76,7 @@ def _matmul_da(xp, g, a, b, out, sa, sb, folded):
 def _matmul_db(xp, g, a, b, out, sa, sb, folded):
     """Cotangent of ``b`` in ``a @ b`` for any ranks."""
     if folded:  # fold a's batch dims into rows: one product, no sum_to
-        a2 = a.reshape(math.prod(sa[:-1]), sa[-1])
+        a2 = _flat(xp).reshape(a, (math.prod(sa[:-1]), sa[-1]))
         return xp.matmul(xp.swapaxes(a2, -1, -2), xp.reshape(g, (a2.shape[0], sb[-1])))
     if len(sa) == 1:
         if len(sb) == 1:
@@ -94,14 +100,14 @@ def _tangent_product(xp, t, p, out_shape, t_left):
     product's unbatched shape) then drops the lifted dims."""
     st, sp = tuple(t.shape[xp.nb:]), tuple(p.shape)
     if t_left and len(sp) == 2 and sp[0]:  # fold t's leading dims into one BLAS product
-        flat = t.reshape(-1, sp[0]) @ p
-        return xp.reshape(flat.reshape(tuple(t.shape[:-1]) + sp[1:]), out_shape)
+        flat = xp.matmul(_flat(xp).reshape(t, (-1, sp[0])), p)
+        return xp.reshape(_flat(xp).reshape(flat, tuple(t.shape[:-1]) + sp[1:]), out_shape)
     if t_left:
         lt, lp = (st if len(st) > 1 else (1,) + st), (sp if len(sp) > 1 else sp + (1,))
     else:
         lt, lp = (st if len(st) > 1 else st + (1,)), (sp if len(sp) > 1 else (1,) + sp)
     t = xp.reshape(t, (1,) * (len(lp) - len(lt)) + lt)
-    p = p.reshape(lp) if lp != sp else p
+    p = _flat(xp).reshape(p, lp) if lp != sp else p
     return xp.reshape(xp.matmul(t, p) if t_left else xp.matmul(p, t), out_shape)
 
 
@@ -116,30 +122,30 @@ def _matmul_jvp(xp, ts, a, b, out, *params):
 
 
 _BILINEAR = {"nin": 2, "reads": ((1,), (0,)), "kind": "bilinear", "jvp": _matmul_jvp}
-MM = Op("mm", _np_matmul, (_mm_da, _mm_db), node="MmBackward0", **_BILINEAR,
+MM = Op("mm", "matmul", (_mm_da, _mm_db), node="MmBackward0", **_BILINEAR,
         formula="d(a @ b) = da @ b + a @ db:  ga = g @ b^T,  gb = a^T @ g")
-BMM = Op("bmm", _np_matmul, (_mm_da, _mm_db), node="BmmBackward0", **_BILINEAR,
+BMM = Op("bmm", "matmul", (_mm_da, _mm_db), node="BmmBackward0", **_BILINEAR,
          formula="d(a @ b) per batch:  ga = g @ b^T,  gb = a^T @ g")
-MV = Op("mv", _np_matmul, (_matmul_da, _matmul_db), node="MvBackward0", **_BILINEAR,
+MV = Op("mv", "matmul", (_matmul_da, _matmul_db), node="MvBackward0", **_BILINEAR,
         formula="d(A @ v):  gA = outer(g, v),  gv = A^T @ g")
-DOT = Op("dot", _np_matmul, (_matmul_da, _matmul_db), node="DotBackward0", **_BILINEAR,
+DOT = Op("dot", "matmul", (_matmul_da, _matmul_db), node="DotBackward0", **_BILINEAR,
          formula="d(a . b) = da . b + a . db:  ga = g b,  gb = g a")
-VDOT = Op("vdot", _np_matmul, (_matmul_da, _matmul_db), node="VdotBackward0",
+VDOT = Op("vdot", "matmul", (_matmul_da, _matmul_db), node="VdotBackward0",
           **_BILINEAR, formula="d vdot(a, b) (real) = g b da + g a db")
 # Note [matmul grad_fn]: PyTorch names the node after the kernel it dispatched to:
 # MmBackward0 (2-D @ 2-D), DotBackward0 (1-D @ 1-D), MvBackward0 (2-D @ 1-D), and
 # UnsafeViewBackward0 for batched products, whose 1-D operands are unsqueezed and whose
 # batch dims are folded.  We keep those names; 1-D @ 2-D (SqueezeBackward4 in PyTorch)
 # and 2-D @ 3-D (CloneBackward0) also use the general row, named UnsafeViewBackward0.
-MATMUL = Op("matmul", _np_matmul, (_matmul_da, _matmul_db), node="UnsafeViewBackward0",
+MATMUL = Op("matmul", "matmul", (_matmul_da, _matmul_db), node="UnsafeViewBackward0",
             **_BILINEAR,
             formula="d(a @ b):  ga = sum_to(g @ b^T, a.shape),  gb = sum_to(a^T @ g, b.shape)")
 
 
 # ---- linear: x @ W^T + b, one row (nn.Linear's hot path) -----------------------------------
 
-def _linear_forward(x, w, b):
-    out = np.matmul(x, w.T)
+def _linear_forward(xp, x, w, b):
+    out = xp.matmul(x, w.T if w.ndim == 2 else xp.swapaxes(w, -1, -2))
     if b is not None:
         out += b  # out is new: adding in place saves a temporary
     return out
@@ -205,11 +211,20 @@ def _bilinear(op, a, b, ad, bd, params, shape=None, folded=None):
     ``folded``: ``ad`` reshaped to a matrix for one BLAS call; ``shape``: the result's
     shape then.  The node saves ``ad`` itself, so a rebuilt saved value has the shape
     its producer expects (Note [saved values])."""
-    out = op.forward(ad if folded is None else folded, bd)
-    if type(out) is not _ndarray:
-        out = np.asarray(out)
-    if shape is not None:
-        out = out.reshape(shape)
+    if type(ad) is not _ndarray or type(bd) is not _ndarray:
+        # Note [backends] in _dispatch_any.py: the same product on the operands' library
+        be = common_backend((ad, bd), op.name)
+        ad, bd = (be.asarray(d) if type(d) is _ndarray else d for d in (ad, bd))
+        out = op.forward_on(be.xp)(ad if folded is None else
+                                   be.xp.reshape(ad, (-1, ad.shape[-1])), bd)
+        if shape is not None:
+            out = be.xp.reshape(out, shape)
+    else:
+        out = op.forward(ad if folded is None else folded, bd)
+        if type(out) is not _ndarray:
+            out = np.asarray(out)
+        if shape is not None:
+            out = out.reshape(shape)
     if STATE.enabled and (a._rg or b._rg):
         node = _record(op, out, (a, b), params, (ad, bd))
         t = wrap(out, node)
@@ -232,12 +247,12 @@ def _operands(name, a, b):
     if b._view is not None:
         refresh_view(b)
     ad, bd = a._data, b._data
-    if ad.dtype != bd.dtype:
+    if ad.dtype != bd.dtype and np_dtype(ad.dtype) != np_dtype(bd.dtype):
         raise RuntimeError(
             f"{name}: expected both operands to have the same dtype, but got {a.dtype} and "
             f"{b.dtype} (shapes {list(ad.shape)} and {list(bd.shape)}). Fix: convert one of "
             f"them, e.g. b.to(a.dtype).")
-    if ad.dtype.kind == "b":
+    if (ad.dtype.kind if type(ad.dtype) is np.dtype else np_dtype(ad.dtype).kind) == "b":
         raise NotImplementedError(f"{name}: not implemented for 'Bool' tensors (shapes "
                                   f"{list(ad.shape)} and {list(bd.shape)}). Fix: convert "
                                   f"them first, e.g. a.float() @ b.float().")
@@ -262,9 +277,10 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     if na == 2 and nb_ == 2:
         if sa[1] != sb[0]:
             raise _inner_error("matmul", sa, sb, sa[1], sb[0])
-        flags = bd.flags  # Note [gradient layout]
+        flags = getattr(bd, "flags", None)  # Note [gradient layout]
         return _bilinear(MM, input, other, ad, bd,
-                         (True,) if flags.f_contiguous and not flags.c_contiguous else ())
+                         (True,) if flags is not None and flags.f_contiguous
+                         and not flags.c_contiguous else ())
     if na == 0 or nb_ == 0:
         raise RuntimeError(f"matmul: both arguments to matmul need to be at least 1D, but they "
                            f"are {na}D and {nb_}D (shapes {list(sa)} and {list(sb)}). Fix: "
@@ -285,7 +301,7 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
         # (NumPy loops over small products otherwise, several times slower); the rule
         # folds the saved a the same way, so the gradient of b is one product too.
         return _bilinear(MATMUL, input, other, ad, bd, (sa, sb, True), sa[:-1] + sb[-1:],
-                         ad.reshape(-1, ka))
+                         ad.reshape(-1, ka) if type(ad) is _ndarray else True)
     op = DOT if na == 1 and nb_ == 1 else MV if na == 2 and nb_ == 1 else MATMUL
     return _bilinear(op, input, other, ad, bd, (sa, sb, False))
 
@@ -548,11 +564,14 @@ def _einsum_backward(op, xp, g, needs, saved, params):
             for i, n in enumerate(needs)]
 
 
-def _einsum_forward(*args):
+def _einsum_forward(xp, *args):
     *arrays, subs, out, _ = args
-    # BLAS-backed contraction paths pay off for 3+ operands or large ones
-    big = len(arrays) > 2 or max(a.size for a in arrays) > 4096
-    return np.einsum(",".join(subs) + "->" + out, *arrays, optimize=big)
+    # BLAS-backed contraction paths pay off for 3+ operands or large ones; operands
+    # may carry xp.nb leading batch dims (all of them: "..." stands for those)
+    big = len(arrays) > 2 or max(math.prod(a.shape) for a in arrays) > 4096
+    lead = "..." if xp.nb else ""
+    spec = ",".join(lead + s for s in subs) + "->" + lead + out
+    return xp.einsum(spec, *arrays, optimize=big)
 
 
 def _einsum_jvp(xp, ts, *args):

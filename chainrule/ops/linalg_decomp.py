@@ -59,7 +59,8 @@ import math
 import numpy as np
 
 from .._tensor import Tensor
-from ..backend.numpy_backend import RAW, LinAlgError
+from ..backend.array_api import np_dtype
+from ..backend.numpy_backend import LinAlgError
 from . import views as _views
 from ._core import Op, nary, unary
 from .reductions import TORCH_TYPE_NAMES, check_tensor
@@ -121,10 +122,13 @@ def _right_solve(xp, z, a):
 
 # ---- solve -------------------------------------------------------------------------------
 
-def _solve_forward(a, b, vector, a_shape, b_shape, x_shape):
-    if vector:
-        return np.linalg.solve(a, b[..., None])[..., 0]
-    return np.linalg.solve(a, b)
+def _solve_forward(xp, a, b, vector, a_shape, b_shape, x_shape):
+    try:
+        if vector:
+            return xp.solve(a, b[..., None])[..., 0]
+        return xp.solve(a, b)
+    except LinAlgError:
+        raise _solve_error(a, x_shape, vector) from None
 
 
 def _solve_backward(op, xp, g, needs, saved, params):
@@ -172,10 +176,10 @@ SOLVE = Op("linalg_solve", _solve_forward, None, nin=2, reads=((0, 2), (0,)),
 
 # ---- inv, det, slogdet ----------------------------------------------------------------
 
-def _inv_forward(a):
+def _inv_forward(xp, a):
     try:
-        return np.linalg.inv(a)
-    except np.linalg.LinAlgError:
+        return xp.inv(a)
+    except LinAlgError:
         raise _singular_error("linalg.inv", a) from None
 
 
@@ -223,16 +227,16 @@ def _trace(xp, x):
     return xp.sum(xp.diagonal(x, 0, -2, -1), -1)
 
 
-DET = Op("linalg_det", np.linalg.det,
+DET = Op("linalg_det", "det",
          (lambda xp, g, a, out: xp.expand_dims(g, (-2, -1)) * _cofactor(xp, a),),
          reads=((0,),), node="LinalgDetBackward0",
          jvp=lambda xp, ts, a, out: xp.sum(_cofactor(xp, a) * ts[0], (-2, -1)),
          formula="d = det(A):  gA = g cof(A) = g d A^{-T};  dd = <cof(A), dA>")
 
 
-def _slogdet_forward(a):
-    sign, logabs = np.linalg.slogdet(a)
-    return np.stack([sign, logabs], axis=-1)
+def _slogdet_forward(xp, a):
+    sign, logabs = xp.slogdet(a)
+    return xp.pack((sign, logabs), ((), ()))
 
 
 def _slogdet_vjp(xp, g, a, out):
@@ -253,12 +257,11 @@ SLOGDET = Op("linalg_slogdet", _slogdet_forward, (_slogdet_vjp,), reads=((0,),),
 
 # ---- cholesky ----------------------------------------------------------------------------
 
-def _cholesky_forward(a, upper):
+def _cholesky_forward(xp, a, upper):
     try:
-        lower = np.linalg.cholesky(a)
-    except np.linalg.LinAlgError:
+        return xp.cholesky(a, upper)
+    except LinAlgError:
         raise _not_pd_error(a) from None
-    return np.swapaxes(lower, -1, -2).copy() if upper else lower
 
 
 def _cholesky_vjp(xp, g, a, out, upper):
@@ -290,9 +293,9 @@ def _eigh_shapes(n):
     return ((n,), (n, n))
 
 
-def _eigh_forward(a, uplo, a_shape):
-    lam, v = np.linalg.eigh(a, UPLO=uplo)
-    return RAW.pack((lam, v), _eigh_shapes(a.shape[-1]))
+def _eigh_forward(xp, a, uplo, a_shape):
+    lam, v = xp.eigh(a, uplo)
+    return xp.pack((lam, v), _eigh_shapes(a.shape[-1]))
 
 
 def _eigh_vjp(xp, g, a, out, uplo, a_shape):
@@ -327,9 +330,9 @@ def _svd_shapes(m, n, full):
     return ((m, m if full else k), (k,), (n if full else k, n))
 
 
-def _svd_forward(a, full, a_shape):
-    u, s, vh = np.linalg.svd(a, full_matrices=full)
-    return RAW.pack((u, s, vh), _svd_shapes(a.shape[-2], a.shape[-1], full))
+def _svd_forward(xp, a, full, a_shape):
+    u, s, vh = xp.svd(a, full)
+    return xp.pack((u, s, vh), _svd_shapes(a.shape[-2], a.shape[-1], full))
 
 
 def _svd_parts(xp, packed, m, n, full):
@@ -406,13 +409,10 @@ def _qr_shapes(m, n, mode):
     return ((m, 0 if mode == "r" else k), (k, n))
 
 
-def _qr_forward(a, mode, a_shape):
+def _qr_forward(xp, a, mode, a_shape):
     m, n = a.shape[-2:]
-    if mode == "r":
-        q, r = np.zeros(a.shape[:-2] + (m, 0), a.dtype), np.linalg.qr(a, mode="r")
-    else:
-        q, r = np.linalg.qr(a, mode=mode)
-    return RAW.pack((q, r), _qr_shapes(m, n, mode))
+    q, r = xp.qr(a, mode)
+    return xp.pack((q, r), _qr_shapes(m, n, mode))
 
 
 def _qr_check(mode, m, n):
@@ -490,8 +490,9 @@ def _matrix_input(A, op: str, square: bool = True) -> tuple:
     if square and shape[-1] != shape[-2]:
         raise RuntimeError(f"{op}: A must be batches of square matrices, but they are "
                            f"{shape[-2]} by {shape[-1]} matrices")
-    if A._data.dtype.kind != "f":
-        name = TORCH_TYPE_NAMES.get(A._data.dtype.name, A._data.dtype.name)
+    dt = np_dtype(A._data.dtype)
+    if dt.kind != "f":
+        name = TORCH_TYPE_NAMES.get(dt.name, dt.name)
         raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. "
                            f"Got {name}")
     return shape
@@ -510,8 +511,17 @@ def _first_zero_pivot(m) -> int:
     return 0
 
 
+def _host(a):
+    """A NumPy copy of an array of any library (error messages only)."""
+    try:
+        return np.asarray(a)
+    except Exception:  # array-api-strict refuses __array__
+        return np.from_dlpack(a)
+
+
 def _first_failure(a, test):
     """``(batch prefix, test's result)`` for the first matrix of ``a`` where it is nonzero."""
+    a = _host(a)
     mats = a.reshape((-1,) + a.shape[-2:])
     for i, m in enumerate(mats):
         found = test(m)
@@ -560,12 +570,15 @@ def _solve_call(A, B, vector):
                            f"and B {list(bm_shape[:-2])} cannot be broadcast together (shapes "
                            f"{list(a_shape)} and {list(b_shape)})") from None
     x_shape = batch + ((n,) if vector else (n, bm_shape[-1]))
-    try:
-        return nary(SOLVE, (A, B), (vector, a_shape, b_shape, x_shape))
-    except np.linalg.LinAlgError:
-        prefix, _ = _first_failure(np.broadcast_to(A._data, batch + (n, n)), _first_zero_pivot)
-        raise LinAlgError(f"torch.linalg.solve: {prefix}The solver failed because the input "
-                          f"matrix is singular.") from None
+    return nary(SOLVE, (A, B), (vector, a_shape, b_shape, x_shape))
+
+
+def _solve_error(a, x_shape, vector):
+    n = a.shape[-1]
+    batch = tuple(x_shape[:-1] if vector else x_shape[:-2])
+    prefix, _ = _first_failure(np.broadcast_to(_host(a), batch + (n, n)), _first_zero_pivot)
+    return LinAlgError(f"torch.linalg.solve: {prefix}The solver failed because the input "
+                       f"matrix is singular.")
 
 
 def solve_matrix(A: Tensor, B: Tensor) -> Tensor:
@@ -582,7 +595,8 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     a_shape = _matrix_input(A, "linalg.solve")
     check_tensor(B, "linalg.solve")
     if A._data.dtype != B._data.dtype:
-        names = [TORCH_TYPE_NAMES.get(x._data.dtype.name, x._data.dtype.name) for x in (A, B)]
+        names = [TORCH_TYPE_NAMES.get(np_dtype(x._data.dtype).name,
+                                      np_dtype(x._data.dtype).name) for x in (A, B)]
         raise RuntimeError(f"linalg.solve: Expected A and B to have the same dtype, but found "
                            f"A of type {names[0]} and B of type {names[1]} instead")
     b_shape = B._data.shape

@@ -10,7 +10,9 @@ differentiates a convolution's backward to any order.
 Names in rules: ``g`` is the cotangent of ``out``, which may carry ``xp.nb`` leading batch
 dims: the window words act on the last two dims only and ``xp.reshape``/``xp.sum`` keep
 batch dims in front, so the rules need no batch logic.  ``x``/``w``/``b`` are the saved
-input, weight and bias (never batched): they are reshaped with the ``.reshape`` method.
+input, weight and bias (never batched): they are reshaped by ``_flat(xp)``, the same
+namespace without batch dims.  Forwards take ``xp.nb`` leading batch dims on every array
+input (the window words pass leading dims through).
 
 Parameters are normalized by the callers (``nn.functional``): ``kernel``, ``stride``,
 ``dilation`` are pairs; ``padding`` is ``((top, bottom), (left, right))``.
@@ -21,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor, wrap
-from ..backend import _windows as W
+from ..backend.array_api import np_dtype
+from ..backend.registry import backend_of
 from ._core import Op, nary, unary
 
 __all__ = ["avg_pool2d", "convolution", "max_pool2d"]
@@ -29,12 +32,17 @@ __all__ = ["avg_pool2d", "convolution", "max_pool2d"]
 
 # ---- the window words as rows (what a create_graph backward records) -------------------
 
-def _im2col_forward(a, kernel, stride, padding, dilation, hw):
-    return W.im2col(a, kernel, stride, padding, dilation)
+def _flat(xp):
+    """``xp`` without batch dims: for reshaping saved (unbatched) values."""
+    return xp.with_nb(-xp.nb) if xp.nb else xp
 
 
-def _col2im_forward(a, hw, kernel, stride, padding, dilation):
-    return W.col2im(a, hw, kernel, stride, padding, dilation)
+def _im2col_forward(xp, a, kernel, stride, padding, dilation, hw):
+    return xp.im2col(a, kernel, stride, padding, dilation)
+
+
+def _col2im_forward(xp, a, hw, kernel, stride, padding, dilation):
+    return xp.col2im(a, hw, kernel, stride, padding, dilation)
 
 
 XP_IM2COL = Op("xp_im2col", _im2col_forward,
@@ -47,26 +55,25 @@ XP_COL2IM = Op("xp_col2im", _col2im_forward,
                 xp.im2col(g, kernel, stride, padding, dilation),),
                kind="linear", node="Col2ImBackward",
                formula="transpose of col2im is im2col")
-# kernels act on the last two dims: leading (batch) dims of a tangent pass through
-XP_IM2COL.forward_batched = lambda a, nb, *params: _im2col_forward(a, *params)
-XP_COL2IM.forward_batched = lambda a, nb, *params: _col2im_forward(a, *params)
 
 
 # ---- convolution -----------------------------------------------------------------------
 
-def _conv_forward(x, w, b, kernel, stride, padding, dilation, groups, xshape):
-    n, c = x.shape[:2]
-    o = w.shape[0]
-    cols = W.im2col(x, kernel, stride, padding, dilation)  # (N, C, kh, kw, Ho, Wo)
+def _conv_forward(xp, x, w, b, kernel, stride, padding, dilation, groups, xshape):
+    n, c = xshape[:2]
+    o = w.shape[-4]
+    cols = xp.im2col(x, kernel, stride, padding, dilation)  # (N, C, kh, kw, Ho, Wo)
     ho, wo = cols.shape[-2:]
     k = c // groups * kernel[0] * kernel[1]
+    one = (1,) if xp.nb else ()  # batched weights meet the N dim of cols
     if groups == 1:
-        out = np.matmul(w.reshape(o, k), cols.reshape(n, k, ho * wo))
+        out = xp.matmul(xp.reshape(w, one + (o, k)), xp.reshape(cols, (n, k, ho * wo)))
     else:
-        out = np.matmul(w.reshape(groups, o // groups, k), cols.reshape(n, groups, k, ho * wo))
-    out = out.reshape(n, o, ho, wo)
+        out = xp.matmul(xp.reshape(w, one + (groups, o // groups, k)),
+                        xp.reshape(cols, (n, groups, k, ho * wo)))
+    out = xp.reshape(out, (n, o, ho, wo))
     if b is not None:
-        out += b.reshape(o, 1, 1)
+        out += xp.reshape(b, one + (o, 1, 1))
     return out
 
 
@@ -80,7 +87,7 @@ def _conv_dx(xp, g, x, w, b, out, kernel, stride, padding, dilation, groups, xsh
     # out[n, o, p] = sum_k w[o, k] cols[n, k, p] (per group)  =>  gcols = w^T g, then
     # every window entry goes back to its input position (col2im)
     n, c, o, ho, wo, k = _sizes(g, kernel, groups, xshape)
-    wt = xp.swapaxes(w.reshape(groups, o // groups, k), -1, -2)
+    wt = xp.swapaxes(_flat(xp).reshape(w, (groups, o // groups, k)), -1, -2)
     gcols = xp.matmul(wt, xp.reshape(g, (n, groups, o // groups, ho * wo)))
     gcols = xp.reshape(gcols, (n, c) + tuple(kernel) + (ho, wo))
     return xp.col2im(gcols, xshape[-2:], kernel, stride, padding, dilation)
@@ -89,7 +96,8 @@ def _conv_dx(xp, g, x, w, b, out, kernel, stride, padding, dilation, groups, xsh
 def _conv_dw(xp, g, x, w, b, out, kernel, stride, padding, dilation, groups, xshape):
     # gw[o, k] = sum_{n, p} g[n, o, p] cols[n, k, p]  (cols recomputed from x)
     n, c, o, ho, wo, k = _sizes(g, kernel, groups, xshape)
-    cols = xp.im2col(x, kernel, stride, padding, dilation).reshape(n, groups, k, ho * wo)
+    cols = _flat(xp).reshape(xp.im2col(x, kernel, stride, padding, dilation),
+                             (n, groups, k, ho * wo))
     g2 = xp.reshape(g, (n, groups, o // groups, ho * wo))
     gw = xp.sum(xp.matmul(g2, xp.swapaxes(cols, -1, -2)), axis=-4)
     return xp.reshape(gw, (o, c // groups) + tuple(kernel))
@@ -109,9 +117,9 @@ def _conv_apply(xp, x, w, kernel, stride, padding, dilation, groups, xshape, bat
     k = c // groups * kernel[0] * kernel[1]
     if batched == "x":
         cols = xp.reshape(cols, (n, groups, k, ho * wo))
-        w2 = w.reshape(groups, o // groups, k)
+        w2 = _flat(xp).reshape(w, (groups, o // groups, k))
     else:
-        cols = cols.reshape(n, groups, k, ho * wo)
+        cols = _flat(xp).reshape(cols, (n, groups, k, ho * wo))
         w2 = xp.reshape(w, (1, groups, o // groups, k))
     return xp.reshape(xp.matmul(w2, cols), (n, o, ho, wo))
 
@@ -149,8 +157,8 @@ def convolution(x: Tensor, w: Tensor, b, stride, padding, dilation, groups) -> T
 
 # ---- pooling ---------------------------------------------------------------------------
 
-def _max_pool_forward(x, kernel, stride, padding, dilation):
-    return W.window_max(x, kernel, stride, padding, dilation)
+def _max_pool_forward(xp, x, kernel, stride, padding, dilation):
+    return xp.window_max(x, kernel, stride, padding, dilation)
 
 
 def _max_pool_vjp(xp, g, x, out, kernel, stride, padding, dilation):
@@ -158,13 +166,15 @@ def _max_pool_vjp(xp, g, x, out, kernel, stride, padding, dilation):
     mask = xp.window_argmax(x, kernel, stride, padding, dilation)
     ho, wo = mask.shape[-2:]
     lead = tuple(x.shape[:-2])
-    ge = xp.reshape(g, lead + (1, 1, ho, wo)) * mask
+    ge = xp.reshape(g, lead + (1, 1, ho, wo)) * xp.astype(mask, g.dtype)
     return xp.col2im(ge, tuple(x.shape[-2:]), kernel, stride, padding, dilation)
 
 
 def _max_pool_jvp(xp, ts, x, out, kernel, stride, padding, dilation):
     mask = xp.window_argmax(x, kernel, stride, padding, dilation)
-    return xp.sum(xp.im2col(ts[0], kernel, stride, padding, dilation) * mask, axis=(-4, -3))
+    t = ts[0]
+    return xp.sum(xp.im2col(t, kernel, stride, padding, dilation) * xp.astype(mask, t.dtype),
+                  axis=(-4, -3))
 
 
 MAX_POOL2D = Op("max_pool2d", _max_pool_forward, (_max_pool_vjp,), reads=((0,),),
@@ -172,8 +182,8 @@ MAX_POOL2D = Op("max_pool2d", _max_pool_forward, (_max_pool_vjp,), reads=((0,),)
                 formula="d max over each window = g at the window's first maximum")
 
 
-def _avg_pool_forward(x, kernel, stride, padding, divisor, xshape):
-    return W.window_sum(x, kernel, stride, padding) / divisor
+def _avg_pool_forward(xp, x, kernel, stride, padding, divisor, xshape):
+    return xp.window_sum(x, kernel, stride, padding) / divisor
 
 
 def _avg_pool_vjp(xp, g, x, out, kernel, stride, padding, divisor, xshape):
@@ -188,7 +198,6 @@ def _avg_pool_vjp(xp, g, x, out, kernel, stride, padding, divisor, xshape):
 AVG_POOL2D = Op("avg_pool2d", _avg_pool_forward, (_avg_pool_vjp,), kind="linear",
                 node="AvgPool2DBackward0",
                 formula="d mean over each window = g / divisor spread over the window")
-AVG_POOL2D.forward_batched = lambda a, nb, *params: _avg_pool_forward(a, *params)
 
 
 def _ceil_extra(n, k, s, lo, hi, d, ceil_mode):
@@ -232,7 +241,7 @@ def _check_float(op, x):
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}(): argument 'input' (position 1) must be Tensor, not "
                         f"{type(x).__name__}")
-    if x._data.dtype.kind != "f":
+    if np_dtype(x._data.dtype).kind != "f":
         raise RuntimeError(f"\"{op}\" not implemented for '{x.dtype}' (input of shape "
                            f"{list(x.shape)}); pooling needs a floating dtype, e.g. x.float()")
 
@@ -250,12 +259,23 @@ def max_pool2d_indices(x: Tensor, kernel, stride, padding, dilation, ceil_mode=F
     window's first maximum, int64 ``(..., Ho, Wo)`` (not differentiable)."""
     pads, (ho, wo) = pool_geometry("max_pool2d", x._data.shape, kernel, stride, padding,
                                    dilation, ceil_mode)
-    mask = W.window_argmax(x._data, tuple(kernel), tuple(stride), pads, tuple(dilation))
-    flat = mask.reshape(mask.shape[:-4] + (-1, ho, wo)).argmax(axis=-3)
-    i, j = np.divmod(flat, kernel[1])
-    rows = np.arange(ho)[:, None] * stride[0] - pads[0][0] + i * dilation[0]
-    cols = np.arange(wo)[None, :] * stride[1] - pads[1][0] + j * dilation[1]
-    return wrap((rows * x._data.shape[-1] + cols).astype(np.int64))
+    be = backend_of(x._data)
+    mask = be.xp.window_argmax(x._data, tuple(kernel), tuple(stride), pads, tuple(dilation))
+    rows = np.arange(ho)[:, None] * stride[0] - pads[0][0]
+    cols = np.arange(wo)[None, :] * stride[1] - pads[1][0]
+    if type(mask) is np.ndarray:
+        flat = mask.reshape(mask.shape[:-4] + (-1, ho, wo)).argmax(axis=-3)
+        i, j = np.divmod(flat, kernel[1])
+        rows = rows + i * dilation[0]
+        cols = cols + j * dilation[1]
+        return wrap((rows * x._data.shape[-1] + cols).astype(np.int64))
+    m = be.xp.m  # another library: the same arithmetic with its standard functions
+    flat = m.argmax(m.reshape(mask, tuple(mask.shape[:-4]) + (-1, ho, wo)), axis=-3)
+    flat = m.astype(flat, m.int64)
+    i, j = flat // kernel[1], flat % kernel[1]
+    rows = be.xp.asarray(rows.astype(np.int64)) + i * dilation[0]
+    cols = be.xp.asarray(cols.astype(np.int64)) + j * dilation[1]
+    return wrap(rows * x._data.shape[-1] + cols)
 
 
 def _divisors(n, k, s, lo, size, count_include_pad):
@@ -285,19 +305,21 @@ def avg_pool2d(x: Tensor, kernel, stride, padding, ceil_mode=False, count_includ
         if (div == div.flat[0]).all():
             divisor = float(div.flat[0])
         else:
-            divisor = div.astype(x._data.dtype)
+            divisor = div.astype(np_dtype(x._data.dtype))
             divisor.flags.writeable = False
+            if type(x._data) is not np.ndarray:  # the divisors live with the data
+                divisor = backend_of(x._data).xp.asarray(divisor)
     return unary(AVG_POOL2D, x, tuple(kernel), tuple(stride), pads, divisor, tuple(shape))
 
 
 
 # ---- activations with PyTorch's conventions at their kinks ------------------------------
 
-def _elu_forward(x, alpha, scale, input_scale):
+def _elu_forward(xp, x, alpha, scale, input_scale):
     # expm1 of min(x, 0) only: the unused branch never overflows; x >= 0 (and -0.0) is
     # x * scale, as PyTorch's kernel (so elu(0) is 0 for an infinite alpha)
-    neg = np.expm1(np.where(x < 0, x, 0) * input_scale) * (alpha * scale)
-    return np.where(x < 0, neg, x * scale)
+    neg = xp.expm1(xp.where(x < 0, x, 0) * input_scale) * (alpha * scale)
+    return xp.where(x < 0, neg, x * scale)
 
 
 def _elu_partial(xp, x, alpha, scale, input_scale):
@@ -318,19 +340,20 @@ ELU = Op("elu", _elu_forward,
 
 def elu(x: Tensor, alpha: float, scale: float = 1.0, input_scale: float = 1.0) -> Tensor:
     """PyTorch's elu kernel: elu (alpha), selu (its two constants), celu (1/alpha)."""
-    if x._data.dtype.kind != "f":
+    if np_dtype(x._data.dtype).kind != "f":
         raise RuntimeError(f"\"elu\" not implemented for '{x.dtype}' (input of shape "
                            f"{list(x.shape)}); use a floating dtype, e.g. x.float()")
     return unary(ELU, x, float(alpha), float(scale), float(input_scale))
 
 
-def _hardtanh_forward(x, lo, hi):
+def _hardtanh_forward(xp, x, lo, hi):
     # PyTorch's clamp keeps x unless it is below lo / above hi: -0.0 and nan pass through;
-    # a nan bound makes every element nan
+    # a nan bound makes every element nan; Python numbers take x's dtype (the caller gives
+    # ints for integer x)
     if lo != lo or hi != hi:
-        return np.full_like(x, np.nan)
-    r = np.where(x < lo, x.dtype.type(lo), x)
-    return np.where(r > hi, x.dtype.type(hi), r)
+        return x * float("nan")
+    r = xp.where(x < lo, lo, x)
+    return xp.where(r > hi, hi, r)
 
 
 HARDTANH = Op("hardtanh", _hardtanh_forward,
@@ -343,4 +366,6 @@ HARDTANH = Op("hardtanh", _hardtanh_forward,
 def hardtanh(x: Tensor, lo: float, hi: float) -> Tensor:
     """Clamp to ``[lo, hi]`` with PyTorch's hardtanh gradient (0 at the bounds, unlike
     clamp's 1)."""
+    if isinstance(x, Tensor) and np_dtype(x._data.dtype).kind in "iu":
+        return unary(HARDTANH, x, int(lo), int(hi))  # what x.dtype.type(lo) would be
     return unary(HARDTANH, x, float(lo), float(hi))
