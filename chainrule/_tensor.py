@@ -339,7 +339,9 @@ class Tensor:
         if geo is not None and geo[0] != a.shape:
             geo = None  # the data was replaced since (``t.data = ...``)
         if geo is None:
-            if a.flags.c_contiguous:  # (NumPy gives empty arrays strides 0)
+            # (NumPy gives empty arrays strides 0; Dask and array-api-strict arrays
+            # have no strides: row-major to every user)
+            if type(a) is not np.ndarray or a.flags.c_contiguous:
                 geo = (a.shape, _strides.contiguous_strides(a.shape), 0)
             else:
                 size = a.itemsize
@@ -392,6 +394,9 @@ class Tensor:
         a = self._data
         if type(a) is np.ndarray:
             return a
+        if self._view is not None:  # Note [writes without shared memory]
+            refresh_view(self)
+            a = self._data
         from .backend.registry import backend_of
         return backend_of(a).to_numpy(a)
 
@@ -561,7 +566,14 @@ def refresh_view(t: Tensor) -> None:
     if seen == base._vc[0]:
         return
     from ._grad_mode import STATE
-    from .ops._core import replay_view
+    from .ops._core import replay_raw, replay_view
+    data = base._data
+    if type(data) is not np.ndarray:
+        from .backend.registry import backend_of
+        if not backend_of(data).shares_memory:
+            # Note [writes without shared memory] in ops/_core.py: the base was written
+            # (through it or another view): this view's data is derived again
+            t._data = replay_raw(data, steps)
     if base._rg:
         prev, STATE.enabled = STATE.enabled, True
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _tensor as T
+from ..backend.array_api import np_dtype
 from ..backend.registry import backend_of
 from .._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from . import anomaly_mode, engine, forward_ad, function, graph
@@ -68,7 +69,7 @@ def _root_grads(tensors, grads, what="backward"):
                 ga = backend_of(data).asarray(ga)
         else:
             ga = g._data if isinstance(g, T.Tensor) else np.asarray(g)
-            if ga.dtype.kind == "c":
+            if np_dtype(ga.dtype).kind == "c":
                 raise RuntimeError(
                     f"{what}: gradient {i} is complex ({ga.dtype}) but the output is real; "
                     f"pass a real gradient")
@@ -81,9 +82,10 @@ def _root_grads(tensors, grads, what="backward"):
                         f"torch.Size({list(ga.shape)}) and output[{i}] has a shape of "
                         f"torch.Size({list(data.shape)}). The gradient v in backward(v) must "
                         f"have the output's shape.")
-            want = _grad_dtype(data.dtype)
-            if ga.dtype != want:
-                ga = ga.astype(want)
+            want = _grad_dtype(np_dtype(data.dtype))
+            if np_dtype(ga.dtype) != want:
+                ga = ga.astype(want) if type(ga) is np.ndarray else backend_of(ga).xp.astype(
+                    ga, want)
         roots.append((t._node, ga))
     return roots
 

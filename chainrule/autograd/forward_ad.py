@@ -364,11 +364,9 @@ def _linear_jvp(op):
             flat = t.reshape(-1, *t.shape[nb:])
             res = stack([op.apply1(flat[i], *params) for i in range(flat.shape[0])])
             return res.reshape(*lead, *res.shape[1:])
-        if nb == 0:
-            return op.forward(t, *params)
-        batched = getattr(op, "forward_batched", None)
-        if batched is not None:
-            return batched(t, nb, *params)
+        if not op.legacy:
+            # forwards take xp.nb leading batch dims (Note [forwards on xp] in ops/_core.py)
+            return op.forward_on(xp)(t, *params)
         lead = t.shape[:nb]
         flat = t.reshape((int(np.prod(lead)),) + t.shape[nb:])
         res = np.stack([op.forward(f, *params) for f in flat])

@@ -73,6 +73,15 @@ class TensorNamespace:
     def copy(self, x):
         return self._V.clone(x)
 
+    @staticmethod
+    def asarray(a, dtype=None):
+        """A constant (host data) as a Tensor that requires no grad."""
+        from .._tensor import wrap
+        return wrap(np.asarray(a, dtype))
+
+    def diagonal_view(self, g, offset, a1, a2):
+        return self.diagonal(g, offset, a1, a2)
+
     def equal(self, a, b):
         return self._cr.eq(a, b)
 
