@@ -17,6 +17,7 @@ from ._grad_mode import STATE
 from ._tensor import Tensor, check_device
 from ._tensor import device as _device
 from .autograd.forward_ad import STATE as _FW
+from .backend.array_api import np_dtype
 from .ops import elementwise as E
 from .ops import views as V
 from .ops._core import inplace, unary
@@ -113,13 +114,16 @@ def zero_(self):
 def fill_(self, value):
     """Fill with ``value`` in place (a number is checked against the dtype's range)."""
     if not isinstance(value, Tensor):
-        value = _dt.checked_scalar(value, self._data.dtype, "fill_")
+        dt = self._data.dtype
+        value = _dt.checked_scalar(value, dt if isinstance(dt, np.dtype) else np_dtype(dt),
+                                   "fill_")
     return _fill(self, value)
 
 
 def _fill(self, value):
     if (not (self._rg and STATE.enabled) and self._view is None
-            and not isinstance(value, Tensor) and not _FW.on):
+            and not isinstance(value, Tensor) and not _FW.on
+            and type(self._data) is np.ndarray):
         # nothing to record: write in place directly (x.grad.zero_() is a hot path)
         if not self._data.flags.writeable or type(self._vc) is not list:
             # raises the expand error, or refuses an inference tensor outside inference mode
