@@ -121,7 +121,12 @@ class NumpyNamespace:
 
     def with_nb(self, k: int) -> NumpyNamespace:
         """This namespace with ``k`` more leading batch dims."""
-        return self if k == 0 else NumpyNamespace(self.nb + k)
+        if k == 0:
+            return self
+        ns = _BY_NB.get(self.nb + k)
+        if ns is None:
+            ns = _BY_NB[self.nb + k] = NumpyNamespace(self.nb + k)
+        return ns
 
     # elementwise math ---------------------------------------------------------------
     exp = staticmethod(np.exp)
@@ -548,3 +553,4 @@ def _front_advanced_dims(key) -> int:
 
 
 RAW = NumpyNamespace(0)
+_BY_NB = {0: RAW}
