@@ -115,8 +115,8 @@ def fill_(self, value):
     """Fill with ``value`` in place (a number is checked against the dtype's range)."""
     if not isinstance(value, Tensor):
         dt = self._data.dtype
-        value = _dt.checked_scalar(value, dt if isinstance(dt, np.dtype) else np_dtype(dt),
-                                   "fill_")
+        value = _dt.checked_scalar(value, dt if type(self._data) is np.ndarray else np_dtype(
+            dt), "fill_")
     return _fill(self, value)
 
 

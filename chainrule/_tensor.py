@@ -359,7 +359,7 @@ class Tensor:
         return self._geometry()[2]
 
     def is_contiguous(self, memory_format=None) -> bool:
-        if self._data.flags.c_contiguous:
+        if type(self._data) is np.ndarray and self._data.flags.c_contiguous:
             return True
         geo = self._geometry()
         return _strides.is_contiguous(geo[0], geo[1])

@@ -320,6 +320,10 @@ class ArrayApiNamespace:
         idx = np.arange(k) * (n2 + 1) + (i0 * n2 + j0)
         return self.take_last(flat, idx)
 
+    def getitem(self, a, key):
+        """``a[key]`` for a basic key, out-of-range slices clipped as NumPy does."""
+        return a[_in_bounds(tuple(a.shape), key if isinstance(key, tuple) else (key,))]
+
     def diagonal_view(self, a, offset, a1, a2):
         return self.diagonal(a, offset, a1, a2)
 
@@ -453,16 +457,13 @@ class ArrayApiNamespace:
                                       else idx, axis=axis)
 
     def gather(self, x, idx, axis):
+        # as positions in the flattened unbatched dims (not every library has
+        # take_along_axis); ``idx`` may be smaller than ``x`` in the other dims
         idx = self._numpy_index(idx, "gather")
         nb = self.nb
-        ax = idx.ndim + axis
-        key = tuple(slice(None) if d == ax else slice(0, n) for d, n in enumerate(idx.shape))
         shape = tuple(x.shape[nb:])
-        grid = list(np.ix_(*[np.arange(s) for s in idx.shape]))
-        grid[ax] = idx
-        lin = np.ravel_multi_index(tuple(grid), shape) if idx.size else np.zeros(
+        lin = self._along_positions(shape, idx, axis) if idx.size else np.zeros(
             idx.shape, np.int64)
-        del key
         flat = self.m.reshape(x, tuple(x.shape[:nb]) + (-1,))
         return self.m.reshape(self.take_last(flat, lin.reshape(-1)),
                               tuple(x.shape[:nb]) + idx.shape)

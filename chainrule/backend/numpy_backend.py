@@ -11,12 +11,13 @@ Rules address axes from the end (negative axes) for the same reason.
 from __future__ import annotations
 
 import re
-from operator import methodcaller
+from operator import getitem
 import warnings
 
 import numpy as np
 
 from .._dtype import cast as _cast
+from .._strides import contiguous_strides as _row_major
 from . import _windows
 
 # arrays with at least this many elements take the chunked, in-place elementwise VJP
@@ -171,13 +172,11 @@ class NumpyNamespace:
         return np.array(x, copy=True)
 
     # a row-major copy (new memory): clone, contiguous, copies of views
-    contiguous_copy = staticmethod(methodcaller("copy"))
+    contiguous_copy = staticmethod(lambda a: a.copy())  # (0-d results may be scalars)
+    getitem = staticmethod(getitem)
     asarray = staticmethod(np.asarray)
 
-    @staticmethod
-    def cast(x, dtype):
-        """``x`` converted to ``dtype`` as PyTorch converts (``_dtype.cast``)."""
-        return _cast(x, dtype)
+    cast = staticmethod(_cast)  # ``x`` converted to ``dtype`` as PyTorch converts
 
     @staticmethod
     def equal(a, b):
@@ -410,11 +409,9 @@ class NumpyNamespace:
     def as_layout(a, strides):
         """``a`` copied into memory laid out with element ``strides`` (a permutation of
         row-major strides, PyTorch's layout of an index result)."""
-        if a.flags.c_contiguous and _row_major(a.shape) == tuple(strides):
-            return a
-        size = a.itemsize
-        if _row_major(a.shape) == tuple(strides):
+        if strides == _row_major(a.shape):
             return np.ascontiguousarray(a)
+        size = a.itemsize
         out = np.lib.stride_tricks.as_strided(np.empty(max(a.size, 1), a.dtype), a.shape,
                                               tuple(s * size for s in strides))
         out[...] = a
@@ -522,15 +519,6 @@ class NumpyNamespace:
             out.append(p[..., o:o + k].reshape(p.shape[:-1] + tuple(s)))
             o += k
         return out
-
-
-def _row_major(shape) -> tuple:
-    """Row-major element strides of ``shape``."""
-    out, n = [], 1
-    for s in reversed(shape):
-        out.append(n)
-        n *= max(s, 1)
-    return tuple(reversed(out))
 
 
 def _front_advanced_dims(key) -> int:

@@ -62,7 +62,8 @@ def _no_grad(xp, g, *args):
 
 def _np_dt(t) -> np.dtype:
     """A tensor's dtype as a NumPy dtype (whatever library holds its data)."""
-    return np_dtype(t._data.dtype)
+    d = t._data
+    return d.dtype if type(d) is np.ndarray else np_dtype(d.dtype)
 
 
 def _result_type(tensors) -> np.dtype:

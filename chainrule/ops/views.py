@@ -33,12 +33,13 @@ def _view_row(name, forward, vjp, *, node=None, formula=None, jvp=None):
 # ---- getitem -------------------------------------------------------------------------
 
 def _getitem_basic(xp, a, key, shape):
-    return xp.index(a, key)
+    return xp.getitem(a, (slice(None),) * xp.nb + key if xp.nb else key)
 
 
 GETITEM = _view_row(
     "getitem", _getitem_basic,
     lambda xp, g, x, out, key, shape: xp.scatter(g, shape, key, False),
+    jvp=lambda xp, ts, x, out, key, shape: xp.index(ts[0], key),
     node="SliceBackward0", formula="d x[key] scatters g into zeros at key")
 GETITEM.geometry = lambda geo, key, shape: _S.index(geo, key)
 
@@ -415,10 +416,10 @@ def getitem(x: Tensor, key):
 # ---- setitem, copy_, index_put_ ----------------------------------------------------------
 
 def _copy_forward(xp, dst, src, src_shape):
-    if not hasattr(src, "shape"):
+    if not hasattr(src, "dtype"):
         src = xp.asarray(src)
-    shape = tuple(dst.shape[xp.nb:])
-    if tuple(src_shape) != shape:
+    shape = dst.shape[xp.nb:] if xp.nb else dst.shape
+    if src_shape != shape:  # (shapes are tuples on every library)
         src = _broadcast_tangent(xp, src, src_shape, shape)
     res = xp.cast(src, dst.dtype)  # PyTorch's rounding (float64 -> float16)
     return xp.copy(res) if res is src else res
@@ -583,8 +584,9 @@ def copy_(self: Tensor, src, non_blocking=False) -> Tensor:
 def _write(dst, op, value, params):
     """``inplace(op, dst, value)``; a float value written into a non-float tensor is
     not recorded (Note [casts to integer]: PyTorch's integer results need no grad)."""
-    if (_kind(dst._data) != "f" and isinstance(value, Tensor)
-            and _kind(value._data) == "f"):
+    d = dst._data
+    if ((d.dtype.kind if type(d) is _ndarray else _kind(d)) != "f"
+            and isinstance(value, Tensor) and _kind(value._data) == "f"):
         with _no_record():
             return inplace(op, dst, value, params=params)
     return inplace(op, dst, value, params=params)
@@ -594,9 +596,16 @@ def _partial_overlap(a: Tensor, b: Tensor) -> bool:
     """PyTorch's ``get_overlap_status(a, b) == Partial`` for two tensors of one storage:
     both dense, their byte ranges intersect, and they are not the same elements."""
     x, y = a._data, b._data
-    if not (x.size and y.size and _S.is_dense(*a._geometry()[:2])
-            and _S.is_dense(*b._geometry()[:2])):
+    ga, gb = a._geometry(), b._geometry()
+    if not (math.prod(ga[0]) and math.prod(gb[0]) and _S.is_dense(*ga[:2])
+            and _S.is_dense(*gb[:2])):
         return False
+    if type(x) is not _ndarray:  # no addresses: element ranges of the one storage
+        xb, yb = ga[2], gb[2]
+        xe, ye = xb + math.prod(ga[0]), yb + math.prod(gb[0])
+        if xb == yb and xe == ye:
+            return ga[1] != gb[1]
+        return xb < ye and yb < xe
     xb = x.__array_interface__["data"][0]
     yb = y.__array_interface__["data"][0]
     xe, ye = xb + x.nbytes, yb + y.nbytes
@@ -725,6 +734,12 @@ def view_dtype(x: Tensor, dtype) -> Tensor:
     from .._tensor import wrap
     new = _to(dtype)
     a = x._data
+    if type(a) is not _ndarray:
+        from ..backend.array_api import BackendError
+        from ..backend.registry import backend_of
+        raise BackendError(f"view(dtype): reading the same bytes as another dtype needs "
+                           f"the array's memory, which {backend_of(a).name} arrays do not "
+                           f"expose. Convert the values instead: x.to({new}).")
     old_size, new_size = a.itemsize, new.np.itemsize
     shape, strides, offset = x._geometry()
     what = f"to view {_tname(a.dtype)} as {_tname(new.np)} (different element sizes)"
@@ -1122,7 +1137,7 @@ TO_COPY = Op("to_copy", _to_copy_forward, (_to_vjp,),
 
 def to_dtype(x: Tensor, np_dtype, copy=False) -> Tensor:
     dt = x._data.dtype
-    if not isinstance(dt, np.dtype):
+    if type(x._data) is not _ndarray:
         dt = _np_dtype(dt)  # (another library's dtype object)
     if np_dtype == dt and not copy:
         return x
