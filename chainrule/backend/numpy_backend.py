@@ -11,8 +11,8 @@ Rules address axes from the end (negative axes) for the same reason.
 from __future__ import annotations
 
 import re
-from operator import getitem
 import warnings
+from operator import getitem
 
 import numpy as np
 

@@ -44,8 +44,7 @@ from ..backend.numpy_backend import (
     times,
     wmod,
 )
-
-from ..backend.registry import backend_of  # noqa: E402
+from ..backend.registry import backend_of
 
 _new = object.__new__
 
