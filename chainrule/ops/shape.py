@@ -48,7 +48,7 @@ def _tensor_list(op, tensors):
 
 def _grad_as(xp, g, dtype):
     """A cotangent in its input's float dtype (after a promoting cat/stack)."""
-    return xp.astype(g, dtype) if dtype.kind == "f" and g.dtype != dtype else g
+    return xp.astype(g, dtype) if dtype.kind == "f" else g  # (a no-op when it is g's)
 
 
 def _along(axis, key) -> tuple:
