@@ -398,6 +398,8 @@ class ArrayApiNamespace:
     def scatter(self, g, shape, key, accumulate):
         """Zeros of ``shape`` with ``g`` added (``accumulate``) or written at ``key``."""
         nb = self.nb
+        if _basic(key):  # slicing's transpose: padding, no positions on the host
+            return self._scatter_basic(g, tuple(shape), key)
         lin = self._linear(tuple(shape), key)
         if not accumulate or np.unique(lin).size == lin.size:  # the last write wins
             return self._put(self.zeros(g, shape), lin, g)
@@ -414,6 +416,57 @@ class ArrayApiNamespace:
         rows = np.arange(lin.size) if keep is None else np.nonzero(keep)[0]
         np.add.at(w, (rows, lin[rows]), 1)
         return self.m.matmul(gf, self.asarray(w))
+
+    def _scatter_basic(self, g, shape, key):
+        """Zeros of ``shape`` with ``g`` at a basic key (ints, slices, None, ...): the
+        dims ``None`` added are dropped, the ones ints removed come back, and each
+        slice's elements are spread ``step`` apart and padded into place."""
+        m = self.m
+        nb = self.nb
+        key = _in_bounds(shape, key if isinstance(key, tuple) else (key,))
+        n_dims = sum(1 for k in key if k is not None and k is not Ellipsis)
+        items = []
+        for k in key:
+            items.extend([slice(None)] * (len(shape) - n_dims) if k is Ellipsis else [k])
+        kept, gi = [], nb
+        for k in items:
+            if type(k) is slice:
+                kept.append(g.shape[gi])
+            if type(k) is not int:
+                gi += 1
+        out = m.reshape(g, tuple(g.shape[:nb]) + tuple(kept))
+        d = nb
+        for k, n in zip([k for k in items if k is not None], shape):
+            if type(k) is int:
+                i = k % n
+                out = self._pad_axis(m.expand_dims(out, axis=d), d, i, n - i - 1)
+            else:
+                start, stop, step = k.indices(n)
+                cnt = len(range(start, stop, step))
+                span = cnt
+                if step > 1 and cnt:
+                    out = self._pad_axis(m.expand_dims(out, axis=d + 1), d + 1, 0, step - 1)
+                    span = cnt * step
+                    out = m.reshape(out, tuple(out.shape[:d]) + (span,)
+                                    + tuple(out.shape[d + 2:]))
+                if span > n - start:
+                    out = out[(slice(None),) * d + (slice(0, n - start),) + (Ellipsis,)]
+                    span = n - start
+                out = self._pad_axis(out, d, start, n - start - span)
+            d += 1
+        return out
+
+    def _pad_axis(self, x, ax, lo, hi):
+        """``x`` with ``lo`` zeros before and ``hi`` after along axis ``ax``."""
+        if not lo and not hi:
+            return x
+        parts = []
+        for k in (lo, hi):
+            s = list(x.shape)
+            s[ax] = k
+            parts.append(self.m.zeros(tuple(s), dtype=x.dtype, **self._device_of(x)))
+        return self.m.concat([p for p in (parts[0], x, parts[1]) if p.shape[ax]] or [x],
+                             axis=ax)
 
     def scatter_set(self, g, key, value):
         return self._put(g, self._linear(tuple(g.shape[self.nb:]), key), value)
