@@ -87,7 +87,8 @@ def bench_eager(results, repeats):
             results.append({"workload": name, "backend": backend, "device": device,
                             "chainrule_s": ours, "torch_s": theirs,
                             "ratio": None if theirs is None else ours / theirs})
-            shown = "n/a" if theirs is None else f"{theirs * 1e3:8.2f} ms  ratio {ours / theirs:.2f}"
+            shown = ("n/a" if theirs is None
+                     else f"{theirs * 1e3:8.2f} ms  ratio {ours / theirs:.2f}")
             print(f"{name:5s} {backend:6s} {device:5s} chainrule {ours * 1e3:8.2f} ms  "
                   f"torch {shown}", flush=True)
 

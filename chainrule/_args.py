@@ -32,6 +32,7 @@ import types
 import numpy as np
 
 from ._tensor import Tensor
+from .backend.array_api import np_dtype
 
 INT64_MAX = 2 ** 63 - 1
 
@@ -53,7 +54,7 @@ def _where(op, name, pos):
 
 def _is_int(v) -> bool:
     return (isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))) or (
-        isinstance(v, Tensor) and v._data.dtype.kind in "iu" and v._data.size == 1)
+        isinstance(v, Tensor) and np_dtype(v._data.dtype).kind in "iu" and v._data.size == 1)
 
 
 def tensor_arg(v, op: str, name: str = "input", pos: int | None = None):
@@ -84,7 +85,7 @@ def _index_like(v) -> bool:
     if isinstance(v, (bool, np.bool_)):
         return False
     return isinstance(v, (int, np.integer)) or (
-        isinstance(v, Tensor) and v._data.dtype.kind in "iu" and v._data.size == 1)
+        isinstance(v, Tensor) and np_dtype(v._data.dtype).kind in "iu" and v._data.size == 1)
 
 
 def int_list(v, op: str, name: str = "size", pos: int | None = None) -> tuple:
@@ -210,7 +211,7 @@ def _bad_float(v):
     """A real number, or a 0-d tensor that does not require grad (PyTorch's parser takes
     one for a ``float`` argument); any other tensor is refused."""
     if isinstance(v, Tensor):
-        return (v._data.ndim != 0 or v._rg or v._data.dtype.kind == "c") and "float"
+        return (v._data.ndim != 0 or v._rg or np_dtype(v._data.dtype).kind == "c") and "float"
     return (isinstance(v, (complex, np.complexfloating))
             or not isinstance(v, (numbers.Real, np.number))) and "float"
 
@@ -380,7 +381,8 @@ FUNCTION_KINDS = {
     ("manual_seed", "seed"): None, ("tensor", "requires_grad"): "bool",
     ("use_deterministic_algorithms", "mode"): "bool",
     ("type_", "dtype"): None, ("type", "dtype"): None, ("normalize", "dim"): None,
-    ("result_type", "tensor1"): None, ("result_type", "tensor2"): None,  # also 'torch.FloatTensor' strings
+    # result_type also takes 'torch.FloatTensor' strings
+    ("result_type", "tensor1"): None, ("result_type", "tensor2"): None,
     **{(f, "eps"): "float" for f in ("cosine_similarity", "pairwise_distance")},
     ("pairwise_distance", "p"): "float", ("normalize", "p"): None, ("normalize", "eps"): None,
     ("pairwise_distance", "keepdim"): "bool", ("cosine_similarity", "dim"): "int",
@@ -585,7 +587,7 @@ def write_out(result, out, op: str):
         if op in EXACT_OUT and o._data.dtype != r._data.dtype:
             raise RuntimeError(f"Found dtype {_tname(o._data.dtype, to_dtype)} but expected "
                                f"{_tname(r._data.dtype, to_dtype)}")
-        if op in ("arange", "linspace", "logspace") and o._data.dtype.kind == "b":
+        if op in ("arange", "linspace", "logspace") and np_dtype(o._data.dtype).kind == "b":
             raise NotImplementedError(f"\"{op}_cpu\" not implemented for 'Bool'")
         if op not in _FACTORIES and not _castable(r._data.dtype, o._data.dtype):
             want = _tname(o._data.dtype, to_dtype)

@@ -281,7 +281,8 @@ def is_deterministic_algorithms_warn_only_enabled() -> bool:
     return _DETERMINISTIC[1]
 
 
-__all__ = ["Variable", "result_type", "promote_types", "can_cast", "broadcast_shapes", "broadcast_tensors", "set_default_device", "get_default_device", "set_num_threads",
+__all__ = ["Variable", "result_type", "promote_types", "can_cast", "broadcast_shapes",
+           "broadcast_tensors", "set_default_device", "get_default_device", "set_num_threads",
            "get_num_threads", "set_num_interop_threads", "get_num_interop_threads",
            "use_deterministic_algorithms", "are_deterministic_algorithms_enabled",
            "is_deterministic_algorithms_warn_only_enabled"]

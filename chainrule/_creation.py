@@ -511,7 +511,8 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=
 def _like(t, dtype):
     if not isinstance(t, Tensor):
         raise TypeError(f"expected a Tensor, got {type(t).__name__}")
-    return t._data.shape, (t._data.dtype if dtype is None else to_dtype(dtype).np)
+    return tuple(t._data.shape), (np_dtype(t._data.dtype) if dtype is None
+                                  else to_dtype(dtype).np)
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False, layout=None,
@@ -549,7 +550,7 @@ def _num(v, op="arange", name="start"):
 
 def _count(v, op, name):
     """An integer argument such as ``steps`` or ``n`` (bools and floats refused)."""
-    if isinstance(v, Tensor) and v._data.ndim == 0 and v._data.dtype.kind in "iu":
+    if isinstance(v, Tensor) and v._data.ndim == 0 and np_dtype(v._data.dtype).kind in "iu":
         v = v.item()
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
         raise TypeError(f"{op}(): argument '{name}' must be int, not {type(v).__name__}")
@@ -937,8 +938,13 @@ def _placed(fn, like=False):
         device = kwargs.get("device")
         if device is None:
             if like and args and isinstance(args[0], Tensor):
-                if type(args[0]._data) is not np.ndarray:
+                data = args[0]._data
+                if type(data) is not np.ndarray:
                     device = args[0].device
+                    if device.type == "cpu":  # Dask, array-api-strict...: the same library
+                        t = fn(*args, **kwargs)
+                        t._data = backend_of(data).asarray(t._data)
+                        return t
             else:
                 device = _DEFAULT_DEVICE[0]  # set_default_device
         d = check_device(device)

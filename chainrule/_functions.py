@@ -5,6 +5,8 @@ Each is a thin call into the op table; the derivative facts live in ``ops/``.
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from . import _args, _dtype
@@ -164,7 +166,7 @@ def fmin(input, other, *, out=None):
 
 
 def positive(input):
-    if input._data.dtype.kind == "b":
+    if np_dtype(input._data.dtype).kind == "b":
         raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
     return input
 
@@ -177,10 +179,11 @@ def _clamp_dx(xp, x, lo, hi, out):
     return inside & (True if hi is None else (x <= hi))
 
 
-def _clamp_forward(x, lo, hi):
-    if lo is not None and hi is not None:
-        return np.minimum(np.maximum(x, lo), hi)
-    return np.clip(x, lo, hi)
+def _clamp_forward(xp, x, lo, hi):
+    # maximum/minimum propagate NaN from x and from a bound, as PyTorch's clamp
+    if lo is not None:
+        x = xp.maximum(x, lo)
+    return x if hi is None else xp.minimum(x, hi)
 
 
 CLAMP = elementwise("clamp", _clamp_forward,
@@ -208,7 +211,7 @@ def _check_clamp(input, lo, hi, op):
                         f"both be tensors or both be numbers")
     if lt or ht or type(lo) is float or type(hi) is float:
         return  # (a float bound makes the result floating)
-    kind = input._data.dtype.kind
+    kind = np_dtype(input._data.dtype).kind
     name = "clamp_min" if hi is None else "clamp_max" if lo is None else "clamp"
     for v in (lo, hi):
         if kind == "b" and type(v) is bool:
@@ -243,7 +246,7 @@ def _where_jvp(xp, ts, c, x, y, out):
     return xp.broadcast_to(xp.where(c, tx, ty), out.shape)
 
 
-WHERE = elementwise("where", lambda c, x, y: np.where(c, x, y),
+WHERE = elementwise("where", "where",
                     (lambda xp, c, x, y, out: 0 * out,
                      lambda xp, c, x, y, out: c, lambda xp, c, x, y, out: ~c),
                     reads=("out", "x", "x"), jvp=_where_jvp, masks=(False, True, True),
@@ -265,27 +268,28 @@ def where(condition, input=None, other=None, *, out=None):
                         f"(Tensor, {_args.type_name(input)}, {_args.type_name(other)}): "
                         f"give both input and other, or only the condition")
     c = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
-    if c.dtype != np.bool_:
+    if np_dtype(c.dtype) != np.bool_:
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a "
                            f"tensor with dtype {condition.dtype}")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         # two Python scalars: PyTorch's default dtypes (where(c, 1.0, 0.0) is float32)
         from ._creation import tensor
         input = tensor(_args.python_int(input, "where"))
-    if not (isinstance(input, Tensor) and input._data.dtype.kind == "f"):
+    if not (isinstance(input, Tensor) and np_dtype(input._data.dtype).kind == "f"):
         other = _args.python_int(other, "where")  # a float tensor takes any number
     return elementwise_n(WHERE, (wrap(c), input, other), (False, True, True))
 
 
-def _lerp_forward(s, e, w):
+def _lerp_forward(xp, s, e, w):
     # PyTorch's formula: from the nearer end, so lerp(a, b, 1) is exactly b; float16 in
     # float32 (e - s may overflow float16 where the result does not)
-    if s.dtype == np.float16:
-        return _lerp_forward(s.astype(np.float32), e.astype(np.float32) if hasattr(
-            e, "astype") else e, w.astype(np.float32) if hasattr(w, "astype") else w
-                             ).astype(np.float16)
+    if np_dtype(s.dtype) == np.float16:
+        def up(v):
+            return xp.astype(v, np.float32) if hasattr(v, "dtype") else v
+        return xp.astype(_lerp_forward(xp, up(s), up(e), up(w)), np.float16)
     d = e - s
-    return np.where(np.abs(w) < 0.5, s + w * d, e - d * (1 - w))
+    near = (xp.abs(w) if hasattr(w, "dtype") else builtins.abs(w)) < 0.5
+    return xp.where(near, s + w * d, e - d * (1 - w))
 
 
 LERP = elementwise("lerp", _lerp_forward,
@@ -314,7 +318,7 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     nan, posinf, neginf = (None if v is None else _args.float_arg(v)
                            for v in (nan, posinf, neginf))
     mask = unary(E.NONDIFF_UNARY["isfinite"], input)
-    if input._data.dtype.kind != "f":  # nothing to replace: values of any size are ignored
+    if np_dtype(input._data.dtype).kind != "f":  # nothing to replace
         return where(mask, input, input)
     with np.errstate(over="ignore"):
         filled = np.nan_to_num(input._data, nan=0.0 if nan is None else nan, posinf=posinf,
@@ -346,7 +350,7 @@ def _pred(name):
     op = E.NONDIFF_UNARY[name]
 
     def fn(input):
-        if name == "bitwise_not" and input._data.dtype.kind == "f":
+        if name == "bitwise_not" and np_dtype(input._data.dtype).kind == "f":
             raise NotImplementedError(f'"bitwise_not_cpu" not implemented for '
                                       f"'{_args._tname(input._data.dtype, _dtype.to_dtype)}'")
         return unary(op, input)

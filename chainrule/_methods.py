@@ -116,13 +116,16 @@ def zero_(self):
 def fill_(self, value):
     """Fill with ``value`` in place (a number is checked against the dtype's range)."""
     if not isinstance(value, Tensor):
-        value = _dt.checked_scalar(value, self._data.dtype, "fill_")
+        dt = self._data.dtype
+        value = _dt.checked_scalar(value, dt if type(self._data) is np.ndarray else np_dtype(
+            dt), "fill_")
     return _fill(self, value)
 
 
 def _fill(self, value):
     if (not (self._rg and STATE.enabled) and self._view is None
-            and not isinstance(value, Tensor) and not _FW.on):
+            and not isinstance(value, Tensor) and not _FW.on
+            and type(self._data) is np.ndarray):
         # nothing to record: write in place directly (x.grad.zero_() is a hot path)
         if not self._data.flags.writeable or type(self._vc) is not list:
             # raises the expand error, or refuses an inference tensor outside inference mode
@@ -350,7 +353,7 @@ def _float_arg(v, op, name):
 
 
 def _check_floating(self, op):
-    if self._data.dtype.kind != "f":
+    if np_dtype(self._data.dtype).kind != "f":
         raise NotImplementedError(f'"{op}" not implemented for '
                                   f"'{_dt.to_dtype(self._data.dtype).name}'")
 
@@ -394,7 +397,7 @@ def exponential_(self, lambd=1.0, *, generator=None):
     lambd = _float_arg(lambd, "exponential_", "lambd")
     if not lambd > 0.0:
         raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd:g}")
-    if self._data.dtype.kind != "f":
+    if np_dtype(self._data.dtype).kind != "f":
         raise RuntimeError(f"Exponential distribution is a continuous probability "
                            f"distribution. dtype must be a floating point but you specified "
                            f"{V._tname(self._data.dtype)}")

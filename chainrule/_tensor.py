@@ -25,6 +25,7 @@ from . import _dtype, _strides
 from ._format import tensor_repr
 from ._grad_mode import ACTIVE as _INFERENCE_ACTIVE
 from ._grad_mode import new_version_counter
+from .backend.array_api import np_dtype
 
 __all__ = ["Tensor", "Size", "device"]
 
@@ -323,7 +324,7 @@ class Tensor:
         return "torch.strided"
 
     def is_floating_point(self) -> bool:
-        return self._data.dtype.kind == "f"
+        return np_dtype(self._data.dtype).kind == "f"
 
     def is_complex(self) -> bool:
         return False
@@ -341,7 +342,9 @@ class Tensor:
         if geo is not None and geo[0] != a.shape:
             geo = None  # the data was replaced since (``t.data = ...``)
         if geo is None:
-            if a.flags.c_contiguous:  # (NumPy gives empty arrays strides 0)
+            # (NumPy gives empty arrays strides 0; Dask and array-api-strict arrays
+            # have no strides: row-major to every user)
+            if type(a) is not np.ndarray or a.flags.c_contiguous:
                 geo = (a.shape, _strides.contiguous_strides(a.shape), 0)
             else:
                 size = a.itemsize
@@ -359,7 +362,7 @@ class Tensor:
         return self._geometry()[2]
 
     def is_contiguous(self, memory_format=None) -> bool:
-        if self._data.flags.c_contiguous:
+        if type(self._data) is np.ndarray and self._data.flags.c_contiguous:
             return True
         geo = self._geometry()
         return _strides.is_contiguous(geo[0], geo[1])
@@ -394,6 +397,9 @@ class Tensor:
         a = self._data
         if type(a) is np.ndarray:
             return a
+        if self._view is not None:  # Note [writes without shared memory]
+            refresh_view(self)
+            a = self._data
         from .backend.registry import backend_of
         return backend_of(a).to_numpy(a)
 
@@ -450,7 +456,7 @@ class Tensor:
         return self._host().reshape(()).item()
 
     def __index__(self) -> int:
-        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+        if np_dtype(self._data.dtype).kind not in "iub" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to "
                             "an index")
         return int(self.item())
@@ -563,7 +569,14 @@ def refresh_view(t: Tensor) -> None:
     if seen == base._vc[0]:
         return
     from ._grad_mode import STATE
-    from .ops._core import replay_view
+    from .ops._core import replay_raw, replay_view
+    data = base._data
+    if type(data) is not np.ndarray:
+        from .backend.registry import backend_of
+        if not backend_of(data).shares_memory:
+            # Note [writes without shared memory] in ops/_core.py: the base was written
+            # (through it or another view): this view's data is derived again
+            t._data = replay_raw(data, steps)
     if base._rg:
         prev, STATE.enabled = STATE.enabled, True
         try:

@@ -61,7 +61,7 @@ def statuses():
 
 def table(stat) -> str:
     rows = sorted({op for op, _ in stat})
-    counts = {lib: sum(1 for (op, l), s in stat.items() if l == lib and s == "yes")
+    counts = {lib: sum(1 for (op, lb), s in stat.items() if lb == lib and s == "yes")
               for lib in ("array_api_strict", "dask")}
     lines = [START, "",
              f"{len(rows)} rows with test cases; all of them run on NumPy (and on CuPy, "

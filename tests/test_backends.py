@@ -114,3 +114,42 @@ def test_row_on_other_library_equals_numpy(case, lib, request):
             assert g is None or not np.any(g)
             continue
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
+def _writes_through_views(to_lib):
+    """In-place writes through views (Note [writes without shared memory] in
+    ``ops/_core.py``): every step's values of the base and of the other views."""
+    seen = []
+    c = cr.as_tensor(to_lib(np.arange(6.0)))
+    v, w = c[1:3], c[2:]
+    v[0] = 7  # through a view: the base changes, and so does the other view
+    seen += [c.tolist(), v.tolist(), w.tolist()]
+    v.mul_(2)
+    seen += [c.tolist(), w.tolist()]
+    c.add_(1)  # into the base: its views see it
+    seen += [v.tolist(), w.tolist()]
+    m = cr.as_tensor(to_lib(np.arange(12.0).reshape(3, 4)))
+    r = m.reshape(2, 6)
+    m.t()[1].fill_(-1)  # a view of a view
+    m.diagonal().zero_()
+    r[1, ::2] = 5.0
+    m[1:][:, [0, 2]] = 9.0  # an index write into a view
+    seen += [m.tolist(), r.tolist(), m.t().tolist()]
+    # gradients through the rewritten base (CopySlices), as DESIGN.md's Views case
+    x = cr.as_tensor(to_lib(np.array([1.0, 2.0, 3.0]))).requires_grad_()
+    y = cr.as_tensor(to_lib(np.array([4.0, 5.0]))).requires_grad_()
+    a = x.clone()
+    v2, w2 = a[:2], a[1:]
+    v2.copy_(y.flip(0))
+    w2.backward(cr.as_tensor(to_lib(np.array([1.0, 10.0]))))
+    seen += [a.tolist(), w2.tolist(), x.grad.tolist(), y.grad.tolist()]
+    return seen
+
+
+@pytest.mark.parametrize("lib", sorted(LIBS))
+def test_writes_through_views_on_libraries_without_shared_memory(lib):
+    assert _writes_through_views(LIBS[lib]) == _writes_through_views(lambda a: a)
+    c = cr.as_tensor(LIBS[lib](np.arange(3.0)))
+    with pytest.raises(RuntimeError, match="single memory location"):
+        c.expand(2, 3).add_(1)  # writing into repeated elements is refused, as PyTorch
+    assert type(c._data) is not np.ndarray  # the data stayed on its library

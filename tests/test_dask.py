@@ -66,8 +66,10 @@ def test_training_loop_scans_once_per_step_and_graph_does_not_grow():
     xn, yn = _data(400)
     x = cr.as_tensor(da.from_array(xn, chunks=(100, 4)))
     y = cr.as_tensor(da.from_array(yn, chunks=100))
-    w = cr.zeros(4, dtype=cr.float64, requires_grad=True)
-    b = cr.zeros((), dtype=cr.float64, requires_grad=True)
+    # (not zeros: Dask names constants by content, so a zero bias would share its key
+    # with a literal 0 of the loss in the first step only)
+    w = cr.tensor([0.1, -0.2, 0.3, 0.05], dtype=cr.float64, requires_grad=True)
+    b = cr.tensor(0.01, dtype=cr.float64, requires_grad=True)
     opt = cr.optim.SGD([w, b], lr=0.5)
     sizes = []
     with CountComputes() as counter:
@@ -80,8 +82,8 @@ def test_training_loop_scans_once_per_step_and_graph_does_not_grow():
     assert counter.n == 4
     assert len(set(sizes)) == 1, sizes
     # the same steps on NumPy data give the same parameters
-    wn = cr.zeros(4, dtype=cr.float64, requires_grad=True)
-    bn = cr.zeros((), dtype=cr.float64, requires_grad=True)
+    wn = cr.tensor([0.1, -0.2, 0.3, 0.05], dtype=cr.float64, requires_grad=True)
+    bn = cr.tensor(0.01, dtype=cr.float64, requires_grad=True)
     opt = cr.optim.SGD([wn, bn], lr=0.5)
     for _ in range(4):
         opt.zero_grad()

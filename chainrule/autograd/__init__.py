@@ -106,7 +106,6 @@ def _root_grads(tensors, grads, what="backward"):
 
 def _root_on_backend(ga, data, i, what):
     """A cotangent held by another library (Note [backends] in ops/_dispatch_any.py)."""
-    from ..backend.array_api import np_dtype
     if tuple(ga.shape) != tuple(data.shape):
         raise RuntimeError(
             f"Mismatch in shape: grad_output[{i}] has a shape of torch.Size("

@@ -383,6 +383,8 @@ class _ForeignNamespaces:
 
     def pick(self, g, saved):
         from ..backend.registry import common_backend
+        if type(g) is _hooks.GradPack:  # a multi-output Function's cotangents: pick by them
+            g = next((x for x in g.grads if x is not None), np.zeros(0))
         be = common_backend([g, *saved]) if type(g) is _ndarray else backend_of(g)
         if be is NUMPY and type(g) is _ndarray:
             for a in saved:

@@ -18,9 +18,8 @@ side effects; a node that has hooks is flagged in the text).  After ``explain`` 
 
 from __future__ import annotations
 
-import re
-
 import heapq
+import re
 import sys
 
 import numpy as np

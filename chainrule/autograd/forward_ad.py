@@ -22,6 +22,7 @@ import numpy as np
 from .. import _tensor as T
 from .._dtype import from_numpy_dtype
 from .._grad_mode import STATE as _GRAD
+from ..backend.array_api import np_dtype
 
 __all__ = ["dual_level", "make_dual", "unpack_dual", "enter_dual_level", "exit_dual_level",
            "UnpackedDualTensor"]
@@ -310,7 +311,7 @@ def _jvp(op, lv, ts, inputs, datas, out, params):
         xp = TensorNamespace.get(lv.nb)
         # integer and bool inputs (indices, masks) carry no tangent at any level: rules
         # get their raw arrays, as in a first-level run
-        primals = [x if isinstance(x, T.Tensor) and x._data.dtype.kind == "f" else d
+        primals = [x if isinstance(x, T.Tensor) and np_dtype(x._data.dtype).kind == "f" else d
                    for x, d in zip(inputs, datas)]
         result = out
         ts = [t if t is None or isinstance(t, T.Tensor) else T.wrap(t) for t in ts]
@@ -364,11 +365,9 @@ def _linear_jvp(op):
             flat = t.reshape((-1, *t.shape[nb:]))
             res = stack([op.apply1(flat[i], *params) for i in range(flat.shape[0])])
             return res.reshape((*lead, *res.shape[1:]))
-        if nb == 0:
-            return op.forward(t, *params)
-        batched = getattr(op, "forward_batched", None)
-        if batched is not None:
-            return batched(t, nb, *params)
+        if not op.legacy:
+            # forwards take xp.nb leading batch dims (Note [forwards on xp] in ops/_core.py)
+            return op.forward_on(xp)(t, *params)
         lead = t.shape[:nb]
         flat = t.reshape((int(np.prod(lead)),) + t.shape[nb:])
         res = np.stack([op.forward(f, *params) for f in flat])

@@ -45,6 +45,7 @@ import numpy as np
 
 from .. import _tensor as T
 from .._grad_mode import STATE, InferenceVC, is_grad_enabled, no_grad
+from ..backend.array_api import np_dtype
 from . import _saved
 from ._function_node import ONCE_MSG, DelayedError, FunctionNode, _InputFirst, _OutputSlot
 from ._hooks import per_element
@@ -285,7 +286,7 @@ def _wrap_outputs(ctx, args, output, record):
     ctx._seq = next_seq()
     ctx._site = creation_site()
     diff = [k for k, o in enumerate(outs) if isinstance(o, T.Tensor)
-            and id(o) not in st.non_diff and o._data.dtype.kind == "f"]
+            and id(o) not in st.non_diff and np_dtype(o._data.dtype).kind == "f"]
     st.single = diff[0] if len(diff) == 1 else None
     originals = list(outs)
     for k, o in enumerate(outs):
@@ -398,7 +399,7 @@ def _push_tangents(ctx, args, result):
             fw.STATE.limit = saved_limit
         kept = []
         for o, r in zip(outs, res):
-            if r is None or not isinstance(o, T.Tensor) or o._data.dtype.kind != "f":
+            if r is None or not isinstance(o, T.Tensor) or np_dtype(o._data.dtype).kind != "f":
                 kept.append(None)
                 continue
             if isinstance(r, T.Tensor) and lv.index == 0 and not r._rg:

@@ -15,6 +15,7 @@ import numpy as np
 
 from .._grad_mode import enable_grad
 from .._tensor import Tensor, wrap
+from ..backend.array_api import np_dtype
 from . import forward_ad as fwd
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
@@ -106,7 +107,7 @@ def _jacobian_rows(outs, inputs, create_graph, chunk_size=None, strict=False):
     result = []
     for i, o in enumerate(outs):
         n = o.numel()
-        dt = o._data.dtype if o._data.dtype.kind == "f" else np.float64
+        dt = np_dtype(o._data.dtype) if np_dtype(o._data.dtype).kind == "f" else np.float64
         step = max(n, 1) if not chunk_size else max(1, int(chunk_size))
         shapes = [tuple(o.shape) + tuple(x.shape) for x in inputs]
         full = [None] * len(inputs)   # preallocated results (first order)
@@ -158,7 +159,7 @@ def _jacobian_columns(func, args, nums, has_aux, chunk_size=None, strict=False):
     for j in nums:
         x = args[j]
         n = x.numel()
-        dt = x._data.dtype if x._data.dtype.kind == "f" else np.float64
+        dt = np_dtype(x._data.dtype) if np_dtype(x._data.dtype).kind == "f" else np.float64
         step = max(n, 1) if not chunk_size else max(1, int(chunk_size))
         pieces = None
         for lo in range(0, max(n, 1), step):

@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 
 from .. import _tensor as T
+from ..backend.array_api import np_dtype
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
 
@@ -37,7 +38,7 @@ def _promote(inputs):
     out = list(inputs)
     for i in _diff_positions(inputs):
         x = inputs[i]
-        if x._data.dtype.kind == "f" and x._data.dtype.itemsize < 8:
+        if np_dtype(x._data.dtype).kind == "f" and np_dtype(x._data.dtype).itemsize < 8:
             warnings.warn(
                 f"Input #{i} requires gradient and is {x.dtype}; gradcheck promotes it to "
                 f"float64, since finite differences in single precision are too inaccurate "
@@ -51,7 +52,7 @@ def _outputs(func, inputs):
 
 
 def _differentiable(o) -> bool:
-    return o._data.dtype.kind == "f"
+    return np_dtype(o._data.dtype).kind == "f"
 
 
 # ---- Jacobians -------------------------------------------------------------------------------

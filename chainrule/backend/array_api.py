@@ -56,7 +56,7 @@ class ArrayApiNamespace:
                      "log1p", "isnan", "matmul", "floor", "ceil", "expm1", "log2", "log10",
                      "isinf", "isfinite", "negative", "sinh", "cosh", "asin", "acos", "atan",
                      "atan2", "asinh", "acosh", "atanh", "signbit", "remainder",
-                     "argsort", "sort", "nonzero", "broadcast_arrays", "stack",
+                     "argsort", "sort", "nonzero", "broadcast_arrays",
                      "expand_dims", "squeeze", "arange", "full", "ones", "empty",
                      "zeros_like", "ones_like", "full_like", "empty_like", "eye",
                      "greater", "greater_equal", "less", "less_equal", "not_equal",
@@ -119,11 +119,19 @@ class ArrayApiNamespace:
     def copy(self, x):
         return self.m.asarray(x, copy=True)
 
+    def contiguous_copy(self, x):
+        return self.m.asarray(x, copy=True)
+
+    def cast(self, x, dtype):
+        return self.astype(x, dtype)
+
     # elementwise ------------------------------------------------------------------------
     def where(self, c, x, y):
         m = self.m
         if not hasattr(c, "dtype"):
             c = m.asarray(c)
+        elif isinstance(c, np.ndarray):  # a constant mask computed on the host
+            c = self.asarray(c)
         if c.dtype != m.bool:
             c = c != 0
         like = x if hasattr(x, "dtype") else y if hasattr(y, "dtype") else None
@@ -300,6 +308,9 @@ class ArrayApiNamespace:
             return _dask_reshape(self.m, g, shape, self.nb)
         return self.m.reshape(g, shape)
 
+    def expand(self, a, shape):
+        return self.m.broadcast_to(a, tuple(a.shape[:self.nb]) + tuple(shape))
+
     def broadcast_to(self, g, shape):
         return self.m.broadcast_to(g, tuple(g.shape[:self.nb]) + tuple(shape))
 
@@ -341,8 +352,21 @@ class ArrayApiNamespace:
     def prod(self, x, axis, keepdims=False):
         return self.m.prod(x, axis=axis, keepdims=keepdims)
 
-    def concatenate(self, xs, axis):
+    def concatenate(self, xs, axis, dtype=None):
+        if dtype is not None:
+            xs = [self.astype(x, dtype) for x in xs]
         return self.m.concat(list(xs), axis=axis)
+
+    def stack(self, xs, axis, dtype=None):
+        if dtype is not None:
+            xs = [self.astype(x, dtype) for x in xs]
+        return self.m.stack(list(xs), axis=axis)
+
+    def take(self, a, idx, axis):
+        idx = self._numpy_index(idx, "take").reshape(-1)
+        m = self.m
+        return m.take(a, m.asarray(idx.astype(np.int64), **self._device_of(a)),
+                      axis=axis % a.ndim)
 
     def flip(self, g, axes):
         return self.m.flip(g, axis=axes)
@@ -374,8 +398,8 @@ class ArrayApiNamespace:
     def triu(self, g, k):
         return self.m.triu(g, k=k)
 
-    def pad(self, g, widths):
-        """Zero-pad the trailing dims with ``widths`` [(before, after), ...]."""
+    def pad(self, g, widths, value=0):
+        """Pad the trailing dims with ``widths`` [(before, after), ...] of ``value``."""
         m = self.m
         nd = g.ndim
         out = g
@@ -385,12 +409,12 @@ class ArrayApiNamespace:
             if lo:
                 s = list(out.shape)
                 s[ax] = lo
-                parts.append(m.zeros(tuple(s), dtype=g.dtype, **self._device_of(g)))
+                parts.append(m.full(tuple(s), value, dtype=g.dtype, **self._device_of(g)))
             parts.append(out)
             if hi:
                 s = list(out.shape)
                 s[ax] = hi
-                parts.append(m.zeros(tuple(s), dtype=g.dtype, **self._device_of(g)))
+                parts.append(m.full(tuple(s), value, dtype=g.dtype, **self._device_of(g)))
             if len(parts) > 1:
                 out = m.concat(parts, axis=ax)
         return out
@@ -409,6 +433,28 @@ class ArrayApiNamespace:
         flat = m.reshape(h, lead + (n1 * n2,))
         idx = np.arange(k) * (n2 + 1) + (i0 * n2 + j0)
         return self.take_last(flat, idx)
+
+    def getitem(self, a, key):
+        """``a[key]`` for a basic key, out-of-range slices clipped as NumPy does."""
+        return a[_in_bounds(tuple(a.shape), key if isinstance(key, tuple) else (key,))]
+
+    def diagonal_view(self, a, offset, a1, a2):
+        return self.diagonal(a, offset, a1, a2)
+
+    def unfold(self, a, axis, size, step):
+        """Windows of ``size`` every ``step`` along ``axis`` (negative), as a new last
+        dim (gathered: this library has no strided views)."""
+        m = self.m
+        ax = a.ndim + axis
+        n = (a.shape[ax] - size) // step + 1
+        idx = (np.arange(n)[:, None] * step + np.arange(size)).reshape(-1)
+        w = m.take(a, m.asarray(idx.astype(np.int64), **self._device_of(a)), axis=ax)
+        w = m.reshape(w, tuple(a.shape[:ax]) + (n, size) + tuple(a.shape[ax + 1:]))
+        order = tuple(range(ax + 1)) + tuple(range(ax + 2, a.ndim + 1)) + (ax + 1,)
+        return m.permute_dims(w, order)
+
+    def as_layout(self, a, strides):
+        return a  # no layouts here: every array is row-major to its users
 
     def take_last(self, a, idx):
         """``a[..., idx]`` for a NumPy integer array ``idx`` (1-d)."""
@@ -445,12 +491,18 @@ class ArrayApiNamespace:
     def _linear(self, shape, key):
         """Flat positions (a NumPy int array shaped like ``zeros(shape)[key]``) of a key."""
         pos = np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
-        return pos[key]
+        if not isinstance(key, tuple):
+            key = (key,)
+        return pos[tuple(k if k is None or k is Ellipsis or type(k) in (int, slice, bool)
+                         else self._numpy_index(k, "index") for k in key)]
 
     def index(self, g, key):
-        if self.nb == 0 and _basic(key):
-            return g[key]
+        if not isinstance(key, tuple):
+            key = (key,)
         nb = self.nb
+        if _basic(key):
+            key = _in_bounds(tuple(g.shape[nb:]), key)
+            return g[(slice(None),) * nb + key if nb else key]
         shape = tuple(g.shape[nb:])
         lin = self._linear(shape, key)
         flat = self.m.reshape(g, tuple(g.shape[:nb]) + (-1,))
@@ -460,14 +512,14 @@ class ArrayApiNamespace:
     def scatter(self, g, shape, key, accumulate):
         """Zeros of ``shape`` with ``g`` added (``accumulate``) or written at ``key``."""
         nb = self.nb
-        lin = self._linear(tuple(shape), key).reshape(-1)
+        if _basic(key):  # slicing's transpose: padding, no positions on the host
+            return self._scatter_basic(g, tuple(shape), key)
+        lin = self._linear(tuple(shape), key)
+        if not accumulate or np.unique(lin).size == lin.size:  # the last write wins
+            return self._put(self.zeros(g, shape), lin, g)
+        lin = lin.reshape(-1)
         size = int(np.prod(shape))
-        if not accumulate:  # the last write wins, as NumPy's
-            _, last = np.unique(lin[::-1], return_index=True)
-            keep = np.zeros(lin.size, bool)
-            keep[lin.size - 1 - last] = True
-        else:
-            keep = None
+        keep = None
         gf = self.m.reshape(g, tuple(g.shape[:nb]) + (lin.size,))
         return self.m.reshape(self._scatter_flat(gf, lin, size, keep),
                               tuple(g.shape[:nb]) + tuple(shape))
@@ -479,29 +531,93 @@ class ArrayApiNamespace:
         np.add.at(w, (rows, lin[rows]), 1)
         return self.m.matmul(gf, self.asarray(w))
 
-    def scatter_set(self, g, key, value):
-        nb = self.nb
-        shape = tuple(g.shape[nb:])
-        lin = self._linear(shape, key).reshape(-1)
-        size = int(np.prod(shape))
-        mask = np.zeros(size, bool)
-        mask[lin] = True
+    def _scatter_basic(self, g, shape, key):
+        """Zeros of ``shape`` with ``g`` at a basic key (ints, slices, None, ...): the
+        dims ``None`` added are dropped, the ones ints removed come back, and each
+        slice's elements are spread ``step`` apart and padded into place."""
         m = self.m
-        if hasattr(value, "shape"):
-            vb = m.broadcast_to(value, tuple(g.shape[:nb]) + self._linear(shape, key).shape)
-            placed = self._scatter_flat(m.reshape(vb, tuple(g.shape[:nb]) + (lin.size,)),
-                                        lin, size)
-            placed = m.reshape(placed, tuple(g.shape))
-        else:
-            placed = value
-        return m.where(self.asarray(mask.reshape(shape)), placed, g)
+        nb = self.nb
+        key = _in_bounds(shape, key if isinstance(key, tuple) else (key,))
+        n_dims = sum(1 for k in key if k is not None and k is not Ellipsis)
+        items = []
+        for k in key:
+            items.extend([slice(None)] * (len(shape) - n_dims) if k is Ellipsis else [k])
+        kept, gi = [], nb
+        for k in items:
+            if type(k) is slice:
+                kept.append(g.shape[gi])
+            if type(k) is not int:
+                gi += 1
+        out = m.reshape(g, tuple(g.shape[:nb]) + tuple(kept))
+        d = nb
+        for k, n in zip([k for k in items if k is not None], shape):
+            if type(k) is int:
+                i = k % n
+                out = self._pad_axis(m.expand_dims(out, axis=d), d, i, n - i - 1)
+            else:
+                start, stop, step = k.indices(n)
+                cnt = len(range(start, stop, step))
+                span = cnt
+                if step > 1 and cnt:
+                    out = self._pad_axis(m.expand_dims(out, axis=d + 1), d + 1, 0, step - 1)
+                    span = cnt * step
+                    out = m.reshape(out, tuple(out.shape[:d]) + (span,)
+                                    + tuple(out.shape[d + 2:]))
+                if span > n - start:
+                    out = out[(slice(None),) * d + (slice(0, n - start),) + (Ellipsis,)]
+                    span = n - start
+                out = self._pad_axis(out, d, start, n - start - span)
+            d += 1
+        return out
+
+    def _pad_axis(self, x, ax, lo, hi):
+        """``x`` with ``lo`` zeros before and ``hi`` after along axis ``ax``."""
+        if not lo and not hi:
+            return x
+        parts = []
+        for k in (lo, hi):
+            s = list(x.shape)
+            s[ax] = k
+            parts.append(self.m.zeros(tuple(s), dtype=x.dtype, **self._device_of(x)))
+        return self.m.concat([p for p in (parts[0], x, parts[1]) if p.shape[ax]] or [x],
+                             axis=ax)
+
+    def scatter_set(self, g, key, value):
+        return self._put(g, self._linear(tuple(g.shape[self.nb:]), key), value)
+
+    def _put(self, g, lin, value):
+        """A copy of ``g`` with ``value`` written at the flat positions ``lin`` (a NumPy
+        int array shaped like the region) of its unbatched dims; the last write wins.
+        Written as a gather and a ``where``, so values elsewhere (inf, nan) stay put."""
+        m = self.m
+        nb = self.nb
+        batch, shape = tuple(g.shape[:nb]), tuple(g.shape[nb:])
+        flat = lin.reshape(-1)
+        if not flat.size:
+            return g
+        src = np.full(int(np.prod(shape)), -1, np.int64)
+        src[flat] = np.arange(flat.size)  # repeated positions: the last assignment wins
+        mask = self.asarray((src >= 0).reshape(shape))
+        if not hasattr(value, "shape"):
+            return self.where(mask, value, g)
+        v = m.broadcast_to(self.astype(value, g.dtype), batch + lin.shape)
+        v = m.reshape(v, batch + (flat.size,))
+        placed = m.reshape(self.take_last(v, np.maximum(src, 0)), batch + shape)
+        return m.where(mask, placed, g)
 
     def view_of(self, g, steps, k=0):
         from ..ops._core import replay_raw
         return replay_raw(g, steps, self.nb + k)
 
     def view_replace(self, g, steps, value, k=0):
-        raise self.missing("view_replace", "writes through views are rebuilt on the base")
+        """A copy of ``g`` with the region of the view ``steps`` set to ``value``: the
+        region's positions come from replaying the view on an index array (this
+        library's views share no memory, so a write through one is rebuilt here)."""
+        from ..ops._core import replay_raw
+        ns = self.with_nb(k)
+        shape = tuple(g.shape[ns.nb:])
+        pos = replay_raw(np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape), steps)
+        return ns._put(g, pos, value)
 
     def take_along(self, x, idx, axis):
         return self._take_along_axis(x, self.asarray(idx) if isinstance(idx, np.ndarray)
@@ -532,6 +648,7 @@ class ArrayApiNamespace:
         return m.permute_dims(out, inv)
 
     def gather(self, x, idx, axis):
+        # ``idx`` may be smaller than ``x`` in the other dims: x is sliced to it first
         nb = self.nb
         ax = idx.ndim + axis
         key = tuple(slice(None) if d == ax else slice(0, n) for d, n in enumerate(idx.shape))
@@ -558,19 +675,19 @@ class ArrayApiNamespace:
                               tuple(g.shape[:nb]) + tuple(shape))
 
     def fill_along(self, g, idx, axis, value):
+        """A copy of ``g`` with ``value`` (a number, or an array shaped like ``idx``)
+        written where ``idx`` points along ``axis``."""
         idx = self._numpy_index(idx, "fill_along")
         shape = tuple(g.shape[self.nb:])
-        lin = self._along_positions(shape, idx, axis)
-        mask = np.zeros(int(np.prod(shape)), bool)
-        mask[lin] = True
-        return self.m.where(self.asarray(mask.reshape(shape)), value, g)
+        lin = self._along_positions(shape, idx, axis).reshape(idx.shape)
+        return self._put(g, lin, value)
 
     def _numpy_index(self, idx, word):
         if isinstance(idx, np.ndarray):
             return idx
-        to_numpy = getattr(idx, "__array__", None)
         try:
-            return np.asarray(idx if to_numpy is None else to_numpy())
+            from .registry import backend_of
+            return np.asarray(backend_of(idx).to_numpy(idx))
         except Exception:
             raise self.missing(word, "the index must be readable on the host") from None
 
@@ -741,6 +858,27 @@ def _basic(key) -> bool:
     if not isinstance(key, tuple):
         key = (key,)
     return all(k is None or k is Ellipsis or type(k) in (int, slice) for k in key)
+
+
+def _in_bounds(shape, key) -> tuple:
+    """A basic key with every slice clipped to its dim, as NumPy reads out-of-range
+    slices (the standard leaves them unspecified; array-api-strict refuses them)."""
+    n_dims = sum(1 for k in key if k is not None and k is not Ellipsis)
+    out = []
+    d = 0
+    for k in key:
+        if k is Ellipsis:
+            d += len(shape) - n_dims
+        elif type(k) is slice:
+            out.append(slice(*k.indices(shape[d])) if k != slice(None) else k)
+            d += 1
+            continue
+        elif k is not None:
+            d += 1
+        out.append(k)
+    if Ellipsis not in out and len(shape) > n_dims:
+        out.append(Ellipsis)
+    return tuple(out)
 
 
 def _einsum_by_matmul(ns, spec, *ops):

@@ -13,9 +13,12 @@ from __future__ import annotations
 import math
 import re
 import warnings
+from operator import getitem
 
 import numpy as np
 
+from .._dtype import cast as _cast
+from .._strides import contiguous_strides as _row_major
 from . import _windows
 
 _ERF_UFUNC = np.frompyfunc(math.erf, 1, 1)
@@ -122,7 +125,12 @@ class NumpyNamespace:
 
     def with_nb(self, k: int) -> NumpyNamespace:
         """This namespace with ``k`` more leading batch dims."""
-        return self if k == 0 else NumpyNamespace(self.nb + k)
+        if k == 0:
+            return self
+        ns = _BY_NB.get(self.nb + k)
+        if ns is None:
+            ns = _BY_NB[self.nb + k] = NumpyNamespace(self.nb + k)
+        return ns
 
     # elementwise math ---------------------------------------------------------------
     exp = staticmethod(np.exp)
@@ -168,6 +176,13 @@ class NumpyNamespace:
     def copy(x):
         return np.array(x, copy=True)
 
+    # a row-major copy (new memory): clone, contiguous, copies of views
+    contiguous_copy = staticmethod(lambda a: a.copy())  # (0-d results may be scalars)
+    getitem = staticmethod(getitem)
+    asarray = staticmethod(np.asarray)
+
+    cast = staticmethod(_cast)  # ``x`` converted to ``dtype`` as PyTorch converts
+
     equal = staticmethod(np.equal)
 
     # shapes -----------------------------------------------------------------------------
@@ -196,7 +211,16 @@ class NumpyNamespace:
         return np.broadcast_to(g, g.shape[:self.nb] + tuple(shape))
 
     def reshape(self, g, shape):
+        if not self.nb:
+            return g.reshape(shape)
         return g.reshape(g.shape[:self.nb] + tuple(shape))
+
+    def expand(self, a, shape):
+        """``broadcast_to`` that stays as writable as ``a`` (a view: writes into repeated
+        elements are refused by the in-place machinery, ``ops/_core.overlapping``)."""
+        out = np.broadcast_to(a, a.shape[:self.nb] + tuple(shape) if self.nb else shape)
+        return np.lib.stride_tricks.as_strided(a, out.shape, out.strides,
+                                               writeable=a.flags.writeable)
 
     def broadcast_to(self, g, shape):
         return np.broadcast_to(g, g.shape[:self.nb] + tuple(shape))
@@ -204,6 +228,8 @@ class NumpyNamespace:
     def permute(self, g, axes):
         """``axes`` is a permutation of the unbatched dims (non-negative ints)."""
         nb = self.nb
+        if not nb:
+            return g.transpose(axes)
         return g.transpose(tuple(range(nb)) + tuple(a + nb for a in axes))
 
     @staticmethod
@@ -285,8 +311,21 @@ class NumpyNamespace:
         np.add.at(z, tuple(grid), g)
         return z
 
-    def concatenate(self, xs, axis):
-        return np.concatenate(xs, axis=axis)
+    def concatenate(self, xs, axis, dtype=None):
+        """Join ``xs`` along ``axis`` (negative), each cast to ``dtype`` (any cast)."""
+        if dtype is None:
+            return np.concatenate(xs, axis=axis)
+        return np.concatenate(xs, axis=axis, dtype=dtype, casting="unsafe")
+
+    @staticmethod
+    def stack(xs, axis, dtype=None):
+        """Join ``xs`` along a new ``axis`` (negative), each cast to ``dtype``."""
+        return np.stack(xs, axis=axis, dtype=dtype, casting="unsafe")
+
+    @staticmethod
+    def take(a, idx, axis):
+        """``a`` at the positions ``idx`` (1-d) along ``axis``."""
+        return np.take(a, idx, axis)
 
     def flip(self, g, axes):
         return np.flip(g, axis=axes)
@@ -306,9 +345,10 @@ class NumpyNamespace:
     def triu(self, g, k):
         return np.triu(g, k)
 
-    def pad(self, g, widths):
-        """Zero-pad the unbatched dims with ``widths`` [(before, after), ...]."""
-        return np.pad(g, [(0, 0)] * (g.ndim - len(widths)) + list(widths))
+    def pad(self, g, widths, value=0):
+        """Pad the trailing dims with ``widths`` [(before, after), ...] of ``value``."""
+        return np.pad(g, [(0, 0)] * (g.ndim - len(widths)) + list(widths),
+                      constant_values=value)
 
     def diag_embed(self, g, offset, a1, a2, shape):
         """Zeros of ``shape`` with ``g`` written on the (offset) diagonal of axes a1, a2."""
@@ -443,6 +483,38 @@ class NumpyNamespace:
     def diagonal(g, offset, a1, a2):
         """The (offset) diagonal of axes ``a1``, ``a2`` (negative), as a new last axis."""
         return np.diagonal(g, offset, a1, a2)
+
+    @staticmethod
+    def diagonal_view(a, offset, a1, a2):
+        """``diagonal`` as the view row gives it: writable wherever ``a`` is (NumPy's
+        diagonal is a read-only view; PyTorch's ``x.diagonal().fill_(1)`` writes)."""
+        d = np.diagonal(a, offset, a1, a2)
+        if a.flags.writeable:
+            d.setflags(write=True)
+        return d
+
+    @staticmethod
+    def unfold(a, axis, size, step):
+        """Windows of ``size`` every ``step`` along ``axis`` (negative), as a new last
+        dim: a view of ``a`` (windows overlap; in-place writes into it are refused)."""
+        ax = a.ndim + axis
+        n = (a.shape[ax] - size) // step + 1
+        st = a.strides
+        return np.lib.stride_tricks.as_strided(
+            a, a.shape[:ax] + (n,) + a.shape[ax + 1:] + (size,),
+            st[:ax] + (st[ax] * step,) + st[ax + 1:] + (st[ax],), writeable=a.flags.writeable)
+
+    @staticmethod
+    def as_layout(a, strides):
+        """``a`` copied into memory laid out with element ``strides`` (a permutation of
+        row-major strides, PyTorch's layout of an index result)."""
+        if strides == _row_major(a.shape):
+            return np.ascontiguousarray(a)
+        size = a.itemsize
+        out = np.lib.stride_tricks.as_strided(np.empty(max(a.size, 1), a.dtype), a.shape,
+                                              tuple(s * size for s in strides))
+        out[...] = a
+        return out
 
     def gather(self, x, idx, axis):
         """``x[..., idx, ...]`` along ``axis`` (negative) with PyTorch's gather rule:
@@ -609,3 +681,4 @@ def _front_advanced_dims(key) -> int:
 
 
 RAW = NumpyNamespace(0)
+_BY_NB = {0: RAW}

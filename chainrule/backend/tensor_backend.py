@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .array_api import np_dtype
+
 
 class TensorNamespace:
     """Tensors in, Tensors out, everything recorded.  ``nb``: leading batch dims."""
@@ -72,6 +74,15 @@ class TensorNamespace:
 
     def copy(self, x):
         return self._V.clone(x)
+
+    @staticmethod
+    def asarray(a, dtype=None):
+        """A constant (host data) as a Tensor that requires no grad."""
+        from .._tensor import wrap
+        return wrap(np.asarray(a, dtype))
+
+    def diagonal_view(self, g, offset, a1, a2):
+        return self.diagonal(g, offset, a1, a2)
 
     def equal(self, a, b):
         return self._cr.eq(a, b)
@@ -267,7 +278,7 @@ def _numpy_dtypes(fn):
     """An elementwise function whose integer or Python-number input is computed in
     float64, as NumPy does in the raw namespace (Note [rule constants])."""
     def apply(x):
-        if not isinstance(x, _Tensor()) or x._data.dtype.kind in "biu":
+        if not isinstance(x, _Tensor()) or np_dtype(x._data.dtype).kind in "biu":
             x = _f64(x._data if isinstance(x, _Tensor()) else x)
         return fn(x)
     apply.__name__ = fn.__name__

@@ -15,9 +15,9 @@ import numpy as np
 import chainrule as _cr
 
 from .._tensor import Tensor, wrap
-from ..ops.reductions import TORCH_TYPE_NAMES as _TYPE_NAMES
 from ..backend.array_api import np_dtype
 from ..backend.registry import backend_of
+from ..ops.reductions import TORCH_TYPE_NAMES as _TYPE_NAMES
 
 __all__ = [
     "binary_cross_entropy",
@@ -84,7 +84,7 @@ def _size_warning(input, target):
 
 def _bool_as(target, input):
     """A bool target counts as 0/1 of the input's dtype (PyTorch's loss kernels)."""
-    return target.to(input.dtype) if target._data.dtype.kind == "b" else target
+    return target.to(input.dtype) if np_dtype(target._data.dtype).kind == "b" else target
 
 
 def _pointwise(name, input, target, loss, reduction, weight=None, weighted_mean=True):
@@ -143,7 +143,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
         delta = float(delta)
     if delta <= 0:
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
-    if input._data.dtype.kind == "f":  # the result has the input's dtype
+    if np_dtype(input._data.dtype).kind == "f":  # the result has the input's dtype
         target = target.to(input.dtype)
     delta = float(delta) if type(delta) is int else delta  # a float to PyTorch (10**20)
     d = (input - _bool_as(target, input)).abs()
@@ -289,7 +289,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Target size ({target.shape}) must be the same as input size "
                          f"({input.shape})")
-    if target._data.dtype.kind in "iu":
+    if np_dtype(target._data.dtype).kind in "iu":
         raise RuntimeError(f"result type Float can't be cast to the desired output type "
                            f"{_TYPE_NAMES.get(target._data.dtype.name, target.dtype)}")
     ls = _logsigmoid(input)
@@ -316,7 +316,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
                       "aligns with the KL div math definition.'mean' will be changed to "
                       "behave the same as 'batchmean' in the next major release.",
                       stacklevel=2)
-    if input._data.dtype.kind in "biu" or target._data.dtype.kind in "biu":
+    if np_dtype(input._data.dtype).kind in "biu" or np_dtype(target._data.dtype).kind in "biu":
         raise RuntimeError("kl_div: Integral inputs not supported.")
     if log_target:
         loss = target.exp() * (target - input)

@@ -597,7 +597,7 @@ def _inplace(input, out, inplace):
 
 def _floating(kernel, input):
     """PyTorch's NotImplementedError for a kernel without integer or bool versions."""
-    if isinstance(input, Tensor) and input._data.dtype.kind != "f":
+    if isinstance(input, Tensor) and np_dtype(input._data.dtype).kind != "f":
         raise NotImplementedError(f"\"{kernel}\" not implemented for "
                                   f"'{_TYPE_NAMES.get(input._data.dtype.name, input.dtype)}'")
     return input
@@ -694,7 +694,7 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     _args._fail("Number", "hardtanh", "min_val", 2, min_val)
     _args._fail("Number", "hardtanh", "max_val", 3, max_val)
     _check_tensor("hardtanh", "input", input)
-    if input._data.dtype.kind == "b":
+    if np_dtype(input._data.dtype).kind == "b":
         raise RuntimeError("Bool inputs not supported for hardtanh")
     return _inplace(input, _nn_ops.hardtanh(input, min_val, max_val), inplace)
 

@@ -33,6 +33,7 @@ from ..autograd.forward_ad import move_tangents as _fw_inplace
 from ..autograd.forward_ad import push as _fw_push
 from ..autograd.node import FIRST_ONLY as _FIRST_ONLY
 from ..autograd.node import Node, creation_site, next_seq, node_class
+from ..backend.array_api import np_dtype
 from ..backend.numpy_backend import (
     BIG,
     FP_ERRORS,
@@ -43,6 +44,7 @@ from ..backend.numpy_backend import (
     times,
     wmod,
 )
+from ..backend.registry import backend_of
 
 _new = object.__new__
 
@@ -70,6 +72,7 @@ class Op:
     mask1 = False  # masks[0] of a one-input row (read by the engine's inline VJP)
     # how many parameters ``apply1`` passes on to the forward (x.exp(5) is a TypeError)
     max_params = 1 << 30
+    legacy = False  # a forward written before Note [forwards on xp]
 
     def __init__(self, name, forward, vjps=None, *, node=None, nin=1, reads=None,
                  kind="rule", partials=None, formula=None, differentiable=True,
@@ -116,6 +119,7 @@ class Op:
         else:
             self.xp_forward = lambda xp, *args: forward(*args)
             self.forward = forward
+            self.legacy = True  # (knows nothing of xp.nb)
         self._bound = {}
 
     def forward_on(self, xp):
@@ -785,11 +789,19 @@ def replay_view(base: Tensor, steps) -> Tensor:
 
 
 def replay_raw(a, steps, nb=0):
-    """Apply view ``steps`` to a raw array with ``nb`` leading batch dims.  A view of
-    ``a`` where ``a``'s layout allows it; a reshape step may copy (reading is fine, for
-    writing use ``assign_view``)."""
+    """Apply view ``steps`` to a raw array (of any library) with ``nb`` leading batch
+    dims.  A view of ``a`` where ``a``'s layout allows it; a reshape step may copy
+    (reading is fine, for writing use ``assign_view``)."""
+    if type(a) is _ndarray:
+        if not nb:
+            for op, params in steps:
+                a = op.forward(a, *params)
+            return a
+        xp = RAW.with_nb(nb)
+    else:
+        xp = backend_of(a).xp.with_nb(nb)
     for op, params in steps:
-        a = op.forward_batched(a, nb, *params) if nb else op.forward(a, *params)
+        a = op.forward_on(xp)(a, *params)
     return a
 
 
@@ -803,11 +815,14 @@ def assign_view(out, steps, nb, value):
     that viewed the base may need a copy on ``out``: writing into that copy would be
     lost.  Then the region is addressed by its flat positions instead, which does not
     depend on any layout."""
+    if type(out) is not _ndarray:  # Note [writes without shared memory]
+        return backend_of(out).xp.view_replace(out, steps, value, nb)
     a = out
+    xp = RAW.with_nb(nb)
     for op, params in steps:
         if op.may_copy and not op.viewable(a, nb, *params):
             break
-        a = op.forward_batched(a, nb, *params) if nb else op.forward(a, *params)
+        a = op.forward(a, *params) if not nb else op.forward_on(xp)(a, *params)
     else:
         if a.size:
             a[...] = value
@@ -836,7 +851,12 @@ def inplace(op, self, *args, params=()):
     recording = STATE.enabled
     if recording and self._rg:
         _check_leaf_inplace(self, op)
-    if self._data.size and (not self._data.flags.writeable or overlapping(self._data)):
+    data = self._data
+    if type(data) is _ndarray:
+        refuse = data.size and (not data.flags.writeable or overlapping(data))
+    else:
+        refuse = 0 not in tuple(data.shape) and _overlapping_geometry(*self._geometry()[:2])
+    if refuse:
         raise RuntimeError(
             f"{op.name}_: unsupported operation: more than one element of the written-to "
             f"tensor refers to a single memory location (shape {list(self._data.shape)}, "
@@ -857,6 +877,8 @@ def inplace(op, self, *args, params=()):
         raise
     node = res._node if res._rg else None
     out = res._data
+    if type(out) is not _ndarray or type(self._data) is not _ndarray:
+        return _inplace_foreign(op, self, res, node)
     if out.dtype != self._data.dtype and not _can_cast(out.dtype, self._data.dtype):
         raise _cast_error(op, out.dtype, self._data.dtype)
     if node is not None and node._saved and node._saved[0] is self._data:
@@ -872,6 +894,11 @@ def inplace(op, self, *args, params=()):
                 f"broadcast shape {list(out.shape)}") from None
     if self._data.size:
         np.copyto(self._data, out, casting="unsafe")
+    return _inplace_rewire(op, self, res, node, out)
+
+
+def _inplace_rewire(op, self, res, node, out):
+    """After ``self``'s data holds the result: bump the version, rewire autograd."""
     self._vc[0] += 1
     if node is not None and node._saved and node._saved[-1] is res._data and (
             out.dtype == self._data.dtype):
@@ -896,6 +923,62 @@ def inplace(op, self, *args, params=()):
     elif self._view is not None:
         self._view = (self._view[0], self._view[1], -1)  # regenerate on next use
     return self
+
+
+# Note [writes without shared memory]: on a library whose views share no memory with
+# their base (Dask, array-api-strict: ``Backend.shares_memory`` is False), an in-place op
+# rebinds ``self._data`` to the result, and a write through a view rebuilds the base
+# functionally (``xp.view_replace``: the view's positions from replaying it on an index
+# array, then a ``where``); every other view of that base sees the base's version change
+# and re-derives its data from the base (``refresh_view``).  Libraries that do share
+# memory (CuPy) are written in place, as NumPy.
+def _inplace_foreign(op, self, res, node):
+    data = self._data
+    be = backend_of(data)
+    xp = be.xp
+    out = res._data
+    if type(out) is _ndarray:  # (a row not yet on xp computed on the host)
+        out = be.asarray(out)
+    src, dst = np_dtype(out.dtype), np_dtype(data.dtype)
+    if src != dst and not _can_cast(src, dst):
+        raise _cast_error(op, src, dst)
+    if node is not None and node._saved and node._saved[0] is data:
+        # the rule reads the old value of self: kept as it is (a copy where memory is
+        # shared, the old array itself where the write rebinds)
+        if be.shares_memory:
+            node._saved = (xp.copy(data),) + node._saved[1:]
+        node._checks = tuple(c for c in node._checks if c[2] != 0)
+    shape = tuple(data.shape)
+    if tuple(out.shape) != shape:
+        try:
+            out = xp.broadcast_to(out, shape)
+        except ValueError:
+            raise RuntimeError(
+                f"{op.name}_: output with shape {list(shape)} doesn't match the "
+                f"broadcast shape {list(out.shape)}") from None
+    if src != dst:
+        out = xp.cast(out, data.dtype)
+    if be.shares_memory:
+        if 0 not in shape:
+            data[...] = out
+        out = data
+    else:
+        if self._view is not None:
+            base, steps, _ = self._view
+            base._data = xp.view_replace(base._data, steps, out)
+        self._data = out
+    return _inplace_rewire(op, self, res, node, out if src == dst else res._data)
+
+
+def _overlapping_geometry(shape, strides) -> bool:
+    """``overlapping`` from a PyTorch geometry (libraries without strides)."""
+    dims = sorted((abs(s), n) for n, s in zip(shape, strides) if n > 1)
+    extent = 0
+    for s, n in dims:
+        if s <= extent:
+            return True
+        extent += (n - 1) * s
+    return False
 
 
 def overlapping(a) -> bool:
@@ -966,8 +1049,8 @@ def _check_leaf_inplace(self, op):
                 f"`with torch.no_grad():` or on base.clone().")
 
 
-def _view_replace_forward(base, value, steps, nb):
-    return assign_view(np.array(base, copy=True), steps, nb, value)
+def _view_replace_forward(xp, base, value, steps, nb):
+    return xp.view_replace(base, steps, value, nb)
 
 
 def _view_replace_jvp(xp, ts, base, steps, nb):

@@ -15,19 +15,18 @@ import numpy as np
 
 from .. import _args
 from .._tensor import Tensor, wrap
-from ..backend.numpy_backend import RAW as _RAW
 from ._core import Op, inplace, nary
-from .shape import _along, _check_tensor, _grad_as, _no_grad, _shape
+from .shape import _along, _check_tensor, _grad_as, _no_grad, _np_dt, _shape
 from .views import _dim, expand, reshape
 
 # ---- indexing: index_select, gather, take, scatter, masked_fill -------------------------------
 
 def _index_arg(op, index) -> np.ndarray:
     _check_tensor(op, "index", index)
-    if index._data.dtype.kind not in "iu":
+    if _np_dt(index).kind not in "iu":
         raise RuntimeError(f"{op}(): Expected dtype int32 or int64 for index, got "
                            f"{index.dtype}")
-    return index._data
+    return index._host()  # (bounds are checked on the host)
 
 
 def _check_bounds(op, idx, n, d, exc=RuntimeError):
@@ -41,7 +40,7 @@ def _index_select_vjp(xp, g, x, idx, out, axis, shape):
     return xp.scatter(g, shape, _along(axis, idx), True)
 
 
-INDEX_SELECT = Op("index_select", lambda a, idx, axis, shape: np.take(a, idx, axis),
+INDEX_SELECT = Op("index_select", lambda xp, a, idx, axis, shape: xp.take(a, idx, axis),
                   (_index_select_vjp, _no_grad), nin=2, reads=((1,), ()), kind="linear",
                   jvp=lambda xp, ts, x, idx, out, axis, shape: xp.index(ts[0],
                                                                         _along(axis, idx)),
@@ -73,7 +72,7 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     return nary(INDEX_SELECT, (input, index), (d - len(shape), shape))
 
 
-GATHER = Op("gather", lambda a, idx, axis, shape: _RAW.gather(a, idx, axis),
+GATHER = Op("gather", lambda xp, a, idx, axis, shape: xp.gather(a, idx, axis),
             (lambda xp, g, x, idx, out, axis, shape: xp.scatter_along(g, shape, idx, axis),
              _no_grad), nin=2, reads=((1,), ()), kind="linear",
             jvp=lambda xp, ts, x, idx, out, axis, shape: xp.gather(ts[0], idx, axis),
@@ -173,11 +172,15 @@ def _take_vjp(xp, g, x, idx, out, shape):
     return xp.reshape(xp.scatter(g, (math.prod(shape),), (idx,), True), shape)
 
 
+def _take_forward(xp, a, idx, shape):
+    return xp.index(xp.reshape(a, (math.prod(shape),)), (idx,))
+
+
 def _take_jvp(xp, ts, x, idx, out, shape):
-    return xp.index(xp.reshape(ts[0], (math.prod(shape),)), (idx,))
+    return _take_forward(xp, ts[0], idx, shape)
 
 
-TAKE = Op("take", lambda a, idx, shape: a.reshape(-1)[idx], (_take_vjp, _no_grad), nin=2,
+TAKE = Op("take", _take_forward, (_take_vjp, _no_grad), nin=2,
           reads=((1,), ()), kind="linear", jvp=_take_jvp,
           formula="d take(x, i) = zeros with g added at flat positions i (repeats add)")
 
@@ -194,33 +197,22 @@ def take(input: Tensor, index: Tensor) -> Tensor:
     return nary(TAKE, (input, index), (input._data.shape,))
 
 
-def _grid(idx, axis):
-    """Open-grid index addressing, for every entry of ``idx``, its target along ``axis``."""
-    grid = list(np.ix_(*[np.arange(n) for n in idx.shape]))
-    grid[idx.ndim + axis] = idx
-    return tuple(grid)
-
-
 def _region(idx):
     return tuple(slice(0, n) for n in idx.shape)
 
 
-def _scatter_add_forward(a, idx, src, axis, src_shape):
-    out = a.copy()
-    np.add.at(out, _grid(idx, axis), src[_region(idx)])
-    return out
+def _scatter_add_forward(xp, a, idx, src, axis, src_shape):
+    # x plus the used part of src added at the targets (repeats add)
+    return a + xp.scatter_along(xp.index(src, _region(idx)), tuple(a.shape[xp.nb:]), idx,
+                                axis)
 
 
-def _scatter_forward(a, idx, src, axis, src_shape):
-    out = a.copy()
-    out[_grid(idx, axis)] = src[_region(idx)]
-    return out
+def _scatter_forward(xp, a, idx, src, axis, src_shape):
+    return xp.fill_along(a, idx, axis, xp.index(src, _region(idx)))
 
 
-def _scatter_value_forward(a, idx, axis, value):
-    out = a.copy()
-    out[_grid(idx, axis)] = value
-    return out
+def _scatter_value_forward(xp, a, idx, axis, value):
+    return xp.fill_along(a, idx, axis, value)
 
 
 def _src_vjp(xp, g, x, idx, src, out, axis, src_shape):
@@ -280,7 +272,7 @@ def _scatter_args(op, input, dim, index, src):
     shape = input._data.shape
     d = _dim(dim, len(shape), op)
     if isinstance(src, Tensor):
-        if src._data.dtype != input._data.dtype:
+        if _np_dt(src) != _np_dt(input):
             raise RuntimeError(f"{op}(): Expected self.dtype to be equal to src.dtype (got "
                                f"{input.dtype} and {src.dtype}). Fix: src.to(input.dtype).")
         _index_shapes(op, input._data, idx, d, src._data)
@@ -324,7 +316,7 @@ def _scatter(self, dim, index, src, value, reduce, in_place):
         args, op, params = (index, src), SCATTER, (axis, src._data.shape)
     else:
         src = _args.fits(src.item() if isinstance(src, np.generic) else src,
-                         self._data.dtype, name)
+                         _np_dt(self), name)
         args, op, params = (index,), SCATTER_VALUE, (axis, src)
     return inplace(op, self, *args, params=params) if in_place else nary(
         op, (self, *args), params)
@@ -342,12 +334,15 @@ def scatter_(self: Tensor, dim: int, index: Tensor, src=None, *, value=None, red
     return _scatter(self, dim, index, src, value, reduce, True)
 
 
-def _masked_fill_forward(a, mask, value, shape):
-    return np.where(mask, np.asarray(value, dtype=a.dtype), a)
+def _masked_fill_forward(xp, a, mask, value, shape):
+    return xp.where(mask, xp.asarray(value, a.dtype), a)
 
 
-def _masked_fill_tensor_forward(a, mask, value, shape, vdtype):
-    return np.where(mask, value.astype(a.dtype), a)
+def _masked_fill_tensor_forward(xp, a, mask, value, shape, vdtype):
+    v = xp.astype(value, a.dtype)
+    if xp.nb:  # the value's batch dims lead, its (no) own dims broadcast
+        v = xp.reshape(v, (1,) * (a.ndim - xp.nb))
+    return xp.where(mask, v, a)
 
 
 def _masked_dx(xp, g, x, mask, out, value, shape):
@@ -396,7 +391,7 @@ def _masked_fill(self, mask, value, in_place):
     name = "masked_fill_" if in_place else "masked_fill"
     _check_tensor(name, "input", self)
     _check_tensor(name, "mask", mask)
-    if mask._data.dtype != np.bool_:
+    if _np_dt(mask) != np.bool_:
         raise RuntimeError(f"{name} only supports boolean masks, but got mask with dtype "
                            f"{mask.dtype}. Fix: pass mask.bool() or a comparison like x > 0.")
     shape = self._data.shape
@@ -410,13 +405,13 @@ def _masked_fill(self, mask, value, in_place):
             raise RuntimeError(f"{name} only supports a 0-dimensional value tensor, but got "
                                f"tensor with {value._data.ndim} dimension(s). Fix: "
                                f"value.squeeze() or value.item().")
-        args, op, params = (mask, value), MASKED_FILL_TENSOR, (shape, value._data.dtype)
+        args, op, params = (mask, value), MASKED_FILL_TENSOR, (shape, _np_dt(value))
     else:
         value = value.item() if isinstance(value, np.generic) else value
         if not isinstance(value, (int, float, bool, complex)):
             raise TypeError(f"{name}(): argument 'value' must be Number, not "
                             f"{type(value).__name__}")
-        value = _args.fits(value, self._data.dtype, name)
+        value = _args.fits(value, _np_dt(self), name)
         args, op, params = (mask,), MASKED_FILL, (value, shape)
     return inplace(op, self, *args, params=params) if in_place else nary(
         op, (self, *args), params)

@@ -54,7 +54,7 @@ def _dim_range_error(op, d, shape):
 
 def _int_tensor(d):
     """A one-element integer tensor given as a dim is that int, as in PyTorch."""
-    if isinstance(d, Tensor) and d._data.dtype.kind in "iu" and d._data.size == 1:
+    if isinstance(d, Tensor) and np_dtype(d._data.dtype).kind in "iu" and d._data.size == 1:
         return int(d._data.reshape(()))
     return d
 

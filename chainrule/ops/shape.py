@@ -21,6 +21,7 @@ import numpy as np
 from .. import _args
 from .._dtype import result_type
 from .._tensor import Tensor, wrap
+from ..backend.array_api import np_dtype
 from ._core import Op, nary, unary
 from .views import _dim, expand, reshape, unsqueeze
 
@@ -47,7 +48,7 @@ def _tensor_list(op, tensors):
 
 def _grad_as(xp, g, dtype):
     """A cotangent in its input's float dtype (after a promoting cat/stack)."""
-    return xp.astype(g, dtype) if dtype.kind == "f" and g.dtype != dtype else g
+    return xp.astype(g, dtype) if dtype.kind == "f" else g  # (a no-op when it is g's)
 
 
 def _along(axis, key) -> tuple:
@@ -59,12 +60,26 @@ def _no_grad(xp, g, *args):
     return None  # integer index inputs
 
 
+def _np_dt(t) -> np.dtype:
+    """A tensor's dtype as a NumPy dtype (whatever library holds its data)."""
+    d = t._data
+    return d.dtype if type(d) is np.ndarray else np_dtype(d.dtype)
+
+
+def _result_type(tensors) -> np.dtype:
+    datas = [t._data for t in tensors]
+    if all(type(d) is np.ndarray for d in datas):
+        return result_type(*datas)
+    from ._dispatch_any import promoted_dtype
+    return promoted_dtype(datas)
+
+
 # ---- cat, stack ---------------------------------------------------------------------------
 
-def _cat_forward(*args):
+def _cat_forward(xp, *args):
     *arrays, axis, bounds, _, dtype = args
     arrays = [a for a, b in zip(arrays, bounds) if b is not None]
-    return np.concatenate(arrays, axis=axis, dtype=dtype, casting="unsafe")
+    return xp.concatenate(arrays, axis, dtype)
 
 
 def _cat_backward(op, xp, g, needs, saved, params):
@@ -122,8 +137,8 @@ def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
             raise _cat_error(ref, s, d, k)
         bounds.append((start, start + s[d]))
         start += s[d]
-    dtypes = tuple(t._data.dtype for t in tensors)
-    dtype = dtypes[0] if len(set(dtypes)) == 1 else result_type(*[t._data for t in tensors])
+    dtypes = tuple(_np_dt(t) for t in tensors)
+    dtype = dtypes[0] if len(set(dtypes)) == 1 else _result_type(tensors)
     return nary(CAT, tensors, (axis, tuple(bounds), dtypes, dtype))
 
 
@@ -141,9 +156,9 @@ def _cat_error(ref, s, d, k):
         f"make all other dimensions equal, or concatenate along another dim.")
 
 
-def _stack_forward(*args):
+def _stack_forward(xp, *args):
     *arrays, axis, _, dtype = args
-    return np.stack(arrays, axis=axis, dtype=dtype, casting="unsafe")
+    return xp.stack(arrays, axis, dtype)
 
 
 def _stack_backward(op, xp, g, needs, saved, params):
@@ -177,8 +192,8 @@ def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
             raise RuntimeError(f"stack expects each tensor to be equal size, but got "
                                f"{list(ref)} at entry 0 and {_shape(t)} at entry {k}")
     axis = _dim(dim, len(ref) + 1, "stack") - len(ref) - 1
-    dtype = result_type(*[t._data for t in tensors])
-    return nary(STACK, tensors, (axis, tuple(t._data.dtype for t in tensors), dtype))
+    dtype = _result_type(tensors)
+    return nary(STACK, tensors, (axis, tuple(_np_dt(t) for t in tensors), dtype))
 
 
 def _atleast(t: Tensor, nd: int) -> Tensor:
@@ -209,7 +224,7 @@ row_stack = vstack
 
 # ---- flip, roll ---------------------------------------------------------------------------
 
-FLIP = Op("flip", lambda a, axes: np.flip(a, axes).copy(),
+FLIP = Op("flip", lambda xp, a, axes: xp.contiguous_copy(xp.flip(a, axes)),
           (lambda xp, g, x, out, axes: xp.flip(g, axes),), kind="linear",
           jvp=lambda xp, ts, x, out, axes: xp.flip(ts[0], axes),
           formula="d flip(x, dims) = flip(g, dims)")
@@ -245,10 +260,10 @@ def flip(input: Tensor, *dims, **kwargs) -> Tensor:
     return unary(FLIP, input, tuple(axes) if nd else ())
 
 
-def _roll_forward(a, shifts, axes, shape):
-    if axes is None:
-        return np.roll(a.reshape(-1), shifts, 0).reshape(shape)
-    return np.roll(a, shifts, axes)
+def _roll_forward(xp, a, shifts, axes, shape):
+    if axes is None:  # rolled flat
+        return xp.reshape(xp.roll(xp.reshape(a, (math.prod(shape),)), shifts, -1), shape)
+    return xp.roll(a, shifts, axes)
 
 
 def _roll_vjp(xp, g, x, out, shifts, axes, shape):
@@ -258,14 +273,7 @@ def _roll_vjp(xp, g, x, out, shifts, axes, shape):
     return xp.roll(g, tuple(-s for s in shifts), axes)
 
 
-def _roll_jvp(xp, ts, x, out, shifts, axes, shape):
-    t = ts[0]
-    if axes is None:  # rolled flat
-        return xp.reshape(xp.roll(xp.reshape(t, (math.prod(shape),)), shifts, -1), shape)
-    return xp.roll(t, shifts, axes)
-
-
-ROLL = Op("roll", _roll_forward, (_roll_vjp,), kind="linear", jvp=_roll_jvp,
+ROLL = Op("roll", _roll_forward, (_roll_vjp,), kind="linear",
           formula="d roll(x, s, dims) = roll(g, -s, dims)")
 
 
@@ -296,8 +304,13 @@ def roll(input: Tensor, shifts, dims=None) -> Tensor:
 
 # ---- repeat, tile, repeat_interleave --------------------------------------------------------
 
-def _repeat_forward(a, reps, shape):
-    return np.tile(a.reshape((1,) * (len(reps) - a.ndim) + a.shape), reps)
+def _repeat_forward(xp, a, reps, shape):
+    # out viewed as (r_0, s_0, r_1, s_1, ...) is x broadcast along the copies r_i
+    padded = (1,) * (len(reps) - len(shape)) + tuple(shape)
+    ones = tuple(v for s in padded for v in (1, s))
+    pairs = tuple(v for r, s in zip(reps, padded) for v in (r, s))
+    return xp.reshape(xp.broadcast_to(xp.reshape(a, ones), pairs),
+                      tuple(r * s for r, s in zip(reps, padded)))
 
 
 def _repeat_vjp(xp, g, x, out, reps, shape):
@@ -308,15 +321,7 @@ def _repeat_vjp(xp, g, x, out, reps, shape):
     return xp.reshape(xp.sum(xp.reshape(g, pairs), axis=copies), shape)
 
 
-def _repeat_jvp(xp, ts, x, out, reps, shape):
-    # out viewed as (r_0, s_0, r_1, s_1, ...) is t broadcast along the copies r_i
-    padded = (1,) * (len(reps) - len(shape)) + tuple(shape)
-    ones = tuple(v for s in padded for v in (1, s))
-    pairs = tuple(v for r, s in zip(reps, padded) for v in (r, s))
-    return xp.reshape(xp.broadcast_to(xp.reshape(ts[0], ones), pairs), out.shape)
-
-
-REPEAT = Op("repeat", _repeat_forward, (_repeat_vjp,), kind="linear", jvp=_repeat_jvp,
+REPEAT = Op("repeat", _repeat_forward, (_repeat_vjp,), kind="linear",
             formula="d x.repeat(r) = g summed over the r copies")
 
 
@@ -348,7 +353,7 @@ def tile(input: Tensor, dims) -> Tensor:
 
 def _int_repeats(t: Tensor) -> np.ndarray:
     """The counts of repeat_interleave: PyTorch has no kernel for other dtypes."""
-    if t._data.dtype.kind not in "iu":
+    if np_dtype(t._data.dtype).kind not in "iu":
         from .reductions import TORCH_TYPE_NAMES
         name = TORCH_TYPE_NAMES.get(t._data.dtype.name, t._data.dtype.name)
         raise NotImplementedError(f"\"repeat_interleave_cpu\" not implemented for '{name}' "
@@ -386,7 +391,7 @@ def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None
     shape = input._data.shape
     d = _dim(dim, len(shape), "repeat_interleave")
     if isinstance(repeats, Tensor) and repeats._data.size != 1:
-        counts = repeats._data.reshape(-1)
+        counts = repeats._host().reshape(-1)
         if counts.size != shape[d]:
             raise RuntimeError(f"repeat_interleave: repeats must have the same size as input "
                                f"along dim, but got repeats.size(0) = {counts.size} and "
@@ -404,12 +409,11 @@ def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None
 
 # ---- pad -----------------------------------------------------------------------------------
 
-def _pad_forward(a, widths, value, shape):
+def _pad_forward(xp, a, widths, value, shape):
     k = len(widths)
     crop = (Ellipsis,) + tuple(slice(max(-lo, 0), n - max(-hi, 0))
                                for (lo, hi), n in zip(widths, shape[-k:] if k else ()))
-    grow = [(0, 0)] * (a.ndim - k) + [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
-    return np.pad(a[crop], grow, constant_values=value)
+    return xp.pad(xp.index(a, crop), [(max(lo, 0), max(hi, 0)) for lo, hi in widths], value)
 
 
 def _pad_vjp(xp, g, x, out, widths, value, shape):
@@ -494,12 +498,10 @@ def constant_pad_nd(input: Tensor, pad, value=0) -> Tensor:
 
 # ---- triangles, diagonals, trace ---------------------------------------------------------------
 
-TRIL = Op("tril", lambda a, k: np.tril(a, k), (lambda xp, g, x, out, k: xp.tril(g, k),),
-          kind="linear", jvp=lambda xp, ts, x, out, k: xp.tril(ts[0], k),
-          formula="d tril(x, k) = tril(g, k)")
-TRIU = Op("triu", lambda a, k: np.triu(a, k), (lambda xp, g, x, out, k: xp.triu(g, k),),
-          kind="linear", jvp=lambda xp, ts, x, out, k: xp.triu(ts[0], k),
-          formula="d triu(x, k) = triu(g, k)")
+TRIL = Op("tril", "tril", (lambda xp, g, x, out, k: xp.tril(g, k),),
+          kind="linear", formula="d tril(x, k) = tril(g, k)")
+TRIU = Op("triu", "triu", (lambda xp, g, x, out, k: xp.triu(g, k),),
+          kind="linear", formula="d triu(x, k) = triu(g, k)")
 
 
 def _triangle(op, input, diagonal):
@@ -520,20 +522,12 @@ def triu(input: Tensor, diagonal: int = 0) -> Tensor:
     return _triangle(TRIU, input, diagonal)
 
 
-def _diag_embed_forward(a, offset, d1, d2, shape):
-    out = np.zeros(shape, dtype=a.dtype)
-    view = np.diagonal(out, offset, d1, d2)
-    view.setflags(write=True)
-    view[...] = a
-    return out
-
-
-DIAG_EMBED = Op("diag_embed", _diag_embed_forward,
+DIAG_EMBED = Op("diag_embed", "diag_embed",
                 (lambda xp, g, x, out, offset, d1, d2, shape: xp.diagonal(g, offset, d1, d2),),
-                kind="linear", formula="d diag_embed(x) = diagonal(g)",
-                jvp=lambda xp, ts, x, out, offset, d1, d2, shape:
-                xp.diag_embed(ts[0], offset, d1, d2, shape))
-DIAGONAL_COPY = Op("diagonal_copy", lambda a, offset, shape: np.diagonal(a, offset).copy(),
+                kind="linear", formula="d diag_embed(x) = diagonal(g)")
+DIAGONAL_COPY = Op("diagonal_copy",
+                   lambda xp, a, offset, shape: xp.contiguous_copy(
+                       xp.diagonal(a, offset, -2, -1)),
                    (lambda xp, g, x, out, offset, shape:
                     xp.diag_embed(g, offset, -2, -1, shape),),
                    jvp=lambda xp, ts, x, out, offset, shape: xp.diagonal(ts[0], offset, -2, -1),
@@ -578,9 +572,8 @@ def _trace_vjp(xp, g, x, out, shape):
     return xp.diag_embed(xp.broadcast_to(xp.reshape(g, (1,)), (k,)), 0, -2, -1, shape)
 
 
-TRACE = Op("trace", lambda a, shape: np.trace(a), (_trace_vjp,), kind="linear",
-           jvp=lambda xp, ts, x, out, shape: xp.sum(xp.diagonal(ts[0], 0, -2, -1), (-1,)),
-           formula="d trace(X) = g * I")
+TRACE = Op("trace", lambda xp, a, shape: xp.sum(xp.diagonal(a, 0, -2, -1), (-1,)),
+           (_trace_vjp,), kind="linear", formula="d trace(X) = g * I")
 
 
 def trace(input: Tensor) -> Tensor:
@@ -589,7 +582,7 @@ def trace(input: Tensor) -> Tensor:
     if input._data.ndim != 2:
         raise RuntimeError(f"trace: expected a matrix, but got tensor with dim "
                            f"{input._data.ndim} (shape {_shape(input)})")
-    if input._data.dtype.kind == "b":
+    if _np_dt(input).kind == "b":
         raise NotImplementedError("trace: not implemented for 'Bool' tensors. Fix: x.long()")
     return unary(TRACE, input, input._data.shape)
 

@@ -5,32 +5,22 @@ run on Tensors, so each helper must itself be an op with a rule: it is linear in
 first argument, and its VJP is another helper (its transpose), which closes the
 vocabulary under differentiation to any order (DESIGN.md, "Closure").
 
-Each row's forward is the raw helper with ``k`` leading batch dims baked in (the batch
-dims of the cotangent when the rule ran); its VJP calls the transpose on a namespace
-with ``xp.nb + k`` batch dims, since a cotangent of a cotangent carries both batches.
+Each row's forward is the helper on the array's namespace with ``k`` more leading batch
+dims (the batch dims of the cotangent when the rule ran); its VJP calls the transpose on
+a namespace with ``xp.nb + k`` batch dims, since a cotangent of a cotangent carries both
+batches.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..backend.numpy_backend import NumpyNamespace
+from .._tensor import Tensor
 from ._core import Op
-
-_NAMESPACES: dict = {}
-
-
-def raw(nb: int) -> NumpyNamespace:
-    ns = _NAMESPACES.get(nb)
-    if ns is None:
-        ns = _NAMESPACES[nb] = NumpyNamespace(nb)
-    return ns
 
 
 def _row(name, forward, transpose, formula):
     """``forward(ns, a, *params)`` and ``transpose(xp, g, a_shape, *params)``."""
-    def fwd(a, k, a_shape, *params):
-        return forward(raw(k), a, *params)
+    def fwd(xp, a, k, a_shape, *params):
+        return forward(xp.with_nb(k), a, *params)
 
     def vjp(xp, g, a, out, k, a_shape, *params):
         return transpose(xp.with_nb(k), g, a_shape, *params)
@@ -42,8 +32,8 @@ def _row(name, forward, transpose, formula):
     def jvp(xp, ts, a, out, k, a_shape, *params):
         # linear: the op itself, on a tangent with xp.nb more leading batch dims
         t = ts[0]
-        if isinstance(t, np.ndarray):
-            return fwd(t, k + xp.nb, a_shape, *params)
+        if not isinstance(t, Tensor):
+            return fwd(xp, t, k, a_shape, *params)
         return op.apply1(t, k + xp.nb, a_shape, *params)
 
     op.jvp = jvp
@@ -145,8 +135,8 @@ def _neg(shifts):
 
 
 def _view_of_forward(ns, g, steps, nb):
-    from ._core import replay_raw
-    return replay_raw(g, steps, nb).copy()
+    # (``ns`` carries the cotangent's batch dims; the replay's own count is ``nb``)
+    return ns.contiguous_copy(ns.view_of(g, steps, nb - ns.nb))
 
 
 VIEW_OF = _row("view_of", _view_of_forward,
@@ -158,8 +148,8 @@ VIEW_OF = _row("view_of", _view_of_forward,
 def _view_of_jvp(xp, ts, a, out, k, a_shape, steps, nb):
     # the batch count is a param too (the replay's ``nb``): both it and ``k`` grow
     t = ts[0]
-    if isinstance(t, np.ndarray):
-        return _view_of_forward(raw(k + xp.nb), t, steps, nb + xp.nb)
+    if not isinstance(t, Tensor):
+        return _view_of_forward(xp.with_nb(k), t, steps, nb + xp.nb)
     return VIEW_OF.apply1(t, k + xp.nb, a_shape, steps, nb + xp.nb)
 
 

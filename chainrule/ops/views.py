@@ -1,8 +1,9 @@
 """View rows (results share memory with their input) and indexing.
 
 All rows here are linear: the VJP is the transpose of the op, and it reads no values.
-``forward_batched(a, nb, *params)`` replays a view on an array with ``nb`` leading
-batch dims (used by CopySlices on batched cotangents).
+Forwards are written on ``xp`` (Note [forwards on xp] in ``_core.py``) and take
+``xp.nb`` leading batch dims, so a view replays on a batched cotangent with
+``op.forward_on(RAW.with_nb(nb))`` (CopySlices, ``replay_raw``).
 """
 
 from __future__ import annotations
@@ -14,55 +15,49 @@ import numpy as np
 
 from .. import _args
 from .. import _strides as _S
-from .._dtype import cast, setitem_value
 from .._dtype import dtype as _DType
+from .._dtype import setitem_value
 from .._grad_mode import no_grad as _no_record
 from .._tensor import Tensor
+from ..backend.array_api import np_dtype as _np_dtype
 from ._core import Op, inplace, nary, unary, view
 
 _ndarray = np.ndarray
 
 
-def _view_row(name, forward, vjp, forward_batched, *, node=None, formula=None, jvp=None):
-    op = Op(name, forward, (vjp,), node=node, kind="linear", view=True, formula=formula,
-            jvp=jvp)
-    op.forward_batched = forward_batched
-    return op
+def _view_row(name, forward, vjp, *, node=None, formula=None, jvp=None):
+    """A view row: linear, and its JVP is the forward on the tangent unless given."""
+    return Op(name, forward, (vjp,), node=node, kind="linear", view=True, formula=formula,
+              jvp=jvp)
 
 
 # ---- getitem -------------------------------------------------------------------------
 
-def _getitem_basic(a, key, shape):
-    return a[key]
+def _getitem_basic(xp, a, key, shape):
+    return xp.getitem(a, (slice(None),) * xp.nb + key if xp.nb else key)
 
 
 GETITEM = _view_row(
     "getitem", _getitem_basic,
     lambda xp, g, x, out, key, shape: xp.scatter(g, shape, key, False),
-    lambda a, nb, key, shape: a[(slice(None),) * nb + key],
     jvp=lambda xp, ts, x, out, key, shape: xp.index(ts[0], key),
     node="SliceBackward0", formula="d x[key] scatters g into zeros at key")
 GETITEM.geometry = lambda geo, key, shape: _S.index(geo, key)
 
 
-def _getitem_adv(a, key, shape, strides):
+def _getitem_adv(xp, a, key, shape, strides):
     """``a[key]`` laid out as PyTorch lays it out (``_index_strides``); ``strides`` are
     ``a``'s, in PyTorch's convention."""
-    out_shape = None if a.size else _empty_index_shape(a.shape, key)
-    if out_shape is None or math.prod(out_shape):
-        out = a[key]
-    else:  # PyTorch checks the indices while copying: not at all for an empty result
-        out = np.empty(out_shape, a.dtype)
-    if out.ndim <= 1:
+    nb = xp.nb
+    if 0 in a.shape:
+        out_shape = _empty_index_shape(tuple(a.shape[nb:]), key)
+        if not math.prod(out_shape):
+            # PyTorch checks the indices while copying: not at all for an empty result
+            return xp.zeros(a, out_shape)
+    out = xp.index(a, key)
+    if out.ndim <= 1 or nb:  # (a batched replay has no layout to match)
         return out
-    strides = _index_strides(shape, strides, key, out.shape)
-    if strides == _S.contiguous_strides(out.shape):
-        return np.ascontiguousarray(out)
-    size = out.itemsize
-    lay = np.lib.stride_tricks.as_strided(np.empty(max(out.size, 1), out.dtype), out.shape,
-                                          tuple(s * size for s in strides))
-    lay[...] = out
-    return lay
+    return xp.as_layout(out, _index_strides(shape, strides, key, out.shape))
 
 
 def _empty_index_shape(shape, key):
@@ -201,7 +196,7 @@ def _index_array(k):
     """A tensor or sequence used as an index: an int64 array, or a bool mask (PyTorch
     reads sequences as long unless they hold only bools; uint8 tensors are masks)."""
     if isinstance(k, Tensor):
-        arr = k._data
+        arr = _key_data(k)
         if arr.dtype.kind == "b":
             return arr
         if arr.dtype == np.uint8:
@@ -254,7 +249,7 @@ def _split_key(dims: tuple, key):
         elif tk is bool:
             conv.append(k)
         elif isinstance(k, Tensor):
-            d = k._data
+            d = _key_data(k)
             if d.ndim == 0 and d.dtype.kind in "iu" and d.dtype != np.uint8:
                 if d.dtype not in (np.int64, np.int32):
                     raise IndexError("tensors used as indices must be long, int, byte or "
@@ -421,10 +416,14 @@ def getitem(x: Tensor, key):
 
 # ---- setitem, copy_, index_put_ ----------------------------------------------------------
 
-def _copy_forward(dst, src, src_shape):
-    out = np.broadcast_to(src, dst.shape) if src_shape != dst.shape else src
-    res = cast(np.asarray(out), dst.dtype)  # PyTorch's rounding (float64 -> float16)
-    return np.array(res, copy=True) if res.dtype == np.asarray(out).dtype else res
+def _copy_forward(xp, dst, src, src_shape):
+    if not hasattr(src, "dtype"):
+        src = xp.asarray(src)
+    shape = dst.shape[xp.nb:] if xp.nb else dst.shape
+    if src_shape != shape:  # (shapes are tuples on every library)
+        src = _broadcast_tangent(xp, src, src_shape, shape)
+    res = xp.cast(src, dst.dtype)  # PyTorch's rounding (float64 -> float16)
+    return xp.copy(res) if res is src else res
 
 
 def _broadcast_tangent(xp, t, t_shape, shape):
@@ -447,10 +446,8 @@ COPY = Op("copy", _copy_forward,
           formula="d copy_(dst, src) = g to src (broadcast summed), 0 to the old dst")
 
 
-def _index_put_forward(x, v, key, winners, v_shape):
-    out = x.copy()
-    out[key] = v
-    return out
+def _index_put_forward(xp, x, v, key, winners, v_shape):
+    return xp.scatter_set(x, key, v)
 
 
 def _index_put_dx(xp, g, x, v, out, key, winners, v_shape):
@@ -460,7 +457,7 @@ def _index_put_dx(xp, g, x, v, out, key, winners, v_shape):
 def _index_put_dv(xp, g, x, v, out, key, winners, v_shape):
     gv = xp.index(g, key)
     if winners is not None:
-        gv = gv * winners
+        gv = xp.where(winners, gv, 0)
     return xp.sum_to(gv, v_shape)
 
 
@@ -508,7 +505,7 @@ def setitem(x: Tensor, key, value) -> None:
             from .._creation import tensor
             value = tensor(value, dtype=x.dtype)
         else:
-            value = setitem_value(value, x._data.dtype)
+            value = setitem_value(value, _np_dtype(x._data.dtype))
     if isinstance(value, Tensor) and value._data.ndim and value._data.shape[0] == 1:
         vs = value._data.shape
         lead = next((i for i, n in enumerate(vs) if n != 1), len(vs))
@@ -542,6 +539,29 @@ def _data(v):
     return v._data if isinstance(v, Tensor) else v
 
 
+def _kind(a) -> str:
+    """The dtype kind of an array of any library."""
+    return a.dtype.kind if type(a) is _ndarray else _np_dtype(a.dtype).kind
+
+
+def _key_data(k: Tensor):
+    """A tensor used as an index, as a NumPy array: index bookkeeping (positions,
+    bounds, the shape of the result) happens on the host."""
+    d = k._data
+    if type(d) is _ndarray:
+        return d
+    from ..backend.registry import backend_of
+    be = backend_of(d)
+    if be.lazy and d.ndim and _kind(d) == "b":
+        from ..backend.array_api import BackendError
+        raise BackendError(
+            f"getitem: a boolean mask on {be.name} arrays: the result's shape depends on "
+            f"the data, which {be.name} does not know before computing. Compute the mask "
+            f"first (chainrule.compute(mask)), or use where/masked_fill, which keep the "
+            f"shape.")
+    return be.to_numpy(d)
+
+
 def copy_(self: Tensor, src, non_blocking=False) -> Tensor:
     """Copy ``src`` into ``self`` (broadcasting, casting); gradient flows to ``src``."""
     if type(src) is int and _args.INT64_MAX < src < 2 ** 64:  # PyTorch reads it as uint64
@@ -568,8 +588,9 @@ def copy_(self: Tensor, src, non_blocking=False) -> Tensor:
 def _write(dst, op, value, params):
     """``inplace(op, dst, value)``; a float value written into a non-float tensor is
     not recorded (Note [casts to integer]: PyTorch's integer results need no grad)."""
-    if (dst._data.dtype.kind != "f" and isinstance(value, Tensor)
-            and value._data.dtype.kind == "f"):
+    d = dst._data
+    if ((d.dtype.kind if type(d) is _ndarray else _kind(d)) != "f"
+            and isinstance(value, Tensor) and _kind(value._data) == "f"):
         with _no_record():
             return inplace(op, dst, value, params=params)
     return inplace(op, dst, value, params=params)
@@ -579,9 +600,16 @@ def _partial_overlap(a: Tensor, b: Tensor) -> bool:
     """PyTorch's ``get_overlap_status(a, b) == Partial`` for two tensors of one storage:
     both dense, their byte ranges intersect, and they are not the same elements."""
     x, y = a._data, b._data
-    if not (x.size and y.size and _S.is_dense(*a._geometry()[:2])
-            and _S.is_dense(*b._geometry()[:2])):
+    ga, gb = a._geometry(), b._geometry()
+    if not (math.prod(ga[0]) and math.prod(gb[0]) and _S.is_dense(*ga[:2])
+            and _S.is_dense(*gb[:2])):
         return False
+    if type(x) is not _ndarray:  # no addresses: element ranges of the one storage
+        xb, yb = ga[2], gb[2]
+        xe, ye = xb + math.prod(ga[0]), yb + math.prod(gb[0])
+        if xb == yb and xe == ye:
+            return ga[1] != gb[1]
+        return xb < ye and yb < xe
     xb = x.__array_interface__["data"][0]
     yb = y.__array_interface__["data"][0]
     xe, ye = xb + x.nbytes, yb + y.nbytes
@@ -592,25 +620,16 @@ def _partial_overlap(a: Tensor, b: Tensor) -> bool:
 
 # ---- reshape family ---------------------------------------------------------------------
 
-def _reshape_forward(a, shape, in_shape):
-    return a.reshape(shape)
+def _reshape_forward(xp, a, shape, in_shape, *dims):
+    return xp.reshape(a, shape)
 
 
 def _reshape_vjp(xp, g, x, out, shape, in_shape, *dims):
     return xp.reshape(g, in_shape)
 
 
-def _reshape_jvp(xp, ts, x, out, shape, in_shape, *dims):
-    return xp.reshape(ts[0], shape)
-
-
-def _reshape_batched(a, nb, shape, in_shape, *dims):
-    return a.reshape(a.shape[:nb] + shape)
-
-
 def _reshape_row(name, node, geometry):
-    op = _view_row(name, lambda a, shape, in_shape, *dims: a.reshape(shape), _reshape_vjp,
-                   _reshape_batched, jvp=_reshape_jvp, node=node,
+    op = _view_row(name, _reshape_forward, _reshape_vjp, node=node,
                    formula=f"d {name}(x) = reshape(g, x.shape)")
     op.geometry = geometry
     return op
@@ -626,8 +645,8 @@ UNSQUEEZE = _reshape_row("unsqueeze", "UnsqueezeBackward0",
                          lambda geo, shape, in_shape, d: _S.unsqueeze(geo, d))
 
 # reshape where no view can do it: a row-major copy (PyTorch: clone, then _unsafe_view)
-RESHAPE_COPY = Op("reshape_copy", lambda a, shape, in_shape: np.array(a, order="C").reshape(
-                      shape),
+RESHAPE_COPY = Op("reshape_copy",
+                  lambda xp, a, shape, in_shape: xp.reshape(xp.contiguous_copy(a), shape),
                   (lambda xp, g, x, out, shape, in_shape: xp.reshape(g, in_shape),),
                   jvp=lambda xp, ts, x, out, shape, in_shape: xp.reshape(ts[0], shape),
                   kind="linear", node="UnsafeViewBackward0",
@@ -643,6 +662,16 @@ def _viewable(a, shape) -> bool:
     """Whether ``a`` (a raw array) can be viewed as ``shape`` (Note [view or copy])."""
     return a.flags.c_contiguous or _S.compute_stride(a.shape, _elem_strides(a),
                                                      shape) is not None
+
+
+def _can_view(x: Tensor, shape) -> bool:
+    """``_viewable`` for a tensor on any library: arrays of libraries without strides
+    (Dask, array-api-strict) are decided from the tensor's PyTorch geometry."""
+    a = x._data
+    if type(a) is _ndarray:
+        return _viewable(a, shape)
+    geo = x._geometry()
+    return _S.compute_stride(geo[0], geo[1], tuple(shape)) is not None
 
 
 def _infer_shape(x, shape, op="view"):
@@ -674,7 +703,7 @@ def reshape(x: Tensor, *shape) -> Tensor:
     PyTorch (Note [view or copy])."""
     shape = _infer_shape(x, _args.star_int_list(shape, "reshape", "shape"), "reshape")
     a = x._data
-    if _viewable(a, shape):
+    if _can_view(x, shape):
         return view(RESHAPE, x, shape, a.shape)
     return unary(RESHAPE_COPY, x, shape, a.shape)
 
@@ -693,7 +722,7 @@ def view_(x: Tensor, *shape, dtype=None) -> Tensor:
                         f"({', '.join(_args.type_name(s) for s in shape)}), but expected one "
                         f"of: (torch.dtype dtype) or (tuple of ints size)")
     shape = _infer_shape(x, _args.star_int_list(shape, "view", "size"), "view")
-    if not _viewable(x._data, shape):
+    if not _can_view(x, shape):
         raise RuntimeError(
             f"view size is not compatible with input tensor's size and stride (at least one "
             f"dimension spans across two contiguous subspaces): view of a tensor of shape "
@@ -711,6 +740,12 @@ def view_dtype(x: Tensor, dtype) -> Tensor:
     from .._tensor import wrap
     new = _to(dtype)
     a = x._data
+    if type(a) is not _ndarray:
+        from ..backend.array_api import BackendError
+        from ..backend.registry import backend_of
+        raise BackendError(f"view(dtype): reading the same bytes as another dtype needs "
+                           f"the array's memory, which {backend_of(a).name} arrays do not "
+                           f"expose. Convert the values instead: x.to({new}).")
     old_size, new_size = a.itemsize, new.np.itemsize
     shape, strides, offset = x._geometry()
     what = f"to view {_tname(a.dtype)} as {_tname(new.np)} (different element sizes)"
@@ -826,15 +861,9 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
 
 # ---- permutations -------------------------------------------------------------------------
 
-def _permute_forward(a, axes):
-    return a.transpose(axes)
-
-
 PERMUTE = _view_row(
-    "permute", _permute_forward,
+    "permute", "permute",
     lambda xp, g, x, out, axes: xp.permute(g, tuple(np.argsort(axes))),
-    lambda a, nb, axes: a.transpose(tuple(range(nb)) + tuple(i + nb for i in axes)),
-    jvp=lambda xp, ts, x, out, axes: xp.permute(ts[0], axes),
     formula="d permute(x, p) = permute(g, inverse(p))")
 PERMUTE.geometry = lambda geo, axes: _S.permute(geo, axes)
 
@@ -898,21 +927,18 @@ def movedim(x: Tensor, source, destination) -> Tensor:
 
 # ---- expand ----------------------------------------------------------------------------------
 
-def _expand_forward(a, shape, in_shape):
+def _expand_forward(xp, a, shape, in_shape):
     # as writable as its input: writes into repeated elements are refused by the
     # in-place machinery (``_core.overlapping``), so a view of it that repeats nothing
     # (a diagonal across the expanded dim, a select) stays writable, as in PyTorch
-    out = np.broadcast_to(a, shape)
-    return np.lib.stride_tricks.as_strided(a, out.shape, out.strides,
-                                           writeable=a.flags.writeable)
+    if xp.nb and len(shape) != len(in_shape):  # new dims go after the batch dims
+        a = xp.reshape(a, (1,) * (len(shape) - len(in_shape)) + tuple(in_shape))
+    return xp.expand(a, shape)
 
 
 EXPAND = _view_row(
     "expand", _expand_forward,
     lambda xp, g, x, out, shape, in_shape: xp.sum_to(g, in_shape),
-    lambda a, nb, shape, in_shape: _expand_forward(
-        a.reshape(a.shape[:nb] + (1,) * (len(shape) - len(in_shape)) + in_shape),
-        a.shape[:nb] + shape, None),
     jvp=lambda xp, ts, x, out, shape, in_shape: _broadcast_tangent(xp, ts[0], in_shape, shape),
     formula="d expand(x) = sum of g over the expanded dims")
 EXPAND.geometry = lambda geo, shape, in_shape: _S.expand(geo, shape)
@@ -1032,32 +1058,15 @@ def unbind(x: Tensor, dim: int = 0):
 
 # ---- diagonal -------------------------------------------------------------------------------
 
-def _diagonal_forward(a, offset, d1, d2):
-    return np.diagonal(a, offset, d1, d2)
-
-
-def _writable_diagonal(a, offset, d1, d2):
-    """``np.diagonal`` is a read-only view; PyTorch's diagonal is writable wherever its
-    input is (``x.diagonal().fill_(1)``, a view's region in CopySlices)."""
-    d = np.diagonal(a, offset, d1, d2)
-    if a.flags.writeable:
-        d.setflags(write=True)
-    return d
+def _diagonal_forward(xp, a, offset, d1, d2, shape):
+    # writable wherever its input is (``x.diagonal().fill_(1)``); d1, d2 < 0
+    return xp.diagonal_view(a, offset, d1, d2)
 
 
 DIAGONAL = _view_row(
     "diagonal", _diagonal_forward,
     lambda xp, g, x, out, offset, d1, d2, shape: xp.diag_embed(g, offset, d1, d2, shape),
-    lambda a, nb, offset, d1, d2, shape: _writable_diagonal(a, offset, d1, d2),  # d1, d2 < 0
-    jvp=lambda xp, ts, x, out, offset, d1, d2, shape: xp.diagonal(ts[0], offset, d1, d2),
     formula="d diagonal(x) = g written on the diagonal of zeros")
-
-
-def _diag_fwd(a, offset, d1, d2, shape):
-    return _writable_diagonal(a, offset, d1, d2)
-
-
-DIAGONAL.forward = _diag_fwd
 DIAGONAL.geometry = lambda geo, offset, d1, d2, shape: _S.diagonal(geo, offset, d1, d2)
 
 
@@ -1071,16 +1080,11 @@ def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor
 
 # ---- unfold ---------------------------------------------------------------------------------
 
-def _unfold_forward(a, axis, size, step, shape):
+def _unfold_forward(xp, a, axis, size, step, shape):
     """Windows of ``size`` every ``step`` along ``axis`` (negative), as a new last dim."""
-    ax = a.ndim + axis
-    n = (a.shape[ax] - size) // step + 1
-    st = a.strides
     # writing where windows overlap is refused by the in-place machinery (PyTorch
     # allows it with a result that depends on its kernel, docs/pytorch_users.md)
-    return np.lib.stride_tricks.as_strided(
-        a, a.shape[:ax] + (n,) + a.shape[ax + 1:] + (size,),
-        st[:ax] + (st[ax] * step,) + st[ax + 1:] + (st[ax],), writeable=a.flags.writeable)
+    return xp.unfold(a, axis, size, step)
 
 
 def _unfold_index(axis, size, step, shape):
@@ -1104,9 +1108,7 @@ def _unfold_jvp(xp, ts, x, out, axis, size, step, shape):
 
 
 UNFOLD = _view_row(
-    "unfold", _unfold_forward, _unfold_vjp,
-    lambda a, nb, axis, size, step, shape: _unfold_forward(a, axis, size, step, shape),
-    jvp=_unfold_jvp,
+    "unfold", _unfold_forward, _unfold_vjp, jvp=_unfold_jvp,
     formula="d x.unfold(d, size, step) = each window's g added back where it was read")
 UNFOLD.geometry = lambda geo, axis, size, step, shape: _S.unfold(
     geo, len(shape) + axis, size, step)
@@ -1133,7 +1135,7 @@ def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
 
 # ---- copies ---------------------------------------------------------------------------------
 
-CLONE = Op("clone", lambda a: a.copy(), (lambda xp, g, x, out: g,), kind="linear",
+CLONE = Op("clone", "contiguous_copy", (lambda xp, g, x, out: g,), kind="linear",
            jvp=lambda xp, ts, x, out: ts[0], formula="d clone(x) = g")
 
 
@@ -1142,7 +1144,11 @@ def clone(x: Tensor, *, memory_format=None) -> Tensor:
 
 
 def contiguous(x: Tensor, *, memory_format=None) -> Tensor:
-    return x if x._data.flags.c_contiguous else unary(CLONE, x)
+    a = x._data
+    if type(a) is _ndarray:
+        return x if a.flags.c_contiguous else unary(CLONE, x)
+    geo = x._geometry()
+    return x if _S.is_contiguous(geo[0], geo[1]) else unary(CLONE, x)
 
 
 def _to_vjp(xp, g, x, out, np_dtype, in_dtype):
@@ -1150,21 +1156,28 @@ def _to_vjp(xp, g, x, out, np_dtype, in_dtype):
     return xp.astype(g, in_dtype) if in_dtype.kind == "f" else g
 
 
-TO_COPY = Op("to_copy", lambda a, np_dtype, in_dtype: a.astype(np_dtype), (_to_vjp,),
-             kind="linear", node="ToCopyBackward0", formula="d x.to(dtype) = g.to(x.dtype)",
-             jvp=lambda xp, ts, x, out, np_dtype, in_dtype: xp.astype(ts[0], np_dtype))
+def _to_copy_forward(xp, a, np_dtype, in_dtype):
+    out = xp.astype(a, np_dtype)
+    return xp.copy(out) if out is a else out
+
+
+TO_COPY = Op("to_copy", _to_copy_forward, (_to_vjp,),
+             kind="linear", node="ToCopyBackward0", formula="d x.to(dtype) = g.to(x.dtype)")
 
 
 def to_dtype(x: Tensor, np_dtype, copy=False) -> Tensor:
-    if np_dtype == x._data.dtype and not copy:
+    dt = x._data.dtype
+    if type(x._data) is not _ndarray:
+        dt = _np_dtype(dt)  # (another library's dtype object)
+    if np_dtype == dt and not copy:
         return x
-    if np_dtype.kind == "b" or (np_dtype.kind != "f" and x._data.dtype.kind == "f"):
+    if np_dtype.kind == "b" or (np_dtype.kind != "f" and dt.kind == "f"):
         # Note [casts to integer]: rounding a float to an integer (or anything to bool)
         # has derivative 0, and PyTorch does not record it (requires_grad=False); only
         # integer *leaves* may require grad, and integer-to-integer casts pass g through.
         with _no_record():
-            return unary(TO_COPY, x, np_dtype, x._data.dtype)
-    return unary(TO_COPY, x, np_dtype, x._data.dtype)
+            return unary(TO_COPY, x, np_dtype, dt)
+    return unary(TO_COPY, x, np_dtype, dt)
 
 
 __all__ = ["getitem", "setitem", "copy_", "reshape", "view_", "flatten", "unflatten",

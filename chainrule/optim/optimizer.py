@@ -26,6 +26,7 @@ import numpy as np
 
 from .._grad_mode import enable_grad
 from .._tensor import Tensor, wrap
+from ..backend.array_api import np_dtype
 
 __all__ = ["Optimizer", "required"]
 
@@ -386,7 +387,7 @@ def _check_param(param, index: int) -> None:
                         + _typename(param))
     if not (param.is_leaf or param.retains_grad):
         raise ValueError("can't optimize a non-leaf Tensor")
-    if param._data.dtype.kind != "f":
+    if np_dtype(param._data.dtype).kind != "f":
         from .._dtype import from_numpy_dtype
         raise TypeError(
             f"optimizer can only optimize floating-point Tensors, but parameter {index} of "
