@@ -63,6 +63,7 @@ short, int, long = int16, int32, int64  # noqa: A001
 swapaxes = swapdims = transpose
 moveaxis = movedim
 
+from .ops import devices as _devices  # noqa: F401  (the to_device row: .to/.cpu/.cuda)
 from .ops import indexing as _indexing
 from .ops import linalg as _linalg
 from .ops import reductions as _reductions

@@ -152,8 +152,7 @@ def main(argv=None):
         print(f"peak memory: client {mine:.0f} MB + workers "
               f"{' + '.join(f'{m:.0f}' for m in workers)} MB = "
               f"{mine + sum(workers):.0f} MB")
-        if args.check:
-            check(args.chunk)
+        return evals, (check(args.chunk) if args.check else None)
     finally:
         client.close()
         if cluster is not None:

@@ -18,6 +18,15 @@ import chainrule as cr  # noqa: E402
 import chainrule.nn.functional as F  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _local_scheduler():
+    """Dask callbacks see the local schedulers only: while another test's distributed
+    Client is alive (tests/test_backends.py keeps one per session), these tests compute
+    on the threaded scheduler so that every compute is counted."""
+    with dask.config.set(scheduler="threads"):
+        yield
+
+
 class CountComputes(Callback):
     def __init__(self):
         super().__init__()

@@ -51,3 +51,20 @@ def test_polynomial_fit_loss_drops(examples):
         ["--steps", "1000", "--quiet"])
     assert raw_last < raw_first / 10 and raw_last < 100
     assert nn_last < nn_first / 10 and nn_last < 100
+
+
+def test_dask_logistic_regression_matches_numpy_on_a_local_cluster(capsys):
+    """The Dask example end to end on a small LocalCluster: the fit runs (one data scan
+    per closure evaluation) and its --check fit agrees with the NumPy backend."""
+    pytest.importorskip("distributed")
+    sys.path.insert(0, EXAMPLES)
+    try:
+        import dask_logistic_regression as example
+    finally:
+        sys.path.remove(EXAMPLES)
+    evals, diff = example.main(["--rows", "40000", "--chunk", "10000", "--iters", "5",
+                                "--check"])
+    assert evals >= 2
+    assert diff < 1e-9
+    out = capsys.readouterr().out
+    assert "closure evaluations (one data scan each)" in out
