@@ -33,7 +33,7 @@ import numpy as np
 
 import chainrule as torch
 from chainrule.autograd import node as _node
-from chainrule.ops import _core
+from chainrule.ops import _record
 
 OPS = 300
 
@@ -56,7 +56,7 @@ def _absent(depth=2):
 
 def set_mode(mode: str) -> None:
     _node._RECORD_SITES = mode != "off"
-    _core.creation_site = _absent if mode == "absent" else _node.creation_site
+    _record.creation_site = _absent if mode == "absent" else _node.creation_site
 
 
 def one_round(x, y, reps: int) -> float:

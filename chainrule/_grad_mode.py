@@ -140,7 +140,7 @@ class set_grad_enabled(_GradMode):
 # no Tensor slot is added and the hot path pays nothing: ``wrap`` is swapped for a marking
 # version while some thread is inside inference mode (Note [inference wrap] in
 # _tensor.py), and saving a value for backward looks at counters only while some
-# InferenceVC is alive (``_core.SAVE_HOOK``).
+# InferenceVC is alive (``ops._record.SAVE_HOOK``).
 
 ACTIVE = [0]  # how many inference_mode(True) blocks are open, all threads together
 LIVE = [0]    # InferenceVC objects alive

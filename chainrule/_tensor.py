@@ -569,12 +569,13 @@ def refresh_view(t: Tensor) -> None:
     if seen == base._vc[0]:
         return
     from ._grad_mode import STATE
-    from .ops._core import replay_raw, replay_view
+    from .backend._replay import replay_raw
+    from .ops._record import replay_view
     data = base._data
     if type(data) is not np.ndarray:
         from .backend.registry import backend_of
         if not backend_of(data).shares_memory:
-            # Note [writes without shared memory] in ops/_core.py: the base was written
+            # Note [writes without shared memory] in ops/_record.py: the base was written
             # (through it or another view): this view's data is derived again
             t._data = replay_raw(data, steps)
     if base._rg:

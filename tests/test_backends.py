@@ -42,7 +42,7 @@ try:
 except ImportError:  # pragma: no cover
     pass
 
-# rows not yet written on xp (Note [forwards on xp] in ops/_core.py): they may fail with
+# rows not yet written on xp (Note [forwards on xp] in ops/_row.py): they may fail with
 # any error here; each one that passes is removed (test_pending_rows_still_fail)
 PENDING: set[str] = set()
 
@@ -118,7 +118,7 @@ def test_row_on_other_library_equals_numpy(case, lib, request):
 
 def _writes_through_views(to_lib):
     """In-place writes through views (Note [writes without shared memory] in
-    ``ops/_core.py``): every step's values of the base and of the other views."""
+    ``ops/_record.py``): every step's values of the base and of the other views."""
     seen = []
     c = cr.as_tensor(to_lib(np.arange(6.0)))
     v, w = c[1:3], c[2:]

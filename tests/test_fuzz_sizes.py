@@ -2,7 +2,7 @@
 
 - Large elementwise VJPs: every elementwise case of ``tests/opinfo`` re-run with its
   inputs resized to sizes at and just above ``BIG`` (the chunked VJP path of
-  ops/_core.py) and past a ``CHUNK`` boundary, once with a user cotangent (the engine
+  ops/_row.py) and past a ``CHUNK`` boundary, once with a user cotangent (the engine
   must not write into it) and once inside ``(out * out).sum()``, where the cotangent
   reaching the row is the engine's own, so the chunked VJP writes into it in place
   (Note [gradient ownership] in autograd/engine.py).  Values and gradients vs PyTorch.

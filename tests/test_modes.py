@@ -113,18 +113,18 @@ def test_backward_of_an_existing_graph_inside_inference_mode(cr, torch):
 @pytest.mark.chainrule_only
 def test_inference_checks_cost_nothing_when_unused(cr):
     from chainrule import _tensor
-    from chainrule.ops import _core
+    from chainrule.ops import _record
     gc.collect()
-    assert _core.SAVE_HOOK is None
+    assert _record.SAVE_HOOK is None
     assert _tensor.wrap.__code__ is _tensor._WRAP_CODE[0]
     with cr.inference_mode():
         assert _tensor.wrap.__code__ is _tensor._WRAP_CODE[1]  # Note [inference wrap]
         x = cr.ones(2)
     assert _tensor.wrap.__code__ is _tensor._WRAP_CODE[0]
-    assert _core.SAVE_HOOK is not None  # an inference tensor is alive
+    assert _record.SAVE_HOOK is not None  # an inference tensor is alive
     del x
     gc.collect()
-    assert _core.SAVE_HOOK is None
+    assert _record.SAVE_HOOK is None
 
 
 @pytest.mark.chainrule_only
@@ -292,11 +292,11 @@ def test_disable_saved_tensors_hooks(cr, torch):
 
 @pytest.mark.chainrule_only
 def test_saved_tensors_hooks_are_removed_on_exit(cr):
-    from chainrule.ops import _core
+    from chainrule.ops import _record
     gc.collect()
     with cr.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t):
-        assert _core.SAVE_HOOK is not None
-    assert _core.SAVE_HOOK is None
+        assert _record.SAVE_HOOK is not None
+    assert _record.SAVE_HOOK is None
 
 
 # ------------------------------------------------------------- anomaly mode

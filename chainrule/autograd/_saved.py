@@ -10,7 +10,7 @@ holds ``None`` at those positions.  Before the node runs, the engine calls
 went through hooks are not version-checked (the hooks may have copied them).
 
 Nothing here runs unless a hook is active or an inference tensor is alive: the recording
-code tests one module-level name, ``ops._core.SAVE_HOOK`` (Note [slow saves]).
+code tests one module-level name, ``ops._record.SAVE_HOOK`` (Note [slow saves]).
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ _THREADS_WITH_HOOKS = [0]
 
 def refresh() -> None:
     """Install or remove the recording hook (Note [slow saves])."""
-    from ..ops import _core
+    from ..ops import _record
     on = _THREADS_WITH_HOOKS[0] or _grad_mode.LIVE[0]
-    _core.SAVE_HOOK = on_save if on else None
+    _record.SAVE_HOOK = on_save if on else None
 
 
 _grad_mode.ON_CHANGE[0] = refresh

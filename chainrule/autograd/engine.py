@@ -22,7 +22,7 @@ does; it is set only where a fresh array that nobody else holds is produced:
 It is cleared whenever a hook or a custom Function may have seen the value, when
 ``autograd.grad`` captured it, and for root cotangents (the user's).  An owned
 cotangent is adopted as ``.grad`` without a copy, and a large elementwise VJP writes its
-result into an owned ``g`` (Note [large elementwise VJPs] in ops/_core.py); anything
+result into an owned ``g`` (Note [large elementwise VJPs] in ops/_row.py); anything
 else is copied, as PyTorch does.  Nothing depends on reference counts or array types.
 """
 
@@ -176,7 +176,7 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                 fresh = False
             elif op.partial1 is not None and g.size < BIG:
                 # Note [inline unary VJP]: g * d(x) without a call through op.backward
-                # (a mask partial selects: Note [mask partials] in ops/_core.py)
+                # (a mask partial selects: Note [mask partials] in ops/_row.py)
                 gi = op.partial1(xp, *saved)
                 gi = (xp.where(gi, g, 0) if op.mask1 is True else times(xp, g, gi, op.mask1)) \
                     if op.mask1 else g * gi

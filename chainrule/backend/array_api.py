@@ -606,14 +606,14 @@ class ArrayApiNamespace:
         return m.where(mask, placed, g)
 
     def view_of(self, g, steps, k=0):
-        from ..ops._core import replay_raw
+        from ._replay import replay_raw
         return replay_raw(g, steps, self.nb + k)
 
     def view_replace(self, g, steps, value, k=0):
         """A copy of ``g`` with the region of the view ``steps`` set to ``value``: the
         region's positions come from replaying the view on an index array (this
         library's views share no memory, so a write through one is rebuilt here)."""
-        from ..ops._core import replay_raw
+        from ._replay import replay_raw
         ns = self.with_nb(k)
         shape = tuple(g.shape[ns.nb:])
         pos = replay_raw(np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape), steps)

@@ -24,7 +24,7 @@ from . import _windows
 _ERF_UFUNC = np.frompyfunc(math.erf, 1, 1)
 
 # arrays with at least this many elements take the chunked, in-place elementwise VJP
-# path (Note [large elementwise VJPs] in ops/_core.py)
+# path (Note [large elementwise VJPs] in ops/_row.py)
 BIG = 1 << 16
 
 # Note [floating-point warnings]: NumPy warns on log(0), 0/0, overflow ...; PyTorch is
@@ -217,7 +217,7 @@ class NumpyNamespace:
 
     def expand(self, a, shape):
         """``broadcast_to`` that stays as writable as ``a`` (a view: writes into repeated
-        elements are refused by the in-place machinery, ``ops/_core.overlapping``)."""
+        elements are refused by the in-place machinery, ``ops/_record.overlapping``)."""
         out = np.broadcast_to(a, a.shape[:self.nb] + tuple(shape) if self.nb else shape)
         return np.lib.stride_tricks.as_strided(a, out.shape, out.strides,
                                                writeable=a.flags.writeable)
@@ -290,12 +290,12 @@ class NumpyNamespace:
 
     def view_of(self, g, steps, k=0):
         """The region of ``g`` that the view ``steps`` selects (a view, no copy)."""
-        from ..ops._core import replay_raw
+        from ._replay import replay_raw
         return replay_raw(g, steps, self.nb + k)
 
     def view_replace(self, g, steps, value, k=0):
         """A copy of ``g`` with the region of the view ``steps`` set to ``value``."""
-        from ..ops._core import assign_view
+        from ._replay import assign_view
         return assign_view(np.array(g, copy=True), steps, self.nb + k, value)
 
     take_along = staticmethod(np.take_along_axis)  # (x, idx, axis)

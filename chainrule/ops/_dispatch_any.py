@@ -1,6 +1,6 @@
 """Dispatch for tensors whose data is not a NumPy array (CuPy, Dask, array-api-strict ...).
 
-Note [backends]: the NumPy hot paths (``apply1``, ``apply2``, ``nary`` in ``_core``) check
+Note [backends]: the NumPy hot paths (``apply1``, ``apply2``, ``nary`` in ``_record``) check
 one type and hand anything else to ``apply_any``: it picks the backend from the inputs
 (``backend.registry.common_backend``: PyTorch's same-device rule; Dask and NumPy mix and
 give Dask), brings NumPy operands to it, applies PyTorch's type promotion, runs the row's
@@ -64,7 +64,7 @@ def apply_any(op, inputs, params=(), *, promote=None):
     """Run row ``op`` on ``inputs`` (Tensors, numbers, None) on their common backend.
 
     ``promote``: which inputs take part in type promotion (elementwise rows: all)."""
-    from ._core import _out_checks, _record
+    from ._record import _out_checks, _record
     datas = datas_of(inputs)
     be = common_backend(datas, op.name)
     xp = be.xp

@@ -1,5 +1,5 @@
 """Elementwise rows: each gives its partial derivative per input; the VJP
-``sum_to(g * d, shape)`` is derived in ``_core``.
+``sum_to(g * d, shape)`` is derived in ``_row``.
 
 Partials are ``d(xp, x, out)`` for one input and ``d(xp, x, y, out)`` for two, where
 ``out`` is the primal output.  ``reads`` names the values a partial needs, so a call

@@ -1,7 +1,7 @@
 """View rows (results share memory with their input) and indexing.
 
 All rows here are linear: the VJP is the transpose of the op, and it reads no values.
-Forwards are written on ``xp`` (Note [forwards on xp] in ``_core.py``) and take
+Forwards are written on ``xp`` (Note [forwards on xp] in ``_row.py``) and take
 ``xp.nb`` leading batch dims, so a view replays on a batched cotangent with
 ``op.forward_on(RAW.with_nb(nb))`` (CopySlices, ``replay_raw``).
 """
@@ -929,7 +929,7 @@ def movedim(x: Tensor, source, destination) -> Tensor:
 
 def _expand_forward(xp, a, shape, in_shape):
     # as writable as its input: writes into repeated elements are refused by the
-    # in-place machinery (``_core.overlapping``), so a view of it that repeats nothing
+    # in-place machinery (``_record.overlapping``), so a view of it that repeats nothing
     # (a diagonal across the expanded dim, a select) stays writable, as in PyTorch
     if xp.nb and len(shape) != len(in_shape):  # new dims go after the batch dims
         a = xp.reshape(a, (1,) * (len(shape) - len(in_shape)) + tuple(in_shape))
