@@ -358,16 +358,26 @@ def _floating(x) -> bool:
 
 
 def _apply_recorded(op, nb, operands, batched, params):
-    """The same on Tensors, recorded as ``op`` so outer levels see it (nested levels, Note
-    [reverse over forward]); the row's own forward takes no batch dims there, so a batch
-    is applied slice by slice."""
+    """``op``'s forward on Tensor ``operands`` (nested levels, Note [reverse over
+    forward]), recorded so that outer levels see it; ``batched[i]``: operand i carries the
+    ``nb`` leading batch dims (tangents do, primals and indices do not)."""
     from ..ops._core import nary
+    raw_operands = operands
     operands = [x if isinstance(x, T.Tensor) else T.wrap(x) for x in operands]
 
     def call(xs):
         return op.apply1(xs[0], *params) if len(xs) == 1 else nary(op, xs, params)
     if nb == 0:
         return call(operands)
+    if not op.legacy:
+        # the forward on the differentiable namespace, which takes the batch dims: each
+        # word it calls is a recorded row.  A forward using a word that namespace lacks
+        # is applied slice by slice below.
+        from ..backend.tensor_backend import TensorNamespace
+        try:
+            return op.forward_on(TensorNamespace.get(nb))(*raw_operands, *params)
+        except AttributeError:
+            pass
     from ..ops.shape import stack
     like = operands[batched.index(True)]
     lead = tuple(like.shape[:nb])
