@@ -432,21 +432,25 @@ def _multilinear_jvp(op):
         primals, params = args[:n], args[n + 1:]
         nested = any(isinstance(t, T.Tensor) for t in ts)
         nb = xp.nb
+        if nb:
+            from ..backend.tensor_backend import TensorNamespace
+            flat = TensorNamespace.get(0) if nested else xp.with_nb(-nb)
         total = None
         for i, t in enumerate(ts):
             if t is None:
                 continue
-            lead = tuple(t.shape[:nb])
             operands = [t if j == i else x for j, x in enumerate(primals)]
+            batched = [j == i or (nb > 0 and x is not None and _floating(x))
+                       for j, x in enumerate(operands)]
+            if nb:
+                lead = tuple(t.shape[:nb])
+                # (the leading ones first: a tangent of x must not meet lead's dims)
+                operands = [flat.broadcast_to(flat.reshape(x, (1,) * nb + tuple(x.shape)),
+                                              lead + tuple(x.shape)) if b and j != i else x
+                            for j, (x, b) in enumerate(zip(operands, batched))]
             if nested:
-                batched = [j == i for j in range(n)]
                 term = _apply_recorded(op, nb, operands, batched, params)
             else:
-                if nb:
-                    flat = xp.with_nb(-nb)
-                    operands = [x if j == i or x is None or not _floating(x)
-                                else flat.broadcast_to(x, lead + tuple(x.shape))
-                                for j, x in enumerate(operands)]
                 term = op.forward_on(xp)(*operands, *params)
             total = term if total is None else total + term
         return total

@@ -90,8 +90,8 @@ class TensorNamespace:
     def matmul(self, a, b):
         return self._L.matmul(a, b)
 
-    def einsum(self, spec, *ops):
-        return self._L.einsum(spec, *ops)
+    def einsum(self, spec, *ops, optimize=False):
+        return self._L.einsum(spec, *ops)  # (``optimize``: how NumPy contracts)
 
     def swapaxes(self, g, a, b):
         return self._V.transpose(g, a, b)
