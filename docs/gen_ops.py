@@ -32,7 +32,8 @@ Columns:
   PyTorch has one).
 - **derivative**: the row's formula; `g` is the incoming cotangent (the `v` of vᵀJ).
 - **JVP** (forward mode): *rule* = written by hand; *from partials* = Σ tᵢ ∂ᵢ built from the
-  elementwise partial derivatives; *linear* = the op applied to the tangent.
+  elementwise partial derivatives; *linear* = the op applied to the tangents; *multilinear* =
+  Σᵢ the op with input i replaced by its tangent.
 - **batched**: the VJP accepts a batch of cotangents and the JVP a batch of tangents in
   leading dims (`is_grads_batched=True`, `functional.jacobian`, `func.jacrev/jacfwd`), so a
   Jacobian is one pass. `tests/test_ops_higher.py` and `tests/test_ops_forward.py` check
@@ -65,8 +66,10 @@ def _jvp(op) -> str:
         return "rule"
     if op.partials is not None:
         return "from partials"
-    if op.kind == "linear" and op.nin == 1:
+    if op.kind == "linear":
         return "linear"
+    if op.kind in ("bilinear", "multilinear"):
+        return "multilinear"
     return "reverse only"
 
 

@@ -339,39 +339,121 @@ def _jvp(op, lv, ts, inputs, datas, out, params):
 
 def default_jvp(op):
     """The JVP a row gets without writing one: ``Σ t_i * d_i`` for elementwise rows
-    (from the partials), the op applied to the tangent for one-input linear rows."""
+    (from the partials), the forward on the tangents for linear rows, and for bilinear
+    rows the sum over inputs of the forward with that input replaced by its tangent."""
     if op.partials is not None:
         return _elementwise_jvp(op.partials)
-    if op.kind == "linear" and op.nin == 1:
+    if op.kind == "linear":
         return _linear_jvp(op)
+    if op.kind in ("bilinear", "multilinear"):
+        return _multilinear_jvp(op)
     raise RuntimeError(
         f"forward-mode AD: the op '{op.name}' has no JVP rule. Use reverse mode "
         f"(backward / autograd.grad / func.jacrev) for it.")
 
 
+def _floating(x) -> bool:
+    d = x._data if isinstance(x, T.Tensor) else x
+    return np_dtype(d.dtype).kind == "f"
+
+
+def _apply_recorded(op, nb, operands, batched, params):
+    """``op``'s forward on Tensor ``operands`` (nested levels, Note [reverse over
+    forward]), recorded so that outer levels see it; ``batched[i]``: operand i carries the
+    ``nb`` leading batch dims (tangents do, primals and indices do not)."""
+    from ..ops._core import nary
+    raw_operands = operands
+    operands = [x if isinstance(x, T.Tensor) else T.wrap(x) for x in operands]
+
+    def call(xs):
+        return op.apply1(xs[0], *params) if len(xs) == 1 else nary(op, xs, params)
+    if nb == 0:
+        return call(operands)
+    if not op.legacy:
+        # the forward on the differentiable namespace, which takes the batch dims: each
+        # word it calls is a recorded row.  A forward using a word that namespace lacks
+        # is applied slice by slice below.
+        from ..backend.tensor_backend import TensorNamespace
+        try:
+            return op.forward_on(TensorNamespace.get(nb))(*raw_operands, *params)
+        except AttributeError:
+            pass
+    from ..ops.shape import stack
+    like = operands[batched.index(True)]
+    lead = tuple(like.shape[:nb])
+    flat = [x.reshape((-1, *x.shape[nb:])) if b else x for x, b in zip(operands, batched)]
+    res = stack([call([x[i] if b else x for x, b in zip(flat, batched)])
+                 for i in range(flat[batched.index(True)].shape[0])])
+    return res.reshape((*lead, *res.shape[1:]))
+
+
 def _linear_jvp(op):
+    """A linear row is linear in its data inputs together: its JVP is its forward on the
+    tangents, zeros standing for the inputs that have none.  In a row of fixed arity an
+    integer or bool input is an index or a mask, a constant passed as is; a variadic
+    row's inputs (cat, stack) are all data."""
     def jvp(xp, ts, *args):
-        if len(ts) != 1:
-            raise RuntimeError(f"forward-mode AD: the op '{op.name}' takes several tensors "
-                               f"and has no JVP rule")
-        t = ts[0]
-        params = args[2:]
-        nb = xp.nb
-        if isinstance(t, T.Tensor):  # nested levels: record, so outer tangents flow
-            if nb == 0:
-                return op.apply1(t, *params)
-            from ..ops.shape import stack
-            lead = tuple(t.shape[:nb])
-            flat = t.reshape((-1, *t.shape[nb:]))
-            res = stack([op.apply1(flat[i], *params) for i in range(flat.shape[0])])
-            return res.reshape((*lead, *res.shape[1:]))
+        n = len(ts)
+        primals, params = args[:n], args[n + 1:]
+        like = next(t for t in ts if t is not None)
+        variadic = n != op.nin
+        operands, batched = [], []
+        for t, x in zip(ts, primals):
+            if t is None and (variadic or _floating(x)):
+                t = xp.zeros(like, tuple(x.shape))
+            operands.append(x if t is None else t)
+            batched.append(t is not None)
+        if any(isinstance(t, T.Tensor) for t in ts):  # nested levels: record
+            return _apply_recorded(op, xp.nb, operands, batched, params)
         if not op.legacy:
             # forwards take xp.nb leading batch dims (Note [forwards on xp] in ops/_core.py)
-            return op.forward_on(xp)(t, *params)
+            return op.forward_on(xp)(*operands, *params)
+        if n != 1:
+            raise RuntimeError(f"forward-mode AD: the op '{op.name}' takes several tensors "
+                               f"and has no JVP rule")
+        nb = xp.nb
+        t = operands[0]
         lead = t.shape[:nb]
         flat = t.reshape((int(np.prod(lead)),) + t.shape[nb:])
         res = np.stack([op.forward(f, *params) for f in flat])
         return res.reshape(lead + res.shape[1:])
+    return jvp
+
+
+def _multilinear_jvp(op):
+    """A row linear in each floating input when the others are held fixed (bilinear:
+    ``a @ b``; einsum): ``Σ_i f(x_1 .. t_i .. x_n)`` over the inputs with a tangent.
+    The tangents carry ``xp.nb`` leading batch dims and the primals do not; the forward
+    takes batch dims on every operand (Note [forwards on xp]), so in each term the
+    other operands are broadcast to the batch.  A row whose forward cannot take them
+    (np.matmul reads a batched vector as a matrix) writes its own JVP."""
+    def jvp(xp, ts, *args):
+        n = len(ts)
+        primals, params = args[:n], args[n + 1:]
+        nested = any(isinstance(t, T.Tensor) for t in ts)
+        nb = xp.nb
+        if nb:
+            from ..backend.tensor_backend import TensorNamespace
+            flat = TensorNamespace.get(0) if nested else xp.with_nb(-nb)
+        total = None
+        for i, t in enumerate(ts):
+            if t is None:
+                continue
+            operands = [t if j == i else x for j, x in enumerate(primals)]
+            batched = [j == i or (nb > 0 and x is not None and _floating(x))
+                       for j, x in enumerate(operands)]
+            if nb:
+                lead = tuple(t.shape[:nb])
+                # (the leading ones first: a tangent of x must not meet lead's dims)
+                operands = [flat.broadcast_to(flat.reshape(x, (1,) * nb + tuple(x.shape)),
+                                              lead + tuple(x.shape)) if b and j != i else x
+                            for j, (x, b) in enumerate(zip(operands, batched))]
+            if nested:
+                term = _apply_recorded(op, nb, operands, batched, params)
+            else:
+                term = op.forward_on(xp)(*operands, *params)
+            total = term if total is None else total + term
+        return total
     return jvp
 
 

@@ -90,14 +90,43 @@ class TensorNamespace:
     def matmul(self, a, b):
         return self._L.matmul(a, b)
 
-    def einsum(self, spec, *ops):
-        return self._L.einsum(spec, *ops)
+    def einsum(self, spec, *ops, optimize=False):
+        return self._L.einsum(spec, *ops)  # (``optimize``: how NumPy contracts)
 
     def swapaxes(self, g, a, b):
         return self._V.transpose(g, a, b)
 
-    def concatenate(self, xs, axis):
-        return self._S.cat(list(xs), axis)
+    def concatenate(self, xs, axis, dtype=None):
+        out = self._S.cat(list(xs), axis)
+        return out if dtype is None else self.astype(out, dtype)
+
+    # words of row forwards (Note [forwards on xp] in ops/_core.py): nested forward-mode
+    # levels run a linear row's forward on batched tangents here (autograd/forward_ad.py)
+    def stack(self, xs, axis, dtype=None):
+        out = self._S.stack(list(xs), axis)
+        return out if dtype is None else self.astype(out, dtype)
+
+    def contiguous_copy(self, x):
+        return self._V.clone(x)
+
+    @staticmethod
+    def getitem(x, key):
+        return x[key]  # (``key`` addresses the batch dims too)
+
+    def expand(self, x, shape):
+        return self.broadcast_to(x, shape)
+
+    def add_reduce(self, x, axis=None, keepdims=False, dtype=None):
+        out = self.sum(x, axis, keepdims)
+        return out if dtype is None else self.astype(out, dtype)
+
+    def add_accumulate(self, x, axis, dtype=None):
+        out = self.cumsum(x, axis)
+        return out if dtype is None else self.astype(out, dtype)
+
+    @staticmethod
+    def dtype_of(x):
+        return np_dtype(x._data.dtype)
 
     def expand_dims(self, a, axis):
         axes = axis if isinstance(axis, tuple) else (axis,)

@@ -42,8 +42,6 @@ def _index_select_vjp(xp, g, x, idx, out, axis, shape):
 
 INDEX_SELECT = Op("index_select", lambda xp, a, idx, axis, shape: xp.take(a, idx, axis),
                   (_index_select_vjp, _no_grad), nin=2, reads=((1,), ()), kind="linear",
-                  jvp=lambda xp, ts, x, idx, out, axis, shape: xp.index(ts[0],
-                                                                        _along(axis, idx)),
                   formula="d x.index_select(d, i) = zeros with g added at i (repeats add)")
 
 
@@ -75,7 +73,6 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
 GATHER = Op("gather", lambda xp, a, idx, axis, shape: xp.gather(a, idx, axis),
             (lambda xp, g, x, idx, out, axis, shape: xp.scatter_along(g, shape, idx, axis),
              _no_grad), nin=2, reads=((1,), ()), kind="linear",
-            jvp=lambda xp, ts, x, idx, out, axis, shape: xp.gather(ts[0], idx, axis),
             formula="d gather(x, d, i) = zeros with g added at i along d (repeats add)")
 
 
@@ -176,12 +173,8 @@ def _take_forward(xp, a, idx, shape):
     return xp.index(xp.reshape(a, (math.prod(shape),)), (idx,))
 
 
-def _take_jvp(xp, ts, x, idx, out, shape):
-    return _take_forward(xp, ts[0], idx, shape)
-
-
 TAKE = Op("take", _take_forward, (_take_vjp, _no_grad), nin=2,
-          reads=((1,), ()), kind="linear", jvp=_take_jvp,
+          reads=((1,), ()), kind="linear",
           formula="d take(x, i) = zeros with g added at flat positions i (repeats add)")
 
 

@@ -10,9 +10,9 @@ Jacobians): rules address matrix axes from the end (``xp.swapaxes(.., -1, -2)``)
 ``xp.matmul`` broadcast the batch dims, and undo broadcasting with ``xp.sum_to``, which
 keeps them.  Saved operands never carry batch dims.
 
-JVPs: a bilinear row's tangent is ``ta @ b + a @ tb`` (einsum: the sum over operands of
-the einsum with that operand replaced by its tangent).  Tangents carry ``xp.nb`` leading
-batch dims; primal operands never do.
+JVPs: a bilinear row's tangent is ``ta @ b + a @ tb``; einsum's, the sum over operands of
+the einsum with that operand replaced by its tangent, is derived from its forward.
+Tangents carry ``xp.nb`` leading batch dims; primal operands never do.
 """
 
 from __future__ import annotations
@@ -111,6 +111,9 @@ def _tangent_product(xp, t, p, out_shape, t_left):
     return xp.reshape(xp.matmul(t, p) if t_left else xp.matmul(p, t), out_shape)
 
 
+# Hand JVPs kept for the matmul family and linear: their forward (np.matmul) takes no
+# batch dims, it reads a batched vector as a matrix and misaligns operands of other
+# ranks, so default_jvp's multilinear rule (forward_ad.py) cannot run it on a tangent.
 def _matmul_jvp(xp, ts, a, b, out, *params):
     # d(a @ b) = ta @ b + a @ tb, for every row of the matmul family
     ta, tb = ts
@@ -574,22 +577,8 @@ def _einsum_forward(xp, *args):
     return xp.einsum(spec, *arrays, optimize=big)
 
 
-def _einsum_jvp(xp, ts, *args):
-    # sum over operands i of the einsum with x_i replaced by its tangent (batch dims: ...)
-    n = len(ts)
-    ops, (subs, out, _) = args[:n], args[n + 1:]
-    total = None
-    for i, t in enumerate(ts):
-        if t is None:
-            continue
-        spec = ",".join("..." + s if j == i else s for j, s in enumerate(subs)) + "->..." + out
-        term = xp.einsum(spec, *[t if j == i else x for j, x in enumerate(ops)])
-        total = term if total is None else total + term
-    return total
-
-
 EINSUM = _Multilinear("einsum", _einsum_forward, None, node="EinsumBackward0", nin=1,
-                      kind="multilinear", backward=_einsum_backward, jvp=_einsum_jvp,
+                      kind="multilinear", backward=_einsum_backward,
                       formula="d einsum(s, x_1..x_n) = sum_i einsum(s_i, g, x_j (j != i))")
 
 

@@ -124,6 +124,7 @@ def _conv_apply(xp, x, w, kernel, stride, padding, dilation, groups, xshape, bat
     return xp.reshape(xp.matmul(w2, cols), (n, o, ho, wo))
 
 
+# (a hand JVP: the forward takes no batch dims on w, and b is affine, not bilinear)
 def _conv_jvp(xp, ts, x, w, b, out, *params):
     # conv is bilinear in (x, w) and affine in b: d out = conv(dx, w) + conv(x, dw) + db
     tx, tw, tb = ts

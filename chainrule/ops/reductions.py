@@ -205,22 +205,12 @@ def _mean_vjp(xp, g, x, out, axes, keepdim, shape, n):
     return xp.unreduce(g * (1.0 / n) if n else g, shape, axes, keepdim)
 
 
-def _sum_jvp(xp, ts, x, out, axes, keepdim, shape):
-    return xp.sum(ts[0], axes, keepdim)
-
-
-def _mean_jvp(xp, ts, x, out, axes, keepdim, shape, n):
-    s = xp.sum(ts[0], axes, keepdim)
-    return s * (1.0 / n) if n else s * _NAN  # the mean of nothing is nan, so is its tangent
-
-
 # Each reduction has two rows, as PyTorch has two grad_fn names: the whole-tensor call
 # (``x.sum()``: SumBackward0) and the call with ``dim`` (``x.sum(1)``: SumBackward1).
-SUM, SUM_DIM = (Op(name, _sum_forward, (_sum_vjp,), node=node, kind="linear", jvp=_sum_jvp,
+SUM, SUM_DIM = (Op(name, _sum_forward, (_sum_vjp,), node=node, kind="linear",
                    formula="d sum(x, dims) = g broadcast back over the reduced dims")
                 for name, node in (("sum", "SumBackward0"), ("sum_dim", "SumBackward1")))
 MEAN, MEAN_DIM = (Op(name, _mean_forward, (_mean_vjp,), node=node, kind="linear",
-                     jvp=_mean_jvp,
                      formula="d mean(x, dims) = g / n broadcast back, n = reduced count")
                   for name, node in (("mean", "MeanBackward0"),
                                      ("mean_dim", "MeanBackward1")))
@@ -693,7 +683,6 @@ def _cumprod_jvp(xp, ts, x, out, axis):
 
 
 CUMSUM = Op("cumsum", _cumsum_forward, (_cumsum_vjp,), kind="linear",
-            jvp=lambda xp, ts, x, out, axis: ts[0] if axis is None else xp.cumsum(ts[0], axis),
             formula="d cumsum(x) = reversed cumsum of g")
 CUMPROD = Op("cumprod", _cumprod_forward, (_cumprod_vjp,), reads=((0, 1),), jvp=_cumprod_jvp,
              formula="d cumprod(x)_k / dx_i = prod_{j <= k, j != i} x_j for i <= k")

@@ -96,21 +96,8 @@ def _cat_backward(op, xp, g, needs, saved, params):
     return grads
 
 
-def _zero_tangents(xp, ts, inputs):
-    """Each tangent, zeros shaped like its input where it is None (some tangent is not)."""
-    like = next(t for t in ts if t is not None)
-    return [xp.zeros(like, x.shape) if t is None else t for t, x in zip(ts, inputs)]
-
-
-def _cat_jvp(xp, ts, *args):
-    n = len(ts)
-    inputs, (axis, bounds, _, _) = args[:n], args[n + 1:]
-    parts = [t for t, b in zip(_zero_tangents(xp, ts, inputs), bounds) if b is not None]
-    return xp.concatenate(parts, axis)
-
-
 CAT = Op("cat", _cat_forward, None, nin=1, kind="linear", backward=_cat_backward,
-         jvp=_cat_jvp, formula="d cat(x_1..x_n) = the slice of g that each x_i filled")
+         formula="d cat(x_1..x_n) = the slice of g that each x_i filled")
 
 
 def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
@@ -167,18 +154,8 @@ def _stack_backward(op, xp, g, needs, saved, params):
             for i, n in enumerate(needs)]
 
 
-def _stack_jvp(xp, ts, *args):
-    # stack = cat of the tangents, each with a size-1 axis inserted at ``axis``
-    n = len(ts)
-    inputs, axis = args[:n], args[n + 1]
-    shape = tuple(inputs[0].shape)
-    at = len(shape) + 1 + axis
-    new = shape[:at] + (1,) + shape[at:]
-    return xp.concatenate([xp.reshape(t, new) for t in _zero_tangents(xp, ts, inputs)], axis)
-
-
 STACK = Op("stack", _stack_forward, None, nin=1, kind="linear", backward=_stack_backward,
-           jvp=_stack_jvp, formula="d stack(x_1..x_n, dim) = g.select(dim, i) to x_i")
+           formula="d stack(x_1..x_n, dim) = g.select(dim, i) to x_i")
 
 
 def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
@@ -226,7 +203,6 @@ row_stack = vstack
 
 FLIP = Op("flip", lambda xp, a, axes: xp.contiguous_copy(xp.flip(a, axes)),
           (lambda xp, g, x, out, axes: xp.flip(g, axes),), kind="linear",
-          jvp=lambda xp, ts, x, out, axes: xp.flip(ts[0], axes),
           formula="d flip(x, dims) = flip(g, dims)")
 
 
@@ -428,7 +404,8 @@ def _pad_vjp(xp, g, x, out, widths, value, shape):
 
 
 def _pad_jvp(xp, ts, x, out, widths, value, shape):
-    # the same crop and zero padding on the tangent (the fill value is a constant)
+    # the same crop and zero padding on the tangent (the fill value is a constant: the
+    # row is affine, so the forward on the tangent is not its JVP)
     k = len(widths)
     crop = (Ellipsis,) + tuple(slice(max(-lo, 0), n - max(-hi, 0))
                                for (lo, hi), n in zip(widths, shape[-k:] if k else ()))
@@ -530,7 +507,6 @@ DIAGONAL_COPY = Op("diagonal_copy",
                        xp.diagonal(a, offset, -2, -1)),
                    (lambda xp, g, x, out, offset, shape:
                     xp.diag_embed(g, offset, -2, -1, shape),),
-                   jvp=lambda xp, ts, x, out, offset, shape: xp.diagonal(ts[0], offset, -2, -1),
                    kind="linear", node="DiagonalBackward0_copy",
                    formula="d diag(X) = g written on the diagonal of zeros")
 

@@ -40,7 +40,6 @@ def _getitem_basic(xp, a, key, shape):
 GETITEM = _view_row(
     "getitem", _getitem_basic,
     lambda xp, g, x, out, key, shape: xp.scatter(g, shape, key, False),
-    jvp=lambda xp, ts, x, out, key, shape: xp.index(ts[0], key),
     node="SliceBackward0", formula="d x[key] scatters g into zeros at key")
 GETITEM.geometry = lambda geo, key, shape: _S.index(geo, key)
 
@@ -144,7 +143,6 @@ def _index_strides(shape, strides, key, out_shape):
 
 INDEX = Op("index", _getitem_adv,
            (lambda xp, g, x, out, key, shape, strides: xp.scatter(g, shape, key, True),),
-           jvp=lambda xp, ts, x, out, key, shape, strides: xp.index(ts[0], key),
            kind="linear", formula="d x[idx] adds g into zeros at idx (repeats accumulate)")
 
 
@@ -648,7 +646,6 @@ UNSQUEEZE = _reshape_row("unsqueeze", "UnsqueezeBackward0",
 RESHAPE_COPY = Op("reshape_copy",
                   lambda xp, a, shape, in_shape: xp.reshape(xp.contiguous_copy(a), shape),
                   (lambda xp, g, x, out, shape, in_shape: xp.reshape(g, in_shape),),
-                  jvp=lambda xp, ts, x, out, shape, in_shape: xp.reshape(ts[0], shape),
                   kind="linear", node="UnsafeViewBackward0",
                   formula="d reshape(x) = reshape(g, x.shape)")
 
@@ -939,7 +936,6 @@ def _expand_forward(xp, a, shape, in_shape):
 EXPAND = _view_row(
     "expand", _expand_forward,
     lambda xp, g, x, out, shape, in_shape: xp.sum_to(g, in_shape),
-    jvp=lambda xp, ts, x, out, shape, in_shape: _broadcast_tangent(xp, ts[0], in_shape, shape),
     formula="d expand(x) = sum of g over the expanded dims")
 EXPAND.geometry = lambda geo, shape, in_shape: _S.expand(geo, shape)
 
@@ -1102,13 +1098,8 @@ def _unfold_vjp(xp, g, x, out, axis, size, step, shape):
     return xp.scatter(xp.permute(g, tuple(np.argsort(perm))), shape, key, True)
 
 
-def _unfold_jvp(xp, ts, x, out, axis, size, step, shape):
-    key, perm = _unfold_index(axis, size, step, shape)
-    return xp.permute(xp.index(ts[0], key), perm)
-
-
 UNFOLD = _view_row(
-    "unfold", _unfold_forward, _unfold_vjp, jvp=_unfold_jvp,
+    "unfold", _unfold_forward, _unfold_vjp,
     formula="d x.unfold(d, size, step) = each window's g added back where it was read")
 UNFOLD.geometry = lambda geo, axis, size, step, shape: _S.unfold(
     geo, len(shape) + axis, size, step)
@@ -1136,7 +1127,7 @@ def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
 # ---- copies ---------------------------------------------------------------------------------
 
 CLONE = Op("clone", "contiguous_copy", (lambda xp, g, x, out: g,), kind="linear",
-           jvp=lambda xp, ts, x, out: ts[0], formula="d clone(x) = g")
+           formula="d clone(x) = g")
 
 
 def clone(x: Tensor, *, memory_format=None) -> Tensor:
