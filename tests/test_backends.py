@@ -4,8 +4,8 @@ Every ``Case`` of ``tests/opinfo`` runs with its inputs held by another library
 (``chainrule.as_tensor(dask_array)``), and its forward values and ``.grad`` must equal the
 NumPy backend's (float64, 1e-10).  array-api-strict has no float16, no scatter and
 refuses NumPy's extras, so anything NumPy-specific in a forward or a rule shows at once;
-Dask checks a lazy library end to end (one compute per case, on the threaded scheduler
-here; ``test_dask_cluster.py`` runs a LocalCluster).
+Dask checks a lazy library end to end (one compute per case, on one
+``distributed.LocalCluster`` of 2 worker processes for the whole session).
 
 A row may refuse a library only with ``BackendError`` (a clear message naming the word
 and the library); every refusal is listed in ``docs/backends.md``'s support table, which
@@ -13,6 +13,10 @@ and the library); every refusal is listed in ``docs/backends.md``'s support tabl
 """
 
 from __future__ import annotations
+
+import functools
+import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -90,16 +94,36 @@ def dask_cluster():
         yield client
 
 
+@functools.cache
+def _support_table() -> dict:
+    """``docs/backends.md``'s support table: {(row, library): status}."""
+    text = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "backends.md").read_text()
+    table = {}
+    for row, strict, dask in re.findall(r"^\| `([^`]+)` \| ([^|]+) \| ([^|]+) \|$", text,
+                                        re.M):
+        table[(row, "array_api_strict")] = strict.strip()
+        table[(row, "dask")] = dask.strip()
+    return table
+
+
 @pytest.mark.parametrize("lib", sorted(LIBS))
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_row_on_other_library_equals_numpy(case, lib, request):
     if lib == "dask":
         request.getfixturevalue("dask_cluster")
     want_vals, want_grads = run_case(case, None)
+    listed = _support_table().get((case.op, lib)) if lib in ("array_api_strict", "dask") \
+        else "yes"
+    assert listed is not None, (f"docs/backends.md's support table has no entry for "
+                                f"{case.op} on {lib}: run python docs/gen_backends.py")
     try:
         vals, grads = run_case(case, LIBS[lib])
-    except BackendError:
-        return  # a stated refusal (listed in the support table)
+    except BackendError as exc:
+        # a stated refusal, which the support table must list
+        assert listed.startswith("refused"), (
+            f"{case.op} refuses {lib} ({exc}) but docs/backends.md lists {listed!r}: run "
+            f"python docs/gen_backends.py")
+        return
     except Exception:
         if case.op in PENDING:
             pytest.xfail(f"{case.op}: not yet on xp")
@@ -114,6 +138,8 @@ def test_row_on_other_library_equals_numpy(case, lib, request):
             assert g is None or not np.any(g)
             continue
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, equal_nan=True)
+    assert listed != "fails", (f"{case.op} works on {lib} but docs/backends.md lists it as "
+                               f"failing: run python docs/gen_backends.py")
 
 
 def _writes_through_views(to_lib):
@@ -153,3 +179,33 @@ def test_writes_through_views_on_libraries_without_shared_memory(lib):
     with pytest.raises(RuntimeError, match="single memory location"):
         c.expand(2, 3).add_(1)  # writing into repeated elements is refused, as PyTorch
     assert type(c._data) is not np.ndarray  # the data stayed on its library
+
+
+def _sorting_calls():
+    return [("sort", lambda t, d: t.sort(d)), ("sort_desc", lambda t, d: t.sort(d, True)),
+            ("max", lambda t, d: t.max(d)), ("min_keep", lambda t, d: t.min(d, keepdim=True)),
+            ("median", lambda t, d: t.median(d)), ("topk", lambda t, d: t.topk(2, d)),
+            ("topk_small", lambda t, d: t.topk(1, d, largest=False)),
+            ("argmax", lambda t, d: (t.argmax(d),)), ("argsort", lambda t, d: (t.argsort(d),))]
+
+
+@pytest.mark.parametrize("lib", sorted(set(LIBS) & {"array_api_strict", "dask"}))
+def test_sorting_indices_stay_on_the_library_and_equal_numpys(lib):
+    """Ties, NaN, -0.0 and inf in random arrays: values and indices of every sorting
+    function computed by the input's library equal the NumPy backend's (which the op
+    tests compare with PyTorch), and the indices are that library's arrays (no trip
+    through the host)."""
+    rng = np.random.default_rng(7)
+    pool = np.array([0.0, -0.0, 1.0, 1.0, 2.0, np.nan, np.inf, -np.inf, -3.0])
+    for trial in range(30):
+        shape = tuple(int(n) for n in rng.integers(2, 5, size=rng.integers(1, 4)))
+        a = rng.choice(pool, size=shape)
+        dim = int(rng.integers(-len(shape), len(shape)))
+        for name, call in _sorting_calls():
+            want = call(cr.tensor(a), dim)
+            got = call(cr.as_tensor(LIBS[lib](a.copy())), dim)
+            idx = got[1] if len(got) == 2 else got[0]
+            assert type(cr.unwrap(idx)) is not np.ndarray, (name, lib)
+            for g, w in zip(cr.compute(*got), want):
+                np.testing.assert_array_equal(g.numpy(), w.numpy(), err_msg=f"{name} "
+                                              f"dim={dim} on {a.tolist()}")

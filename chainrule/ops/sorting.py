@@ -25,8 +25,11 @@ import numpy as np
 
 from .._tensor import Tensor, wrap
 from ..backend.array_api import np_dtype
+from ..backend.registry import backend_of
 from ._core import Op, unary
 from .reductions import check_tensor, keep_dims, numpy_names, one_dim, reduce_dims
+
+_ndarray = np.ndarray
 
 _I64 = np.dtype(np.int64)
 
@@ -235,6 +238,14 @@ TOPK = Op("topk", _take_forward, (_take_vjp,), node="TopkBackward0", jvp=_take_j
 def _select(op, rtype, x, idx, axis, keepdim):
     """Values through the recorded row, indices as a plain int64 tensor."""
     values = unary(op, x, idx, axis, keepdim, x._data.shape)
+    if type(x._data) is not _ndarray:  # the indices stay on the input's library
+        m = backend_of(x._data).xp.m
+        if axis is None:
+            idx = m.zeros((), dtype=m.int64, **_same_device(x._data))
+        elif not keepdim:
+            idx = m.squeeze(idx, axis=axis)
+        return RETURN_TYPES[rtype](values, wrap(idx if idx.dtype == m.int64
+                                                else m.astype(idx, m.int64)))
     if axis is None:
         idx = np.zeros((), np.int64)
     elif not keepdim:
@@ -242,13 +253,24 @@ def _select(op, rtype, x, idx, axis, keepdim):
     return RETURN_TYPES[rtype](values, wrap(np.array(idx, np.int64, order="C")))
 
 
+def _same_device(a) -> dict:
+    dev = getattr(a, "device", None)
+    return {} if dev is None or isinstance(dev, str) else {"device": dev}
+
+
 def _argsort(a, axis, descending):
     """Stable argsort; descending keeps equal entries in their original order (and puts
-    NaN first, as PyTorch)."""
+    NaN first, as PyTorch).  Computed by the input's library (no trip to the host)."""
+    if type(a) is _ndarray:
+        if not descending:
+            return np.argsort(a, axis=axis, kind="stable")
+        s = np.argsort(np.flip(a, axis), axis=axis, kind="stable")
+        return (a.shape[axis] - 1) - np.flip(s, axis)
+    m = backend_of(a).xp.m
     if not descending:
-        return np.argsort(a, axis=axis, kind="stable")
-    s = np.argsort(np.flip(a, axis), axis=axis, kind="stable")
-    return (a.shape[axis] - 1) - np.flip(s, axis)
+        return m.argsort(a, axis=axis, stable=True)
+    s = m.argsort(m.flip(a, axis=axis), axis=axis, stable=True)
+    return (a.shape[axis] - 1) - m.flip(s, axis=axis)
 
 
 def _extreme(name, op_whole, op_dim, argfn, input, dim, keepdim, other):
@@ -269,6 +291,8 @@ def _extreme(name, op_whole, op_dim, argfn, input, dim, keepdim, other):
     if axis is not None:
         _check_nonempty(input, (axis,), name)
     a = input._data
+    if axis is not None and type(a) is not _ndarray:  # on the input's library
+        argfn = getattr(backend_of(a).xp.m, argfn.__name__)
     idx = None if axis is None else argfn(a, axis=axis, keepdims=True)
     return _select(op_dim, name, input, idx, axis, bool(keepdim))
 
@@ -301,7 +325,7 @@ def _arg(word, name):
 
     def public(input, dim=None, keepdim=False):
         check_tensor(input, name)
-        if input._data.dtype == np.bool_:
+        if np_dtype(input._data.dtype) == np.bool_:
             raise RuntimeError(f"{name}(): does not support bool input (tensor of shape "
                                f"{list(input._data.shape)}; use x.long())")
         if dim is None:
@@ -340,12 +364,22 @@ def median(input, dim=None, keepdim=False):
     _check_nonempty(input, (axis,), "median")
     a = input._data
     n = a.shape[axis]
-    order = np.argsort(a, axis=axis, kind="stable")
-    pos = np.full(a.shape[:a.ndim + axis] + (1,) + a.shape[a.ndim + axis + 1:], (n - 1) // 2)
-    if np_dtype(a.dtype).kind == "f":  # a NaN is the median, and argsort puts NaNs last
-        nans = np.isnan(a).sum(axis=axis, keepdims=True)
-        pos = np.where(nans > 0, n - nans, pos)
-    idx = np.take_along_axis(order, pos, axis)
+    order = _argsort(a, axis, False)
+    if type(a) is _ndarray:
+        pos = np.full(a.shape[:a.ndim + axis] + (1,) + a.shape[a.ndim + axis + 1:],
+                      (n - 1) // 2)
+        if np_dtype(a.dtype).kind == "f":  # a NaN is the median, and argsort puts NaNs last
+            nans = np.isnan(a).sum(axis=axis, keepdims=True)
+            pos = np.where(nans > 0, n - nans, pos)
+        idx = np.take_along_axis(order, pos, axis)
+    else:  # the same on the input's library
+        xp = backend_of(a).xp
+        m = xp.m
+        key = (slice(None),) * (a.ndim + axis) + (slice((n - 1) // 2, (n - 1) // 2 + 1), ...)
+        idx = order[key]
+        if np_dtype(a.dtype).kind == "f":
+            nans = m.sum(m.astype(m.isnan(a), m.int64), axis=axis, keepdims=True)
+            idx = m.where(nans > 0, xp.take_along(order, n - m.maximum(nans, 1), axis), idx)
     return _select(MEDIAN_DIM, "median", input, idx, axis, bool(keepdim))
 
 
@@ -372,14 +406,30 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     if not 0 <= k <= n:
         raise RuntimeError(f"topk(): selected index k out of range: k = {k} for a dimension "
                            f"of size {n} (tensor of shape {list(input._data.shape)})")
-    if input._data.dtype == np.bool_:
+    if np_dtype(input._data.dtype) == np.bool_:
         raise RuntimeError(f"topk does not support bool dtypes on CPU (tensor of shape "
                            f"{list(input._data.shape)}; use x.long())")
     if axis is None:  # a 0-d tensor: PyTorch returns it for k = 0 or 1
         return _select(TOPK, "topk", input, None, None, True)
     order = _argsort(input._data, axis, largest)
-    idx = np.take(order, np.arange(int(k)), axis=axis)
+    idx = order[(slice(None),) * (order.ndim + axis) + (slice(0, int(k)), ...)]
     return _select(TOPK, "topk", input, idx, axis, True)
+
+
+@numpy_names
+def argsort(input, dim=-1, descending=False, stable=False):
+    """Indices that sort ``input`` along ``dim`` (int64, not differentiable); always
+    stable, as ``sort``."""
+    check_tensor(input, "argsort")
+    axis = one_dim(input, dim, "argsort")
+    if axis is None:  # a 0-d tensor
+        return wrap(np.zeros((), np.int64)) if type(input._data) is _ndarray else \
+            _select(SORT, "sort", input.detach(), None, None, True)[1]
+    idx = _argsort(input._data, axis, bool(descending))
+    if type(idx) is _ndarray:
+        return wrap(np.array(idx, np.int64, order="C"))
+    m = backend_of(idx).xp.m
+    return wrap(idx if idx.dtype == m.int64 else m.astype(idx, m.int64))
 
 
 __all__ = [
@@ -388,6 +438,7 @@ __all__ = [
     "aminmax",
     "argmax",
     "argmin",
+    "argsort",
     "max",
     "median",
     "min",
