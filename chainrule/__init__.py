@@ -89,6 +89,7 @@ from ._lazy import compute, unwrap  # noqa: E402
 from ._lazy import persist as _persist  # noqa: E402
 
 Tensor.persist = _persist
+Tensor.pin_memory, Tensor.is_pinned = cuda.pin_memory, cuda.is_pinned
 
 
 def get_rng_state():

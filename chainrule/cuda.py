@@ -84,3 +84,44 @@ def is_initialized() -> bool:
 __all__ = ["is_available", "device_count", "current_device", "set_device", "get_device_name",
            "synchronize", "empty_cache", "memory_allocated", "memory_reserved",
            "max_memory_allocated", "manual_seed", "manual_seed_all", "is_initialized"]
+
+
+def pin_memory(t, device=None):
+    """``Tensor.pin_memory()``: a copy of a CPU tensor in page-locked host memory (CuPy's
+    pinned pool), which ``.to("cuda", non_blocking=True)`` copies asynchronously.  Without
+    a GPU, PyTorch's error."""
+    import numpy as np
+    if not is_available():
+        raise RuntimeError("Cannot access accelerator device when none is available.")
+    data = t._data
+    if type(data) is not np.ndarray:
+        raise RuntimeError(f"cannot pin '{t.type()}': only dense CPU tensors can be pinned "
+                           f"(this one is on {t.device})")
+    if is_pinned(t):
+        return t
+    from ._tensor import wrap
+    mem = _cupy().cuda.alloc_pinned_memory(max(data.nbytes, 1))
+    pinned = np.frombuffer(mem, data.dtype, data.size).reshape(data.shape)
+    pinned[...] = data
+    if not t.requires_grad:
+        return wrap(pinned)
+    # differentiable as a copy (PyTorch's node passes the gradient through)
+    from .ops._core import unary
+    from .ops.views import CLONE
+    out = unary(CLONE, t)
+    out._data = pinned
+    return out
+
+
+def is_pinned(t, device=None) -> bool:
+    """Whether ``t``'s memory is page-locked (pinned) host memory."""
+    import numpy as np
+    data = t._data
+    if type(data) is not np.ndarray or not is_available() or data.size == 0:
+        return False
+    cp = _cupy()
+    try:
+        attrs = cp.cuda.runtime.pointerGetAttributes(data.ctypes.data)
+    except Exception:
+        return False
+    return getattr(attrs, "type", 0) == cp.cuda.runtime.memoryTypeHost

@@ -54,3 +54,12 @@ def test_module_and_optimizer_on_the_gpu():
     assert all(p.grad.is_cuda for p in model.parameters())
     assert cr.cuda.memory_allocated() > 0
     cr.cuda.synchronize()
+
+
+def test_pin_memory_gives_pinned_host_memory_and_keeps_the_graph():
+    x = cr.arange(6.0).reshape(2, 3).requires_grad_()
+    assert not x.is_pinned()
+    p = x.pin_memory()
+    assert p.is_pinned() and p.device.type == "cpu" and p.tolist() == x.tolist()
+    p.to("cuda", non_blocking=True).sum().backward()
+    assert x.grad.tolist() == [[1.0] * 3] * 2

@@ -486,3 +486,16 @@ def test_repr_examples_literal(cr):
     if not TESTING_TORCH:
         assert repr(cr.tensor([1, 2], requires_grad=True)) == (
             "tensor([1, 2], requires_grad=True)")
+
+
+def test_pin_memory_without_a_gpu_raises_as_pytorch_cpu_build():
+    import chainrule
+    if chainrule.cuda.is_available():
+        pytest.skip("this machine has a GPU and CuPy: tests/test_cuda.py pins memory")
+    torch = pytest.importorskip("torch")
+    for lib in (chainrule, torch):
+        t = lib.ones(3)
+        assert t.is_pinned() is False
+        with pytest.raises(RuntimeError, match="Cannot access accelerator device when none "
+                                               "is available"):
+            t.pin_memory()
