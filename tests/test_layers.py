@@ -61,6 +61,8 @@ LAZY_UP = {
     ("chainrule.autograd.forward_ad", "chainrule.ops.views"),
     # forward AD of a tensor tangent (a JVP under create_graph) runs the rules on Tensors
     ("chainrule.autograd.forward_ad", "chainrule.backend.tensor_backend"),
+    # nested forward-mode levels record a linear row's forward on the tangents
+    ("chainrule.autograd.forward_ad", "chainrule.ops._record"),
     # saved-tensor hooks switch the recording path's single SAVE_HOOK check (slow saves)
     ("chainrule.autograd._saved", "chainrule.ops._record"),
     # Node.backward()/register_hook and anomaly mode run the engine

@@ -361,7 +361,7 @@ def _apply_recorded(op, nb, operands, batched, params):
     """``op``'s forward on Tensor ``operands`` (nested levels, Note [reverse over
     forward]), recorded so that outer levels see it; ``batched[i]``: operand i carries the
     ``nb`` leading batch dims (tangents do, primals and indices do not)."""
-    from ..ops._core import nary
+    from ..ops._record import nary
     raw_operands = operands
     operands = [x if isinstance(x, T.Tensor) else T.wrap(x) for x in operands]
 
