@@ -16,6 +16,7 @@ from .activation import (
                       Softplus,
                       Tanh,
 )
+from .attention import MultiheadAttention
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .container import ModuleDict, ModuleList, ParameterList, Sequential
 from .conv import Conv1d, Conv2d
@@ -45,6 +46,13 @@ from .pooling import (
 )
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from .sparse import Embedding
+from .transformer import (
+                      Transformer,
+                      TransformerDecoder,
+                      TransformerDecoderLayer,
+                      TransformerEncoder,
+                      TransformerEncoderLayer,
+)
 
 __all__ = [
                       "ELU",
@@ -84,6 +92,7 @@ __all__ = [
                       "MaxPool1d",
                       "MaxPool2d",
                       "Module",
+                      "MultiheadAttention",
                       "ModuleDict",
                       "ModuleList",
                       "NLLLoss",
@@ -100,5 +109,10 @@ __all__ = [
                       "Softmin",
                       "Softplus",
                       "Tanh",
+                      "Transformer",
+                      "TransformerDecoder",
+                      "TransformerDecoderLayer",
+                      "TransformerEncoder",
+                      "TransformerEncoderLayer",
                       "Unflatten",
 ]

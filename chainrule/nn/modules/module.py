@@ -10,6 +10,7 @@ gradient: layers call the public Tensor API and the engine differentiates it.
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections import OrderedDict
 
 from ... import _grad_mode
@@ -54,6 +55,8 @@ class Module:
         object.__setattr__(self, "_forward_pre_hooks_with_kwargs", set())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks_with_kwargs", set())
+        object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
 
     def forward(self, *input):
         raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required "
@@ -186,6 +189,8 @@ class Module:
 
     def __setstate__(self, state) -> None:
         self.__dict__.update(state)
+        for name in ("_backward_pre_hooks", "_backward_hooks"):  # older pickles
+            self.__dict__.setdefault(name, OrderedDict())
 
     # ---- calling -----------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -201,6 +206,13 @@ class Module:
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
+        d = self.__dict__
+        bw_hook = None
+        if d.get("_backward_hooks") or d.get("_backward_pre_hooks"):
+            from ._backward_hooks import BackwardHook
+            bw_hook = BackwardHook(self, list(self._backward_hooks.values()),
+                                   list(self._backward_pre_hooks.values()))
+            args = bw_hook.setup_input_hook(args)
         result = self.forward(*args, **kwargs)
         for hid, hook in list(self._forward_hooks.items()):
             if hid in self._forward_hooks_with_kwargs:
@@ -209,6 +221,12 @@ class Module:
                 res = hook(self, args, result)
             if res is not None:
                 result = res
+        if bw_hook is not None:
+            if not isinstance(result, (Tensor, tuple)):
+                warnings.warn(f"For backward hooks to be called, module output should be a "
+                              f"Tensor or a tuple of Tensors but received {type(result)}",
+                              stacklevel=2)
+            result = bw_hook.setup_output_hook(result)
         return result
 
     def register_forward_pre_hook(self, hook, *, prepend: bool = False,
@@ -233,6 +251,27 @@ class Module:
             self._forward_hooks_with_kwargs.add(handle.id)
         if prepend:
             self._forward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False
+                                        ) -> RemovableHandle:
+        """``hook(module, grad_output) -> tuple or None`` runs when the gradients of the
+        module's outputs are computed, before the module's backward; a tuple replaces
+        ``grad_output``."""
+        handle = RemovableHandle(self._backward_pre_hooks)
+        self._backward_pre_hooks[handle.id] = hook
+        if prepend:
+            self._backward_pre_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output) -> tuple or None`` runs when the
+        gradients of the module's positional Tensor inputs are computed; a tuple replaces
+        ``grad_input`` (None at positions that are not Tensors)."""
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        if prepend:
+            self._backward_hooks.move_to_end(handle.id, last=False)
         return handle
 
     # ---- traversal -------------------------------------------------------------------
