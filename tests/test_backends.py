@@ -197,7 +197,7 @@ def test_sorting_indices_stay_on_the_library_and_equal_numpys(lib):
     through the host)."""
     rng = np.random.default_rng(7)
     pool = np.array([0.0, -0.0, 1.0, 1.0, 2.0, np.nan, np.inf, -np.inf, -3.0])
-    for trial in range(30):
+    for _trial in range(30):
         shape = tuple(int(n) for n in rng.integers(2, 5, size=rng.integers(1, 4)))
         a = rng.choice(pool, size=shape)
         dim = int(rng.integers(-len(shape), len(shape)))
