@@ -54,6 +54,8 @@ def _renamed(op, node):
     twin.node_cls = node_class(twin, node)
     twin.apply1 = _make_unary(twin)  # (closures over their row)
     twin.apply2 = _make_binary(twin)
+    op.twins = (*op.twins, twin)
+    twin.twins = ()
     return twin
 
 
