@@ -411,7 +411,7 @@ _METHODS.update({"uniform_": uniform_, "normal_": normal_, "bernoulli_": bernoul
 @property
 def _T(self):
     nd = self._data.ndim
-    return V.permute(self, tuple(reversed(range(nd)))) if nd != 2 else V.transpose(self, 0, 1)
+    return V.permute(self, tuple(reversed(range(nd))))  # PermuteBackward0, as PyTorch's
 
 
 @property

@@ -50,6 +50,7 @@ class Op:
     # how many parameters ``apply1`` passes on to the forward (x.exp(5) is a TypeError)
     max_params = 1 << 30
     legacy = False  # a forward written before Note [forwards on xp]
+    twins = ()  # copies of this row recording under other node names (views._renamed)
 
     def __init__(self, name, forward, vjps=None, *, node=None, nin=1, reads=None,
                  kind="rule", partials=None, formula=None, differentiable=True,

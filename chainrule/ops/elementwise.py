@@ -150,9 +150,12 @@ _FLOAT_RESULT = {"reciprocal", "exp", "exp2", "expm1", "log", "log2", "log10", "
                  "cosh", "tanh", "sigmoid", "erf"}
 
 UNARY = {}
+# PyTorch's node names where they are not the row's name capitalized
+_NODE_NAMES = {"log1p": "Log1PBackward0", "square": "PowBackward0"}  # square is pow(x, 2)
+
 for _name, _fwd, _d, _reads, _formula in _UNARY:
     _fwd = _bool_aware(_name, _fwd)
-    _op = elementwise(_name, _fwd, (_d,), reads=(_reads,),
+    _op = elementwise(_name, _fwd, (_d,), reads=(_reads,), node=_NODE_NAMES.get(_name),
                       formula=_formula, masks=(_name == "relu",))
     if hasattr(_fwd, "numpy"):
         _op.forward = _fwd.numpy  # Note [forwards on xp]: the same forward, bound to NumPy

@@ -26,12 +26,14 @@ Note [packed outputs]: a node has one output, but eigh, svd, qr and slogdet retu
 several tensors whose gradients must meet in one node.  Each such row returns ONE
 array, its outputs flattened over their trailing (matrix) dims and concatenated along
 a last axis (``xp.pack``); the public function returns views of it (``unpack``: a
-narrow and a reshape per output), so the tensors a user sees have grad_fn SliceBackward0
-or ViewBackward0 whose input is the decomposition's node (LinalgEighBackward0 ...),
-and PyTorch's names sit one node further up.  Rules split ``g`` and the saved ``out``
-with ``xp.unpack``, which addresses trailing dims only, so it serves batched cotangents
-and unbatched saved values alike.  The outputs share one version counter: changing one
-in place invalidates the saved output, as PyTorch's saved outputs do.
+narrow and a reshape per output).  Like a multi-output custom Function's output slots,
+the node of each view shows the decomposition's node as ``grad_fn`` (``Node._gather``),
+so ``U.grad_fn`` is LinalgSvdBackward0 and its ``next_functions`` lead to ``A``, as in
+PyTorch; hooks and ``retain_grad`` of an output live on its own view node.  Rules
+split ``g`` and the saved ``out`` with ``xp.unpack``, which addresses trailing dims
+only, so it serves batched cotangents and unbatched saved values alike.  The outputs
+share one version counter: changing one in place invalidates the saved output, as
+PyTorch's saved outputs do.
 
 Note [degenerate spectrum]: F is 0 where λ_j = λ_i (including the diagonal) and 1/s
 is taken as 0 where s = 0, with double ``where`` so no inf or NaN is formed.  PyTorch
@@ -54,6 +56,7 @@ zero singular values repeat (Note [degenerate spectrum]: we give finite values).
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -84,13 +87,43 @@ def pack(parts, shapes) -> Tensor:
     return cat(flat, -1)
 
 
+def _output_row(op, name):
+    """``op`` (a view row) recording a node that stands for one output of a packed
+    decomposition: its ``grad_fn`` is the decomposition's node (``Node._gather``, as
+    for a multi-output custom Function), so ``U.grad_fn`` is LinalgSvdBackward0."""
+    from ..autograd.node import Node
+    from ._record import _make_unary
+    twin = copy.copy(op)
+    twin.node_cls = type(name, (Node,), {
+        "__slots__": ("_of",), "op": twin, "__module__": "chainrule.autograd",
+        "_gather": property(lambda n: getattr(n, "_of", None))})
+    twin.apply1 = _make_unary(twin)
+    op.twins = (*op.twins, twin)
+    twin.twins = ()
+    return twin
+
+
+_SLICE_OUT = _output_row(_views.GETITEM, "SliceBackward0")
+_VIEW_OUT = _output_row(_views.RESHAPE, "ViewBackward0")
+
+
 def unpack(p: Tensor, shapes) -> list:
-    """``xp.unpack`` on Tensors: views of ``p`` with trailing ``shapes``."""
+    """``xp.unpack`` on Tensors: views of ``p`` with trailing ``shapes``; each one's
+    ``grad_fn`` is ``p``'s (Note [packed outputs])."""
     out, o, lead = [], 0, tuple(p.shape[:-1])
+    node = p._node if p._rg else None
+    nd = p.ndim
     for s in shapes:
         k = math.prod(s)
-        piece = _views.narrow(p, p.ndim - 1, o, k)
-        out.append(piece if len(s) == 1 else _views.reshape(piece, lead + tuple(s)))
+        key = (slice(None),) * (nd - 1) + (slice(o, o + k), Ellipsis)
+        if len(s) == 1:
+            piece = _views.view(_SLICE_OUT, p, key, tuple(p.shape))
+        else:
+            piece = _views.view(_views.GETITEM, p, key, tuple(p.shape))
+            piece = _views.view(_VIEW_OUT, piece, lead + tuple(s), tuple(piece.shape))
+        if node is not None and piece._rg:
+            piece._node._of = node
+        out.append(piece)
         o += k
     return out
 

@@ -8,6 +8,7 @@ Forwards are written on ``xp`` (Note [forwards on xp] in ``_row.py``) and take
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence as _Sequence
 
@@ -42,6 +43,48 @@ GETITEM = _view_row(
     lambda xp, g, x, out, key, shape: xp.scatter(g, shape, key, False),
     node="SliceBackward0", formula="d x[key] scatters g into zeros at key")
 GETITEM.geometry = lambda geo, key, shape: _S.index(geo, key)
+
+
+def _renamed(op, node):
+    """``op`` under another ``grad_fn`` name: the same row (forward, rules, ``op.name``),
+    for a call that PyTorch records under another node (``x[0]`` is SelectBackward0)."""
+    from ..autograd.node import node_class
+    from ._record import _make_binary, _make_unary
+    twin = copy.copy(op)
+    twin.node_cls = node_class(twin, node)
+    twin.apply1 = _make_unary(twin)  # (closures over their row)
+    twin.apply2 = _make_binary(twin)
+    op.twins = (*op.twins, twin)
+    twin.twins = ()
+    return twin
+
+
+# PyTorch applies a basic key item by item (select, slice, unsqueeze); our one node is
+# named after the last of them, the one ``grad_fn`` shows (``_getitem_row``)
+GETITEM_SELECT = _renamed(GETITEM, "SelectBackward0")
+GETITEM_UNSQUEEZE = _renamed(GETITEM, "UnsqueezeBackward0")
+GETITEM_ALIAS = _renamed(GETITEM, "AliasBackward0")
+_GETITEM_ROWS = {int: GETITEM_SELECT, slice: GETITEM, None: GETITEM_UNSQUEEZE}
+
+
+def _getitem_row(key, basic, shape):
+    """The row whose node is named as PyTorch's outermost node for ``x[key]``."""
+    if type(key) is slice:
+        return GETITEM  # a lone slice is always sliced, even a full one
+    last = GETITEM_ALIAS
+    od = 0
+    for k in basic:
+        tk = type(k)
+        if tk is int:
+            last = GETITEM_SELECT
+            od += 1
+        elif tk is slice:
+            if k.indices(shape[od]) != (0, shape[od], 1):
+                last = GETITEM
+            od += 1
+        elif k is None:
+            last = GETITEM_UNSQUEEZE
+    return last
 
 
 def _getitem_adv(xp, a, key, shape, strides):
@@ -393,15 +436,17 @@ def getitem(x: Tensor, key):
     shape = x._data.shape
     if type(key) is int:  # the common x[i]
         basic, adv = (key, Ellipsis), None
+        row = GETITEM_SELECT
     elif type(key) is Tensor and key._data.ndim and shape:  # the common x[idx], x[mask]
         basic, adv = (Ellipsis,), (_index_array(key),)
     else:
         basic, adv = _split_key(shape, key)
+        row = _getitem_row(key, basic, shape)
     try:
         if adv is None:
-            return view(GETITEM, x, basic, shape)
+            return view(row, x, basic, shape)
         if not _trivial(basic):
-            x = view(GETITEM, x, basic, shape)
+            x = view(row, x, basic, shape)
         shape, strides, _ = x._geometry()
         out = unary(INDEX, x, adv, shape, strides)
         out_shape = out._data.shape
@@ -863,6 +908,8 @@ PERMUTE = _view_row(
     lambda xp, g, x, out, axes: xp.permute(g, tuple(np.argsort(axes))),
     formula="d permute(x, p) = permute(g, inverse(p))")
 PERMUTE.geometry = lambda geo, axes: _S.permute(geo, axes)
+TRANSPOSE = _renamed(PERMUTE, "TransposeBackward0")  # transpose, swapaxes, mT, adjoint
+T = _renamed(PERMUTE, "TBackward0")
 
 
 def permute(x: Tensor, dims) -> Tensor:
@@ -883,17 +930,17 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     nd = x._data.ndim
     a, b = _dim(dim0, nd, "transpose"), _dim(dim1, nd, "transpose")
     if nd == 0:
-        return view(PERMUTE, x, ())
+        return view(TRANSPOSE, x, ())
     axes = list(range(nd))
     axes[a], axes[b] = axes[b], axes[a]
-    return view(PERMUTE, x, tuple(axes))
+    return view(TRANSPOSE, x, tuple(axes))
 
 
 def t(x: Tensor) -> Tensor:
     if x._data.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is "
                            f"{x._data.ndim}D")
-    return transpose(x, 0, 1) if x._data.ndim == 2 else view(PERMUTE, x, tuple(range(x.ndim)))
+    return view(T, x, (1, 0) if x._data.ndim == 2 else tuple(range(x._data.ndim)))
 
 
 def _move_dims(v, name):

@@ -98,14 +98,19 @@ def outputs_at(lib, case, arrays, used) -> list[np.ndarray]:
 def counting_forward(op):
     """Count calls of ``op.forward`` inside the block: ``with counting_forward(op) as n``."""
     calls = [0]
-    original = op.forward
+    rows = (op, *op.twins)  # twins: the same row under other node names
+    originals = [r.forward for r in rows]
 
-    def forward(*args, **kwargs):
-        calls[0] += 1
-        return original(*args, **kwargs)
+    def counting(original):
+        def forward(*args, **kwargs):
+            calls[0] += 1
+            return original(*args, **kwargs)
+        return forward
 
-    op.forward = forward
+    for r, original in zip(rows, originals):
+        r.forward = counting(original)
     try:
         yield calls
     finally:
-        op.forward = original
+        for r, original in zip(rows, originals):
+            r.forward = original
