@@ -7,7 +7,7 @@ in-place updates with version checks, views, and grad modes.
 
 from __future__ import annotations
 
-from . import _dtype, _methods, autograd
+from . import _dtype, _methods, _ufuncs, autograd  # noqa: F401  (_ufuncs: Tensor.__array_ufunc__)
 from ._creation import *  # noqa: F401,F403
 from ._creation import __all__ as _creation_all
 from ._dtype import (
@@ -135,6 +135,14 @@ def __getattr__(name):
         import importlib
         return importlib.import_module(f"{__name__}.onnx")  # raises one clear ImportError
     raise AttributeError(f"module 'chainrule' has no attribute '{name}'")
+
+
+def from_dlpack(ext_tensor, *, device=None, copy=None):
+    """A tensor sharing memory with ``ext_tensor``, any object with ``__dlpack__`` (a NumPy
+    array, a torch / CuPy tensor, a chainrule tensor) or a DLPack capsule; see
+    ``chainrule.utils.dlpack``."""
+    from .utils.dlpack import from_dlpack as _from_dlpack
+    return _from_dlpack(ext_tensor, device=device, copy=copy)
 
 
 from . import linalg  # noqa: E402
