@@ -137,16 +137,9 @@ def __getattr__(name):
     raise AttributeError(f"module 'chainrule' has no attribute '{name}'")
 
 
-def from_dlpack(ext_tensor, *, device=None, copy=None):
-    """A tensor sharing memory with ``ext_tensor``, any object with ``__dlpack__`` (a NumPy
-    array, a torch / CuPy tensor, a chainrule tensor) or a DLPack capsule; see
-    ``chainrule.utils.dlpack``."""
-    from .utils.dlpack import from_dlpack as _from_dlpack
-    return _from_dlpack(ext_tensor, device=device, copy=copy)
-
-
 from . import linalg  # noqa: E402
 from .ops import linalg_decomp as _linalg_decomp  # noqa: E402
+from .utils.dlpack import from_dlpack  # noqa: E402
 
 _methods.attach(_linalg_decomp.TENSOR_METHODS)
 det = linalg.det
