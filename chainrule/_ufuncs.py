@@ -9,7 +9,8 @@ scalars become Python numbers (so ``np.float64(2) * t`` keeps ``t``'s dtype, as 
 
 Everything else behaves as PyTorch does for a tensor: the tensors are converted with
 ``__array__`` (a RuntimeError for one that requires grad), NumPy computes, and the result
-comes back as a Tensor without history (``ndarray`` when ``out=`` was given).  That covers
+comes back as a Tensor without history (an ``ndarray`` when ``out=`` was given, and from
+``outer``, as PyTorch).  That covers
 ufuncs with no chainrule op (``np.frexp``, ``np.modf`` ...), ``out=``/``where=``/``dtype=``
 and the ``reduce``/``accumulate``/``outer``/``at`` methods.
 """
@@ -138,8 +139,8 @@ def array_ufunc(self, ufunc, method, *inputs, **kwargs):
     if "where" in kwargs:
         kwargs["where"] = _to_numpy(kwargs["where"])
     result = getattr(ufunc, method)(*inputs, **kwargs)
-    if out is not None or method == "at":
-        return result
+    if out is not None or method in ("at", "outer"):
+        return result  # as PyTorch: NumPy's own result (``outer`` is not wrapped there)
     return _wrap_result(result)
 
 

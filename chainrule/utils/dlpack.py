@@ -40,12 +40,13 @@ class DLDeviceType(enum.IntEnum):
 
 def to_dlpack(tensor):
     """A DLPack capsule sharing ``tensor``'s memory (``torch.utils.dlpack.to_dlpack``);
-    hand it to any library's ``from_dlpack``.  A capsule can be consumed once."""
+    hand it to any library's ``from_dlpack``.  A capsule can be consumed once.  As
+    PyTorch's, it exports a tensor that requires grad too (``__dlpack__`` refuses)."""
     from .._tensor import Tensor
     if not isinstance(tensor, Tensor):
         raise TypeError(f"to_dlpack(): argument 'tensor' must be Tensor, not "
                         f"{type(tensor).__name__}")
-    return tensor.__dlpack__()
+    return tensor.detach().__dlpack__()
 
 
 class _Capsule:
@@ -59,6 +60,21 @@ class _Capsule:
 
     def __dlpack_device__(self):
         return (DLDeviceType.kDLCPU, 0)
+
+
+class _Interface:
+    """Memory of a read-only array re-exposed writeable (keeps that array alive)."""
+
+    def __init__(self, arr) -> None:
+        self.keep = arr
+        self.__array_interface__ = dict(arr.__array_interface__, data=(
+            arr.__array_interface__["data"][0], False))
+
+
+def _writeable(arr):
+    """NumPy marks arrays from bare (legacy) capsules read-only; PyTorch's import of a
+    capsule is writeable, and so is ours (the capsule owner's memory, shared)."""
+    return np.asarray(_Interface(arr))
 
 
 def _is_capsule(obj) -> bool:
@@ -76,7 +92,7 @@ def from_dlpack(ext_tensor, *, device=None, copy=None):
     elif hasattr(ext_tensor, "__dlpack__"):
         producer = ext_tensor
     else:
-        raise TypeError(f"from_dlpack(): expected an object with __dlpack__ (a NumPy array, "
+        raise RuntimeError(f"from_dlpack(): expected an object with __dlpack__ (a NumPy array, "
                         f"a torch / CuPy tensor ...) or a DLPack capsule, got "
                         f"{type(ext_tensor).__name__}")
     if isinstance(ext_tensor, Tensor) and ext_tensor.requires_grad:
@@ -94,6 +110,8 @@ def from_dlpack(ext_tensor, *, device=None, copy=None):
         raise RuntimeError(f"from_dlpack(): unsupported device {name}: chainrule imports "
                            f"CPU (NumPy) and CUDA (CuPy) memory; move the array to the CPU "
                            f"first")
+    if producer is not ext_tensor and type(arr) is np.ndarray and not arr.flags.writeable:
+        arr = _writeable(arr)
     if copy:
         arr = arr.copy()
     from .. import _dtype
