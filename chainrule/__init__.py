@@ -138,8 +138,8 @@ def __getattr__(name):
 
 
 from . import linalg  # noqa: E402
+from ._dlpack import from_dlpack  # noqa: E402
 from .ops import linalg_decomp as _linalg_decomp  # noqa: E402
-from .utils.dlpack import from_dlpack  # noqa: E402
 
 _methods.attach(_linalg_decomp.TENSOR_METHODS)
 det = linalg.det

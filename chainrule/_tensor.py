@@ -17,6 +17,7 @@ derivative lives in ``ops/`` and this file holds no math.
 
 from __future__ import annotations
 
+import enum
 import warnings
 
 import numpy as np
@@ -105,6 +106,28 @@ class device:
 
 
 builtins_type = type
+
+
+class DLDeviceType(enum.IntEnum):
+    """DLPack's device codes (``__dlpack_device__()[0]``), as ``torch.utils.dlpack``."""
+
+    kDLCPU = 1
+    kDLCUDA = 2
+    kDLCUDAHost = 3
+    kDLOpenCL = 4
+    kDLVulkan = 7
+    kDLMetal = 8
+    kDLVPI = 9
+    kDLROCM = 10
+    kDLROCMHost = 11
+    kDLExtDev = 12
+    kDLCUDAManaged = 13
+    kDLOneAPI = 14
+    kDLWebGPU = 15
+    kDLHexagon = 16
+    kDLMAIA = 17
+
+
 _DEVICE_TYPES = {"cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip",
                  "ve", "fpga", "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia",
                  "privateuseone"}
@@ -456,7 +479,6 @@ class Tensor:
 
     def __dlpack_device__(self):
         """``(DLDeviceType, index)`` of the memory ``__dlpack__`` exports."""
-        from .utils.dlpack import DLDeviceType
         d = self.device
         if d.type == "cuda":
             return (DLDeviceType.kDLCUDA, d.index or 0)
