@@ -138,20 +138,21 @@ def grad(func, argnums=0, has_aux=False):
 
 
 def vjp(func, *primals, has_aux=False):
-    """``(f(primals), vjp_fn)``; ``vjp_fn(v)`` gives vᵀJ for each primal."""
+    """``(f(primals), vjp_fn)``; ``vjp_fn(v)`` gives vᵀJ for each primal (a primal may be
+    a dict, list or tuple of tensors: its vᵀJ has that structure)."""
     from .autograd import grad as _grad
-    tracked = [_track(p) for p in primals]
     with enable_grad():
-        out, aux = _split_aux(func(*tracked), has_aux)
+        originals, args, tracked = _track_argnums(primals, range(len(primals)))
+        out, aux = _split_aux(func(*args), has_aux)
     outs = [out] if isinstance(out, Tensor) else list(out)
-    nested = _nested(primals)
+    nested = _nested(originals)
 
     def vjp_fn(*cotangents):
         cts = cotangents[0] if len(cotangents) == 1 and not isinstance(out, Tensor) \
             else cotangents
         gs = _grad(outs, tracked, list(cts), retain_graph=True, create_graph=nested,
                    allow_unused=True, materialize_grads=True)
-        return tuple(gs)
+        return tuple(_regroup(gs, primals, range(len(primals))))
 
     result = out if nested else _detach_tree(out)
     return (result, vjp_fn, aux) if has_aux else (result, vjp_fn)

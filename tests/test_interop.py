@@ -489,3 +489,24 @@ def test_ensemble_with_stacked_state_matches_torch(cr, torch):
         return [o.detach() for o in outs], {k: v.grad for k, v in params.items()}
     assert_same(outcome(lambda lib: script(lib, cr_models), cr),
                 outcome(lambda lib: script(lib, torch_models), torch))
+
+
+def test_vjp_of_a_parameter_dict_matches_torch(cr, torch):
+    def script(lib):
+        m = _mlp(lib)
+        params = {k: v.detach() for k, v in m.named_parameters()}
+        out, fn = lib.func.vjp(lambda p: lib.func.functional_call(m, p, lib.tensor(XB)),
+                               params)
+        return out, fn(lib.ones(6, 3))
+    assert_mirrors(script, cr, torch)
+
+
+def test_grad_of_live_parameters_matches_torch(cr, torch):
+    """``dict(model.named_parameters())`` itself (tensors that require grad)."""
+    def script(lib):
+        m = _mlp(lib)
+        x = lib.tensor(XB)
+        g = lib.func.grad(lambda p: lib.func.functional_call(m, p, x).pow(2).sum())(
+            dict(m.named_parameters()))
+        return {k: v.detach() for k, v in g.items()}
+    assert_mirrors(script, cr, torch)
