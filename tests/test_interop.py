@@ -70,6 +70,24 @@ def test_capsule_round_trip(cr, torch):
         torch.utils.dlpack.to_dlpack(s))), s.numpy())
 
 
+def test_from_dlpack_copy_and_device_as_torch(cr, torch):
+    for lib in (cr, torch):
+        a = np.arange(3.0)
+        c = lib.from_dlpack(a, copy=True)
+        c[0] = 9.0
+        assert a[0] == 0.0  # a copy
+        d = lib.from_dlpack(a, device="cpu")
+        d[1] = 5.0
+        assert a[1] == 5.0  # already there: shared
+        u = lib.arange(3.0)
+        e = np.from_dlpack(u, copy=True)
+        e[2] = -1.0
+        assert u[2].item() == 2.0
+        s = np.from_dlpack(lib.utils.dlpack.from_dlpack(u.__dlpack__(stream=None)))
+        s[0] = 4.0
+        assert u[0].item() == 4.0
+
+
 def test_dlpack_device_matches_torch(cr, torch):
     ours = cr.ones(2).__dlpack_device__()
     theirs = torch.ones(2).__dlpack_device__()
