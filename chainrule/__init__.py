@@ -7,7 +7,7 @@ in-place updates with version checks, views, and grad modes.
 
 from __future__ import annotations
 
-from . import _dtype, _methods, autograd
+from . import _dtype, _methods, _ufuncs, autograd  # noqa: F401  (_ufuncs: Tensor.__array_ufunc__)
 from ._creation import *  # noqa: F401,F403
 from ._creation import __all__ as _creation_all
 from ._dtype import (
@@ -139,6 +139,7 @@ def __getattr__(name):
 
 
 from . import linalg  # noqa: E402
+from ._dlpack import from_dlpack  # noqa: E402
 from .ops import linalg_decomp as _linalg_decomp  # noqa: E402
 
 _methods.attach(_linalg_decomp.TENSOR_METHODS)

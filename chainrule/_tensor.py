@@ -17,6 +17,7 @@ derivative lives in ``ops/`` and this file holds no math.
 
 from __future__ import annotations
 
+import enum
 import warnings
 
 import numpy as np
@@ -105,6 +106,28 @@ class device:
 
 
 builtins_type = type
+
+
+class DLDeviceType(enum.IntEnum):
+    """DLPack's device codes (``__dlpack_device__()[0]``), as ``torch.utils.dlpack``."""
+
+    kDLCPU = 1
+    kDLCUDA = 2
+    kDLCUDAHost = 3
+    kDLOpenCL = 4
+    kDLVulkan = 7
+    kDLMetal = 8
+    kDLVPI = 9
+    kDLROCM = 10
+    kDLROCMHost = 11
+    kDLExtDev = 12
+    kDLCUDAManaged = 13
+    kDLOneAPI = 14
+    kDLWebGPU = 15
+    kDLHexagon = 16
+    kDLMAIA = 17
+
+
 _DEVICE_TYPES = {"cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip",
                  "ve", "fpga", "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia",
                  "privateuseone"}
@@ -166,7 +189,6 @@ class Tensor:
     # _geo: only set on tensors that share memory without being autograd views
     # (``view(dtype)``, ``detach()`` of a view): their PyTorch geometry, see _geometry
     __slots__ = ("_data", "_node", "_rg", "_vc", "_grad", "_view", "_geo", "__weakref__")
-    __array_ufunc__ = None  # NumPy scalars on the left defer to our reflected operators
     __array_priority__ = 1000
 
     def __init__(self, *args, **kwargs) -> None:
@@ -424,6 +446,43 @@ class Tensor:
         if dtype is not None:
             a = a.astype(dtype, copy=False)
         return a.copy() if copy else a
+
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        """NumPy functions that go through ``np.asarray`` (``np.argmax(t)`` ...) give a
+        Tensor back, as PyTorch's (which converts bool results to uint8; here they stay
+        bool)."""
+        return wrap(np.asarray(array))
+
+    __array_ufunc__ = None  # set in _ufuncs.py: Note [NumPy ufuncs on tensors]
+
+    # -- DLPack: Note [DLPack] in utils/dlpack.py --------------------------------------
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule sharing this tensor's memory (``np.from_dlpack(t)``,
+        ``torch.from_dlpack(t)``); a tensor that requires grad is refused, as in PyTorch."""
+        if self.requires_grad:
+            raise BufferError("Can't export tensors that require gradient, use "
+                              "tensor.detach()")
+        if self._view is not None:
+            refresh_view(self)
+        a = self._data
+        export = getattr(a, "__dlpack__", None)
+        if export is None:
+            raise BufferError(
+                f"__dlpack__: this tensor's {type(a).__module__}.{type(a).__name__} array "
+                f"has no DLPack export (Dask arrays are lazy): compute it first "
+                f"(chainrule.compute(t)[0] gives a NumPy-backed tensor)")
+        kwargs = {k: v for k, v in (("max_version", max_version), ("dl_device", dl_device),
+                                    ("copy", copy)) if v is not None}
+        if stream is not None and stream != -1:
+            kwargs["stream"] = stream
+        return export(**kwargs)
+
+    def __dlpack_device__(self):
+        """``(DLDeviceType, index)`` of the memory ``__dlpack__`` exports."""
+        d = self.device
+        if d.type == "cuda":
+            return (DLDeviceType.kDLCUDA, d.index or 0)
+        return (DLDeviceType.kDLCPU, 0)
 
     def __len__(self) -> int:
         if self._data.ndim == 0:

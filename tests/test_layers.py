@@ -36,7 +36,7 @@ LAYERS = [
     ("api", ["chainrule", "chainrule._creation", "chainrule._functions",
              "chainrule._methods", "chainrule._lazy", "chainrule._serialization",
              "chainrule.linalg", "chainrule.random", "chainrule._compat",
-             "chainrule.cuda"]),
+             "chainrule.cuda", "chainrule._ufuncs", "chainrule._dlpack"]),
     ("front", ["chainrule.nn", "chainrule.nn.*", "chainrule.optim", "chainrule.optim.*",
                "chainrule.func", "chainrule.viz", "chainrule.viz.*", "chainrule._cli",
                "chainrule._cli.*", "chainrule.utils", "chainrule.utils.*",
