@@ -372,6 +372,8 @@ FUNCTION_KINDS = {
                                         "fmax", "fmin", "atan2", "logical_and",
                                         "logical_or", "logical_xor")},
     ("select", "index"): "int", ("repeat_interleave", "repeats"): None,
+    # bitwise_left_shift(3, t): a Scalar self overload
+    ("bitwise_left_shift", "input"): None, ("bitwise_right_shift", "input"): None,
     ("uniform_", "from_"): "Number", ("uniform_", "to"): "Number",
     ("normal_", "mean"): "Number", ("normal_", "std"): "Number",
     ("randint", "low"): None, ("randint", "high"): None,  # randint(high, size) too

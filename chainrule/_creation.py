@@ -115,6 +115,8 @@ def _scan(data):
 
     def visit(d):
         nonlocal dt
+        if type(d) is range:  # PyTorch reads any sequence; a range is the common one
+            d = list(d)
         if isinstance(d, (list, tuple)):
             if d and isinstance(d[0], str):
                 raise ValueError(f"too many dimensions 'str': tensor() got the string "
