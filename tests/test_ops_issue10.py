@@ -112,3 +112,64 @@ def test_shift_promotion_and_inplace():
                                 lambda lib, x: x.char().__ilshift__(x.float())])
 def test_shift_refusals(fn):
     raises_like(fn, np.array([1, 2, 3]))
+
+
+# ---- index_add / index_copy / index_fill: integer dtypes, alpha, refusals --------------------
+
+X = np.arange(12).reshape(3, 4)
+SRC = np.arange(6).reshape(3, 2) - 2
+IDX = np.array([3, 1])
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "float32", "bool"])
+def test_index_ops_dtypes(dtype):
+    x, s = X.astype(dtype), SRC.astype(dtype)
+    same(*both(lambda lib, a, i, b: lib.index_add(a, 1, i, b), x, IDX, s))
+    same(*both(lambda lib, a, i, b: a.index_add(1, i, b, alpha=2), x, IDX, s))
+    same(*both(lambda lib, a, i, b: lib.index_copy(a, 1, i, b), x, IDX, s))
+    same(*both(lambda lib, a, i: lib.index_fill(a, 1, i, True), x, IDX))
+    same(*both(lambda lib, a, i: a.index_fill(0, i[:1] - 4, 1), x, IDX))  # negative index
+    same(*both(lambda lib, a, i, b: a.clone().index_add_(1, i.int(), b, alpha=1), x, IDX, s))
+
+
+@pytest.mark.parametrize("alpha", [1.5, -2.7, 0.0, True])
+def test_index_add_alpha_cast(alpha):
+    for dt in ("int64", "uint8", "float64"):
+        x, s = X.astype(dt), SRC.astype(dt) % 5
+        same(*both(lambda lib, a, i, b: lib.index_add(a, 1, i, b, alpha=alpha), x, IDX, s))
+
+
+def test_index_fill_value_casts():
+    same(*both(lambda lib, a, i: a.index_fill(1, i, 2.7), X, IDX))
+    same(*both(lambda lib, a, i: a.index_fill(1, i, lib.tensor(2.7)), X, IDX))
+    same(*both(lambda lib, a, i: a.float().index_fill(1, i, lib.tensor(2, dtype=lib.int8)),
+               X, IDX))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda lib, a, i, s: lib.index_add(a, 1, i.float(), s),
+    lambda lib, a, i, s: lib.index_add(a, 1, i.reshape(1, 2), s),
+    lambda lib, a, i, s: lib.index_add(a, 1, i, s.float()),
+    lambda lib, a, i, s: lib.index_add(a, 1, i, s[:2]),
+    lambda lib, a, i, s: lib.index_add(a, 1, i, s[:, :1]),
+    lambda lib, a, i, s: lib.index_add(a, 1, i, s.reshape(6)),
+    lambda lib, a, i, s: lib.index_add(a, 1, i + 1, s),
+    lambda lib, a, i, s: lib.index_add(a, 1, i - 4, s),
+    lambda lib, a, i, s: lib.index_add(a, 2, i, s),
+    lambda lib, a, i, s: lib.index_add(a.sum(), 0, i[:1], s[:1, :1]),
+    lambda lib, a, i, s: lib.index_copy(a, 1, i.int(), s),
+    lambda lib, a, i, s: lib.index_copy(a, 1, i, s.double()),
+    lambda lib, a, i, s: lib.index_copy(a, 1, i + 1, s),
+    lambda lib, a, i, s: lib.index_copy(a, 1, i, s[:, :1]),
+    lambda lib, a, i, s: lib.index_copy(a, 1, i.reshape(2, 1), s),
+    lambda lib, a, i, s: lib.index_copy(a, 1, i, s[0]),
+    lambda lib, a, i, s: lib.index_fill(a, 1, i.int(), 1),
+    lambda lib, a, i, s: lib.index_fill(a, 1, i + 1, 1),
+    lambda lib, a, i, s: lib.index_fill(a, 1, i.reshape(2, 1), 1),
+    lambda lib, a, i, s: lib.index_fill(a, 1, i, s),
+    lambda lib, a, i, s: lib.index_fill(a.byte(), 1, i, 300),
+    lambda lib, a, i, s: lib.index_fill(a, 1, i, 1j),
+    lambda lib, a, i, s: lib.index_fill(a, 1, i, "1"),
+])
+def test_index_ops_refusals(fn):
+    raises_like(fn, X, IDX, SRC)
