@@ -581,6 +581,10 @@ def _index_add(self, dim, index, source, alpha, in_place):
     alpha = _args.fits(alpha.item() if isinstance(alpha, np.generic) else alpha,
                        _np_dt(self), op) if not isinstance(alpha, Tensor) else alpha.item()
     if _np_dt(self).kind in "iu":  # PyTorch reads alpha in the tensor's dtype (wrapping)
+        info = np.iinfo(_np_dt(self))
+        if isinstance(alpha, float) and not info.min <= alpha <= info.max:
+            raise RuntimeError(f"{op}: value {alpha} cannot be converted to type "
+                               f"{_np_dt(self)} without overflow (alpha)")
         alpha = int(np.array(int(alpha), np.int64).astype(_np_dt(self)))
     if _np_dt(self).kind == "b":
         alpha = bool(alpha)
