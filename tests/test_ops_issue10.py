@@ -184,3 +184,67 @@ def test_index_fill_value_casts():
 ])
 def test_index_ops_refusals(fn):
     raises_like(fn, X, IDX, SRC)
+
+
+# ---- scatter_reduce: integer dtypes, ties, zeros, nan, refusals -----------------------------
+
+SR_IDX = np.array([[0, 2, 0], [1, 1, 1], [3, 3, 2]])
+
+
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin", "max", "min"])
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "float32", "float64"])
+def test_scatter_reduce_values(reduce, include_self, dtype):
+    rng = np.random.default_rng(1)
+    x = rng.integers(-3, 4, (3, 4))
+    s = rng.integers(-3, 4, (3, 3))
+    if dtype == "uint8":
+        x, s = x + 3, s + 3
+    x, s = x.astype(dtype), s.astype(dtype)
+    same(*both(lambda lib, a, i, b: a.scatter_reduce(1, i, b, reduce,
+                                                     include_self=include_self), x, SR_IDX, s))
+    same(*both(lambda lib, a, i, b: a.clone().scatter_reduce_(0, i[:2, :2] % 3, b[:3, :2],
+                                                              reduce), x, SR_IDX, s))
+
+
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
+def test_scatter_reduce_nan_and_empty(reduce):
+    x = np.array([0.0, np.nan, 2.0, -1.0])
+    s = np.array([np.nan, 1.0, 3.0, -np.inf])
+    i = np.array([0, 0, 2, 3])
+    same(*both(lambda lib, a, j, b: lib.scatter_reduce(a, 0, j, b, reduce), x, i, s))
+    same(*both(lambda lib, a, j, b: lib.scatter_reduce(a, 0, j[:0], b, reduce,
+                                                       include_self=False), x, i, s))
+
+
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_grads_with_ties_and_zeros(reduce, include_self):
+    """Integer-valued floats: many ties (amax/amin) and zeros (prod), as PyTorch shares."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(-2, 3, (3, 4)).astype(float)
+    s = rng.integers(-2, 3, (3, 3)).astype(float)
+    w = rng.normal(size=(3, 4))
+    grads = []
+    for lib in (chainrule, torch):
+        a, b = lib.tensor(x, requires_grad=True), lib.tensor(s, requires_grad=True)
+        y = a.scatter_reduce(1, lib.tensor(SR_IDX), b, reduce, include_self=include_self)
+        (y * lib.tensor(w)).sum().backward()
+        grads.append((y.detach(), a.grad, b.grad))
+    same(*grads)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda lib, a, i, s: a.scatter_reduce(1, i, s, "add"),
+    lambda lib, a, i, s: a.requires_grad_().scatter_reduce(1, i, s, "max").sum().backward(),
+    lambda lib, a, i, s: a.scatter_reduce(1, i, s.float(), "sum"),
+    lambda lib, a, i, s: a.scatter_reduce(1, i.float(), s, "sum"),
+    lambda lib, a, i, s: a.scatter_reduce(1, i + 2, s, "sum"),
+    lambda lib, a, i, s: a.scatter_reduce(1, i[:1], s[0], "sum"),
+    lambda lib, a, i, s: a.scatter_reduce(2, i, s, "sum"),
+    lambda lib, a, i, s: a.scatter_reduce(1, i, s, "sum", include_self=1),
+    lambda lib, a, i, s: a.scatter_reduce(1, i, s, 3),
+])
+def test_scatter_reduce_refusals(fn):
+    """(PyTorch's forward takes 'max' and 'min' for amax and amin; its backward refuses.)"""
+    raises_like(fn, np.zeros((3, 4)), SR_IDX, np.ones((3, 3)))

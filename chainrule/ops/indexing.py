@@ -693,6 +693,219 @@ def index_fill_(self: Tensor, dim: int, index: Tensor, value) -> Tensor:
     return _index_fill(self, dim, index, value, True)
 
 
+
+# ---- scatter_reduce: sum, prod, mean, amax, amin, with or without self --------------------
+# Note [scatter_reduce]: the forward combines one slice of the index (along dim) at a time,
+# so each step writes distinct positions (gather, combine, fill_along); sum and mean add
+# all at once.  ``counts`` (host, self's shape) is how many src entries land on each
+# position: mean divides by it (plus one for self), in floor division for integers as
+# PyTorch does.  The rules are PyTorch's scatter_reduce_backward: prod takes the
+# exclusive product where one zero was scattered; amax/amin share the gradient evenly
+# among ties (self counted where it equals the result, even with include_self=False).
+
+_REDUCES = ("sum", "prod", "mean", "amax", "amin")
+_LEGACY = {"max": "amax", "min": "amin"}  # PyTorch's forward takes these, its backward not
+
+
+def _sr_rule_reduce(reduce):
+    if reduce in _LEGACY:
+        raise RuntimeError(f"Expected 'reduce' to be one of 'sum', 'prod', 'mean', 'amax', "
+                           f"'amin' but got {reduce}. Fix: scatter_reduce(..., "
+                           f"'{_LEGACY[reduce]}') has a gradient.")
+    return reduce
+
+
+def _sr_identity(reduce, dt):
+    if reduce in ("sum", "mean"):
+        return 0
+    if reduce == "prod":
+        return 1
+    if dt.kind == "f":
+        return -math.inf if reduce == "amax" else math.inf
+    if dt.kind == "b":
+        return reduce == "amin"
+    info = np.iinfo(dt)
+    return int(info.min if reduce == "amax" else info.max)
+
+
+def _sr_divisor(xp, counts, include_self, dt):
+    return xp.asarray(np.maximum(counts + int(include_self), 1).astype(dt))
+
+
+def _scatter_reduce_forward(xp, a, idx, src, axis, reduce, include_self, src_shape, counts):
+    shape = tuple(a.shape[xp.nb:])
+    dt = xp.dtype_of(a)
+    reduce = _LEGACY.get(reduce, reduce)
+    s = xp.index(src, _region(idx))
+    out = xp.copy(a) if include_self else xp.fill_along(a, idx, axis, _sr_identity(reduce, dt))
+    if reduce in ("sum", "mean"):
+        out = out + xp.scatter_along(s, shape, idx, axis)
+    else:
+        combine = {"prod": xp.multiply, "amax": xp.maximum, "amin": xp.minimum}[reduce]
+        ax = idx.ndim + axis
+        for k in range(idx.shape[ax]):
+            key = tuple(slice(k, k + 1) if d == ax else slice(None) for d in range(idx.ndim))
+            ik = idx[key]
+            out = xp.fill_along(out, ik, axis, combine(xp.gather(out, ik, axis),
+                                                       xp.index(s, key)))
+    if reduce == "mean":
+        n = _sr_divisor(xp, counts, include_self, dt)
+        out = xp.floor_divide(out, n) if dt.kind in "iub" else out / n
+    return out
+
+
+def _unbatched(xp):
+    """The namespace for saved primals (no batch dims) when ``g`` carries some."""
+    return xp.with_nb(-xp.nb) if xp.nb else xp
+
+
+def _sr_apply(xp0, a, idx, s, axis, reduce, include_self, counts):
+    """The forward on saved primals: on recorded tensors (higher order) the row itself."""
+    if isinstance(a, Tensor):
+        return nary(SCATTER_REDUCE, (a, wrap(np.asarray(idx)), s),
+                    (axis, reduce, include_self, tuple(s.shape), counts))
+    return _scatter_reduce_forward(xp0, a, idx, s, axis, reduce, include_self, (), counts)
+
+
+def _sr_ties(xp0, x, idx, s, out, axis):
+    """amax/amin: where self and src hold the result, and how many share each position."""
+    dt = xp0.dtype_of(x)
+    at_self = x == out
+    at_src = s == xp0.gather(out, idx, axis)
+    n = xp0.astype(at_self, dt) + xp0.scatter_along(xp0.astype(at_src, dt), tuple(x.shape),
+                                                    idx, axis)
+    return at_self, at_src, n
+
+
+def _sr_grads(xp, g, x, idx, src, out, axis, reduce, include_self, src_shape, counts):
+    """PyTorch's scatter_reduce_backward: (grad of self, grad of the used part of src)."""
+    reduce = _sr_rule_reduce(reduce)
+    xp0 = _unbatched(xp)
+    shape = tuple(x.shape)
+    s = xp0.index(src, _region(idx))
+    if reduce == "sum":
+        gx, gs = g, xp.gather(g, idx, axis)
+    elif reduce == "mean":
+        gx = g / _sr_divisor(xp0, counts, include_self, xp0.dtype_of(x))
+        gs = xp.gather(gx, idx, axis)
+    elif reduce == "prod":
+        ones = xp0.where(x == 0, 1, x)
+        gx = g * (_sr_apply(xp0, ones, idx, s, axis, "prod", include_self, counts) / ones)
+        zero = s == 0
+        nz = xp0.gather(xp0.scatter_along(xp0.astype(zero, xp0.dtype_of(x)), shape, idx,
+                                          axis), idx, axis)
+        single = zero & (nz == 1)
+        rest = _sr_apply(xp0, x, idx, xp0.where(single, 1, s), axis, "prod", include_self,
+                         counts)
+        gs = xp.where(single, xp.gather(g * rest, idx, axis),
+                      xp.gather(g * out, idx, axis) / xp0.where(zero, 1, s))
+    else:  # amax, amin
+        at_self, at_src, n = _sr_ties(xp0, x, idx, s, out, axis)
+        gd = g / n
+        gx = xp.where(at_self, gd, 0)
+        gs = xp.where(at_src, xp.gather(gd, idx, axis), 0)
+    if not include_self:
+        gx = xp.fill_along(gx, idx, axis, 0)
+    if tuple(src_shape) != idx.shape:
+        gs = xp.pad(gs, [(0, m - k) for m, k in zip(src_shape, idx.shape)])
+    return gx, gs
+
+
+def _sr_dx(xp, g, x, idx, src, out, *params):
+    return _sr_grads(xp, g, x, idx, src, out, *params)[0]
+
+
+def _sr_dsrc(xp, g, x, idx, src, out, *params):
+    return _sr_grads(xp, g, x, idx, src, out, *params)[1]
+
+
+def _sr_jvp(xp, ts, x, idx, src, out, axis, reduce, include_self, src_shape, counts):
+    tx, _, tsrc = ts
+    reduce = _sr_rule_reduce(reduce)
+    xp0 = _unbatched(xp)
+    shape = tuple(x.shape)
+    dt = xp0.dtype_of(x)
+    if tx is not None and not include_self:
+        tx = xp.fill_along(tx, idx, axis, 0)
+    if reduce in ("amax", "amin"):
+        at_self, at_src, n = _sr_ties(xp0, x, idx, xp0.index(src, _region(idx)), out, axis)
+        res = 0 if tx is None else xp.where(at_self, tx, 0)
+        if tsrc is not None:
+            put = xp.where(at_src, xp.index(tsrc, _region(idx)), 0)
+            res = res + xp.scatter_along(put, shape, idx, axis)
+        return res / n
+    if reduce == "prod":  # the partials are the VJP's with g = 1 (exclusive products)
+        ones = xp0.astype(xp0.where(x == x, 1, 1), dt)  # noqa: PLR0124
+        ex, es = _sr_grads(xp0, ones, x, idx, src, out, axis, reduce, include_self,
+                           src_shape, counts)
+        res = 0 if tx is None else tx * ex
+        if tsrc is not None:
+            put = xp.index(tsrc, _region(idx)) * xp0.index(es, _region(idx))
+            res = res + xp.scatter_along(put, shape, idx, axis)
+        return res
+    res = tx  # sum and mean: linear
+    if tsrc is not None:
+        put = xp.scatter_along(xp.index(tsrc, _region(idx)), shape, idx, axis)
+        res = put if res is None else res + put
+    if reduce == "mean" and res is not None:
+        res = res / _sr_divisor(xp0, counts, include_self, dt)
+    return res
+
+
+SCATTER_REDUCE = Op("scatter_reduce", _scatter_reduce_forward, (_sr_dx, _no_grad, _sr_dsrc),
+                    nin=3, reads=((0, 1, 2, 3), (), (0, 1, 2, 3)), jvp=_sr_jvp,
+                    formula="d scatter_reduce(x, d, i, s, r): sum: g to x, gather(g) to s; "
+                            "mean: the same over the counts; prod: g times the product of "
+                            "the others; amax/amin: g shared among the ties")
+
+
+def _scatter_reduce(self, dim, index, src, reduce, include_self, in_place):
+    name = "scatter_reduce_" if in_place else "scatter_reduce"
+    _check_tensor(name, "input", self)
+    _check_tensor(name, "index", index)
+    _check_tensor(name, "src", src)
+    if not isinstance(reduce, str):
+        raise TypeError(f"{name}(): argument 'reduce' must be str, not "
+                        f"{type(reduce).__name__}")
+    if not isinstance(include_self, (bool, np.bool_)):
+        raise TypeError(f"{name}(): argument 'include_self' must be bool, not "
+                        f"{type(include_self).__name__}")
+    d0 = _dim(dim, self._data.ndim, name)
+    if reduce not in _REDUCES and reduce not in _LEGACY:
+        raise RuntimeError(f"{name}(): reduce argument must be either sum, prod, mean, amax "
+                           f"or amin, got {reduce}")
+    if any(t._data.ndim == 0 for t in (self, index, src)):  # 0-d operands seen as 1-d
+        as1 = [reshape(t, (1,)) if t._data.ndim == 0 else t for t in (self, index, src)]
+        res = _scatter_reduce(as1[0], d0, as1[1], as1[2], reduce, include_self, in_place)
+        return self if in_place else reshape(res, self._data.shape)
+    axis = _scatter_args(name, self, dim, index, src)
+    idx = index._host()
+    shape = self._data.shape
+    counts = np.zeros(shape, np.int64)
+    if idx.size:
+        grid = list(np.ix_(*[np.arange(n) for n in idx.shape]))
+        grid[d0] = idx
+        np.add.at(counts, tuple(grid), 1)
+    params = (axis, reduce, bool(include_self), src._data.shape, counts)
+    if in_place:
+        return inplace(SCATTER_REDUCE, self, index, src, params=params)
+    return nary(SCATTER_REDUCE, (self, index, src), params)
+
+
+def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *,
+                   include_self: bool = True, out=None) -> Tensor:
+    """A copy of ``input`` with ``src`` reduced into it at ``index`` along ``dim``;
+    ``reduce`` is "sum", "prod", "mean", "amax" or "amin"; with ``include_self=False``
+    the positions written start from the scattered values alone."""
+    return _scatter_reduce(input, dim, index, src, reduce, include_self, False)
+
+
+def scatter_reduce_(self: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *,
+                    include_self: bool = True) -> Tensor:
+    """In-place ``scatter_reduce``."""
+    return _scatter_reduce(self, dim, index, src, reduce, include_self, True)
+
+
 __all__ = [
     "gather",
     "index_add",
@@ -702,6 +915,7 @@ __all__ = [
     "masked_fill",
     "scatter",
     "scatter_add",
+    "scatter_reduce",
     "take",
     "take_along_dim",
 ]
@@ -711,5 +925,6 @@ TENSOR_METHODS = {
     "scatter": scatter, "scatter_": scatter_, "masked_fill": masked_fill,
     "masked_fill_": masked_fill_, "index_add": index_add, "index_add_": index_add_,
     "index_copy": index_copy, "index_copy_": index_copy_, "index_fill": index_fill,
-    "index_fill_": index_fill_,
+    "index_fill_": index_fill_, "scatter_reduce": scatter_reduce,
+    "scatter_reduce_": scatter_reduce_,
 }
