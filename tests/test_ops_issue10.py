@@ -248,3 +248,140 @@ def test_scatter_reduce_grads_with_ties_and_zeros(reduce, include_self):
 def test_scatter_reduce_refusals(fn):
     """(PyTorch's forward takes 'max' and 'min' for amax and amin; its backward refuses.)"""
     raises_like(fn, np.zeros((3, 4)), SR_IDX, np.ones((3, 3)))
+
+
+# ---- kthvalue (values through the row; here ties, nan, int dtypes) --------------------------
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64", "uint8", "int16"])
+def test_kthvalue_ties_and_dtypes(dtype):
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 4, (4, 6)).astype(dtype)
+    for k in (1, 3, 6):
+        same(*both(lambda lib, a: tuple(lib.kthvalue(a, k)), x))
+    same(*both(lambda lib, a: tuple(a.kthvalue(2, dim=0, keepdim=True)), x))
+    r = chainrule.kthvalue(chainrule.tensor(x), 2)
+    assert type(r).__name__ == "kthvalue" and r._fields == ("values", "indices")
+
+
+def test_kthvalue_nan_and_refusals():
+    x = np.array([[3.0, 1.0, np.nan, 1.0], [np.nan, np.nan, 0.0, 2.0]])
+    for k in range(1, 5):
+        same(*both(lambda lib, a: tuple(lib.kthvalue(a, k)), x))
+    for fn in (lambda lib, a: lib.kthvalue(a, 0), lambda lib, a: lib.kthvalue(a, 5),
+               lambda lib, a: lib.kthvalue(a, 1, 2), lambda lib, a: lib.kthvalue(a.bool(), 1),
+               lambda lib, a: lib.kthvalue(a, 1.0), lambda lib, a: lib.kthvalue(a[:, :0], 1)):
+        raises_like(fn, x)
+
+
+# ---- searchsorted / bucketize ----------------------------------------------------------------
+
+SEQ = np.array([1.0, 2.0, 2.0, 3.0, 5.0])
+VALS = np.array([[0.0, 2.0, 2.5, np.nan], [3.0, 5.0, 7.0, -np.inf]])
+
+
+@pytest.mark.parametrize("right", [False, True])
+@pytest.mark.parametrize("out_int32", [False, True])
+def test_searchsorted(right, out_int32):
+    kw = {"right": right, "out_int32": out_int32}
+    same(*both(lambda lib, s, v: lib.searchsorted(s, v, **kw), SEQ, VALS))
+    same(*both(lambda lib, s, v: lib.searchsorted(s, v, side="right" if right else "left"),
+               SEQ, VALS))
+    same(*both(lambda lib, s, v: lib.searchsorted(s, v.long(), **kw), SEQ, VALS[:, :3]))
+    same(*both(lambda lib, s, v: lib.searchsorted(s.long(), v, **kw), SEQ, VALS))
+    same(*both(lambda lib, s: lib.searchsorted(s, 2, **kw), SEQ))
+    same(*both(lambda lib, s: lib.searchsorted(s, lib.tensor(2.5), **kw), SEQ))
+    same(*both(lambda lib, s: lib.searchsorted(s[:0], lib.tensor([1.0]), **kw), SEQ))
+    same(*both(lambda lib, s, v: lib.searchsorted(s, v, **kw),
+               np.array([1.0, 2.0, np.nan, 3.0]), VALS))  # a NaN bends the search
+    # N-d boundaries: one sorted row per row of values; a sorter
+    rows = np.sort(np.random.default_rng(4).integers(0, 9, (2, 3, 6)), axis=-1)
+    vals = np.random.default_rng(5).integers(-1, 10, (2, 3, 4))
+    same(*both(lambda lib, s, v: lib.searchsorted(s, v, **kw), rows, vals))
+    perm = np.array([4, 0, 3, 1, 2])
+    same(*both(lambda lib, s, v, p: lib.searchsorted(s, v, sorter=p, **kw),
+               SEQ[np.argsort(perm)], VALS, np.argsort(np.argsort(perm))[perm]))
+    same(*both(lambda lib, s, v: lib.bucketize(v, s, **kw), SEQ, VALS))
+    same(*both(lambda lib, s: lib.bucketize(3, s, **kw), SEQ))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda lib, s, v: lib.searchsorted(s, v, side="left", right=True),
+    lambda lib, s, v: lib.searchsorted(s, v, side="middle"),
+    lambda lib, s, v: lib.searchsorted(s.reshape(1, 5), v),
+    lambda lib, s, v: lib.searchsorted(s, v, sorter=lib.tensor([0, 1])),
+    lambda lib, s, v: lib.bucketize(v, s.reshape(1, 5)),
+    lambda lib, s, v: lib.searchsorted(s, "a"),
+])
+def test_searchsorted_refusals(fn):
+    raises_like(fn, SEQ, VALS)
+
+
+# ---- bincount / histc --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "int8"])
+def test_bincount(dtype):
+    x = np.random.default_rng(6).integers(0, 7, 30).astype(dtype)
+    same(*both(lambda lib, a: lib.bincount(a), x))
+    same(*both(lambda lib, a: a.bincount(minlength=12), x))
+    same(*both(lambda lib, a: lib.bincount(a[:0], minlength=3), x))
+    for wdt in ("float32", "float64", "int64", "float16"):
+        w = np.random.default_rng(7).uniform(-1, 2, 30).astype(wdt)
+        same(*both(lambda lib, a, b: lib.bincount(a, b, minlength=2), x, w))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda lib, a: lib.bincount(a - 1), lambda lib, a: lib.bincount(a.reshape(2, 3)),
+    lambda lib, a: lib.bincount(a.float()), lambda lib, a: lib.bincount(a.bool()),
+    lambda lib, a: lib.bincount(a, minlength=-1),
+    lambda lib, a: lib.bincount(a, weights=lib.ones(2)),
+])
+def test_bincount_refusals(fn):
+    raises_like(fn, np.arange(6))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_histc(dtype):
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=200).astype(dtype)
+    for kw in ({}, {"bins": 7}, {"bins": 10, "min": -1, "max": 1}, {"bins": 3, "min": 0.5,
+                                                                    "max": 0.5}):
+        same(*both(lambda lib, a: lib.histc(a, **kw), x))
+    edges = np.array([0.1, 0.2, 0.3, 0.7, 0.9999999, 1.0, 0.0, -0.0, 1e-9], dtype)
+    same(*both(lambda lib, a: a.histc(bins=10, min=0, max=1), edges))
+    same(*both(lambda lib, a: lib.histc(a, bins=4), np.array([2.0, 2.0], dtype)))
+    same(*both(lambda lib, a: lib.histc(a, bins=4), np.zeros(0, dtype)))
+    same(*both(lambda lib, a: lib.histc(a, bins=3, min=0, max=2),
+               np.array([np.nan, 1.0, np.inf, 2.0], dtype)))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda lib, a: lib.histc(a.long()), lambda lib, a: lib.histc(a, bins=0),
+    lambda lib, a: lib.histc(a, min=3, max=1), lambda lib, a: lib.histc(a.log() - 10),
+    lambda lib, a: lib.histc(a / 0),
+])
+def test_histc_refusals(fn):
+    raises_like(fn, np.array([0.0, 1.0, 2.0]))
+
+
+# ---- unique ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("return_inverse", [False, True])
+@pytest.mark.parametrize("return_counts", [False, True])
+def test_unique(return_inverse, return_counts):
+    kw = {"return_inverse": return_inverse, "return_counts": return_counts}
+    rng = np.random.default_rng(9)
+    ints = rng.integers(-3, 4, (4, 5))
+    floats = np.array([3.0, np.nan, 1.0, np.nan, 1.0, -0.0, 0.0, np.inf])
+    for x in (ints, ints.astype(np.uint8), floats, ints > 0, np.zeros((0, 3)), np.array(5)):
+        same(*both(lambda lib, a: lib.unique(a, **kw), x))
+        same(*both(lambda lib, a: a.unique(sorted=False, **kw), x))
+    rows = rng.integers(0, 2, (6, 3))
+    for d in (0, 1, -1):
+        same(*both(lambda lib, a: lib.unique(a, dim=d, **kw), rows))
+    same(*both(lambda lib, a: lib.unique(a, dim=0, **kw), np.zeros((0, 3))))
+    same(*both(lambda lib, a: lib.unique(a, dim=1, **kw), rng.integers(0, 2, (2, 5, 2))))
+
+
+def test_unique_refusals():
+    raises_like(lambda lib, a: lib.unique(a, dim=2), np.zeros((2, 3)))
+    raises_like(lambda lib, a: lib.unique(a, dim=0), np.zeros((2, 3, 0)))
