@@ -385,3 +385,47 @@ def test_unique(return_inverse, return_counts):
 def test_unique_refusals():
     raises_like(lambda lib, a: lib.unique(a, dim=2), np.zeros((2, 3)))
     raises_like(lambda lib, a: lib.unique(a, dim=0), np.zeros((2, 3, 0)))
+
+
+# ---- cdist / kron / cartesian_prod: node names, dtypes, refusals -----------------------------
+
+@pytest.mark.parametrize("shapes", [((2, 3), (4, 3)), ((30, 3), (4, 3)), ((2, 1, 3, 2), (5, 4, 2)),
+                                    ((0, 3), (4, 3))])
+@pytest.mark.parametrize("p", [2.0, 1.0, 0.0, 3.0, float("inf"), 0.5])
+def test_cdist_grad_fn_and_coincident_points(shapes, p):
+    rng = np.random.default_rng(10)
+    a, b = rng.integers(-1, 2, shapes[0]).astype(float), rng.integers(-1, 2, shapes[1])
+    res = []
+    for lib in (chainrule, torch):
+        x, y = lib.tensor(a, requires_grad=True), lib.tensor(b.astype(float), requires_grad=True)
+        d = lib.cdist(x, y, p=p)
+        d.sum().backward()
+        res.append((type(d.grad_fn).__name__, d.detach(), x.grad, y.grad))
+    assert res[0][0] == res[1][0]
+    if p == 2.0 and shapes[0][0] > 25:  # the matmul path: only the values agree at d = 0
+        same(res[0][1], res[1][1])
+    else:
+        same(res[0][1:], res[1][1:])
+
+
+def test_kron_and_cartesian_prod_dtypes():
+    a, b = np.arange(6).reshape(2, 3), np.arange(4.0).reshape(2, 2)
+    same(*both(lambda lib, x, y: lib.kron(x, y), a, b))
+    same(*both(lambda lib, x, y: lib.kron(x, y.int()), a, b))
+    same(*both(lambda lib, x: lib.kron(x, lib.tensor(2.5)), a))
+    same(*both(lambda lib, x, y: lib.cartesian_prod(x[0], x[1], x[0]), a, b))
+    same(*both(lambda lib, x: lib.cartesian_prod(x[0]), a))
+    same(*both(lambda lib, x: lib.cartesian_prod(x[0], x[0, :0]), a))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda lib, a, b: lib.cdist(a, b.float()), lambda lib, a, b: lib.cdist(a[0], b),
+    lambda lib, a, b: lib.cdist(a, b[:, :2]), lambda lib, a, b: lib.cdist(a, b, p=-1),
+    lambda lib, a, b: lib.cdist(a.long(), b.long()),
+    lambda lib, a, b: lib.cdist(a, b, compute_mode="x"),
+    lambda lib, a, b: lib.cartesian_prod(a), lambda lib, a, b: lib.cartesian_prod(),
+    lambda lib, a, b: lib.cartesian_prod(a[0], b[0].float()),
+    lambda lib, a, b: lib.kron(a, 2),
+])
+def test_cdist_kron_cartesian_refusals(fn):
+    raises_like(fn, np.zeros((2, 3)), np.ones((4, 3)))
