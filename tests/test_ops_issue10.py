@@ -53,6 +53,12 @@ def test_tensor_from_range(data):
          torch.tensor(data, dtype=torch.float32))
 
 
+def test_legacy_constructors_from_range():
+    same(chainrule.Tensor(range(3)), torch.Tensor(range(3)))
+    same(chainrule.LongTensor(range(3)), torch.LongTensor(range(3)))
+    same(chainrule.zeros(1).new_tensor([range(2)]), torch.zeros(1).new_tensor([range(2)]))
+
+
 def test_tensor_from_ragged_ranges():
     with pytest.raises(ValueError):
         torch.tensor([range(2), range(3)])
