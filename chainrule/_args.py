@@ -372,6 +372,12 @@ FUNCTION_KINDS = {
                                         "fmax", "fmin", "atan2", "logical_and",
                                         "logical_or", "logical_xor")},
     ("select", "index"): "int", ("repeat_interleave", "repeats"): None,
+    # bitwise_left_shift(3, t): a Scalar self overload
+    ("bitwise_left_shift", "input"): None, ("bitwise_right_shift", "input"): None,
+    ("searchsorted", "input"): None, ("bucketize", "input"): None,  # Scalar overloads
+    # torch.unique is Python code that reads these flags with bool()
+    ("unique", "sorted"): None, ("unique", "return_inverse"): None,
+    ("unique", "return_counts"): None, ("unique", "dim"): None,
     ("uniform_", "from_"): "Number", ("uniform_", "to"): "Number",
     ("normal_", "mean"): "Number", ("normal_", "std"): "Number",
     ("randint", "low"): None, ("randint", "high"): None,  # randint(high, size) too
@@ -607,7 +613,8 @@ def write_out(result, out, op: str):
 
 
 # ops whose out= must have the result's dtype exactly (PyTorch's "Found dtype ...")
-EXACT_OUT = frozenset(("abs", "neg", "sign", "floor", "ceil", "round", "trunc"))
+EXACT_OUT = frozenset(("abs", "neg", "sign", "floor", "ceil", "round", "trunc",
+                       "searchsorted", "bucketize", "histc"))
 
 
 def _resize_view(o, shape, op: str):

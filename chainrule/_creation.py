@@ -115,6 +115,8 @@ def _scan(data):
 
     def visit(d):
         nonlocal dt
+        if type(d) is range:  # PyTorch reads any sequence; a range is the common one
+            d = list(d)
         if isinstance(d, (list, tuple)):
             if d and isinstance(d[0], str):
                 raise ValueError(f"too many dimensions 'str': tensor() got the string "
@@ -918,6 +920,8 @@ def tensor_new(*args, **kwargs) -> np.ndarray:
     data = args[0]
     if isinstance(data, Tensor):
         return data._data
+    if type(data) is range:
+        data = list(data)
     if not isinstance(data, (list, tuple, np.ndarray)):
         raise TypeError(f"new(): data must be a sequence (got {type(data).__name__}); "
                         f"write Tensor([{data!r:.20}]) or tensor({data!r:.20})")

@@ -21,7 +21,8 @@ __all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_d
            "lerp", "isclose", "allclose", "equal", "eq", "ne", "lt", "le", "gt", "ge",
            "greater", "less", "greater_equal", "less_equal", "not_equal",
            "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and",
-           "bitwise_or", "bitwise_xor", "bitwise_not", "isnan", "isinf", "isfinite",
+           "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift",
+           "bitwise_right_shift", "isnan", "isinf", "isfinite",
            "isposinf", "isneginf", "signbit", "rsub", "float_power", "nan_to_num",
            "positive"] + list(E.UNARY)
 
@@ -344,6 +345,18 @@ logical_and, logical_or, logical_xor = (_cmp(n) for n in ("logical_and", "logica
                                                           "logical_xor"))
 bitwise_and, bitwise_or, bitwise_xor = (_cmp(n) for n in ("bitwise_and", "bitwise_or",
                                                           "bitwise_xor"))
+
+
+def bitwise_left_shift(input, other, *, out=None):
+    """``input << other`` on integer tensors (Note [shifts]: an amount < 0 or >= the bit
+    width gives 0); not differentiable."""
+    return binary(E.SHIFTS["bitwise_left_shift"], input, other)
+
+
+def bitwise_right_shift(input, other, *, out=None):
+    """``input >> other`` on integer tensors, arithmetic for signed dtypes (Note [shifts]:
+    an amount < 0 or >= the bit width gives the sign fill, 0 or -1); not differentiable."""
+    return binary(E.SHIFTS["bitwise_right_shift"], input, other)
 
 
 def _pred(name):

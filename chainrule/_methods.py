@@ -102,6 +102,12 @@ _OPERATORS = {
     "__ifloordiv__": _iop(E.FLOOR_DIVIDE), "__imod__": _iop(E.REMAINDER),
     "__iand__": _iop(E.COMPARE["bitwise_and"]), "__ior__": _iop(E.COMPARE["bitwise_or"]),
     "__ixor__": _iop(E.COMPARE["bitwise_xor"]),
+    "__lshift__": lambda self, o: F.bitwise_left_shift(self, o),
+    "__rlshift__": lambda self, o: F.bitwise_left_shift(o, self),
+    "__rshift__": lambda self, o: F.bitwise_right_shift(self, o),
+    "__rrshift__": lambda self, o: F.bitwise_right_shift(o, self),
+    "__ilshift__": _iop(E.SHIFTS["bitwise_left_shift"]),
+    "__irshift__": _iop(E.SHIFTS["bitwise_right_shift"]),
     "__getitem__": V.getitem, "__setitem__": V.setitem,
 }
 
@@ -304,6 +310,9 @@ _METHODS = {
     "bitwise_not": F.bitwise_not, "isnan": F.isnan, "isinf": F.isinf,
     "isfinite": F.isfinite, "signbit": F.signbit, "nan_to_num": F.nan_to_num,
     "nonzero": F.nonzero, "float_power": F.float_power,
+    "bitwise_left_shift": F.bitwise_left_shift, "bitwise_right_shift": F.bitwise_right_shift,
+    "bitwise_left_shift_": _iop(E.SHIFTS["bitwise_left_shift"]),
+    "bitwise_right_shift_": _iop(E.SHIFTS["bitwise_right_shift"]),
     "negative": F.neg, "absolute": F.abs, "arcsin": F.asin, "arccos": F.acos,
     "arctan": F.atan,
     "zero_": zero_, "fill_": fill_, "clamp_": clamp_, "clip_": clamp_, "detach": detach,

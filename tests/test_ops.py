@@ -184,7 +184,7 @@ def _grads_for_ones(case, arrays, pos):
 
 def test_every_row_has_a_case():
     covered = {c.op for c in ALL_CASES}
-    # (the xp_ rows register when their module is first imported: read them now)
+    # (xp_ rows register when their module is first imported, possibly by an earlier test)
     internal = INTERNAL_ROWS | {n for n in all_ops() if n.startswith("xp_")}
     missing = sorted(set(all_ops()) - covered - internal)
     assert not missing, f"op-table rows without a Case in tests/opinfo: {missing}"

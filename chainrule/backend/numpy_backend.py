@@ -413,6 +413,8 @@ class NumpyNamespace:
     bitwise_or = staticmethod(np.bitwise_or)
     bitwise_xor = staticmethod(np.bitwise_xor)
     bitwise_invert = staticmethod(np.invert)
+    bitwise_left_shift = staticmethod(np.left_shift)
+    bitwise_right_shift = staticmethod(np.right_shift)
     isinf = staticmethod(np.isinf)
     isfinite = staticmethod(np.isfinite)
     signbit = staticmethod(np.signbit)

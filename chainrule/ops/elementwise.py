@@ -459,6 +459,44 @@ for _name, _fwd in [("eq", "equal"), ("ne", "not_equal"), ("lt", "less"),
     COMPARE[_name].promote = "arith"
     COMPARE[_name].float_result = False
 
+# Note [shifts]: PyTorch shifts integers only, in the promoted dtype, and reads the shift
+# amount as unsigned: an amount < 0 or >= the bit width gives 0 for << and the sign fill
+# (0 or -1) for >> (C++ would leave it undefined; NumPy's result differs by platform).
+_FLOAT_NAMES = {2: "Half", 4: "Float", 8: "Double"}
+
+
+def _shift_forward(kernel, word):
+    left = kernel == "lshift"
+
+    def forward(xp, x, y):
+        dt = xp.dtype_of(x if hasattr(x, "dtype") else y)  # the promoted dtype
+        if dt.kind not in "iu":
+            name = "Bool" if dt.kind == "b" else _FLOAT_NAMES.get(dt.itemsize, str(dt))
+            raise NotImplementedError(
+                f"\"{kernel}_cpu\" not implemented for '{name}': shifts take integer "
+                f"tensors (got {dt}); convert with .long() or use multiplication")
+        bits = dt.itemsize * 8
+        shift = getattr(xp, word)
+        if not hasattr(y, "dtype"):  # a Python int, already wrapped into dt
+            if 0 <= y < bits:
+                return shift(x, y)
+            return shift(x, bits - 1) if not left and dt.kind == "i" else xp.bitwise_and(x, 0)
+        ok = (y >= 0) & (y < bits)
+        if not left and dt.kind == "i":
+            return shift(x, xp.where(ok, y, bits - 1))
+        return xp.where(ok, shift(x, xp.where(ok, y, 0)), 0)
+    return forward
+
+
+SHIFTS = {}
+for _name, _kernel, _word in [("bitwise_left_shift", "lshift", "bitwise_left_shift"),
+                              ("bitwise_right_shift", "rshift", "bitwise_right_shift")]:
+    SHIFTS[_name] = Op(_name, _shift_forward(_kernel, _word), nin=2, kind="elementwise",
+                       differentiable=False,
+                       formula=f"{_name}(x, y) is not differentiable (integers only)")
+    SHIFTS[_name].promote = "arith"
+    SHIFTS[_name].float_result = False
+
 NONDIFF_UNARY = {}
 for _name, _fwd in [("isnan", "isnan"), ("isinf", "isinf"), ("isfinite", "isfinite"),
                     ("logical_not", "logical_not"), ("bitwise_not", "bitwise_invert"),

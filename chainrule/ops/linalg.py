@@ -628,6 +628,244 @@ def einsum(*args) -> Tensor:
     return nary(EINSUM, operands, (subs, out, shapes))
 
 
-__all__ = ["bmm", "dot", "einsum", "matmul", "mm", "mv", "outer", "vdot"]
+__all__ = ["bmm", "cartesian_prod", "cdist", "dot", "einsum", "kron", "matmul", "mm", "mv",
+           "outer", "vdot"]
+
+
+# ---- kron, cartesian_prod (composites, as in PyTorch), cdist -------------------------------
+
+def kron(input: Tensor, other: Tensor, *, out=None) -> Tensor:
+    """The Kronecker product: block (i, j, ...) is ``input[i, j, ...] * other``.  Built
+    as PyTorch builds it: the two operands reshaped to interleaved dims, multiplied and
+    reshaped (grad_fn UnsafeViewBackward0 over MulBackward0)."""
+    from .. import _functions as F
+    from .views import RESHAPE_COPY
+    for name, t in (("self", input), ("other", other)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"kron(): argument '{name}' must be Tensor, not "
+                            f"{type(t).__name__}")
+    n = max(input._data.ndim, other._data.ndim)
+    sa = (1,) * (n - input._data.ndim) + tuple(input._data.shape)
+    sb = (1,) * (n - other._data.ndim) + tuple(other._data.shape)
+    a = nary(RESHAPE_COPY, (input,), (tuple(x for d in sa for x in (d, 1)),
+                                      tuple(input._data.shape)))
+    b = nary(RESHAPE_COPY, (other,), (tuple(x for d in sb for x in (1, d)),
+                                      tuple(other._data.shape)))
+    prod = F.mul(a, b)
+    return nary(RESHAPE_COPY, (prod,), (tuple(x * y for x, y in zip(sa, sb)),
+                                        tuple(prod._data.shape)))
+
+
+def cartesian_prod(*tensors) -> Tensor:
+    """All combinations of the elements of 1-D tensors, one per row (the first tensor's
+    element varies slowest); one tensor is returned as it is."""
+    from .shape import stack
+    from .views import expand, reshape
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"cartesian_prod(): argument 'tensors' (position {i + 1}) must "
+                            f"be Tensor, not {type(t).__name__}")
+        if t._data.ndim != 1:
+            raise RuntimeError(f"Expect a 1D vector, but got shape {list(t._data.shape)}")
+    if len(tensors) == 1:
+        return tensors[0]
+    if not tensors:
+        raise RuntimeError("meshgrid expects a non-empty TensorList")
+    if len({np_dtype(t._data.dtype) for t in tensors}) > 1:
+        raise RuntimeError("meshgrid expects all tensors to have the same dtype (cast them "
+                           "with .to(dtype) first)")
+    sizes = tuple(t._data.shape[0] for t in tensors)
+    k = len(tensors)
+    grids = [expand(reshape(t, tuple(-1 if j == i else 1 for j in range(k))), sizes)
+             for i, t in enumerate(tensors)]
+    return stack([reshape(g, (-1,)) for g in grids], 1)
+
+
+def _cdist_parts(xp, x1, x2, p):
+    """``diff`` (..., P, R, M) and the distances (..., P, R) of unbatched values."""
+    diff = xp.expand_dims(x1, -2) - xp.expand_dims(x2, -3)
+    ad = xp.abs(diff)
+    if p == 0:
+        d = xp.sum(xp.astype(ad != 0, xp.dtype_of(x1)), axis=-1)
+    elif p == 1:
+        d = xp.sum(ad, axis=-1)
+    elif p == 2:
+        d = xp.sqrt(xp.sum(diff * diff, axis=-1))
+    elif math.isinf(p):
+        d = xp.maximum_reduce(ad, (-1,)) if ad.shape[-1] else xp.sum(ad, axis=-1)
+    else:
+        d = xp.sum(ad ** p, axis=-1) ** (1.0 / p)
+    return diff, d
+
+
+def _same_rank(xp, a, b, sa, sb):
+    """Batched values (``xp.nb`` leading dims) of unbatched shapes ``sa``, ``sb`` with
+    leading ones so their own dims align (batch dims stay in front)."""
+    nd = max(len(sa), len(sb))
+    if len(sa) < nd:
+        a = xp.reshape(a, (1,) * (nd - len(sa)) + tuple(sa))
+    if len(sb) < nd:
+        b = xp.reshape(b, (1,) * (nd - len(sb)) + tuple(sb))
+    return a, b
+
+
+def _cdist_forward(xp, x1, x2, p):
+    if xp.nb:
+        x1, x2 = _same_rank(xp, x1, x2, x1.shape[xp.nb:], x2.shape[xp.nb:])
+    return _cdist_parts(xp, x1, x2, p)[1]
+
+
+def _cdist_weights(xp, x1, x2, out, p):
+    """d dist[..., i, j] / d x1[..., i, :] as (..., P, R, M) (PyTorch's _cdist_backward)."""
+    diff = xp.expand_dims(x1, -2) - xp.expand_dims(x2, -3)
+    d = xp.expand_dims(out, -1)
+    zero = d == 0
+    if p == 0:
+        return None
+    if p == 1:
+        return xp.sign(diff)
+    if p == 2:
+        return xp.where(zero, 0, diff / xp.where(zero, 1, d))
+    if math.isinf(p):
+        return xp.where(xp.abs(diff) == d, xp.sign(diff), 0)
+    w = xp.sign(diff) * xp.abs(diff) ** (p - 1) / xp.where(zero, 1, d) ** (p - 1)
+    if p < 1:
+        w = xp.where(diff == 0, 0, w)
+    return xp.where(zero, 0, w)
+
+
+def _cdist_dx1(xp, g, x1, x2, out, p):
+    w = _cdist_weights(xp.with_nb(-xp.nb) if xp.nb else xp, x1, x2, out, p)
+    if w is None:
+        return xp.sum_to(xp.zeros(g, tuple(out.shape[:-1]) + (x1.shape[-1],)), x1.shape)
+    return xp.sum_to(xp.sum(xp.expand_dims(g, -1) * w, axis=-2), x1.shape)
+
+
+def _cdist_dx2(xp, g, x1, x2, out, p):
+    w = _cdist_weights(xp.with_nb(-xp.nb) if xp.nb else xp, x1, x2, out, p)
+    if w is None:
+        return xp.sum_to(xp.zeros(g, tuple(out.shape[:-2]) + tuple(x2.shape[-2:])),
+                         x2.shape)
+    return xp.sum_to(-xp.sum(xp.expand_dims(g, -1) * w, axis=-3), x2.shape)
+
+
+def _cdist_jvp(xp, ts, x1, x2, out, p):
+    t1, t2 = ts
+    if xp.nb and t1 is not None and t2 is not None:
+        t1, t2 = _same_rank(xp, t1, t2, x1.shape, x2.shape)
+    elif xp.nb:  # one tangent: its own dims padded to the other input's rank
+        nd = max(x1.ndim, x2.ndim)
+        if t1 is not None and x1.ndim < nd:
+            t1 = xp.reshape(t1, (1,) * (nd - x1.ndim) + tuple(x1.shape))
+        if t2 is not None and x2.ndim < nd:
+            t2 = xp.reshape(t2, (1,) * (nd - x2.ndim) + tuple(x2.shape))
+    d = 0
+    if t1 is not None:
+        d = xp.expand_dims(t1, -2)
+    if t2 is not None:
+        d = d - xp.expand_dims(t2, -3)
+    w = _cdist_weights(xp.with_nb(-xp.nb) if xp.nb else xp, x1, x2, out, p)
+    return xp.sum(d * (0 if w is None else w), axis=-1)
+
+
+CDIST = Op("cdist", _cdist_forward, (_cdist_dx1, _cdist_dx2), nin=2,
+           reads=((0, 1, 2), (0, 1, 2)), jvp=_cdist_jvp,
+           formula="d cdist(x1, x2, p) = sum_j g_ij sign(d) |d|^(p-1) / dist^(p-1) to x1 "
+                   "(d = x1_i - x2_j), minus the same to x2; 0 where dist = 0")
+
+
+def _euclid_forward(xp, x1, x2):
+    # PyTorch's _euclidean_dist: one matmul of padded operands, clamped at 1e-30
+    n1 = xp.sum(x1 * x1, axis=-1, keepdims=True)
+    n2 = xp.sum(x2 * x2, axis=-1, keepdims=True)
+    sq = n1 - 2 * xp.matmul(x1, xp.swapaxes(x2, -1, -2)) + xp.swapaxes(n2, -1, -2)
+    return xp.sqrt(xp.where(sq > 1e-30, sq, 1e-30))
+
+
+def _euclid_ratio(xp, g, out):
+    return xp.where(out == 0, 0, g / out)
+
+
+def _euclid_dx1(xp, g, x1, x2, out):
+    r = _euclid_ratio(xp, g, out)
+    return x1 * xp.sum(r, axis=-1, keepdims=True) - xp.matmul(r, x2)
+
+
+def _euclid_dx2(xp, g, x1, x2, out):
+    r = _euclid_ratio(xp, g, out)
+    return (x2 * xp.expand_dims(xp.sum(r, axis=-2), -1)
+            - xp.matmul(xp.swapaxes(r, -1, -2), x1))
+
+
+def _euclid_jvp(xp, ts, x1, x2, out):
+    # d ||x1_i - x2_j|| = <x1_i - x2_j, t1_i - t2_j> / dist, in matmul form
+    t1, t2 = ts
+    num = 0
+    if t1 is not None:
+        num = xp.sum(x1 * t1, axis=-1, keepdims=True) - xp.matmul(t1, xp.swapaxes(x2, -1, -2))
+    if t2 is not None:
+        num = num + (xp.swapaxes(xp.sum(x2 * t2, axis=-1, keepdims=True), -1, -2)
+                     - xp.matmul(x1, xp.swapaxes(t2, -1, -2)))
+    return xp.where(out == 0, 0, num / xp.where(out == 0, 1, out))
+
+
+EUCLIDEAN_DIST = Op("euclidean_dist", _euclid_forward, (_euclid_dx1, _euclid_dx2), nin=2,
+                    reads=((0, 1, 2), (0, 1, 2)), jvp=_euclid_jvp,
+                    formula="d ||x1_i - x2_j|| = (g/dist) (x1_i - x2_j) to x1, the negative "
+                            "to x2 (one matmul, as PyTorch's _euclidean_dist)")
+
+_COMPUTE_MODES = ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist",
+                  "donot_use_mm_for_euclid_dist")
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
+          compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
+    """The p-norm distance between each row of ``x1`` (..., P, M) and each row of ``x2``
+    (..., R, M): (..., P, R).  For p = 2 with more than 25 rows (or
+    ``compute_mode='use_mm_for_euclid_dist'``) one matrix product, as PyTorch."""
+    from .views import expand, reshape
+    for name, t in (("x1", x1), ("x2", x2)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"cdist(): argument '{name}' must be Tensor, not "
+                            f"{type(t).__name__}")
+    if isinstance(p, Tensor) and p._data.size == 1:  # PyTorch reads a one-value tensor
+        p = p.item()
+    if not isinstance(p, (int, float, np.number)):
+        raise TypeError(f"cdist(): argument 'p' must be float, not {type(p).__name__}")
+    if not isinstance(compute_mode, str) or compute_mode not in _COMPUTE_MODES:
+        raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
+    a, b = x1._data, x2._data
+    for name, arr in (("X1", a), ("X2", b)):
+        if arr.ndim < 2:
+            raise RuntimeError(f"cdist only supports at least 2D tensors, {name} got: "
+                               f"{arr.ndim}D")
+    if a.shape[-1] != b.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: "
+                           f"{a.shape[-1]} X2: {b.shape[-1]}")
+    for name, t in (("X1", x1), ("X2", x2)):
+        if np_dtype(t._data.dtype).kind != "f":
+            from .._dtype import from_numpy_dtype
+            kind = str(from_numpy_dtype(np_dtype(t._data.dtype))).replace("torch.", "")
+            kind = {"int64": "Long", "int32": "Int", "bool": "Bool"}.get(kind, kind)
+            raise RuntimeError(f"cdist only supports floating-point dtypes, {name} got: "
+                               f"{kind}")
+    if np_dtype(a.dtype) != np_dtype(b.dtype):
+        raise RuntimeError(f"expected scalar type {x1.dtype} but found {x2.dtype} (cdist: "
+                           f"x1 and x2 need one dtype)")
+    p = float(p)
+    if not p >= 0:  # (NaN too)
+        raise RuntimeError(f"cdist only supports non-negative p values (got p = {p})")
+    rows1, rows2 = a.shape[-2], b.shape[-2]
+    batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    mm = p == 2 and (compute_mode == "use_mm_for_euclid_dist" or (
+        compute_mode == _COMPUTE_MODES[0] and (rows1 > 25 or rows2 > 25)))
+    if mm and rows1 and rows2:
+        e1 = x1 if a.shape[:-2] == batch else expand(x1, batch + a.shape[-2:])
+        e2 = x2 if b.shape[:-2] == batch else expand(x2, batch + b.shape[-2:])
+        res = nary(EUCLIDEAN_DIST, (e1, e2), ())
+        return reshape(res, batch + (rows1, rows2))
+    return nary(CDIST, (x1, x2), (p,))
+
+
 TENSOR_METHODS = {"matmul": matmul, "mm": mm, "bmm": bmm, "mv": mv, "dot": dot,
-                  "vdot": vdot, "outer": outer}
+                  "vdot": vdot, "outer": outer, "kron": kron}

@@ -18,6 +18,7 @@ Two kinds of derivative:
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections import namedtuple
 
@@ -46,7 +47,8 @@ def _return_type(name, fields=("values", "indices")):
     return cls
 
 
-RETURN_TYPES = {n: _return_type(n) for n in ("max", "min", "median", "sort", "topk")}
+RETURN_TYPES = {n: _return_type(n) for n in ("max", "min", "median", "sort", "topk",
+                                             "kthvalue")}
 RETURN_TYPES["aminmax"] = _return_type("aminmax", ("min", "max"))
 
 
@@ -233,6 +235,8 @@ SORT, SORT_STABLE = (Op(name, _take_forward, (_take_vjp,), node=node, jvp=_take_
                                         ("sort_stable", "SortBackward1")))
 TOPK = Op("topk", _take_forward, (_take_vjp,), node="TopkBackward0", jvp=_take_jvp,
           formula=_SELECT.format("topk(x, k).values"))
+KTHVALUE = Op("kthvalue", _take_forward, (_take_vjp,), node="KthvalueBackward0",
+              jvp=_take_jvp, formula=_SELECT.format("kthvalue(x, k).values"))
 
 
 def _select(op, rtype, x, idx, axis, keepdim):
@@ -431,6 +435,331 @@ def argsort(input, dim=-1, descending=False, stable=False):
     m = backend_of(idx).xp.m
     return wrap(idx if idx.dtype == m.int64 else m.astype(idx, m.int64))
 
+@numpy_names
+def kthvalue(input, k, dim=-1, keepdim=False):
+    """The ``k``-th smallest element (1-based) along ``dim`` and its index (NaN counts as
+    the largest; among equal elements the index is the one PyTorch's quickselect finds)."""
+    check_tensor(input, "kthvalue")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"kthvalue(): argument 'k' (position 2) must be int, not "
+                        f"{type(k).__name__}")
+    axis = one_dim(input, dim, "kthvalue")
+    a = input._data
+    if np_dtype(a.dtype) == np.bool_:
+        raise NotImplementedError("\"kthvalue_cpu\" not implemented for 'Bool': use x.long()")
+    if axis is not None and a.shape[axis] == 0:
+        raise IndexError(f"kthvalue(): Expected reduction dim {a.ndim + axis} to have non-zero "
+                         f"size (tensor of shape {list(a.shape)}).")
+    n = 1 if axis is None else a.shape[axis]
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension "
+                           f"{0 if axis is None else a.ndim + axis}: k = {k}, size {n}")
+    if axis is None:
+        return _select(KTHVALUE, "kthvalue", input, None, None, bool(keepdim))
+    # PyTorch's quickselect on the host (its tie order is what the indices must match)
+    m = np.moveaxis(backend_of(a).to_numpy(a), axis, -1)
+    rows = m.reshape(-1, n)
+    picked = np.array([_quick_select(list(r), int(k) - 1) for r in rows.tolist()], np.int64)
+    idx = np.moveaxis(picked.reshape(m.shape[:-1] + (1,)), -1, axis)
+    if type(a) is not _ndarray:  # the indices live where the values do
+        idx = backend_of(a).asarray(np.ascontiguousarray(idx))
+    return _select(KTHVALUE, "kthvalue", input, idx, axis, bool(keepdim))
+
+
+def _gt_or_nan(x, y):
+    return (x != x and y == y) or x > y  # noqa: PLR0124
+
+
+def _quick_select(arr, k):
+    """The index PyTorch's CPU kthvalue reports: its quickselect (median-of-three pivot,
+    NaN largest) run on the values with their indices, so ties resolve as in PyTorch."""
+    ind = list(range(len(arr)))
+
+    def swap(i, j):
+        arr[i], arr[j] = arr[j], arr[i]
+        ind[i], ind[j] = ind[j], ind[i]
+    lo, hi = 0, len(arr) - 1
+    while True:
+        if hi <= lo:
+            return ind[k]
+        if hi == lo + 1:
+            if _gt_or_nan(arr[lo], arr[hi]):
+                swap(lo, hi)
+            return ind[k]
+        swap(lo + (hi - lo) // 2, lo + 1)
+        if _gt_or_nan(arr[lo + 1], arr[hi]):
+            swap(lo + 1, hi)
+        if _gt_or_nan(arr[lo], arr[hi]):
+            swap(lo, hi)
+        if _gt_or_nan(arr[lo + 1], arr[lo]):
+            swap(lo + 1, lo)
+        i, j, piv = lo + 1, hi, arr[lo]
+        while True:
+            i += 1
+            while _gt_or_nan(piv, arr[i]):
+                i += 1
+            j -= 1
+            while _gt_or_nan(arr[j], piv):
+                j -= 1
+            if j < i:
+                break
+            swap(i, j)
+        swap(lo, j)
+        if j <= k:
+            lo = i
+        if j >= k:
+            hi = j - 1
+
+
+# ---- searching and counting: not differentiable ---------------------------------------------
+
+def _host(t):
+    return np.asarray(t._host() if hasattr(t, "_host") else t._data)
+
+
+def _bound(seq, vals, right, sorter):
+    """PyTorch's binary search, exactly (a NaN compares false both ways, so NaNs in the
+    sequence bend the search as they do in PyTorch).  ``seq`` (R, n), ``vals`` (R, m)."""
+    n = seq.shape[-1]
+    start = np.zeros(vals.shape, np.int64)
+    end = np.full(vals.shape, n, np.int64)
+    rows = np.arange(seq.shape[0])[:, None]
+    while True:
+        active = start < end
+        if not active.any():
+            return start
+        mid = start + ((end - start) >> 1)
+        pos = np.minimum(mid, n - 1)
+        if sorter is not None:
+            pos = sorter[rows, pos]
+        mv = seq[rows, pos]
+        go_right = ~(mv > vals) if right else ~(mv >= vals)
+        start = np.where(active & go_right, mid + 1, start)
+        end = np.where(active & ~go_right, mid, end)
+
+
+def _side(right, side):
+    if side is not None:
+        if side not in ("left", "right"):
+            raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but "
+                               f"got {side}")
+        if right and side == "left":
+            raise RuntimeError("torch.searchsorted(): side and right can't be set to opposites, "
+                               "got side of left while right was True")
+        return side == "right"
+    return bool(right)
+
+
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None,
+                 sorter=None, out=None):
+    """Where ``input`` would be inserted into ``sorted_sequence`` (along its last dim) to
+    keep it sorted: the first such position, or the last with ``right=True``."""
+    check_tensor(sorted_sequence, "searchsorted")
+    right = _side(right, side)
+    seq = _host(sorted_sequence)
+    scalar = not isinstance(input, Tensor)
+    if scalar and not isinstance(input, (bool, int, float, np.number, np.bool_)):
+        raise TypeError(f"searchsorted(): argument 'input' must be Tensor or Number, not "
+                        f"{type(input).__name__}")
+    vals = np.asarray(input) if scalar else _host(input)
+    if seq.ndim == 0:
+        raise RuntimeError("torch.searchsorted(): boundaries tensor should be 1 dimension or "
+                           "the first N-1 dimensions of boundaries tensor and input value "
+                           "tensor must match, but we got boundaries tensor [] and input "
+                           f"value tensor {list(vals.shape)}")
+    if seq.ndim > 1 and (scalar or vals.ndim != seq.ndim or vals.shape[:-1] != seq.shape[:-1]):
+        raise RuntimeError(f"torch.searchsorted(): boundaries tensor should be 1 dimension or "
+                           f"the first N-1 dimensions of boundaries tensor and input value "
+                           f"tensor must match, but we got boundaries tensor "
+                           f"{list(seq.shape)} and input value tensor {list(vals.shape)}")
+    srt = None
+    if sorter is not None:
+        check_tensor(sorter, "searchsorted")
+        srt = _host(sorter)
+        if srt.shape != seq.shape:
+            raise RuntimeError(f"torch.searchsorted(): boundary and sorter must have the same "
+                               f"size, but got boundary tensor {list(seq.shape)}and got sorter "
+                               f"tensor {list(srt.shape)}")
+        if srt.dtype != np.int64:
+            raise TypeError(f"torch.searchsorted(): sorter must be a tensor of long dtype but "
+                            f"got dtype {sorter.dtype}")
+        if srt.size and (srt.min() < 0 or srt.max() >= seq.shape[-1]):
+            raise RuntimeError("torch.searchsorted(): sorter index out of range")
+    if not scalar and seq.dtype != vals.dtype:
+        common = np.result_type(seq.dtype, vals.dtype)
+        seq, vals = seq.astype(common), vals.astype(common)
+    n = seq.shape[-1]
+    seq2 = seq.reshape(-1, n) if seq.ndim > 1 else seq.reshape(1, n)
+    vals2 = vals.reshape(seq2.shape[0], -1) if seq.ndim > 1 else vals.reshape(1, -1)
+    srt2 = None if srt is None else srt.reshape(seq2.shape)
+    if n == 0:
+        res = np.zeros(vals2.shape, np.int64)
+    else:
+        with np.errstate(invalid="ignore"):
+            res = _bound(seq2, vals2, right, srt2)
+    res = res.reshape(vals.shape).astype(np.int32 if out_int32 else np.int64)
+    return wrap(np.array(res, order="C"))
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):
+    """The index of the bucket of ``boundaries`` (1-D, sorted) each element falls in:
+    ``searchsorted(boundaries, input, right=right)``."""
+    check_tensor(boundaries, "bucketize")
+    if boundaries._data.ndim != 1:
+        raise RuntimeError(f"boundaries tensor must be 1 dimension, but got "
+                           f"dim({boundaries._data.ndim})")
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+
+
+def _int_kind_name(dt):
+    from .._dtype import from_numpy_dtype
+    return {"bool": "Bool", "float32": "Float", "float64": "Double", "float16": "Half",
+            "int64": "Long"}.get(str(from_numpy_dtype(dt)).replace("torch.", ""), str(dt))
+
+
+def bincount(input, weights=None, minlength=0):
+    """How often each value 0, 1, ... occurs in the 1-D non-negative integer ``input``
+    (with ``weights``: their sums; float32 weights give float32, others float64)."""
+    check_tensor(input, "bincount")
+    if weights is not None and not isinstance(weights, Tensor):
+        raise TypeError(f"bincount(): argument 'weights' (position 1) must be Tensor, not "
+                        f"{type(weights).__name__}")
+    minlength = _int_arg(minlength, "bincount", "minlength")
+    a = _host(input)
+    if a.dtype.kind not in "iu":
+        raise NotImplementedError(f"\"bincount_cpu\" not implemented for "
+                                  f"'{_int_kind_name(a.dtype)}': bincount counts integers")
+    if minlength < 0:
+        raise RuntimeError(f"minlength should be >= 0 (got {minlength})")
+    if a.ndim != 1 or (a.size and a.min() < 0):
+        raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs (got "
+                           f"shape {list(a.shape)})")
+    if weights is None:
+        return wrap(np.bincount(a.astype(np.int64), minlength=minlength).astype(np.int64))
+    check_tensor(weights, "bincount")
+    w = _host(weights)
+    if w.ndim != 1 or w.shape[0] != a.shape[0]:
+        raise RuntimeError(f"weights should be 1-d and have the same length as input (got "
+                           f"weights {list(w.shape)}, input {list(a.shape)})")
+    dt = np.float32 if w.dtype == np.float32 else np.float64
+    n = builtins.max(int(a.max()) + 1 if a.size else 0, minlength)
+    res = np.zeros(n, dt)
+    np.add.at(res, a, w.astype(dt))
+    return wrap(res)
+
+
+def histc(input, bins=100, min=0, max=0, *, out=None):  # noqa: A002
+    """A histogram of ``input`` with ``bins`` equal bins over ``[min, max]`` (both 0: the
+    data's range); values outside, and NaNs, are not counted; the last bin holds ``max``."""
+    check_tensor(input, "histc")
+    bins = _int_arg(bins, "histc", "bins")
+    for name, v in (("min", min), ("max", max)):
+        if not isinstance(v, (int, float, np.number)):
+            raise TypeError(f"histc(): argument '{name}' must be Number, not "
+                            f"{type(v).__name__}")
+    a = _host(input)
+    if a.dtype.kind != "f":
+        raise NotImplementedError(f"\"histogram_cpu\" not implemented for "
+                                  f"'{_int_kind_name(a.dtype)}': histc takes floating tensors")
+    if bins <= 0:
+        raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {bins} for "
+                           f"dimension 0")
+    dt = a.dtype.type
+    lo, hi = dt(min), dt(max)
+    if lo > hi:
+        raise RuntimeError(f"torch.histc: max must be larger than min (got min {min}, max "
+                           f"{max})")
+    if lo == hi and a.size:
+        lo, hi = a.min(), a.max()
+    if lo == hi:
+        lo, hi = lo - dt(1), hi + dt(1)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise RuntimeError(f"torch.histc: range of [{lo}, {hi}] is not finite")
+    x = a.reshape(-1)
+    with np.errstate(invalid="ignore"):
+        x = x[(x >= lo) & (x <= hi)]
+        pos = ((x - lo) * dt(bins) / (hi - lo)).astype(np.int64)
+    pos = np.minimum(pos, bins - 1)
+    return wrap(np.bincount(pos, minlength=bins).astype(a.dtype))
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002
+    """The distinct values of ``input`` in ascending order (every NaN is distinct), or the
+    distinct slices along ``dim``; with ``return_inverse`` each element's position among
+    them, with ``return_counts`` how often each occurs.  (PyTorch sorts either way.)"""
+    check_tensor(input, "unique")
+    for v in (return_inverse, return_counts):  # PyTorch's wrapper tests their truth first
+        bool(v)  # (a tensor or array of several values is ambiguous)
+    sorted, return_inverse, return_counts = (  # noqa: A001
+        _flag(v, n) for v, n in ((sorted, "sorted"), (return_inverse, "return_inverse"),
+                                 (return_counts, "return_counts")))
+    a = _host(input)
+    if dim is None:
+        flat = a.reshape(-1)
+        order = np.argsort(flat, kind="stable")
+        sv = flat[order]
+        with np.errstate(invalid="ignore"):
+            new = np.ones(sv.shape, bool)
+            new[1:] = sv[1:] != sv[:-1]
+        vals = sv[new]
+        group = np.cumsum(new) - 1
+        inverse = np.empty(flat.shape, np.int64)
+        inverse[order] = group
+        inverse = inverse.reshape(a.shape)
+    else:
+        d = _dim_of(dim, a.ndim)
+        if any(n == 0 for i, n in enumerate(a.shape) if i != d):
+            raise RuntimeError(f"There are 0 sized dimensions, and they aren't selected, so "
+                               f"unique cannot be applied (shape {list(a.shape)}, dim {d})")
+        m = np.moveaxis(a, d, 0)
+        rows = m.reshape(m.shape[0], int(np.prod(m.shape[1:])))
+        order = (np.lexsort(rows.T[::-1]) if rows.shape[1] else
+                 np.arange(rows.shape[0])).astype(np.int64)
+        sv = rows[order]
+        new = np.ones(sv.shape[0], bool)
+        if sv.shape[0] > 1:
+            new[1:] = (sv[1:] != sv[:-1]).any(axis=1)
+        group = np.cumsum(new) - 1
+        inverse = np.empty(rows.shape[0], np.int64)
+        inverse[order] = group
+        vals = np.moveaxis(m[order[new]], 0, d)
+    counts = np.bincount(group, minlength=int(new.sum())).astype(np.int64) if len(
+        group) else np.zeros(0, np.int64)
+    res = [wrap(np.array(vals, order="C"))]
+    if return_inverse:
+        res.append(wrap(np.array(inverse, order="C")))
+    if return_counts:
+        res.append(wrap(counts))
+    return res[0] if len(res) == 1 else tuple(res)
+
+
+def _flag(v, name):
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"_unique2(): argument '{name}' must be bool, not {type(v).__name__}")
+    return bool(v)
+
+
+def _int_arg(v, op, name):
+    """An int argument as PyTorch's parser reads it (a one-element integer tensor too)."""
+    if isinstance(v, Tensor) and np_dtype(v._data.dtype).kind in "iu" and v._data.size == 1:
+        v = int(v.item())
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{op}(): argument '{name}' must be int, not {type(v).__name__}")
+    if not -2 ** 63 <= v < 2 ** 63:
+        raise ValueError(f"Overflow when unpacking long long: {op}() got {name}={v}")
+    return int(v)
+
+
+def _dim_of(dim, ndim):
+    dim = _int_arg(dim, "unique_dim", "dim")
+    if ndim == 0:
+        raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+    n = ndim
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                         f"but got {dim})")
+    return int(dim) % n
+
 
 __all__ = [
     "amax",
@@ -439,10 +768,17 @@ __all__ = [
     "argmax",
     "argmin",
     "argsort",
+    "bincount",
+    "bucketize",
+    "histc",
+    "kthvalue",
+    "searchsorted",
+    "unique",
     "max",
     "median",
     "min",
     "sort",
     "topk",
 ]
-TENSOR_METHODS = {name: globals()[name] for name in __all__}
+TENSOR_METHODS = {name: globals()[name] for name in __all__
+                  if name not in ("searchsorted", "bucketize")}  # torch-level only

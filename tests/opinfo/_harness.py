@@ -16,6 +16,9 @@ NO_FD = "no_fd"  # the row's convention at a kink differs from the central diffe
 NO_FD2 = "no_fd2"  # first order is fine, but the input sits on a kink of the derivative
 NO_TORCH_GRAD = "no_torch_grad"  # PyTorch has no derivative for it (floor_divide)
 INT_LEAF = "int_leaf"  # also run with integer leaves that require grad (chainrule only)
+# PyTorch 2.13's forward AD of the op is wrong (scatter_reduce 'prod' gives zero tangents):
+# our JVP is still checked against finite differences and against our VJP
+TORCH_JVP_WRONG = "torch_jvp_wrong"
 F32_INSIDE = "f32_inside"  # float32 inside a float64 computation: identities hold to
 #                            float32 rounding only (e.g. x.float().double())
 

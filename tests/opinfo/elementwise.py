@@ -384,6 +384,27 @@ for _name, _sym in (("bitwise_and", lambda x, y: x & y), ("bitwise_or", lambda x
         Case(_name, lambda lib, x, s=_sym: s(x, 6), make=make(ints((5,), -8, 8)),
              name="int_scalar", grad=False),
     ]
+# Note [shifts]: amounts < 0 and >= the bit width, every integer dtype, promotion
+for _name, _sym in (("bitwise_left_shift", lambda x, y: x << y),
+                    ("bitwise_right_shift", lambda x, y: x >> y)):
+    COMPARE_CASES += [
+        Case(_name, _fn(_name), make=make(ints((3, 4), -9, 9), ints((4,), -3, 70)),
+             grad=False),
+        Case(_name, lambda lib, x, y, s=_sym: s(x, y),
+             make=make(typed((6,), np.int8, -128, 127), typed((6,), np.int8, -9, 12)),
+             name="int8_operator", grad=False),
+        Case(_name, lambda lib, x, y, s=_sym: s(x, y),
+             make=make(typed((6,), np.uint8, 0, 255), typed((6,), np.int16, -3, 20)),
+             name="uint8_int16", grad=False),
+        Case(_name, lambda lib, x, s=_sym: s(x, 3), make=make(typed((5,), np.int32, -99, 99)),
+             name="int32_scalar", grad=False),
+        Case(_name, lambda lib, x, s=_sym: s(5, x), make=make(typed((5,), np.int16, -2, 18)),
+             name="reflected", grad=False),
+        Case(_name, lambda lib, x, y, n=_name: getattr(x, n)(y),
+             make=make(typed((5,), np.int64, -50, 50), typed((), np.int64, 60, 66)),
+             name="method_0d", grad=False),
+    ]
+
 
 PREDICATE_CASES = [
     Case(n, lambda lib, x, n=n: getattr(lib, n)(x), make=with_specials((3, 4)), grad=False)

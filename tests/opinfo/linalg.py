@@ -91,3 +91,27 @@ CASES = [
     Case(op="linear", fn=lambda lib, x, w, b: lib.nn.functional.linear(x, w, b),
          shapes=[(1, 3), (1, 3), (1,)], name="size1"),
 ]
+# cdist (every p: its own rule; p = 2 with more than 25 rows: the matmul row, then a view),
+# kron and cartesian_prod (composites of reshape_copy / mul and expand / stack, as PyTorch)
+CASES += [
+    Case(op="cdist", fn=lambda lib, a, b, p=p: lib.cdist(a, b, p=p), shapes=[(3, 2), (4, 2)],
+         name=f"p{p}") for p in (2.0, 1.0, 3.0, 1.5, 0.5)
+] + [
+    Case(op="cdist", fn=lambda lib, a, b: lib.cdist(a, b, p=0.0), shapes=[(3, 2), (4, 2)],
+         name="p0"),
+    Case(op="cdist", fn=lambda lib, a, b: lib.cdist(a, b, p=float("inf")),
+         shapes=[(3, 2), (4, 2)], name="pinf"),
+    Case(op="cdist", fn=lambda lib, a, b: lib.cdist(a, b), shapes=[(2, 1, 3, 2), (5, 4, 2)],
+         name="batch_broadcast"),
+    Case(op="euclidean_dist", fn=lambda lib, a, b: lib.cdist(a, b), shapes=[(27, 2), (3, 2)],
+         name="mm"),
+    Case(op="euclidean_dist",
+         fn=lambda lib, a, b: lib.cdist(a, b, compute_mode="use_mm_for_euclid_dist"),
+         shapes=[(2, 3, 2), (2, 4, 2)], name="mm_batched"),
+    Case(op="reshape_copy", fn=lambda lib, a, b: lib.kron(a, b), shapes=[(2, 3), (3, 2)],
+         name="kron"),
+    Case(op="reshape_copy", fn=lambda lib, a, b: a.kron(b), shapes=[(3,), (2, 2)],
+         name="kron_ndim"),
+    Case(op="stack", fn=lambda lib, a, b, c: lib.cartesian_prod(a, b, c),
+         shapes=[(3,), (2,), (2,)], name="cartesian_prod"),
+]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._case import Case
+from ._harness import TORCH_JVP_WRONG
 
 
 def _u(rng, *shape):
@@ -138,4 +139,62 @@ CASES = [
          make=_masked((2, 3), (2, 3), with_value=True), nondiff=(1,), name="tensor_value"),
     Case(op="masked_fill", fn=lambda lib, a, m: (a * 1).masked_fill_(m, 2.0),
          make=_masked((3,), (2, 3)), nondiff=(1,), name="inplace"),
+    # index_add / index_copy / index_fill: one index vector along one dim
+    Case(op="index_add", fn=lambda lib, a, i, s: lib.index_add(a, 1, i, s),
+         make=_with([0, 3, 0], (2, 4), (2, 3)), nondiff=(1,), name="repeated",
+         tags=("int_leaf",)),
+    Case(op="index_add", fn=lambda lib, a, i, s: a.index_add(-2, i, s, alpha=-1.5),
+         make=_with([2, 0], (3, 2), (2, 2)), nondiff=(1,), name="alpha_neg_dim"),
+    Case(op="index_add", fn=lambda lib, a, i, s: (a * 1).index_add_(0, i, s, alpha=2),
+         make=_with([1, 1, 0], (2, 3), (3, 3)), nondiff=(1,), name="inplace"),
+    Case(op="index_add", fn=lambda lib, a, i, s: lib.index_add(a, 0, i, s),
+         make=_with([0], (), ()), nondiff=(1,), name="zero_dim"),
+    Case(op="index_add", fn=lambda lib, a, i, s: lib.index_add(a, 1, i, s),
+         make=_with(np.zeros(0, np.int64), (2, 3), (2, 0)), nondiff=(1,), name="no_index"),
+    Case(op="index_copy", fn=lambda lib, a, i, s: lib.index_copy(a, 1, i, s),
+         make=_with([3, 0], (2, 4), (2, 2)), nondiff=(1,), tags=("int_leaf",)),
+    Case(op="index_copy", fn=lambda lib, a, i, s: (a * 1).index_copy_(0, i, s),
+         make=_with([2, 0], (3, 2), (2, 2)), nondiff=(1,), name="inplace"),
+    Case(op="index_copy", fn=lambda lib, a, i, s: a.index_copy(0, i, s),
+         make=_with([1], (3,), ()), nondiff=(1,), name="scalar_source"),
+    Case(op="index_fill", fn=lambda lib, a, i: lib.index_fill(a, 1, i, -2.5),
+         make=_with([0, 2, 0], (2, 4)), nondiff=(1,), name="repeated"),
+    Case(op="index_fill", fn=lambda lib, a, i: (a * 1).index_fill_(0, i, 1.0),
+         make=_with([1], (3, 2)), nondiff=(1,), name="inplace"),
+    Case(op="index_fill_tensor", fn=lambda lib, a, i, v: a.index_fill(1, i, v),
+         make=_with([1, 3, 1], (2, 4), ()), nondiff=(1,), name="tensor_value"),
+    Case(op="index_fill_tensor", fn=lambda lib, a, i, v: (a * 1).index_fill_(-1, i, v),
+         make=_with([0], (3, 2), ()), nondiff=(1,), name="tensor_value_inplace"),
+]
+# scatter_reduce: every reduction with and without self; repeated targets (no ties: the
+# values are random), a zero in src for prod, in place, 0-d
+_SR_IDX = [[0, 2, 0], [1, 1, 3]]
+for _red in ("sum", "prod", "mean", "amax", "amin"):
+    for _inc in (True, False):
+        CASES.append(Case(
+            op="scatter_reduce",
+            fn=lambda lib, a, i, s, r=_red, inc=_inc: lib.scatter_reduce(
+                a, 1, i, s, r, include_self=inc),
+            make=_with(_SR_IDX, (2, 4), (2, 3)), nondiff=(1,),
+            name=f"{_red}_{'self' if _inc else 'noself'}",
+            tags=(TORCH_JVP_WRONG,) if _red == "prod" else ()))
+
+
+def _with_zero(index, x_shape, s_shape):
+    def make(rng):
+        x, i, s = _with(index, x_shape, s_shape)(rng)
+        s.flat[0] = 0.0
+        return [x, i, s]
+    return make
+
+
+CASES += [
+    Case(op="scatter_reduce", fn=lambda lib, a, i, s: a.scatter_reduce(0, i, s, "prod"),
+         make=_with_zero([[1, 0], [1, 2]], (3, 2), (2, 2)), nondiff=(1,), name="prod_zero",
+         tags=(TORCH_JVP_WRONG,)),
+    Case(op="scatter_reduce",
+         fn=lambda lib, a, i, s: (a * 1).scatter_reduce_(-1, i, s, "amax", include_self=False),
+         make=_with([[2, 2, 0]], (1, 4), (1, 3)), nondiff=(1,), name="amax_inplace"),
+    Case(op="scatter_reduce", fn=lambda lib, a, i, s: a.scatter_reduce(0, i, s, "mean"),
+         make=_with([0, 0], (), (2,)), nondiff=(1,), name="mean_0d_self"),
 ]
