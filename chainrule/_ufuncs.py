@@ -69,7 +69,9 @@ def _operand(x, as_tensor: bool):
     if isinstance(x, Tensor):
         return x
     from ._creation import as_tensor as _as_tensor
-    if isinstance(x, np.generic):
+    if isinstance(x, np.bool_):
+        x = float(x)  # PyTorch reads a NumPy bool scalar as a float (np.True_ * u8 is float)
+    elif isinstance(x, np.generic):
         x = x.item()
     if isinstance(x, _PLAIN):
         return _as_tensor(x) if as_tensor else x

@@ -86,11 +86,29 @@ __all__ = ["is_available", "device_count", "current_device", "set_device", "get_
            "max_memory_allocated", "manual_seed", "manual_seed_all", "is_initialized"]
 
 
+def _check_device_arg(device, op):
+    """PyTorch's checks of ``pin_memory``/``is_pinned``'s ``device`` argument."""
+    import numpy as np
+
+    from ._tensor import device as _device
+    if device is None:
+        return
+    if isinstance(device, bool) or not isinstance(device, (str, int, np.integer, _device)):
+        raise TypeError(f"{op}(): argument 'device' (position 1) must be torch.device, not "
+                        f"{type(device).__name__}")
+    # PyTorch's errors for a malformed string or a negative index; an index means CUDA
+    d = _device(int(device) if isinstance(device, np.integer) else device)
+    if d.type != "cpu" and not is_available() and (
+            op == "pin_memory" or not isinstance(device, (str, _device))):
+        raise RuntimeError("Cannot access accelerator device when none is available.")
+
+
 def pin_memory(t, device=None):
     """``Tensor.pin_memory()``: a copy of a CPU tensor in page-locked host memory (CuPy's
     pinned pool), which ``.to("cuda", non_blocking=True)`` copies asynchronously.  Without
     a GPU, PyTorch's error."""
     import numpy as np
+    _check_device_arg(device, "pin_memory")
     if not is_available():
         raise RuntimeError("Cannot access accelerator device when none is available.")
     data = t._data
@@ -116,6 +134,7 @@ def pin_memory(t, device=None):
 def is_pinned(t, device=None) -> bool:
     """Whether ``t``'s memory is page-locked (pinned) host memory."""
     import numpy as np
+    _check_device_arg(device, "is_pinned")
     data = t._data
     if type(data) is not np.ndarray or not is_available() or data.size == 0:
         return False

@@ -51,6 +51,9 @@ DEVIATIONS = {
         "chainrule raises a TypeError/ValueError/RuntimeError or computes the value",
     "out-number":
         "out= given a Python number is a TypeError; PyTorch binds it to another overload",
+    "out-view-beyond-base":
+        "a view given as out= that must grow past its base's memory raises RuntimeError; "
+        "PyTorch reallocates the shared storage (docs/pytorch_users.md, out=)",
     "float32-decomposition-in-float64":
         "float32 qr/svd/eigh run in float64 (NumPy's LAPACK has no float32 entry points): "
         "more accurate values, and svd's vector signs may differ from PyTorch's",

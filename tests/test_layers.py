@@ -85,6 +85,8 @@ LAZY_UP = {
     ("chainrule.ops.reductions", "chainrule._functions"),
     ("chainrule.ops.reductions", "chainrule.linalg"),
     ("chainrule.ops.sorting", "chainrule._functions"),
+    # kron and cartesian_prod are composites of public functions, as PyTorch builds them
+    ("chainrule.ops.linalg", "chainrule._functions"),
     # the Tensor namespace (rules run on Tensors under create_graph) calls the public
     # functions (where, matmul, ...)
     ("chainrule.backend.tensor_backend", "chainrule"),

@@ -61,6 +61,8 @@ _NAME_GAPS = {
     "in-place copies and reshape aliases": (
         "add-inplace_into_row copy-into_zeros copy-fill_tensor copy-zero "
         "reshape-non_contiguous_view"),
+    # not yet: a 0-d self runs the row on a 1-element view, so a view node sits on top
+    "0-d self seen as 1-d": "index_add-zero_dim scatter_reduce-mean_0d_self",
 }
 NAME_EXCEPTIONS: dict[str, str] = {
     case_id: reason for reason, ids in _NAME_GAPS.items() for case_id in ids.split()}
