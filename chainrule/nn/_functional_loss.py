@@ -17,6 +17,8 @@ import chainrule as _cr
 from .._tensor import Tensor, wrap
 from ..backend.array_api import np_dtype
 from ..backend.registry import backend_of
+from ..ops import losses as _rows
+from ..ops._core import nary as _nary
 from ..ops.reductions import TORCH_TYPE_NAMES as _TYPE_NAMES
 
 __all__ = [
@@ -108,8 +110,11 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     _check_pair("mse_loss", input, target)
     _size_warning(input, target)
     reduction = _reduction(size_average, reduce, reduction)
-    d = input - _bool_as(target, input)
-    return _pointwise("mse_loss", input, target, d * d, reduction, weight)
+    target = _bool_as(target, input)
+    if weight is None:
+        return _nary(_rows.MSE_LOSS, (input, target), (reduction,))
+    loss = _nary(_rows.MSE_LOSS, (input, target), ("none",))
+    return _pointwise("mse_loss", input, target, loss, reduction, weight)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):

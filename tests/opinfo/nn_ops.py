@@ -105,3 +105,19 @@ CASES = [
     Case(op="hardtanh", fn=_f("hardtanh", min_val=-0.5, max_val=1.0), shapes=[(3, 4)]),
     Case(op="hardtanh", fn=_f("relu6"), shapes=[(6,)], domain=(-3.0, 8.0), name="relu6"),
 ]
+
+
+# ---- losses (chainrule/ops/losses.py) ----------------------------------------------------
+
+def _loss(op, fname, shapes, name, **kw):
+    return Case(op=op, fn=lambda lib, *a: getattr(lib.nn.functional, fname)(*a, **kw),
+                shapes=shapes, name=name)
+
+
+CASES += [
+    _loss("mse_loss", "mse_loss", [(3, 4), (3, 4)], ""),
+    _loss("mse_loss", "mse_loss", [(3, 4), (3, 4)], "sum", reduction="sum"),
+    _loss("mse_loss", "mse_loss", [(3, 4), (3, 4)], "none", reduction="none"),
+    _loss("mse_loss", "mse_loss", [(2, 3, 4), (2, 3, 4)], "3d"),
+    _loss("mse_loss", "mse_loss", [(), ()], "0d"),
+]
