@@ -280,12 +280,6 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return _reduce(loss, reduction)
 
 
-def _logsigmoid(x):
-    # min(x, 0) - log1p(exp(-|x|)): stable; maximum/minimum split ties, so the
-    # derivative at 0 is 1/2, the true value
-    return _cr.minimum(x, x.new_zeros(())) - (-x.abs()).exp().log1p()
-
-
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
                                      reduce=None, reduction="mean", pos_weight=None):
     """``(1 - t) x - (1 + (pos_weight - 1) t) logsigmoid(x)``: BCE on logits, stable."""
@@ -297,15 +291,14 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if np_dtype(target._data.dtype).kind in "iu":
         raise RuntimeError(f"result type Float can't be cast to the desired output type "
                            f"{_TYPE_NAMES.get(target._data.dtype.name, target.dtype)}")
-    ls = _logsigmoid(input)
-    if pos_weight is not None:
-        ls = ls * ((pos_weight - 1) * target + 1)
-    loss = (1 - target) * input - ls
-    if loss.dtype != target.dtype:  # PyTorch's kernel writes the target's dtype
-        loss = loss.to(target.dtype)
-    if weight is not None:
-        loss = loss * (weight.to(loss.dtype) if isinstance(weight, Tensor) else weight)
-    return _reduce(loss, reduction)
+    for arg, v in (("weight", weight), ("pos_weight", pos_weight)):
+        if isinstance(v, Tensor) and v.requires_grad and _cr.is_grad_enabled():
+            raise RuntimeError(f"The function 'binary_cross_entropy_with_logits' is not "
+                               f"differentiable with respect to argument '{arg}'. This input "
+                               f"cannot have requires_grad True.")
+    if weight is not None and not isinstance(weight, Tensor):
+        weight = _cr.tensor(weight, dtype=input.dtype)
+    return _nary(_rows.BCE_WITH_LOGITS, (input, target, weight, pos_weight), (reduction,))
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean",

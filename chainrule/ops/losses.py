@@ -80,3 +80,67 @@ MSE_LOSS = Op("mse_loss", _mse_forward, (_mse_dx, _mse_dt), nin=2, reads=((0, 1)
               node="MseLossBackward0", jvp=_mse_jvp,
               formula="d reduce((x - t)^2) = 2 (x - t) g (over n for 'mean'), "
                       "and its negative for t")
+
+
+# ---- binary_cross_entropy_with_logits ----------------------------------------------------
+
+def _sig_neg(xp, x):
+    """``sigmoid(-x)`` and ``log1p(exp(-|x|))`` without overflow."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x < 0, 1 / (1 + e), e / (1 + e)), xp.log1p(e)
+
+
+def _bcel_parts(xp, x, t, w, pw):
+    """The elementwise loss and its partials in ``x`` and ``t`` (PyTorch's formula:
+    ``(1 - t) x - (1 + (pw - 1) t) logsigmoid(x)``, times ``w``)."""
+    s, lp = _sig_neg(xp, x)
+    ls = xp.where(x < 0, x, 0) - lp  # logsigmoid(x)
+    if pw is None:
+        loss = (1 - t) * x - ls
+        dx = (1 - t) - s
+        dt = -x
+    else:
+        c = (pw - 1) * t + 1
+        loss = (1 - t) * x - c * ls
+        dx = (1 - t) - c * s
+        dt = -x - (pw - 1) * ls
+    if w is not None:
+        loss, dx, dt = loss * w, dx * w, dt * w
+    return loss, dx, dt
+
+
+def _cast(xp, a, like):
+    return a if a.dtype == like.dtype else xp.astype(a, like.dtype)
+
+
+def _bcel_forward(xp, x, t, w, pw, reduction):
+    # the result has the target's dtype (PyTorch's kernel writes into a target-like tensor)
+    loss = _bcel_parts(xp, x, t, w, pw)[0]
+    return _reduce(xp, _cast(xp, loss, t), reduction)
+
+
+def _bcel_dx(xp, g, x, t, w, pw, out, reduction):
+    _, dx, _ = _bcel_parts(xp, x, t, w, pw)
+    gx = _unreduce(xp, g, _bshape(x, t, w, pw), reduction) * dx
+    return _cast(xp, xp.sum_to(gx, tuple(x.shape)), x)
+
+
+def _bcel_dt(xp, g, x, t, w, pw, out, reduction):
+    _, _, dt = _bcel_parts(xp, x, t, w, pw)
+    gt = _unreduce(xp, g, _bshape(x, t, w, pw), reduction) * dt
+    return _cast(xp, xp.sum_to(gt, tuple(t.shape)), t)
+
+
+def _bcel_jvp(xp, ts, x, t, w, pw, out, reduction):
+    _, dx, dt = _bcel_parts(xp, x, t, w, pw)
+    tx, tt = ts[0], ts[1]
+    d = _add(None if tx is None else tx * dx, None if tt is None else tt * dt)
+    return _reduce(xp, _cast(xp, d, t), reduction)
+
+
+BCE_WITH_LOGITS = Op(
+    "binary_cross_entropy_with_logits", _bcel_forward, (_bcel_dx, _bcel_dt), nin=4,
+    reads=((0, 1, 2, 3), (0, 1, 2, 3), (), ()), node="BinaryCrossEntropyWithLogitsBackward0",
+    jvp=_bcel_jvp,
+    formula="d bce(x, t) = w ((1 - t) - (1 + (pw - 1) t) sigmoid(-x)) g for x, "
+            "w (-x - (pw - 1) logsigmoid(x)) g for t")

@@ -121,3 +121,38 @@ CASES += [
     _loss("mse_loss", "mse_loss", [(2, 3, 4), (2, 3, 4)], "3d"),
     _loss("mse_loss", "mse_loss", [(), ()], "0d"),
 ]
+
+
+def _bcel(lib, x, t, *rest, reduction="mean", w=False, pw=False):
+    rest = list(rest)
+    weight = rest.pop(0) if w else None
+    pos_weight = rest.pop(0) if pw else None
+    return lib.nn.functional.binary_cross_entropy_with_logits(
+        x, t, weight=weight, pos_weight=pos_weight, reduction=reduction)
+
+
+def _probs(*shapes, extra=()):
+    # logits in [-4, 4], targets in [0, 1], weights positive
+    def make(rng):
+        return ([rng.uniform(-4, 4, size=shapes[0])]
+                + [rng.uniform(0, 1, size=s) for s in shapes[1:]]
+                + [rng.uniform(0.2, 2, size=s) for s in extra])
+    return make
+
+
+_BCEL = "binary_cross_entropy_with_logits"
+CASES += [
+    Case(op=_BCEL, fn=_bcel, make=_probs((3, 4), (3, 4))),
+    Case(op=_BCEL, fn=lambda lib, x, t: _bcel(lib, x, t, reduction="sum"),
+         make=_probs((3, 4), (3, 4)), name="sum"),
+    Case(op=_BCEL, fn=lambda lib, x, t: _bcel(lib, x, t, reduction="none"),
+         make=_probs((2, 3, 4), (2, 3, 4)), name="none"),
+    Case(op=_BCEL, fn=lambda lib, x, t, w: _bcel(lib, x, t, w, w=True),
+         make=_probs((3, 4), (3, 4), extra=[(4,)]), nondiff=(2,), name="weight"),
+    Case(op=_BCEL, fn=lambda lib, x, t, pw: _bcel(lib, x, t, pw, pw=True, reduction="none"),
+         make=_probs((3, 4), (3, 4), extra=[(4,)]), nondiff=(2,), name="pos_weight"),
+    Case(op=_BCEL, fn=lambda lib, x, t, w, pw: _bcel(lib, x, t, w, pw, w=True, pw=True,
+                                                      reduction="sum"),
+         make=_probs((3, 4), (3, 4), extra=[(3, 1), (4,)]), nondiff=(2, 3),
+         name="both_weights"),
+]
