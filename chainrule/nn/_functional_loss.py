@@ -191,21 +191,22 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     reduction = _reduction(size_average, reduce, reduction)
     if input.dim() < 1:
         raise ValueError(f"Expected 1 or more dimensions (got {input.dim()})")
+    dim = input.dim()
+    if dim in (3,) or dim > 4:  # PyTorch's nll_loss_nd: a 4-D nll_loss2d, then a view
+        _class_targets("nll_loss", input, target, ignore_index)
+        n, c = input.shape[:2]
+        out = nll_loss(input.reshape(n, c, 1, -1), target.reshape(n, 1, -1), weight, None,
+                       ignore_index, None, reduction)
+        return out.reshape((n,) + tuple(input.shape[2:])) if reduction == "none" else out
     safe, valid, cdim = _class_targets("nll_loss", input, target, ignore_index)
     xp = backend_of(safe).xp
-    picked = input.gather(cdim, wrap(xp.expand_dims(safe, cdim))).squeeze(cdim)
-    dt = np_dtype(input._data.dtype)
-    w = wrap(xp.astype(valid, dt))
+    w = xp.asarray(xp.astype(valid, np_dtype(input._data.dtype)))  # (0-d: an array)
     if weight is not None:
-        w = w * _cr.take(weight.detach(), wrap(safe))
-    loss = -picked * w
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "mean":
-        return loss.sum() / w.sum()
-    raise ValueError(f"{reduction} is not a valid value for reduction")
+        flat = xp.take(weight.detach()._data, xp.reshape(safe, (-1,)), 0)
+        w = w * xp.reshape(flat, tuple(safe.shape))
+    row = _rows.NLL_LOSS2D if dim == 4 else _rows.NLL_LOSS
+    return _nary(row, (input, wrap(xp.expand_dims(safe, cdim)), wrap(w)),
+                 (reduction, cdim - dim, tuple(input.shape)))
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,

@@ -15,8 +15,9 @@ import math
 import numpy as np
 
 from ._core import Op
+from .views import _renamed
 
-__all__ = ["BCE_WITH_LOGITS", "MSE_LOSS"]
+__all__ = ["BCE_WITH_LOGITS", "MSE_LOSS", "NLL_LOSS", "NLL_LOSS2D"]
 
 
 def _numel(shape) -> int:
@@ -144,3 +145,40 @@ BCE_WITH_LOGITS = Op(
     jvp=_bcel_jvp,
     formula="d bce(x, t) = w ((1 - t) - (1 + (pw - 1) t) sigmoid(-x)) g for x, "
             "w (-x - (pw - 1) logsigmoid(x)) g for t")
+
+
+# ---- nll_loss ----------------------------------------------------------------------------
+# Inputs: ``x`` (log-probabilities, classes along ``axis``, negative), ``idx`` (the class
+# of each element, int64, with a size-1 dim at ``axis``; ignored entries point at class
+# 0) and ``w`` (each element's weight: the class weight, 0 where ignored), both constant.
+
+def _flat(xp):
+    return xp.with_nb(-xp.nb) if xp.nb else xp
+
+
+def _nll_forward(xp, x, idx, w, reduction, axis, xshape):
+    loss = -xp.reshape(xp.gather(x, idx, axis), tuple(w.shape)) * w
+    if reduction == "none":
+        return loss
+    s = xp.sum(loss)
+    return s if reduction == "sum" else s / _flat(xp).sum(w)
+
+
+def _nll_dx(xp, g, x, idx, w, out, reduction, axis, xshape):
+    if reduction != "none":
+        g = xp.unreduce(g, tuple(w.shape), None, False)
+        if reduction == "mean":
+            g = g / _flat(xp).sum(w)
+    gp = xp.reshape(-g * w, tuple(idx.shape))
+    return xp.scatter_along(gp, xshape, idx, axis)
+
+
+def _nll_jvp(xp, ts, x, idx, w, out, reduction, axis, xshape):
+    return _nll_forward(xp, ts[0], idx, w, reduction, axis, xshape)
+
+
+NLL_LOSS = Op("nll_loss", _nll_forward, (_nll_dx,), nin=3, reads=((1, 2), (), ()),
+              node="NllLossBackward0", jvp=_nll_jvp,
+              formula="d -w[t] x[t] = -w[t] g at each element's class t (over sum(w[t]) "
+                      "for 'mean')")
+NLL_LOSS2D = _renamed(NLL_LOSS, "NllLoss2DBackward0")

@@ -156,3 +156,49 @@ CASES += [
          make=_probs((3, 4), (3, 4), extra=[(3, 1), (4,)]), nondiff=(2, 3),
          name="both_weights"),
 ]
+
+
+def _classes(xshape, tshape, weight=False, ignore=None):
+    # log-probabilities (any reals: nll_loss is linear in them), class targets, optional
+    # positive class weights; ``ignore`` sets the first target to that class
+    def make(rng):
+        t = rng.integers(0, xshape[1] if len(xshape) > 1 else xshape[0], size=tshape)
+        if ignore is not None:
+            t.flat[0] = ignore
+        out = [rng.uniform(-3, 0, size=xshape), t.astype(np.int64)]
+        return out + ([rng.uniform(0.2, 2, size=xshape[1] if len(xshape) > 1 else xshape[0])]
+                      if weight else [])
+    return make
+
+
+def _nll(fname="nll_loss", **kw):
+    return lambda lib, x, t, *w: getattr(lib.nn.functional, fname)(
+        x, t, *(w or [None]), **kw)
+
+
+CASES += [
+    Case(op="nll_loss", fn=_nll(), make=_classes((4, 5), (4,)), nondiff=(1,)),
+    Case(op="nll_loss", fn=_nll(reduction="sum"), make=_classes((4, 5), (4,)), nondiff=(1,),
+         name="sum"),
+    Case(op="nll_loss", fn=_nll(reduction="none"), make=_classes((4, 5), (4,)), nondiff=(1,),
+         name="none"),
+    Case(op="nll_loss", fn=_nll(), make=_classes((4, 5), (4,), weight=True), nondiff=(1, 2),
+         name="weight"),
+    Case(op="nll_loss", fn=_nll(ignore_index=2), make=_classes((4, 5), (4,), True, 2),
+         nondiff=(1, 2), name="ignore_index"),
+    Case(op="nll_loss", fn=_nll(), make=_classes((5,), ()), nondiff=(1,), name="unbatched"),
+    Case(op="nll_loss", fn=_nll(reduction="none"), make=_classes((2, 4, 3), (2, 3)),
+         nondiff=(1,), name="3d_none"),
+    Case(op="nll_loss", fn=_nll(), make=_classes((2, 4, 3, 2), (2, 3, 2), True, -100),
+         nondiff=(1, 2), name="4d"),
+    Case(op="nll_loss", fn=_nll(reduction="none"), make=_classes((2, 4, 3, 2), (2, 3, 2)),
+         nondiff=(1,), name="4d_none"),
+    Case(op="nll_loss", fn=_nll(reduction="sum"), make=_classes((2, 3, 2, 2, 2), (2, 2, 2, 2)),
+         nondiff=(1,), name="5d"),
+    Case(op="nll_loss", fn=_nll("cross_entropy"), make=_classes((4, 5), (4,), True),
+         nondiff=(1, 2), name="cross_entropy"),
+    Case(op="nll_loss", fn=_nll("cross_entropy", reduction="none"),
+         make=_classes((2, 4, 3, 2), (2, 3, 2)), nondiff=(1,), name="cross_entropy_4d"),
+    Case(op="nll_loss", fn=_nll("cross_entropy", label_smoothing=0.2, ignore_index=1),
+         make=_classes((4, 5), (4,), True, 1), nondiff=(1, 2), name="label_smoothing"),
+]
