@@ -17,7 +17,7 @@ import numpy as np
 from ._core import Op
 from .views import _renamed
 
-__all__ = ["BCE_WITH_LOGITS", "MSE_LOSS", "NLL_LOSS", "NLL_LOSS2D"]
+__all__ = ["BCE_WITH_LOGITS", "EMBEDDING", "MSE_LOSS", "NLL_LOSS", "NLL_LOSS2D"]
 
 
 def _numel(shape) -> int:
@@ -182,3 +182,26 @@ NLL_LOSS = Op("nll_loss", _nll_forward, (_nll_dx,), nin=3, reads=((1, 2), (), ()
               formula="d -w[t] x[t] = -w[t] g at each element's class t (over sum(w[t]) "
                       "for 'mean')")
 NLL_LOSS2D = _renamed(NLL_LOSS, "NllLoss2DBackward0")
+
+
+# ---- embedding ---------------------------------------------------------------------------
+# Inputs: ``w`` (the (V, D) table), ``idx`` (the row of each lookup, int64 (K, D): the
+# flat indices broadcast along D) and ``keep`` ((K, 1), 0 at padding_idx lookups, whose
+# gradient is cut; None without padding_idx); ``shape`` is the indices' shape.
+
+def _embedding_forward(xp, w, idx, keep, shape):
+    return xp.reshape(xp.gather(w, idx, -2), tuple(shape) + (w.shape[-1],))
+
+
+def _embedding_dw(xp, g, w, idx, keep, out, shape):
+    g = xp.reshape(g, tuple(idx.shape))
+    if keep is not None:
+        g = g * keep
+    return xp.scatter_along(g, tuple(w.shape), idx, -2)
+
+
+EMBEDDING = Op("embedding", _embedding_forward, (_embedding_dw,), nin=3,
+               reads=((0, 1, 2), (), ()), node="EmbeddingBackward0",
+               jvp=lambda xp, ts, w, idx, keep, out, shape: _embedding_forward(
+                   xp, ts[0], idx, keep, shape),
+               formula="d w[i] = g added into row i of the table (none into padding_idx)")

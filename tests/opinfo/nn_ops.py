@@ -202,3 +202,22 @@ CASES += [
     Case(op="nll_loss", fn=_nll("cross_entropy", label_smoothing=0.2, ignore_index=1),
          make=_classes((4, 5), (4,), True, 1), nondiff=(1, 2), name="label_smoothing"),
 ]
+
+
+def _lookups(ishape, v=6, d=3):
+    def make(rng):
+        i = rng.integers(0, v, size=ishape)
+        return [i.astype(np.int64), rng.uniform(-2, 2, size=(v, d))]
+    return make
+
+
+CASES += [
+    Case(op="embedding", fn=lambda lib, i, w: lib.nn.functional.embedding(i, w),
+         make=_lookups((4,)), nondiff=(0,)),
+    Case(op="embedding", fn=lambda lib, i, w: lib.nn.functional.embedding(i, w),
+         make=_lookups((2, 5), v=3), nondiff=(0,), name="repeats_2d"),
+    Case(op="embedding", fn=lambda lib, i, w: lib.nn.functional.embedding(i, w),
+         make=_lookups(()), nondiff=(0,), name="0d_index"),
+    # (padding_idx cuts the gradient but not the tangent, as PyTorch: no case here, where
+    # the JVP must be the VJP's transpose; tests/test_nn.py compares it with PyTorch)
+]
