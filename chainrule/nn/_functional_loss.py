@@ -133,10 +133,10 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     reduction = _reduction(size_average, reduce, reduction)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
-    d = (input - _bool_as(target, input)).abs()
-    if beta == 0.0:
-        return _reduce(d, reduction)
-    return _reduce(_cr.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta), reduction)
+    target = _bool_as(target, input)
+    if beta == 0.0:  # PyTorch's l1_loss: abs, then a mean or sum node
+        return _reduce((input - target).abs(), reduction)
+    return _nary(_rows.SMOOTH_L1_LOSS, (input, target), (reduction, float(beta)))
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
@@ -151,8 +151,10 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     if np_dtype(input._data.dtype).kind == "f":  # the result has the input's dtype
         target = target.to(input.dtype)
     delta = float(delta) if type(delta) is int else delta  # a float to PyTorch (10**20)
-    d = (input - _bool_as(target, input)).abs()
-    loss = _cr.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+    target = _bool_as(target, input)
+    if weight is None:
+        return _nary(_rows.HUBER_LOSS, (input, target), (reduction, delta))
+    loss = _nary(_rows.HUBER_LOSS, (input, target), ("none", delta))
     return _pointwise("huber_loss", input, target, loss, reduction, weight,
                       weighted_mean=False)
 

@@ -17,7 +17,8 @@ import numpy as np
 from ._core import Op
 from .views import _renamed
 
-__all__ = ["BCE_WITH_LOGITS", "EMBEDDING", "MSE_LOSS", "NLL_LOSS", "NLL_LOSS2D"]
+__all__ = ["BCE_WITH_LOGITS", "EMBEDDING", "HUBER_LOSS", "MSE_LOSS", "NLL_LOSS", "NLL_LOSS2D",
+           "SMOOTH_L1_LOSS"]
 
 
 def _numel(shape) -> int:
@@ -205,3 +206,51 @@ EMBEDDING = Op("embedding", _embedding_forward, (_embedding_dw,), nin=3,
                jvp=lambda xp, ts, w, idx, keep, out, shape: _embedding_forward(
                    xp, ts[0], idx, keep, shape),
                formula="d w[i] = g added into row i of the table (none into padding_idx)")
+
+
+# ---- smooth_l1_loss and huber_loss: pointwise losses of d = x - t ------------------------
+
+def _smooth_l1(xp, d, beta):
+    """``(loss, d loss / d d)``: ``0.5 d^2 / beta`` inside ``|d| < beta``, else
+    ``|d| - 0.5 beta`` (``beta > 0``: ``beta == 0`` is l1_loss, a composite)."""
+    ad = xp.abs(d)
+    inside = ad < beta
+    return (xp.where(inside, (0.5 / beta) * (d * d), ad - 0.5 * beta),
+            xp.where(inside, d / beta, xp.sign(d)))
+
+
+def _huber(xp, d, delta):
+    """``0.5 d^2`` inside ``|d| < delta``, else ``delta (|d| - 0.5 delta)``."""
+    ad = xp.abs(d)
+    inside = ad < delta
+    return (xp.where(inside, 0.5 * (d * d), delta * (ad - 0.5 * delta)),
+            xp.where(inside, d, delta * xp.sign(d)))
+
+
+def _pointwise_row(name, node, parts, formula):
+    def forward(xp, x, t, reduction, c):
+        return _reduce(xp, parts(xp, x - t, c)[0], reduction)
+
+    def dx(xp, g, x, t, out, reduction, c):
+        gd = _unreduce(xp, g, _bshape(x, t), reduction) * parts(xp, x - t, c)[1]
+        return xp.sum_to(gd, tuple(x.shape))
+
+    def dt(xp, g, x, t, out, reduction, c):
+        gd = _unreduce(xp, g, _bshape(x, t), reduction) * parts(xp, x - t, c)[1]
+        return -xp.sum_to(gd, tuple(t.shape))
+
+    def jvp(xp, ts, x, t, out, reduction, c):
+        tx, tt = ts
+        return _reduce(xp, parts(xp, x - t, c)[1] * _add(tx, None if tt is None else -tt),
+                       reduction)
+
+    return Op(name, forward, (dx, dt), nin=2, reads=((0, 1), (0, 1)), node=node, jvp=jvp,
+              formula=formula)
+
+
+SMOOTH_L1_LOSS = _pointwise_row(
+    "smooth_l1_loss", "SmoothL1LossBackward0", _smooth_l1,
+    "d smooth_l1(x - t) = g (x - t) / beta inside |x - t| < beta, g sign(x - t) outside")
+HUBER_LOSS = _pointwise_row(
+    "huber_loss", "HuberLossBackward0", _huber,
+    "d huber(x - t) = g (x - t) inside |x - t| < delta, g delta sign(x - t) outside")

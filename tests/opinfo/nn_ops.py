@@ -221,3 +221,18 @@ CASES += [
     # (padding_idx cuts the gradient but not the tangent, as PyTorch: no case here, where
     # the JVP must be the VJP's transpose; tests/test_nn.py compares it with PyTorch)
 ]
+
+
+CASES += [
+    _loss("smooth_l1_loss", "smooth_l1_loss", [(3, 4), (3, 4)], ""),
+    _loss("smooth_l1_loss", "smooth_l1_loss", [(3, 4), (3, 4)], "beta", beta=0.7,
+          reduction="sum"),
+    _loss("smooth_l1_loss", "smooth_l1_loss", [(2, 3, 4), (2, 3, 4)], "none",
+          reduction="none", beta=2.0),
+    # beta=0 is PyTorch's l1_loss: the abs row, then mean
+    _loss("abs", "smooth_l1_loss", [(3, 4), (3, 4)], "smooth_l1_beta0", beta=0.0),
+    _loss("huber_loss", "huber_loss", [(3, 4), (3, 4)], ""),
+    _loss("huber_loss", "huber_loss", [(3, 4), (3, 4)], "delta", delta=0.6, reduction="sum"),
+    _loss("huber_loss", "huber_loss", [(2, 3, 4), (2, 3, 4)], "none", reduction="none",
+          delta=1.5),
+]
