@@ -275,12 +275,13 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     x = input._data
     if 0 not in x.shape and not backend_of(x).xp.all_nonzero(~((x < 0) | (x > 1))):
         raise RuntimeError("all elements of input should be between 0 and 1")
-    log_x = _cr.clamp(input.log(), min=-100.0)
-    log_1mx = _cr.clamp((1 - input).log(), min=-100.0)
-    loss = -(target * log_x + (1 - target) * log_1mx)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
+    if isinstance(weight, Tensor) and weight.requires_grad and _cr.is_grad_enabled():
+        raise RuntimeError("The function 'binary_cross_entropy' is not differentiable with "
+                           "respect to argument 'weight'. This input cannot have "
+                           "requires_grad True.")
+    if weight is not None and not isinstance(weight, Tensor):
+        weight = _cr.tensor(weight, dtype=input.dtype)
+    return _nary(_rows.BCE, (input, target, weight), (reduction,))
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,

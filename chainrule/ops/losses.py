@@ -17,8 +17,8 @@ import numpy as np
 from ._core import Op
 from .views import _renamed
 
-__all__ = ["BCE_WITH_LOGITS", "EMBEDDING", "HUBER_LOSS", "MSE_LOSS", "NLL_LOSS", "NLL_LOSS2D",
-           "SMOOTH_L1_LOSS"]
+__all__ = ["BCE", "BCE_WITH_LOGITS", "EMBEDDING", "HUBER_LOSS", "MSE_LOSS", "NLL_LOSS",
+           "NLL_LOSS2D", "SMOOTH_L1_LOSS"]
 
 
 def _numel(shape) -> int:
@@ -254,3 +254,50 @@ SMOOTH_L1_LOSS = _pointwise_row(
 HUBER_LOSS = _pointwise_row(
     "huber_loss", "HuberLossBackward0", _huber,
     "d huber(x - t) = g (x - t) inside |x - t| < delta, g delta sign(x - t) outside")
+
+
+# ---- binary_cross_entropy ----------------------------------------------------------------
+
+def _clamped_log(xp, a):
+    la = xp.log(a)
+    return xp.where(la < -100, -100, la)  # PyTorch clamps each log at -100 (log 0 = -inf)
+
+
+def _bce_parts(xp, x, t, w):
+    """The elementwise loss ``-w (t log x + (1 - t) log(1 - x))`` and its partials in
+    ``x`` (``w (x - t) / max(x (1 - x), 1e-12)``, PyTorch's) and ``t``."""
+    lx, l1x = _clamped_log(xp, x), _clamped_log(xp, 1 - x)
+    loss = -(t * lx + (1 - t) * l1x)
+    v = x * (1 - x)
+    dx = (x - t) / xp.where(v < 1e-12, 1e-12, v)
+    dt = l1x - lx
+    if w is not None:
+        loss, dx, dt = loss * w, dx * w, dt * w
+    return loss, dx, dt
+
+
+def _bce_forward(xp, x, t, w, reduction):
+    return _reduce(xp, _bce_parts(xp, x, t, w)[0], reduction)
+
+
+def _bce_dx(xp, g, x, t, w, out, reduction):
+    gx = _unreduce(xp, g, _bshape(x, t, w), reduction) * _bce_parts(xp, x, t, w)[1]
+    return _cast(xp, xp.sum_to(gx, tuple(x.shape)), x)
+
+
+def _bce_dt(xp, g, x, t, w, out, reduction):
+    gt = _unreduce(xp, g, _bshape(x, t, w), reduction) * _bce_parts(xp, x, t, w)[2]
+    return _cast(xp, xp.sum_to(gt, tuple(t.shape)), t)
+
+
+def _bce_jvp(xp, ts, x, t, w, out, reduction):
+    _, dx, dt = _bce_parts(xp, x, t, w)
+    tx, tt = ts[0], ts[1]
+    d = _add(None if tx is None else tx * dx, None if tt is None else tt * dt)
+    return _reduce(xp, d, reduction)
+
+
+BCE = Op("binary_cross_entropy", _bce_forward, (_bce_dx, _bce_dt), nin=3,
+         reads=((0, 1, 2), (0, 1, 2), ()), node="BinaryCrossEntropyBackward0", jvp=_bce_jvp,
+         formula="d bce(x, t) = w (x - t) / max(x (1 - x), 1e-12) g for x, "
+                 "w (log(1 - x) - log x) g for t (logs clamped at -100)")

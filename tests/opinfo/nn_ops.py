@@ -236,3 +236,30 @@ CASES += [
     _loss("huber_loss", "huber_loss", [(2, 3, 4), (2, 3, 4)], "none", reduction="none",
           delta=1.5),
 ]
+
+
+def _bce_make(*shapes, weight=None):
+    # probabilities away from 0 and 1 (where the loss has its clamps), targets in [0, 1]
+    def make(rng):
+        out = [rng.uniform(0.05, 0.95, size=shapes[0])]
+        out += [rng.uniform(0, 1, size=s) for s in shapes[1:]]
+        return out + ([rng.uniform(0.2, 2, size=weight)] if weight is not None else [])
+    return make
+
+
+def _bce(lib, x, t, w=None, **kw):
+    return lib.nn.functional.binary_cross_entropy(x, t, weight=w, **kw)
+
+
+CASES += [
+    Case(op="binary_cross_entropy", fn=_bce, make=_bce_make((3, 4), (3, 4))),
+    Case(op="binary_cross_entropy", fn=lambda lib, x, t: _bce(lib, x, t, reduction="sum"),
+         make=_bce_make((3, 4), (3, 4)), name="sum"),
+    Case(op="binary_cross_entropy", fn=lambda lib, x, t: _bce(lib, x, t, reduction="none"),
+         make=_bce_make((2, 3, 4), (2, 3, 4)), name="none"),
+    Case(op="binary_cross_entropy", fn=_bce, make=_bce_make((3, 4), (3, 4), weight=(4,)),
+         nondiff=(2,), name="weight"),
+    Case(op="binary_cross_entropy", fn=lambda lib, x, t, w: _bce(lib, x, t, w,
+                                                                 reduction="none"),
+         make=_bce_make((3, 4), (3, 4), weight=(3, 4)), nondiff=(2,), name="weight_none"),
+]
