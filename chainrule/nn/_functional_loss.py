@@ -1,7 +1,10 @@
 """Loss functions of ``chainrule.nn.functional`` (PyTorch's formulas and reductions).
 
-Each loss is composed from recorded ops (``log_softmax``, ``gather``, elementwise rows),
-so its gradient comes from the engine.  Class-index losses take the target as a
+The argument checks live here; each loss PyTorch computes in one kernel is one row of
+``ops/losses.py`` (mse_loss, smooth_l1_loss, huber_loss, binary_cross_entropy(_with_logits),
+nll_loss), so ``grad_fn`` names PyTorch's node.  Where PyTorch composes (l1_loss, a
+weighted mse/huber, cross_entropy's label smoothing and class probabilities, kl_div)
+the loss is composed of recorded ops too.  Class-index losses take the target as a
 constant: ``ignore_index`` and ``weight`` become a per-element weight ``w``, and
 ``reduction='mean'`` divides by ``sum(w)``, as PyTorch does.
 """
