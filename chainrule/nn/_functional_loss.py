@@ -87,6 +87,34 @@ def _size_warning(input, target):
                       stacklevel=3)
 
 
+def _broadcast(name, *tensors):
+    """PyTorch's RuntimeError for operands that do not broadcast (checked before a row)."""
+    shapes = [tuple(t.shape) for t in tensors if isinstance(t, Tensor)]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        sa, sb = list(shapes[0]), list(shapes[1])
+        for a, b in zip(shapes[:-1], shapes[1:]):
+            try:
+                np.broadcast_shapes(a, b)
+            except ValueError:
+                sa, sb = list(a), list(b)
+                break
+        raise RuntimeError(
+            f"{name}: the size of tensor a ({sa}) must match the size of tensor b ({sb}) at "
+            f"every non-singleton dimension (shapes {sa} and {sb} cannot be broadcast "
+            f"together). Fix: reshape or unsqueeze one operand so that, aligned from the "
+            f"right, each dimension is equal or 1.") from None
+
+
+def _promoted(input, target):
+    """``input`` and ``target`` in their promoted dtype (PyTorch's rules: a 0-d int target
+    keeps a float32 input float32), as ``input - target`` computes."""
+    dt = _cr.result_type(input, target)
+    return (input if input.dtype == dt else input.to(dt),
+            target if target.dtype == dt else target.to(dt))
+
+
 def _bool_as(target, input):
     """A bool target counts as 0/1 of the input's dtype (PyTorch's loss kernels)."""
     return target.to(input.dtype) if np_dtype(target._data.dtype).kind == "b" else target
@@ -113,7 +141,8 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     _check_pair("mse_loss", input, target)
     _size_warning(input, target)
     reduction = _reduction(size_average, reduce, reduction)
-    target = _bool_as(target, input)
+    _broadcast("mse_loss", input, target)
+    input, target = _promoted(input, _bool_as(target, input))
     if weight is None:
         return _nary(_rows.MSE_LOSS, (input, target), (reduction,))
     loss = _nary(_rows.MSE_LOSS, (input, target), ("none",))
@@ -136,7 +165,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     reduction = _reduction(size_average, reduce, reduction)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
-    target = _bool_as(target, input)
+    _broadcast("smooth_l1_loss", input, target)
+    input, target = _promoted(input, _bool_as(target, input))
     if beta == 0.0:  # PyTorch's l1_loss: abs, then a mean or sum node
         return _reduce((input - target).abs(), reduction)
     return _nary(_rows.SMOOTH_L1_LOSS, (input, target), (reduction, float(beta)))
@@ -154,7 +184,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     if np_dtype(input._data.dtype).kind == "f":  # the result has the input's dtype
         target = target.to(input.dtype)
     delta = float(delta) if type(delta) is int else delta  # a float to PyTorch (10**20)
-    target = _bool_as(target, input)
+    _broadcast("huber_loss", input, target)
+    input, target = _promoted(input, _bool_as(target, input))
     if weight is None:
         return _nary(_rows.HUBER_LOSS, (input, target), (reduction, delta))
     loss = _nary(_rows.HUBER_LOSS, (input, target), ("none", delta))
@@ -284,6 +315,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                            "requires_grad True.")
     if weight is not None and not isinstance(weight, Tensor):
         weight = _cr.tensor(weight, dtype=input.dtype)
+    _broadcast("binary_cross_entropy", input, target, weight)
     return _nary(_rows.BCE, (input, target, weight), (reduction,))
 
 
@@ -298,6 +330,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if np_dtype(target._data.dtype).kind in "iu":
         raise RuntimeError(f"result type Float can't be cast to the desired output type "
                            f"{_TYPE_NAMES.get(target._data.dtype.name, target.dtype)}")
+    if np_dtype(target._data.dtype).kind == "b":
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                           "supported. Use the `^` or `logical_xor()` operator instead.")
+    _broadcast("binary_cross_entropy_with_logits", input, target, weight, pos_weight)
     for arg, v in (("weight", weight), ("pos_weight", pos_weight)):
         if isinstance(v, Tensor) and v.requires_grad and _cr.is_grad_enabled():
             raise RuntimeError(f"The function 'binary_cross_entropy_with_logits' is not "
