@@ -231,6 +231,9 @@ CASES += [
           reduction="none", beta=2.0),
     # beta=0 is PyTorch's l1_loss: the abs row, then mean
     _loss("abs", "smooth_l1_loss", [(3, 4), (3, 4)], "smooth_l1_beta0", beta=0.0),
+    # l1_loss is a composite in PyTorch too: abs, then mean or sum
+    _loss("abs", "l1_loss", [(3, 4), (3, 4)], "l1_loss_none", reduction="none"),
+    _loss("abs", "l1_loss", [(3, 4), (3, 4)], "l1_loss_sum", reduction="sum"),
     _loss("huber_loss", "huber_loss", [(3, 4), (3, 4)], ""),
     _loss("huber_loss", "huber_loss", [(3, 4), (3, 4)], "delta", delta=0.6, reduction="sum"),
     _loss("huber_loss", "huber_loss", [(2, 3, 4), (2, 3, 4)], "none", reduction="none",
