@@ -1,7 +1,10 @@
 """Loss functions of ``chainrule.nn.functional`` (PyTorch's formulas and reductions).
 
-Each loss is composed from recorded ops (``log_softmax``, ``gather``, elementwise rows),
-so its gradient comes from the engine.  Class-index losses take the target as a
+The argument checks live here; each loss PyTorch computes in one kernel is one row of
+``ops/losses.py`` (mse_loss, smooth_l1_loss, huber_loss, binary_cross_entropy(_with_logits),
+nll_loss), so ``grad_fn`` names PyTorch's node.  Where PyTorch composes (l1_loss, a
+weighted mse/huber, cross_entropy's label smoothing and class probabilities, kl_div)
+the loss is composed of recorded ops too.  Class-index losses take the target as a
 constant: ``ignore_index`` and ``weight`` become a per-element weight ``w``, and
 ``reduction='mean'`` divides by ``sum(w)``, as PyTorch does.
 """
@@ -17,6 +20,8 @@ import chainrule as _cr
 from .._tensor import Tensor, wrap
 from ..backend.array_api import np_dtype
 from ..backend.registry import backend_of
+from ..ops import losses as _rows
+from ..ops._core import nary as _nary
 from ..ops.reductions import TORCH_TYPE_NAMES as _TYPE_NAMES
 
 __all__ = [
@@ -82,6 +87,34 @@ def _size_warning(input, target):
                       stacklevel=3)
 
 
+def _broadcast(name, *tensors):
+    """PyTorch's RuntimeError for operands that do not broadcast (checked before a row)."""
+    shapes = [tuple(t.shape) for t in tensors if isinstance(t, Tensor)]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        sa, sb = list(shapes[0]), list(shapes[1])
+        for a, b in zip(shapes[:-1], shapes[1:]):
+            try:
+                np.broadcast_shapes(a, b)
+            except ValueError:
+                sa, sb = list(a), list(b)
+                break
+        raise RuntimeError(
+            f"{name}: the size of tensor a ({sa}) must match the size of tensor b ({sb}) at "
+            f"every non-singleton dimension (shapes {sa} and {sb} cannot be broadcast "
+            f"together). Fix: reshape or unsqueeze one operand so that, aligned from the "
+            f"right, each dimension is equal or 1.") from None
+
+
+def _promoted(input, target):
+    """``input`` and ``target`` in their promoted dtype (PyTorch's rules: a 0-d int target
+    keeps a float32 input float32), as ``input - target`` computes."""
+    dt = _cr.result_type(input, target)
+    return (input if input.dtype == dt else input.to(dt),
+            target if target.dtype == dt else target.to(dt))
+
+
 def _bool_as(target, input):
     """A bool target counts as 0/1 of the input's dtype (PyTorch's loss kernels)."""
     return target.to(input.dtype) if np_dtype(target._data.dtype).kind == "b" else target
@@ -108,8 +141,12 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     _check_pair("mse_loss", input, target)
     _size_warning(input, target)
     reduction = _reduction(size_average, reduce, reduction)
-    d = input - _bool_as(target, input)
-    return _pointwise("mse_loss", input, target, d * d, reduction, weight)
+    _broadcast("mse_loss", input, target)
+    input, target = _promoted(input, _bool_as(target, input))
+    if weight is None:
+        return _nary(_rows.MSE_LOSS, (input, target), (reduction,))
+    loss = _nary(_rows.MSE_LOSS, (input, target), ("none",))
+    return _pointwise("mse_loss", input, target, loss, reduction, weight)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
@@ -128,10 +165,11 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     reduction = _reduction(size_average, reduce, reduction)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
-    d = (input - _bool_as(target, input)).abs()
-    if beta == 0.0:
-        return _reduce(d, reduction)
-    return _reduce(_cr.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta), reduction)
+    _broadcast("smooth_l1_loss", input, target)
+    input, target = _promoted(input, _bool_as(target, input))
+    if beta == 0.0:  # PyTorch's l1_loss: abs, then a mean or sum node
+        return _reduce((input - target).abs(), reduction)
+    return _nary(_rows.SMOOTH_L1_LOSS, (input, target), (reduction, float(beta)))
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
@@ -146,8 +184,11 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     if np_dtype(input._data.dtype).kind == "f":  # the result has the input's dtype
         target = target.to(input.dtype)
     delta = float(delta) if type(delta) is int else delta  # a float to PyTorch (10**20)
-    d = (input - _bool_as(target, input)).abs()
-    loss = _cr.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+    _broadcast("huber_loss", input, target)
+    input, target = _promoted(input, _bool_as(target, input))
+    if weight is None:
+        return _nary(_rows.HUBER_LOSS, (input, target), (reduction, delta))
+    loss = _nary(_rows.HUBER_LOSS, (input, target), ("none", delta))
     return _pointwise("huber_loss", input, target, loss, reduction, weight,
                       weighted_mean=False)
 
@@ -186,21 +227,22 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     reduction = _reduction(size_average, reduce, reduction)
     if input.dim() < 1:
         raise ValueError(f"Expected 1 or more dimensions (got {input.dim()})")
+    dim = input.dim()
+    if dim in (3,) or dim > 4:  # PyTorch's nll_loss_nd: a 4-D nll_loss2d, then a view
+        _class_targets("nll_loss", input, target, ignore_index)
+        n, c = input.shape[:2]
+        out = nll_loss(input.reshape(n, c, 1, -1), target.reshape(n, 1, -1), weight, None,
+                       ignore_index, None, reduction)
+        return out.reshape((n,) + tuple(input.shape[2:])) if reduction == "none" else out
     safe, valid, cdim = _class_targets("nll_loss", input, target, ignore_index)
     xp = backend_of(safe).xp
-    picked = input.gather(cdim, wrap(xp.expand_dims(safe, cdim))).squeeze(cdim)
-    dt = np_dtype(input._data.dtype)
-    w = wrap(xp.astype(valid, dt))
+    w = xp.asarray(xp.astype(valid, np_dtype(input._data.dtype)))  # (0-d: an array)
     if weight is not None:
-        w = w * _cr.take(weight.detach(), wrap(safe))
-    loss = -picked * w
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "mean":
-        return loss.sum() / w.sum()
-    raise ValueError(f"{reduction} is not a valid value for reduction")
+        flat = xp.take(weight.detach()._data, xp.reshape(safe, (-1,)), 0)
+        w = w * xp.reshape(flat, tuple(safe.shape))
+    row = _rows.NLL_LOSS2D if dim == 4 else _rows.NLL_LOSS
+    return _nary(row, (input, wrap(xp.expand_dims(safe, cdim)), wrap(w)),
+                 (reduction, cdim - dim, tuple(input.shape)))
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
@@ -267,18 +309,14 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     x = input._data
     if 0 not in x.shape and not backend_of(x).xp.all_nonzero(~((x < 0) | (x > 1))):
         raise RuntimeError("all elements of input should be between 0 and 1")
-    log_x = _cr.clamp(input.log(), min=-100.0)
-    log_1mx = _cr.clamp((1 - input).log(), min=-100.0)
-    loss = -(target * log_x + (1 - target) * log_1mx)
-    if weight is not None:
-        loss = loss * weight
-    return _reduce(loss, reduction)
-
-
-def _logsigmoid(x):
-    # min(x, 0) - log1p(exp(-|x|)): stable; maximum/minimum split ties, so the
-    # derivative at 0 is 1/2, the true value
-    return _cr.minimum(x, x.new_zeros(())) - (-x.abs()).exp().log1p()
+    if isinstance(weight, Tensor) and weight.requires_grad and _cr.is_grad_enabled():
+        raise RuntimeError("The function 'binary_cross_entropy' is not differentiable with "
+                           "respect to argument 'weight'. This input cannot have "
+                           "requires_grad True.")
+    if weight is not None and not isinstance(weight, Tensor):
+        weight = _cr.tensor(weight, dtype=input.dtype)
+    _broadcast("binary_cross_entropy", input, target, weight)
+    return _nary(_rows.BCE, (input, target, weight), (reduction,))
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
@@ -292,15 +330,18 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if np_dtype(target._data.dtype).kind in "iu":
         raise RuntimeError(f"result type Float can't be cast to the desired output type "
                            f"{_TYPE_NAMES.get(target._data.dtype.name, target.dtype)}")
-    ls = _logsigmoid(input)
-    if pos_weight is not None:
-        ls = ls * ((pos_weight - 1) * target + 1)
-    loss = (1 - target) * input - ls
-    if loss.dtype != target.dtype:  # PyTorch's kernel writes the target's dtype
-        loss = loss.to(target.dtype)
-    if weight is not None:
-        loss = loss * (weight.to(loss.dtype) if isinstance(weight, Tensor) else weight)
-    return _reduce(loss, reduction)
+    if np_dtype(target._data.dtype).kind == "b":
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                           "supported. Use the `^` or `logical_xor()` operator instead.")
+    _broadcast("binary_cross_entropy_with_logits", input, target, weight, pos_weight)
+    for arg, v in (("weight", weight), ("pos_weight", pos_weight)):
+        if isinstance(v, Tensor) and v.requires_grad and _cr.is_grad_enabled():
+            raise RuntimeError(f"The function 'binary_cross_entropy_with_logits' is not "
+                               f"differentiable with respect to argument '{arg}'. This input "
+                               f"cannot have requires_grad True.")
+    if weight is not None and not isinstance(weight, Tensor):
+        weight = _cr.tensor(weight, dtype=input.dtype)
+    return _nary(_rows.BCE_WITH_LOGITS, (input, target, weight, pos_weight), (reduction,))
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean",

@@ -22,7 +22,9 @@ from .. import _args
 from .._tensor import Tensor, wrap
 from ..backend.array_api import np_dtype
 from ..backend.registry import backend_of
+from ..ops import losses as _losses
 from ..ops import nn_ops as _nn_ops
+from ..ops._core import nary as _nary
 from ..ops.reductions import TORCH_TYPE_NAMES as _TYPE_NAMES
 from ._functional_loss import (  # noqa: F401  (re-exported)
     binary_cross_entropy,
@@ -531,13 +533,16 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         raise IndexError("index out of range in self")
     if max_norm is not None:
         _renorm_rows(weight, np.unique(_host(idx)), max_norm, norm_type)
-    out = weight[input]
-    if padding_idx is not None and not backend_of(idx).xp.all_nonzero(idx != padding_idx):
+    xp = backend_of(idx).xp
+    k = int(math.prod(idx.shape))
+    flat = xp.reshape(xp.astype(idx, np.int64), (k, 1))
+    keep = None
+    if padding_idx is not None and not xp.all_nonzero(idx != padding_idx):
         # Note [embedding padding_idx]: the forward reads the row as it is; only its
-        # gradient is cut (a where between the gathered rows and their detached copy)
-        keep = wrap((idx != padding_idx)[..., None])
-        out = _cr.where(keep, out, out.detach())
-    return out
+        # gradient is cut
+        keep = wrap(xp.astype(flat != padding_idx, np_dtype(weight._data.dtype)))
+    idx2 = wrap(xp.broadcast_to(flat, (k, weight.shape[1])))
+    return _nary(_losses.EMBEDDING, (weight, idx2, keep), (tuple(idx.shape),))
 
 
 def _index_range(idx):
