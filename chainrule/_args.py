@@ -878,8 +878,13 @@ def lazy_boundary(fn, space, get, put):
     if getattr(fn, "__wrapped_boundary__", False) or not inspect.isfunction(fn):
         return fn
 
+    built = []  # the wrapper, once built (callers that kept the stub reach it here)
+
     def first_call(*args, **kwargs):
+        if built:
+            return built[0](*args, **kwargs)
         real = boundary(fn, space)
+        built.append(real)
         if get() is first_call:
             put(real)
         return real(*args, **kwargs)

@@ -939,7 +939,9 @@ _DEFAULT_DEVICE = [None]  # set_default_device (chainrule/_compat.py)
 def _placed(fn, like=False):
     @functools.wraps(fn)
     def create(*args, **kwargs):
-        device = kwargs.get("device")
+        device = kwargs.get("device") if kwargs else None
+        if device is None and not like and _DEFAULT_DEVICE[0] is None:
+            return fn(*args, **kwargs)  # the common case: NumPy, no default device set
         if device is None:
             if like and args and isinstance(args[0], Tensor):
                 data = args[0]._data

@@ -130,6 +130,7 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
           anomaly=False):
     plain = capture is None and relevant is None
     picker = xp if type(xp) is _ForeignNamespaces else None
+    foreign = picker is not None
     node = _heappop(heap)[1]
     g = buffers.pop(node)
     own = node in owned  # Note [gradient ownership]
@@ -168,8 +169,8 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
             elif not saved:
                 saved = _NONES[len(node._next)]
             op = node.op
-            if type(xp) is _ForeignNamespaces:
-                xp = xp.pick(g, saved)
+            if foreign:
+                xp = picker.pick(g, saved)
             # fresh: the outputs are new arrays, or g itself (Note [gradient ownership])
             if op is None:
                 grads = node.apply(xp, g)
@@ -232,7 +233,7 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                         own = fresh and (own or gi is not g)
                         node = child
                         g = gi
-                        if picker is not None:
+                        if foreign:
                             xp = picker
                         continue
                     return
@@ -255,7 +256,7 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                     owned.add(child)
         if not heap:
             return
-        if picker is not None:
+        if foreign:
             xp = picker
         grads = gi = None
         node = _heappop(heap)[1]
