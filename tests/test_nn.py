@@ -586,3 +586,59 @@ def test_rnn_over_70_steps_gives_every_parameter_a_grad():
         grads.append([p.grad.numpy() for p in m.parameters()])
     for ours, theirs in zip(*grads):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [dict(num_layers=2, proj_size=2, bidirectional=True),
+                                dict(proj_size=3, batch_first=True),
+                                dict(num_layers=3, proj_size=1, bias=False),
+                                dict(num_layers=2, bidirectional=True)],
+                         ids=["2layer_bidir", "batch_first", "no_bias_3layer", "no_proj"])
+def test_lstm_projections_match_torch(kw):
+    """LSTM(proj_size=P): h has P features (h_t = (o * tanh c_t) W_hr^T), c keeps
+    hidden_size; parameter names and order, repr, outputs, final states and every .grad
+    equal PyTorch's on the same weights, with and without an initial state."""
+    torch = pytest.importorskip("torch")
+    tm = torch.nn.LSTM(4, 5, **kw).double()
+    cm = cr.nn.LSTM(4, 5, **kw).double()
+    assert [n for n, _ in tm.named_parameters()] == [n for n, _ in cm.named_parameters()]
+    cm.load_state_dict({k: cr.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    assert repr(tm) == repr(cm)
+    x = np.random.default_rng(1).standard_normal((6, 3, 4))
+    tx, cx = torch.tensor(x, requires_grad=True), cr.tensor(x, requires_grad=True)
+    dirs = 2 if kw.get("bidirectional") else 1
+    layers, n = kw.get("num_layers", 1) * dirs, 6 if kw.get("batch_first") else 3
+    h0 = np.random.default_rng(2).standard_normal((layers, n, kw.get("proj_size", 0) or 5))
+    c0 = np.random.default_rng(3).standard_normal((layers, n, 5))
+    for given in (False, True):
+        t_out, (th, tc) = tm(tx, (torch.tensor(h0), torch.tensor(c0))) if given else tm(tx)
+        c_out, (ch, cc) = cm(cx, (cr.tensor(h0), cr.tensor(c0))) if given else cm(cx)
+        for a, b in ((t_out, c_out), (th, ch), (tc, cc)):
+            np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), rtol=1e-10,
+                                       atol=1e-12)
+        (t_out.sum() + 2 * th.sum() + 3 * tc.sum()).backward()
+        (c_out.sum() + 2 * ch.sum() + 3 * cc.sum()).backward()
+        np.testing.assert_allclose(cx.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+        for (name, tp), (_, cp) in zip(tm.named_parameters(), cm.named_parameters()):
+            np.testing.assert_allclose(cp.grad.numpy(), tp.grad.numpy(), rtol=1e-9,
+                                       atol=1e-12, err_msg=name)
+        tx.grad = cx.grad = None
+        tm.zero_grad()
+        cm.zero_grad()
+
+
+def test_lstm_projection_errors_match_torch():
+    torch = pytest.importorskip("torch")
+    for size in (-1, 5, 6):
+        for lib in (cr, torch):
+            with pytest.raises(ValueError) as err:
+                lib.nn.LSTM(3, 5, proj_size=size)
+            assert "proj_size" in str(err.value)
+    x = np.zeros((4, 2, 3))
+    for lib in (cr, torch):
+        m = lib.nn.LSTM(3, 5, proj_size=2)
+        with pytest.raises(RuntimeError, match=r"Expected hidden\[0\] size \(1, 2, 2\), got "
+                                               r"\[1, 2, 5\]"):
+            m(lib.tensor(x, dtype=lib.float32), (lib.zeros(1, 2, 5), lib.zeros(1, 2, 5)))
+        with pytest.raises(RuntimeError, match=r"Expected hidden\[1\] size \(1, 2, 5\), got "
+                                               r"\[1, 2, 2\]"):
+            m(lib.tensor(x, dtype=lib.float32), (lib.zeros(1, 2, 2), lib.zeros(1, 2, 2)))

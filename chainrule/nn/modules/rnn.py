@@ -74,19 +74,27 @@ class RNNBase(Module):
             raise ValueError("hidden_size must be an integer greater than zero")
         if not isinstance(num_layers, int) or num_layers <= 0:
             raise ValueError("num_layers must be an integer greater than zero")
-        if proj_size != 0:
-            raise NotImplementedError("LSTM proj_size is not supported in chainrule yet")
+        if isinstance(proj_size, int) and proj_size < 0:
+            raise ValueError("proj_size should be a positive integer or zero to disable "
+                             "projections")
+        if isinstance(proj_size, int) and proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
         gate = _GATES[mode] * hidden_size
         dirs = 2 if bidirectional else 1
+        # with projections (LSTM only) the hidden state h has proj_size features, the cell
+        # state c keeps hidden_size: h_t = (o * tanh(c_t)) W_hr^T
+        real_hidden = proj_size if proj_size > 0 else hidden_size
         kw = {"dtype": dtype, "device": device}
         self._flat_weights_names = []
         for layer in range(num_layers):
             for direction in range(dirs):
-                layer_in = input_size if layer == 0 else hidden_size * dirs
+                layer_in = input_size if layer == 0 else real_hidden * dirs
                 suffix = "_reverse" if direction == 1 else ""
-                shapes = [("weight_ih", (gate, layer_in)), ("weight_hh", (gate, hidden_size))]
+                shapes = [("weight_ih", (gate, layer_in)), ("weight_hh", (gate, real_hidden))]
                 if bias:
                     shapes += [("bias_ih", (gate,)), ("bias_hh", (gate,))]
+                if proj_size > 0:
+                    shapes += [("weight_hr", (proj_size, hidden_size))]
                 for name, shape in shapes:
                     full = f"{name}_l{layer}{suffix}"
                     setattr(self, full, Parameter(_creation.empty(shape, **kw)))
@@ -129,7 +137,7 @@ class RNNBase(Module):
         sfx = f"_l{layer}" + ("_reverse" if direction else "")
         get = self._parameters.get
         return (get("weight_ih" + sfx), get("weight_hh" + sfx), get("bias_ih" + sfx),
-                get("bias_hh" + sfx))
+                get("bias_hh" + sfx), get("weight_hr" + sfx))
 
     def _step(self, xp, state, w_hh, b_hh):
         if self.mode == "LSTM":
@@ -140,12 +148,14 @@ class RNNBase(Module):
         return _rnn_step(xp, state, w_hh, b_hh, act)
 
     def _run_direction(self, x, state, layer, direction):
-        w_ih, w_hh, b_ih, b_hh = self._weights(layer, direction)
+        w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
         proj = F.linear(x, w_ih, b_ih)  # (L, N, gates): one product for all time steps
         steps = range(x.shape[0] - 1, -1, -1) if direction else range(x.shape[0])
         outs = [None] * x.shape[0]
         for t in steps:
             state = self._step(proj[t], state, w_hh, b_hh)
+            if w_hr is not None:  # LSTM projections (proj_size > 0)
+                state = (F.linear(state[0], w_hr), state[1])
             outs[t] = state[0] if self.mode == "LSTM" else state
         return _cr.stack(outs, 0), state
 
@@ -175,17 +185,19 @@ class RNNBase(Module):
         dirs = 2 if self.bidirectional else 1
         n = x.shape[1]
         expected = (self.num_layers * dirs, n, self.hidden_size)
+        # h has proj_size features when the LSTM projects (c keeps hidden_size)
+        expect = [(self.num_layers * dirs, n, self.proj_size or self.hidden_size), expected] \
+            if self.mode == "LSTM" else [expected]
         if hx is None:
-            zeros = _creation.zeros(expected, dtype=input.dtype)
-            hs = [zeros, zeros] if self.mode == "LSTM" else [zeros]
+            hs = [_creation.zeros(e, dtype=input.dtype) for e in expect]
         else:
             hs = list(hx) if self.mode == "LSTM" else [hx]
             if not batched:
                 hs = [h.unsqueeze(1) for h in hs]
-            for h in hs:
-                if tuple(h.shape) != expected:
-                    raise RuntimeError(f"Expected hidden size {expected}, got "
-                                       f"{list(h.shape)}")
+            for i, (h, e) in enumerate(zip(hs, expect)):
+                if tuple(h.shape) != e:
+                    which = f"hidden[{i}]" if self.mode == "LSTM" else "hidden"
+                    raise RuntimeError(f"Expected {which} size {e}, got {list(h.shape)}")
         finals = [[] for _ in hs]
         for layer in range(self.num_layers):
             outs = []
