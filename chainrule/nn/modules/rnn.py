@@ -12,6 +12,8 @@ import math
 import numbers
 import warnings
 
+import numpy as np
+
 import chainrule as _cr
 
 from ... import _creation
@@ -147,15 +149,19 @@ class RNNBase(Module):
         act = _cr.tanh if self.mode == "RNN_TANH" else _cr.relu
         return _rnn_step(xp, state, w_hh, b_hh, act)
 
-    def _run_direction(self, x, state, layer, direction):
+    def _run_direction(self, x, state, layer, direction, masks=None):
         w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
         proj = F.linear(x, w_ih, b_ih)  # (L, N, gates): one product for all time steps
         steps = range(x.shape[0] - 1, -1, -1) if direction else range(x.shape[0])
         outs = [None] * x.shape[0]
         for t in steps:
-            state = self._step(proj[t], state, w_hh, b_hh)
+            new = self._step(proj[t], state, w_hh, b_hh)
             if w_hr is not None:  # LSTM projections (proj_size > 0)
-                state = (F.linear(state[0], w_hr), state[1])
+                new = (F.linear(new[0], w_hr), new[1])
+            if masks is not None:  # packed input: a finished sequence keeps its state
+                new = tuple(_cr.where(masks[t], a, b) for a, b in zip(new, state)) \
+                    if self.mode == "LSTM" else _cr.where(masks[t], new, state)
+            state = new
             outs[t] = state[0] if self.mode == "LSTM" else state
         return _cr.stack(outs, 0), state
 
@@ -178,9 +184,21 @@ class RNNBase(Module):
         return batched
 
     def forward(self, input, hx=None):
+        from ..utils.rnn import PackedSequence, pad_packed_sequence
+        if isinstance(input, PackedSequence):
+            # each sequence runs over its own steps: the padded batch (original order)
+            # with the state frozen past a sequence's length, then packed again
+            padded, lengths = pad_packed_sequence(input)
+            steps = np.arange(padded.shape[0])[:, None, None]
+            masks = _creation.tensor(steps < lengths.numpy()[None, :, None])
+            out, hidden = self._forward(padded, hx, masks, batch_first=False)
+            return _repack(out, input), hidden
+        return self._forward(input, hx, None, self.batch_first)
+
+    def _forward(self, input, hx, masks, batch_first):
         batched = self._check(input, hx)
         x = input if batched else input.unsqueeze(1)
-        if self.batch_first and batched:
+        if batch_first and batched:
             x = x.transpose(0, 1)
         dirs = 2 if self.bidirectional else 1
         n = x.shape[1]
@@ -204,20 +222,32 @@ class RNNBase(Module):
             for d in range(dirs):
                 k = layer * dirs + d
                 state = (hs[0][k], hs[1][k]) if self.mode == "LSTM" else hs[0][k]
-                out, state = self._run_direction(x, state, layer, d)
+                out, state = self._run_direction(x, state, layer, d, masks)
                 outs.append(out)
                 for lst, s in zip(finals, state if self.mode == "LSTM" else (state,)):
                     lst.append(s)
             x = outs[0] if dirs == 1 else _cr.cat(outs, -1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
-        if self.batch_first and batched:
+        if batch_first and batched:
             x = x.transpose(0, 1)
         finals = [_cr.stack(f, 0) for f in finals]
         if not batched:
             x = x.squeeze(1)
             finals = [f.squeeze(1) for f in finals]
         return (x, tuple(finals)) if self.mode == "LSTM" else (x, finals[0])
+
+
+def _repack(out, like):
+    """``out`` (T, B, *), in the batch's original order, packed as ``like`` is."""
+    from ..utils.rnn import PackedSequence
+    sizes = like.batch_sizes.numpy()
+    b = out.shape[1]
+    order = np.arange(b) if like.sorted_indices is None else like.sorted_indices.numpy()
+    rows = np.concatenate([t * b + order[:k] for t, k in enumerate(sizes)])
+    flat = out.reshape(out.shape[0] * b, *out.shape[2:])
+    return PackedSequence(flat[_creation.tensor(rows.astype(np.int64))], like.batch_sizes,
+                          like.sorted_indices, like.unsorted_indices)
 
 
 class RNN(RNNBase):
