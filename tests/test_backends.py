@@ -46,10 +46,6 @@ try:
 except ImportError:  # pragma: no cover
     pass
 
-# rows not yet written on xp (Note [forwards on xp] in ops/_row.py): they may fail with
-# any error here; each one that passes is removed (test_pending_rows_still_fail)
-PENDING: set[str] = set()
-
 CASES = [c for c in ALL_CASES]
 
 
@@ -124,10 +120,6 @@ def test_row_on_other_library_equals_numpy(case, lib, request):
             f"{case.op} refuses {lib} ({exc}) but docs/backends.md lists {listed!r}: run "
             f"python docs/gen_backends.py")
         return
-    except Exception:
-        if case.op in PENDING:
-            pytest.xfail(f"{case.op}: not yet on xp")
-        raise
     assert len(vals) == len(want_vals)
     for v, w in zip(vals, want_vals):
         assert v.shape == w.shape and v.dtype == w.dtype, (v.shape, w.shape, v.dtype, w.dtype)
