@@ -403,6 +403,31 @@ def gradgrad_torchlike(torch):
     return step
 
 
+def persample_torchlike(torch):
+    """Per-sample gradients of a 784-128-10 MLP's cross-entropy, batch 64, with
+    ``vmap(grad(loss), in_dims=(None, 0, 0))`` (torch.func in PyTorch)."""
+    import numpy as np
+    rng = np.random.default_rng(7)
+    shapes = ((128, 784), (128,), (10, 128), (10,))
+    params = {k: torch.tensor(rng.standard_normal(s) * 0.05, dtype=torch.float32)
+              for k, s in zip(("0.weight", "0.bias", "2.weight", "2.bias"), shapes)}
+    model = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(),
+                                torch.nn.Linear(128, 10))
+    x = torch.tensor(rng.standard_normal((64, 784)), dtype=torch.float32)
+    y = torch.tensor(rng.integers(0, 10, 64))
+    fm = _func_module(torch)
+
+    def loss(p, xb, yb):
+        out = fm.functional_call(model, p, (xb[None],))
+        return torch.nn.functional.cross_entropy(out, yb[None])
+    per_sample = fm.vmap(fm.grad(loss), in_dims=(None, 0, 0))
+
+    def step(record=False):
+        g = per_sample(params, x, y)
+        return [g[k] for k in sorted(g)] if record else None
+    return step
+
+
 # ---------------------------------------------------------------------------
 # Registry.  ``unit``/``scale`` say how a sample (seconds per call) is shown;
 # ``ops`` divides to report time per op.  ``warmup``/``repeats`` are per
@@ -439,9 +464,12 @@ WORKLOADS = {
     "gradgrad": dict(torchlike=gradgrad_torchlike, unit="ms", scale=1e3, ops=1,
                      warmup=5, repeats=50, quick_warmup=2, quick_repeats=10,
                      check_rtol=1e-5),
+    "persample": dict(torchlike=persample_torchlike, unit="ms", scale=1e3, ops=1,
+                      warmup=5, repeats=40, quick_warmup=2, quick_repeats=8,
+                      check_rtol=1e-3),
 }
 # workloads timed only against PyTorch (no hand-written NumPy version)
-TORCH_ONLY = ("jacrev256", "hessian64", "gradgrad")
+TORCH_ONLY = ("jacrev256", "hessian64", "gradgrad", "persample")
 
 # Targets: (level, label, metric, limit) with metric(stats) -> value or None.
 # ``stats[lib]`` holds "med"/"min" seconds and, for big, "peak_med" bytes.
@@ -489,6 +517,7 @@ TARGETS = {
                   ("stretch", "cr/torch.func", _ratio("chainrule", "torch"), 0.2)],
     "gradgrad": [("must", "cr/torch", _ratio("chainrule", "torch"), 1.0),
                  ("stretch", "cr/torch", _ratio("chainrule", "torch"), 0.6)],
+    "persample": [("must", "cr/torch.func", _ratio("chainrule", "torch"), 1.2)],
 }
 
 

@@ -63,6 +63,7 @@ short, int, long = int16, int32, int64  # noqa: A001
 swapaxes = swapdims = transpose
 moveaxis = movedim
 
+from .ops import batching as _batching  # noqa: F401  (vmap's rows)
 from .ops import devices as _devices  # noqa: F401  (the to_device row: .to/.cpu/.cuda)
 from .ops import indexing as _indexing
 from .ops import linalg as _linalg
@@ -132,6 +133,9 @@ def __getattr__(name):
     if name in ("save", "load"):
         from . import _serialization
         return getattr(_serialization, name)
+    if name == "vmap":
+        from ._vmap import vmap
+        return vmap
     if name == "onnx":
         import importlib
         return importlib.import_module(f"{__name__}.onnx")  # raises one clear ImportError

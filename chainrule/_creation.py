@@ -13,6 +13,7 @@ from ._dtype import get_default_dtype, to_dtype
 from ._tensor import Tensor, check_device, to_device, wrap
 from .backend.array_api import np_dtype
 from .backend.registry import backend_of
+from .backend.batched import LEVELS, rng_for
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty",
            "zeros_like", "ones_like", "full_like", "empty_like", "arange", "linspace",
@@ -757,7 +758,8 @@ def initial_seed() -> int:
 
 
 def _rng(generator):
-    return (generator or default_generator)._rng
+    rng = (generator or default_generator)._rng
+    return rng if not LEVELS else rng_for(rng)  # vmap's randomness= modes
 
 
 def _float_only(dt, op, kernel, shape=(1,)):

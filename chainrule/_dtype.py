@@ -195,6 +195,9 @@ def is_float(np_dtype) -> bool:
 def grad_dtype(np_dtype):
     """Dtype of a gradient for a value of ``np_dtype``: integer values get the
     default float dtype (chainrule lets integer leaves require grad)."""
+    if not isinstance(np_dtype, np.dtype):  # another library's dtype object
+        inner = getattr(np_dtype, "_np_dtype", None)  # (array-api-strict's)
+        np_dtype = np.dtype(inner if inner is not None else str(np_dtype).rsplit(".", 1)[-1])
     return np_dtype if np_dtype.kind == "f" else _default[0].np
 
 

@@ -349,6 +349,8 @@ _METHODS["round"] = F.round
 def _random_fill(self, values):
     """Write ``values`` into ``self`` through ``copy_`` (version bump, leaf checks)."""
     from ._tensor import wrap
+    if type(values) is not np.ndarray and hasattr(values, "astype"):  # a vmap draw
+        return V.copy_(self, wrap(values.astype(self._data.dtype)))
     return V.copy_(self, wrap(np.asarray(values).astype(self._data.dtype, copy=False)))
 
 

@@ -132,6 +132,7 @@ _DEVICE_TYPES = {"cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ide
                  "ve", "fpga", "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia",
                  "privateuseone"}
 CPU = device("cpu")
+META_DEVICE = device("meta")
 
 
 def check_device(dev):
@@ -145,6 +146,8 @@ def check_device(dev):
         from .backend.registry import cuda_module
         cuda_module()  # AssertionError "Torch not compiled with CUDA enabled" without CuPy
         return d
+    if d.type == "meta":
+        return d
     raise RuntimeError(f"device type '{d.type}' is not supported by chainrule (cpu: NumPy "
                        f"or Dask; cuda: CuPy)")
 
@@ -157,6 +160,11 @@ def device_of(data) -> device:
     be = backend_of(data)
     if be.device_type == "cuda":
         return device("cuda", int(getattr(data.device, "id", 0)))
+    if be.device_type == "meta":
+        return META_DEVICE
+    if be.name == "vmap":  # a batched array lives where its values do
+        from .backend.batched import physical
+        return device_of(physical(data))
     return CPU
 
 
@@ -168,6 +176,9 @@ def to_device(arr, dev):
     d = check_device(dev)
     from .backend.registry import NUMPY, backend_of, cupy_backend
     be = backend_of(arr) if type(arr) is not np.ndarray else NUMPY
+    if d.type == "meta":
+        from .backend.meta import meta_like
+        return arr if be.device_type == "meta" else meta_like(arr)
     if d.type == "cpu":
         return arr if be.device_type == "cpu" else be.to_numpy(arr)
     cp = cupy_backend()
@@ -403,6 +414,8 @@ class Tensor:
         self._data = value._data
 
     def item(self):
+        if type(self._data).__name__ == "MetaArray":
+            raise RuntimeError("Tensor.item() cannot be called on meta tensors")
         if self._data.size != 1:
             raise RuntimeError(
                 f"a Tensor with {self._data.size} elements cannot be converted to Scalar; "
@@ -431,9 +444,11 @@ class Tensor:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead.")
-        if type(self._data) is not np.ndarray and self.device.type == "cuda" and not force:
-            raise TypeError("can't convert cuda:0 device type tensor to numpy. Use "
-                            "Tensor.cpu() to copy the tensor to host memory first.")
+        if type(self._data) is not np.ndarray and self.device.type in ("cuda", "meta") \
+                and not force:
+            where = "cuda:0" if self.device.type == "cuda" else "meta"
+            raise TypeError(f"can't convert {where} device type tensor to numpy. Use "
+                            f"Tensor.cpu() to copy the tensor to host memory first.")
         return self._host()
 
     def __array__(self, dtype=None, copy=None):
@@ -495,6 +510,8 @@ class Tensor:
         return (self[i] for i in range(self._data.shape[0]))
 
     def __bool__(self) -> bool:
+        if type(self._data).__name__ == "MetaArray":
+            raise RuntimeError("Tensor.item() cannot be called on meta tensors")
         if self._data.size != 1:
             raise RuntimeError(
                 f"Boolean value of Tensor with more than one value is ambiguous "
@@ -528,6 +545,11 @@ class Tensor:
 
     def __repr__(self) -> str:
         node = self.grad_fn
+        if type(self._data).__name__ == "MetaArray":  # no values: PyTorch's form
+            extra = f", dtype={self.dtype}" if self.dtype != _default_dtype() else ""
+            grad = (f", grad_fn=<{type(node).__name__}>" if node is not None else
+                    ", requires_grad=True" if self.requires_grad else "")
+            return f"tensor(..., device='meta', size={tuple(self.shape)}{extra}{grad})"
         return tensor_repr(self._host(), None if node is None else type(node).__name__,
                            self.requires_grad)
 
@@ -645,3 +667,8 @@ def refresh_view(t: Tensor) -> None:
             STATE.enabled = prev
         t._rg = True
     t._view = (base, steps, base._vc[0])
+
+
+def _default_dtype():
+    from ._dtype import get_default_dtype
+    return get_default_dtype()

@@ -18,8 +18,10 @@ from ._grad_mode import enable_grad
 from ._tensor import Tensor, wrap
 from .autograd import forward_ad as fwd
 
+from ._vmap import vmap
+
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian",
-           "functional_call", "stack_module_state"]
+           "functional_call", "stack_module_state", "vmap"]
 
 
 def _argnums(argnums, n):
@@ -42,6 +44,15 @@ def _track(x):
     v = x.view_as(x)
     if not v.requires_grad:
         v.requires_grad_()
+    from .backend.batched import LEVELS, levels_of
+    if LEVELS:
+        # inside vmap: each sample differentiates its own copy (per-sample gradients),
+        # Note [unbatched inputs inside vmap] in ops/batching.py
+        from .ops.batching import expand_batch
+        have = {lv for lv, _ in levels_of(v._data)}
+        for level, size, _ in LEVELS:
+            if level not in have:
+                v = expand_batch(v, level, size)
     return v
 
 

@@ -32,6 +32,7 @@ README_NAMES = {
     "jacrev256": "Jacobian of `tanh(W @ x + b)`, W 256², vs `torch.func.jacrev`",
     "hessian64": "Hessian of `sum(tanh(A @ x)**2)`, A 64², vs `torch.func.hessian`",
     "gradgrad": "`grad` of `grad` of a 100-op function",
+    "persample": "per-sample gradients, MLP 784-128-10, batch 64, vs `torch.func.vmap`",
 }
 LIBS = ("chainrule", "torch", "numpy")
 
@@ -46,6 +47,8 @@ WORKLOADS = {
     "jacrev256": ("ms", 1e3, "`func.jacrev` of `tanh(W v + b)`, 256 -> 256"),
     "hessian64": ("ms", 1e3, "`func.hessian` of `sum(tanh(A v)**2)`, 64 inputs"),
     "gradgrad": ("ms", 1e3, "second derivative through a chain of `sin(1.01 y)`"),
+    "persample": ("ms", 1e3, "`vmap(grad(loss), in_dims=(None, 0, 0))`: per-sample "
+                  "gradients of a 784-128-10 MLP, batch 64"),
 }
 
 

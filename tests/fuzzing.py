@@ -74,6 +74,10 @@ DEVIATIONS = {
         "where PyTorch's hand-written double backward gives nan, or the reverse",
     "relu-negative-zero":
         "relu(-0.0) is 0.0 (NumPy's maximum, one pass); PyTorch keeps -0.0",
+    "vmap-empty-batch":
+        "vmap over a batch of size 0 runs the function once on the empty batch with the "
+        "sample's shape (r[0] of a (4,)-sample works); PyTorch checks some indices against "
+        "the empty batch dim and raises IndexError",
     "norm-at-zero":
         "the gradient of a norm at a zero vector (or of a p < 1 norm at a zero entry) is 0 "
         "to every order; PyTorch's second order is nan there",

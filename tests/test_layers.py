@@ -26,7 +26,9 @@ LAYERS = [
               "chainrule._grad_mode"]),
     ("backend", ["chainrule.backend._windows", "chainrule.backend._replay",
                  "chainrule.backend.array_api", "chainrule.backend.numpy_backend",
-                 "chainrule.backend.registry"]),
+                 "chainrule.backend.registry", "chainrule.backend.batched",
+                 "chainrule.backend.batched_namespace", "chainrule.backend.meta",
+                 "chainrule.backend._operators"]),
     ("tensor", ["chainrule._tensor", "chainrule._args", "chainrule.autograd.node",
                 "chainrule.autograd._saved", "chainrule.autograd._hooks",
                 "chainrule.autograd.forward_ad", "chainrule.autograd.anomaly_mode"]),
@@ -38,7 +40,8 @@ LAYERS = [
              "chainrule.linalg", "chainrule.random", "chainrule._compat",
              "chainrule.cuda", "chainrule._ufuncs", "chainrule._dlpack"]),
     ("front", ["chainrule.nn", "chainrule.nn.*", "chainrule.optim", "chainrule.optim.*",
-               "chainrule.func", "chainrule.viz", "chainrule.viz.*", "chainrule._cli",
+               "chainrule.func", "chainrule._vmap", "chainrule.viz", "chainrule.viz.*",
+               "chainrule._cli",
                "chainrule._cli.*", "chainrule.utils", "chainrule.utils.*",
                "chainrule.backends", "chainrule.jit", "chainrule.onnx",
                "chainrule.distributed", "chainrule.__main__"]),
@@ -48,6 +51,8 @@ ORDER = [name for name, _ in LAYERS]
 # Lazy (function-level) imports that reach a higher layer: (importer, imported module).
 # Each is a call back up the stack at run time, kept out of import time on purpose.
 LAZY_UP = {
+    # chainrule.vmap (torch.vmap) resolves on first use to the front layer's func.vmap
+    ("chainrule", "chainrule._vmap"),
     # ---- tensor & recording reach ops or autograd
     # Tensor builds tensors from data (torch.tensor's rules live in the API layer)
     ("chainrule._tensor", "chainrule._creation"),

@@ -53,10 +53,12 @@ _NAME_GAPS = {
         "convolution-conv1d convolution-conv1d_same_groups avg_pool2d-adaptive_global "
         "avg_pool2d-adaptive_even matmul-adaptive_avg_pool2d_uneven linalg_solve-right "
         "linalg_svd-matrix_nuc_dims linalg_svd-matrix_neg2"),
-    # not yet: PyTorch's split/chunk/unbind are multi-output nodes; ours are views
-    "split, chunk and unbind are one view each": (
-        "getitem-split getitem-split_sizes getitem-chunk getitem-chunk_fn getitem-unbind "
-        "getitem-unbind_to_0d"),
+    # PyTorch records vmap's physical ops (the output shows its last op); chainrule
+    # records the level's entry and exit as rows of their own (Note [vmap rows])
+    "vmap's rows": (
+        "add_batch_dim-rows add_batch_dim-in_dim1_shared remove_batch_dim-out_dim1 "
+        "remove_batch_dim-nested expand_batch-per_sample_grad "
+        "expand_batch-per_sample_grad_in_dim1"),
     # in-place and copy: PyTorch's AsStrided/Fill/Zero/ReshapeAlias nodes
     "in-place copies and reshape aliases": (
         "add-inplace_into_row copy-into_zeros copy-fill_tensor copy-zero "

@@ -141,6 +141,11 @@ def _grad_dtype(dt):
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
              grad_variables=None, inputs=None):
     """Accumulate vᵀJ into ``.grad`` of the leaves (or of ``inputs``) for each tensor."""
+    from ..backend.batched import LEVELS
+    if LEVELS:
+        raise RuntimeError("backward() called inside a functorch transform. This is not "
+                           "supported, please use functorch.grad or functorch.vjp instead "
+                           "or call backward() outside of functorch transforms.")
     tensors = _as_list(tensors)
     if grad_tensors is None:
         grad_tensors = grad_variables
@@ -223,6 +228,12 @@ def _captured_grads(inputs, targets, capture, allow_unused, materialize_grads, b
             if materialize_grads:
                 g = np.zeros(shape, dtype=_grad_dtype(t._data.dtype))
         if g is not None and not isinstance(g, T.Tensor):
+            if type(g) is not np.ndarray:  # another library's array (vmap's, Dask's ...)
+                if tuple(g.shape[len(batch):]) != tuple(t._data.shape):
+                    from ..backend.registry import backend_of
+                    g = backend_of(g).xp.broadcast_to(g, shape)
+                result.append(T.wrap(g))
+                continue
             if g.shape[len(batch):] != t._data.shape:
                 g = np.broadcast_to(g, shape)
             g = T.wrap(np.array(g, copy=True) if not g.flags.writeable or g.base is not None

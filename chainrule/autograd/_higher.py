@@ -13,6 +13,8 @@ import heapq
 
 import numpy as np
 
+from ..backend.array_api import np_dtype
+
 from .. import _tensor as T
 from .._dtype import grad_dtype
 from .._grad_mode import STATE
@@ -105,8 +107,14 @@ def rebuild_saved(node):
     n = len(node._next)
     out = []
     for p, v in enumerate(node._saved):
-        if type(v) is np.ndarray:
+        if type(v) is np.ndarray or (v is not None and not isinstance(v, T.Tensor)
+                                     and hasattr(v, "shape") and hasattr(v, "dtype")
+                                     and np_dtype(v.dtype).kind in "fc"):
+            # (a floating array of any library: NumPy, vmap's, Dask's ...; another
+            # library's indices stay raw, as the rules' keys)
             src = node._next[p] if p < n else node
+            if src is not None and src.op is not None and src.op.name == "expand_batch":
+                v = _as_expanded(v, src)
             t = T.wrap(v, src) if src is not None else T.wrap(v)
             out.append(t)
         else:
@@ -135,3 +143,19 @@ def _accumulate(node, g, hooked=False):
             g = g.expand(leaf._data.shape)
         leaf._grad = leaf._grad + g
     _hooks.accumulate_done(node, g)
+
+
+def _as_expanded(v, src):
+    """A shared input behind vmap's expand nodes, seen batched as their output is
+    (Note [unbatched inputs inside vmap] in ops/batching.py): the chain of expand nodes
+    from ``src`` down, applied innermost first."""
+    from ..backend.batched import expand_batch, levels_of
+    chain = []
+    while src is not None and src.op is not None and src.op.name == "expand_batch":
+        chain.append(src._params)
+        src = src._next[0]
+    have = {lv for lv, _ in levels_of(v)}
+    for level, size in reversed(chain):
+        if level not in have:
+            v = expand_batch(v, level, size)
+    return v

@@ -248,8 +248,8 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
                     if fresh and (gi is not g or (own and _passed_once(grads, g))):
                         owned.add(child)
                     _heappush(heap, (-child._seq, child))
-                elif child in owned and type(b) is _ndarray and b.shape == gi.shape \
-                        and b.dtype == gi.dtype and b.flags.writeable:
+                elif child in owned and type(b) is _ndarray and type(gi) is _ndarray \
+                        and b.shape == gi.shape and b.dtype == gi.dtype and b.flags.writeable:
                     b += gi  # the engine's own buffer: add in place (HIPS's mut_add)
                 else:
                     buffers[child] = b + gi

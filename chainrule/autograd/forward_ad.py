@@ -23,6 +23,7 @@ from .. import _tensor as T
 from .._dtype import from_numpy_dtype
 from .._grad_mode import STATE as _GRAD
 from ..backend.array_api import np_dtype
+from ..backend.registry import FOREIGN as _FOREIGN
 
 __all__ = ["dual_level", "make_dual", "unpack_dual", "enter_dual_level", "exit_dual_level",
            "UnpackedDualTensor"]
@@ -191,8 +192,8 @@ def make_dual(tensor, tangent, *, level=None):
     from ..ops.views import reshape
     dual = reshape(tensor, *want) if want else reshape(tensor, ())
     dt = tensor._data.dtype
-    if tangent._data.dtype != dt:
-        tangent = tangent.to(from_numpy_dtype(dt))
+    if np_dtype(tangent._data.dtype) != np_dtype(dt):
+        tangent = tangent.to(from_numpy_dtype(np_dtype(dt)))
     # level 0 keeps raw arrays unless reverse mode must see the tangent's graph
     if lv.index or tangent.requires_grad:
         set_tangent(dual, tangent, lv)
@@ -246,22 +247,34 @@ def move_tangents(dst, src) -> None:
                 like = get_tangent(base, lv)
             if like is None:
                 continue
-            tan = _zeros(lv, tuple(like.shape[:lv.nb]) + tuple(dst.shape), dst._data.dtype)
+            tan = _zeros(lv, tuple(like.shape[:lv.nb]) + tuple(dst.shape), dst._data.dtype,
+                         dst._data)
         if base is not None:
             steps = dst._view[1]
             old = get_tangent(base, lv)
             if old is None:
                 shape = tuple(tan.shape[:lv.nb]) + tuple(base.shape)
-                old = _zeros(lv, shape, base._data.dtype)
+                old = _zeros(lv, shape, base._data.dtype, base._data)
             xp = _namespace(lv, old, tan)
+            if not isinstance(old, T.Tensor) and not isinstance(tan, T.Tensor) and (
+                    type(old) is not np.ndarray or type(tan) is not np.ndarray):
+                from ..backend.registry import common_backend  # both on one library
+                be = common_backend([old, tan])
+                old, tan = (be.asarray(a) if type(a) is np.ndarray else a for a in (old, tan))
+                xp = be.xp.with_nb(lv.nb)
             if isinstance(old, T.Tensor) or isinstance(tan, T.Tensor):
                 old, tan = _as_tensor(old), _as_tensor(tan)  # Note [reverse over forward]
             set_tangent(base, xp.view_replace(old, steps, tan), lv)
         set_tangent(dst, tan, lv)  # after the base: Note [tangents of views]
 
 
-def _zeros(lv, shape, dtype):
-    z = np.zeros(shape, dtype)
+def _zeros(lv, shape, dtype, like=None):
+    """Zeros for a tangent, on the library of the array ``like``."""
+    if like is not None and type(like) is not np.ndarray:
+        from ..backend.registry import backend_of
+        z = backend_of(like).asarray(np.zeros(shape, np_dtype(dtype)))
+    else:
+        z = np.zeros(shape, np_dtype(dtype))
     return z if lv.index == 0 else T.wrap(z)
 
 
@@ -270,6 +283,11 @@ def _namespace(lv, *tangents):
     recorded Tensor), Tensors for nested levels."""
     if lv.index == 0 and not any(isinstance(t, T.Tensor) for t in tangents):
         from ..backend.numpy_backend import RAW
+        if _FOREIGN[0] and any(type(t) is not np.ndarray and hasattr(t, "shape")
+                               for t in tangents):
+            from ..backend.registry import common_backend
+            return common_backend([t for t in tangents if hasattr(t, "shape")]).xp.with_nb(
+                lv.nb)
         return RAW.with_nb(lv.nb)
     from ..backend.tensor_backend import TensorNamespace
     return TensorNamespace.get(lv.nb)
@@ -305,6 +323,14 @@ def _jvp(op, lv, ts, inputs, datas, out, params):
         from ..backend.numpy_backend import RAW
         xp = RAW.with_nb(lv.nb)
         primals = datas
+        if _FOREIGN[0] and any(type(d) is not np.ndarray and hasattr(d, "shape")
+                               for d in datas):
+            # another library (vmap's, Dask's ...): its rules, and the tangents on it
+            from ..backend.registry import NUMPY, common_backend
+            be = common_backend([d for d in (*datas, *ts) if hasattr(d, "shape")])
+            if be is not NUMPY:
+                xp = be.xp.with_nb(lv.nb)
+                ts = [be.asarray(t) if type(t) is np.ndarray else t for t in ts]
         result = out._data
     else:
         from ..backend.tensor_backend import TensorNamespace
@@ -313,6 +339,11 @@ def _jvp(op, lv, ts, inputs, datas, out, params):
         # get their raw arrays, as in a first-level run
         primals = [x if isinstance(x, T.Tensor) and np_dtype(x._data.dtype).kind == "f" else d
                    for x, d in zip(inputs, datas)]
+        # a floating constant of another library joins the Tensor arithmetic as a Tensor
+        # (NumPy's defers to Tensor by itself; array-api-strict's refuses a Tensor)
+        primals = [T.wrap(d) if type(d) is not np.ndarray and not isinstance(d, T.Tensor)
+                   and hasattr(d, "dtype") and np_dtype(d.dtype).kind == "f" else d
+                   for d in primals]
         result = out
         ts = [t if t is None or isinstance(t, T.Tensor) else T.wrap(t) for t in ts]
     saved_limit = STATE.limit
@@ -322,17 +353,18 @@ def _jvp(op, lv, ts, inputs, datas, out, params):
         tan = rule(xp, tuple(ts), *primals, result, *params)
     finally:
         STATE.limit = saved_limit
-    dt = out._data.dtype
+    dt = np_dtype(out._data.dtype)
     if tan is None or dt.kind != "f":
         return None  # only floating outputs carry tangents (x.long() has none)
     if isinstance(tan, T.Tensor):
         if lv.index == 0 and not tan.requires_grad:
             tan = tan._data  # Note [reverse over forward]: nothing recorded, back to raw
     else:
-        tan = np.asarray(tan)
+        if isinstance(tan, (np.ndarray, np.generic)):
+            tan = np.asarray(tan)
         if lv.index:
             tan = T.wrap(tan)
-    if (tan._data if isinstance(tan, T.Tensor) else tan).dtype != dt:
+    if np_dtype((tan._data if isinstance(tan, T.Tensor) else tan).dtype) != dt:
         tan = _namespace(lv, tan).astype(tan, dt)
     return tan
 
@@ -470,7 +502,17 @@ def _elementwise_jvp(partials):
                 # leading tangent batch dims must not meet the broadcast input's dims
                 pad = (1,) * (out.ndim - primals[i].ndim)
                 t = xp.reshape(t, pad + tuple(primals[i].shape))
-            term = t * partials[i](xp, *primals, out)
+            p = partials[i](xp, *primals, out)
+            if hasattr(p, "dtype") and np_dtype(p.dtype) == np.bool_:
+                # a mask (relu, clamp): as the tangent's dtype (bool * float is refused
+                # by array-api-strict)
+                p = xp.astype(p, np_dtype(t.dtype)) if not isinstance(p, T.Tensor) \
+                    else p.to(t.dtype)
+            if type(t) is not type(p) and not isinstance(t, T.Tensor) and \
+                    not isinstance(p, T.Tensor) and hasattr(p, "shape"):
+                term = xp.multiply(t, p)  # two libraries' arrays: the namespace mixes them
+            else:
+                term = t * p
             total = term if total is None else total + term
         if total is not None and tuple(total.shape[xp.nb:]) != tuple(out.shape):
             # the only tangent came from an input broadcast against a larger one, and its

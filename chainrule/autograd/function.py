@@ -39,6 +39,7 @@ import functools
 import inspect
 import warnings
 import weakref
+from collections import namedtuple
 from types import SimpleNamespace
 
 import numpy as np
@@ -46,6 +47,8 @@ import numpy as np
 from .. import _tensor as T
 from .._grad_mode import STATE, InferenceVC, is_grad_enabled, no_grad
 from ..backend.array_api import np_dtype
+from ..backend.batched import LEVELS as _VMAP_LEVELS
+from ..backend.batched import BatchedArray
 from . import _saved
 from ._function_node import ONCE_MSG, DelayedError, FunctionNode, _InputFirst, _OutputSlot
 from ._hooks import per_element
@@ -175,7 +178,9 @@ class Function:
     """
 
     supports_batched_grads = False
-    generate_vmap_rule = False  # accepted for PyTorch compatibility; see the flag above
+    # under vmap: True runs forward/backward on the batched tensors (every op batches
+    # itself); otherwise a ``vmap`` staticmethod must say how, as in PyTorch
+    generate_vmap_rule = False
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -207,6 +212,14 @@ class Function:
     vjp = backward
 
     @staticmethod
+    def vmap(info, in_dims, *args):
+        """``(output, out_dims)`` of the function on inputs whose batch sits at
+        ``in_dims`` (None: not batched); ``info.batch_size``, ``info.randomness``."""
+        raise NotImplementedError("To use autograd.Function with vmap, you must either "
+                                  "override the vmap staticmethod or set "
+                                  "generate_vmap_rule=True.")
+
+    @staticmethod
     def jvp(ctx, *grad_inputs):
         raise NotImplementedError("You must implement the jvp function for custom "
                                   "autograd.Function to use it with forward mode AD.")
@@ -223,6 +236,11 @@ class Function:
         if cls is Function:
             raise NotImplementedError("You must implement the forward function for custom "
                                       "autograd.Function.")
+        if _VMAP_LEVELS and any(isinstance(a, T.Tensor) and type(a._data) is BatchedArray
+                                for a in args):
+            if not _PLAIN_ONCE[0]:
+                return _apply_under_vmap(cls, args, kwargs)
+            _PLAIN_ONCE[0] = False
         if cls._new_style:
             if cls._signature is None:
                 cls._signature = inspect.signature(cls.forward)
@@ -248,6 +266,53 @@ class Function:
         if fw.on:
             _push_tangents(ctx, args, result)
         return result
+
+
+VmapInfo = namedtuple("VmapInfo", ["batch_size", "randomness"])
+
+
+def _apply_under_vmap(cls, args, kwargs):
+    """``cls.apply`` on batched tensors, by PyTorch's rules: a ``vmap`` staticmethod gets
+    the inputs with their batch dim showing (at 0) and says where the outputs' batch is;
+    ``generate_vmap_rule=True`` runs forward and backward on the batched tensors."""
+    if not cls._new_style:
+        raise RuntimeError("In order to use an autograd.Function with functorch transforms "
+                           "(vmap, grad, jvp, jacrev, ...), it must override the "
+                           "setup_context staticmethod. For more details, please see "
+                           "https://pytorch.org/docs/main/notes/extending.func.html")
+    if cls.generate_vmap_rule:  # the ordinary path, on the batched data
+        _PLAIN_ONCE[0] = True
+        return cls.apply(*args, **kwargs)
+    if cls.vmap is Function.vmap:
+        raise RuntimeError(f"You tried to vmap over {cls.__name__}, but it does not have vmap "
+                           f"support. Please override and implement the vmap staticmethod or "
+                           f"set generate_vmap_rule=True. For more details, please see "
+                           f"https://pytorch.org/docs/main/notes/extending.func.html")
+    from ..ops.batching import add_batch_dim, remove_batch_dim
+    level, size, randomness = _VMAP_LEVELS[-1]
+    shown, in_dims = [], []
+    for a in args:
+        if isinstance(a, T.Tensor) and type(a._data) is BatchedArray and \
+                a._data.level == level:
+            shown.append(remove_batch_dim(a, level, 0, size))
+            in_dims.append(0)
+        else:
+            shown.append(a)
+            in_dims.append(None)
+    out, out_dims = cls.vmap(VmapInfo(size, randomness), tuple(in_dims), *shown, **kwargs)
+    single = not isinstance(out, tuple)
+    outs = (out,) if single else out
+    dims = (out_dims,) * len(outs) if not isinstance(out_dims, tuple) else out_dims
+    if len(dims) != len(outs):
+        raise RuntimeError(f"{cls.__name__}.vmap returned {len(outs)} outputs but "
+                           f"{len(dims)} out_dims")
+    res = tuple(o if d is None or not isinstance(o, T.Tensor) else
+                add_batch_dim(o, level, d % max(o.dim(), 1), size) for o, d in zip(outs, dims))
+    return res[0] if single else res
+
+
+# set by _apply_under_vmap just before it calls apply again for generate_vmap_rule
+_PLAIN_ONCE = [False]
 
 
 def _new_ctx(cls, args) -> BackwardCFunction:

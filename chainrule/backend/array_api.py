@@ -818,7 +818,11 @@ class ArrayApiNamespace:
         return self._matrix_call("qr", (a,), shapes, mode=mode)
 
     def all_nonzero(self, x) -> bool:
-        return bool(self.m.all(x if x.dtype == self.m.bool else x != 0))
+        """An argument check over all the values (every sample's, under vmap)."""
+        from .batched import physical
+        x = physical(x)
+        m = self.m if not isinstance(x, np.ndarray) else np
+        return bool(m.all(x if x.dtype == m.bool else x != 0))
 
     def to_device(self, g, dev):
         from .._tensor import to_device

@@ -14,6 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from .array_api import ArrayApiNamespace, BackendError, np_dtype
+from .batched import MODULE as BATCHED_MODULE
+from .batched import BatchedArray
+from .meta import META, MetaArray
 from .numpy_backend import RAW
 
 
@@ -21,13 +24,16 @@ class Backend:
     """One array library."""
 
     def __init__(self, name, xp, *, device_type="cpu", lazy=False, shares_memory=True,
-                 module=None):
+                 module=None, rank=None):
         self.name = name
         self.xp = xp  # the raw rule namespace (nb = 0)
         self.device_type = device_type
         self.lazy = lazy
         self.shares_memory = shares_memory
         self.module = module if module is not None else np
+        # which backend an op mixing this one with another of the same device runs on:
+        # the higher rank (Dask over NumPy, vmap's batched arrays over both)
+        self.rank = rank if rank is not None else (1 if lazy else 0)
 
     def __repr__(self) -> str:
         return f"<backend {self.name} on {self.device_type}>"
@@ -49,6 +55,10 @@ class Backend:
             return np.asarray(a.compute())
         if self.name == "cupy":
             return self.module.asnumpy(a)
+        if type(a) is BatchedArray:
+            a.item()  # PyTorch's vmap error: one sample's values cannot be read
+        if type(a) is MetaArray:
+            a.tolist()  # no data: PyTorch's error
         try:
             return np.asarray(a)
         except Exception:  # array-api-strict refuses __array__: go through DLPack
@@ -83,6 +93,10 @@ def _discover(a) -> Backend:
         return dask_backend()
     if mod == "cupy":
         return cupy_backend()
+    if type(a) is BatchedArray:
+        return batched_backend()
+    if type(a) is MetaArray:
+        return meta_backend()
     try:
         import array_api_compat
         ns = array_api_compat.array_namespace(a)
@@ -111,6 +125,29 @@ def dask_backend() -> Backend:
         b = _SINGLETONS["dask"] = Backend("dask", ArrayApiNamespace(compat, "dask", lib=da),
                                           lazy=True, shares_memory=False, module=da)
         _BY_TYPE[da.Array] = b
+    return b
+
+
+def batched_backend() -> Backend:
+    """vmap's arrays (Note [vmap as an array library] in batched.py)."""
+    b = _SINGLETONS.get("vmap")
+    if b is None:
+        from .batched_namespace import BatchedNamespace
+        b = _SINGLETONS["vmap"] = Backend(
+            "vmap", BatchedNamespace(),
+            shares_memory=False, module=BATCHED_MODULE, rank=10)
+        _BY_TYPE[BatchedArray] = b
+    return b
+
+
+def meta_backend() -> Backend:
+    """The ``meta`` device: shapes and dtypes without data (``meta.py``)."""
+    b = _SINGLETONS.get("meta")
+    if b is None:
+        b = _SINGLETONS["meta"] = Backend("meta", ArrayApiNamespace(META, "meta", lib=META),
+                                          device_type="meta", shares_memory=False,
+                                          module=META)
+        _BY_TYPE[MetaArray] = b
     return b
 
 
@@ -159,7 +196,7 @@ def common_backend(arrays, opname="op"):
             continue
         if b.device_type != found.device_type:
             raise RuntimeError(_device_mismatch(opname, found, b))
-        if b.lazy and not found.lazy:
+        if b.rank > found.rank:
             found = b
     if found.device_type != "cpu":
         for a in arrays:
@@ -169,7 +206,7 @@ def common_backend(arrays, opname="op"):
 
 
 def _device_mismatch(opname, a, b):
-    names = {"cuda": "cuda:0", "cpu": "cpu"}
+    names = {"cuda": "cuda:0", "cpu": "cpu", "meta": "meta"}
     return (f"Expected all tensors to be on the same device, but found at least two "
             f"devices, {names[a.device_type]} and {names[b.device_type]}! ({opname}: move "
             f"them to one device with .to(device) first)")

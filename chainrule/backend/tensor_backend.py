@@ -66,7 +66,7 @@ class TensorNamespace:
         from .._tensor import Tensor, wrap
         if isinstance(c, Tensor):
             return c
-        return wrap(np.asarray(c))
+        return wrap(c if hasattr(c, "shape") and type(c) is not np.ndarray else np.asarray(c))
 
     def astype(self, x, dtype):
         from .._dtype import to_dtype
@@ -79,6 +79,8 @@ class TensorNamespace:
     def asarray(a, dtype=None):
         """A constant (host data) as a Tensor that requires no grad."""
         from .._tensor import wrap
+        if hasattr(a, "shape") and not isinstance(a, (np.ndarray, np.generic)):
+            return wrap(a)  # another library's array (vmap's per-sample constants)
         return wrap(np.asarray(a, dtype))
 
     def diagonal_view(self, g, offset, a1, a2):
@@ -137,7 +139,12 @@ class TensorNamespace:
 
     def zeros(self, g, shape):
         from .._tensor import wrap
-        return wrap(np.zeros(tuple(g.shape[:self.nb]) + tuple(shape), dtype=g._data.dtype))
+        d = g._data
+        if type(d) is not np.ndarray:  # another library's: zeros there
+            from .registry import backend_of
+            return wrap(backend_of(d).xp.zeros(d, tuple(shape)) if not self.nb else
+                        backend_of(d).xp.with_nb(self.nb).zeros(d, tuple(shape)))
+        return wrap(np.zeros(tuple(g.shape[:self.nb]) + tuple(shape), dtype=d.dtype))
 
     # reductions ----------------------------------------------------------------------------
     def sum(self, x, axis=None, keepdims=False):
@@ -279,7 +286,11 @@ class TensorNamespace:
 
     @staticmethod
     def all_nonzero(x) -> bool:
-        return bool(np.all(_raw(x) != 0))
+        from .registry import backend_of
+        raw = _raw(x)
+        if type(raw) is np.ndarray:
+            return bool(np.all(raw != 0))
+        return backend_of(raw).xp.all_nonzero(raw)  # (vmap's: every sample's values)
 
     def narrow(self, x, axis, start, length):
         return self._V.narrow(x, axis % x.ndim, start, length)

@@ -552,6 +552,10 @@ def _index_range(idx):
         return None, None
     if type(idx) is np.ndarray:
         return idx.min(), idx.max()
+    from ..backend.batched import physical
+    idx = physical(idx)  # under vmap: every sample's indices
+    if type(idx) is np.ndarray:
+        return idx.min(), idx.max()
     m = backend_of(idx).xp.m
     return int(m.min(idx)), int(m.max(idx))
 

@@ -177,6 +177,25 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     return _fill(tensor, (gain * q).reshape(tuple(tensor.shape)))
 
 
+def _skip_meta(fn):
+    """Initializing a tensor of the meta device does nothing (it has no values, and no
+    random numbers are drawn), as in PyTorch."""
+    import functools
+
+    @functools.wraps(fn)
+    def init(tensor, *args, **kwargs):
+        if isinstance(tensor, Tensor) and type(tensor._data).__name__ == "MetaArray":
+            return tensor
+        return fn(tensor, *args, **kwargs)
+    return init
+
+
+for _n in ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
+           "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+           "orthogonal_"):
+    globals()[_n] = _skip_meta(globals()[_n])
+del _n
+
 # PyTorch's deprecated non-underscore aliases
 uniform = uniform_
 normal = normal_

@@ -15,6 +15,8 @@ import numpy as np
 
 from .._dtype import float_default, result_type
 from .._grad_mode import STATE
+from ..autograd.forward_ad import STATE as _FW
+from ..autograd.forward_ad import push as _fw_push
 from .._tensor import Tensor, refresh_view, wrap
 from ..backend.array_api import np_dtype
 from ..backend.registry import NUMPY, backend_of, common_backend
@@ -92,8 +94,11 @@ def apply_any(op, inputs, params=(), *, promote=None):
             node._params = shapes if any(s != tuple(out.shape) for s in shapes) else ()
         t = wrap(out, node)
         _out_checks(node, t)
-        return t
-    return wrap(out)
+    else:
+        t = wrap(out)
+    if _FW.on:  # forward-mode tangents, as the NumPy paths push them
+        _fw_push(op, tuple(inputs), datas, t, params)
+    return t
 
 
 def _cast(be, d, want, rt):

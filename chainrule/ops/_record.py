@@ -18,6 +18,7 @@ from ..autograd.node import FIRST_ONLY as _FIRST_ONLY
 from ..autograd.node import creation_site, next_seq
 from ..backend.array_api import np_dtype
 from ..backend.numpy_backend import FP_ERRORS, WFILTER, pin_filter, quiet_call, wmod
+from ..backend.batched import BatchedArray, inplace_error, level_of, levels_of
 from ..backend.registry import backend_of
 from ._copyslices import CopySlices
 from ._errors import (
@@ -55,6 +56,8 @@ def _record(op, out, inputs, params, datas=None):
             nodes.append(None)
             needs.append(False)
     needs = tuple(needs)
+    if type(out) is BatchedArray and not op.batching:
+        _expand_unbatched(nodes, inputs, datas, out)
     plan = op.save_plan(needs)
     if plan:
         n = len(inputs)
@@ -78,6 +81,30 @@ def _record(op, out, inputs, params, datas=None):
     if SAVE_HOOK is not None:
         SAVE_HOOK(node, inputs, None)
     return node
+
+
+def _expand_unbatched(nodes, inputs, datas, out):
+    """Note [unbatched inputs inside vmap] (ops/batching.py): an input that requires grad
+    and is not batched at some level of ``out`` reaches the node through ``expand_batch``
+    nodes (one per missing level, innermost first), which sum the per-sample cotangents
+    over those batches."""
+    from .batching import EXPAND_BATCH
+    out_levels = None
+    for i, x in enumerate(inputs):
+        if nodes[i] is not None or (isinstance(x, Tensor) and x._rg):
+            d = x._data if datas is None else datas[i]
+            if level_of(d) >= out.level and type(d) is BatchedArray and \
+                    len(levels_of(d)) == len(levels_of(out)):
+                continue
+            if out_levels is None:
+                out_levels = levels_of(out)
+            have = {lv for lv, _ in levels_of(d)}
+            node = nodes[i]
+            for lv, size in reversed(out_levels):
+                if lv not in have:
+                    node = EXPAND_BATCH.node_cls((node,), (), (), (lv, size), (True,),
+                                                 creation_site())
+            nodes[i] = node
 
 
 def _out_checks(node, t):
@@ -479,9 +506,11 @@ def _inplace_rewire(op, self, res, node, out):
 # memory (CuPy) are written in place, as NumPy.
 def _inplace_foreign(op, self, res, node):
     data = self._data
+    out = res._data
+    if level_of(out) > level_of(data):  # a batched value into an unbatched tensor
+        raise inplace_error()
     be = backend_of(data)
     xp = be.xp
-    out = res._data
     if type(out) is _ndarray:  # (a row not yet on xp computed on the host)
         out = be.asarray(out)
     src, dst = np_dtype(out.dtype), np_dtype(data.dtype)

@@ -51,6 +51,7 @@ class Op:
     max_params = 1 << 30
     legacy = False  # a forward written before Note [forwards on xp]
     twins = ()  # copies of this row recording under other node names (views._renamed)
+    batching = False  # vmap's own rows (ops/batching.py): take unbatched inputs as they are
 
     def __init__(self, name, forward, vjps=None, *, node=None, nin=1, reads=None,
                  kind="rule", partials=None, formula=None, differentiable=True,

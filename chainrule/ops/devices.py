@@ -7,6 +7,7 @@ on the GPU gives CPU parameters a CPU ``.grad`` (PyTorch's ``ToCopyBackward0``).
 from __future__ import annotations
 
 from .._tensor import check_device, device_of, to_device
+from ._dispatch_any import apply_any
 from ._core import Op, unary
 
 
@@ -27,4 +28,5 @@ def move(x, dev):
     d = check_device(dev)
     if d is None or d == src or (d.type == src.type and d.index is None):
         return x
-    return unary(TO_DEVICE, x, str(d), str(src))
+    # (the general dispatch: the NumPy hot path expects a NumPy result)
+    return apply_any(TO_DEVICE, (x,), (str(d), str(src)))

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import _args
 from .._tensor import Tensor, wrap
+from ..backend.batched import BatchedArray, physical, rewrap
 from ._core import Op, inplace, nary
 from .shape import _along, _check_tensor, _grad_as, _no_grad, _np_dt, _shape
 from .views import _dim, expand, reshape
@@ -26,7 +27,24 @@ def _index_arg(op, index) -> np.ndarray:
     if _np_dt(index).kind not in "iu":
         raise RuntimeError(f"{op}(): Expected dtype int32 or int64 for index, got "
                            f"{index.dtype}")
+    d = index._data
+    if type(d) is BatchedArray:
+        return _extremes(d)
     return index._host()  # (bounds are checked on the host)
+
+
+def _extremes(d):
+    """For the checks of a per-sample index under vmap: one sample's shape holding, at
+    each position, the smallest value over the batch where some sample is negative and
+    the largest elsewhere (so a bounds check sees every sample's offender)."""
+    from ..backend.registry import backend_of
+    p = physical(d)
+    p = np.asarray(backend_of(p).to_numpy(p))
+    if p.size == 0:
+        return np.zeros(tuple(d.shape), p.dtype)
+    p = p.reshape((-1,) + tuple(d.shape))
+    lo, hi = p.min(0), p.max(0)
+    return np.where(lo < 0, lo, hi)
 
 
 def _check_bounds(op, idx, n, d, exc=RuntimeError):
@@ -519,6 +537,8 @@ def _index_vector(op, index, dtypes, exc=IndexError):
         want = "/".join(np.dtype(d).name for d in dtypes)
         raise exc(f"{op}(): Expected dtype {want} for index but got: {_tname(index)}. Fix: "
                   f"index.long().")
+    if type(index._data) is BatchedArray:  # per-sample indices (vmap): for the checks
+        return _extremes(index._data).reshape(-1)
     return index._host().reshape(-1)
 
 
@@ -729,6 +749,10 @@ def _sr_identity(reduce, dt):
 
 
 def _sr_divisor(xp, counts, include_self, dt):
+    if type(counts) is not np.ndarray:  # per-sample counts (vmap): on their library
+        from ..backend.registry import backend_of
+        ns = backend_of(counts).xp
+        return xp.asarray(ns.astype(ns.maximum(counts + int(include_self), 1), dt))
     return xp.asarray(np.maximum(counts + int(include_self), 1).astype(dt))
 
 
@@ -762,7 +786,8 @@ def _unbatched(xp):
 def _sr_apply(xp0, a, idx, s, axis, reduce, include_self, counts):
     """The forward on saved primals: on recorded tensors (higher order) the row itself."""
     if isinstance(a, Tensor):
-        return nary(SCATTER_REDUCE, (a, wrap(np.asarray(idx)), s),
+        idx_t = wrap(idx if type(idx) is BatchedArray else np.asarray(idx))
+        return nary(SCATTER_REDUCE, (a, idx_t, s),
                     (axis, reduce, include_self, tuple(s.shape), counts))
     return _scatter_reduce_forward(xp0, a, idx, s, axis, reduce, include_self, (), counts)
 
@@ -879,17 +904,32 @@ def _scatter_reduce(self, dim, index, src, reduce, include_self, in_place):
         res = _scatter_reduce(as1[0], d0, as1[1], as1[2], reduce, include_self, in_place)
         return self if in_place else reshape(res, self._data.shape)
     axis = _scatter_args(name, self, dim, index, src)
-    idx = index._host()
-    shape = self._data.shape
-    counts = np.zeros(shape, np.int64)
-    if idx.size:
-        grid = list(np.ix_(*[np.arange(n) for n in idx.shape]))
-        grid[d0] = idx
-        np.add.at(counts, tuple(grid), 1)
+    counts = _scatter_counts(index, self._data.shape, d0)
     params = (axis, reduce, bool(include_self), src._data.shape, counts)
     if in_place:
         return inplace(SCATTER_REDUCE, self, index, src, params=params)
     return nary(SCATTER_REDUCE, (self, index, src), params)
+
+
+def _scatter_counts(index, shape, d0):
+    """How many entries of ``index`` land on each position of ``shape`` along ``d0``
+    (under vmap, each sample's counts: the batch dims lead every array)."""
+    d = index._data
+    lead = ()
+    if type(d) is BatchedArray:
+        from ..backend.registry import backend_of
+        p = physical(d)
+        idx = np.asarray(backend_of(p).to_numpy(p))
+        lead = idx.shape[:idx.ndim - d.ndim]
+    else:
+        idx = index._host()
+    full = lead + tuple(shape)
+    counts = np.zeros(full, np.int64)
+    if idx.size:
+        grid = list(np.ix_(*[np.arange(n) for n in idx.shape]))
+        grid[len(lead) + d0] = idx
+        np.add.at(counts, tuple(grid), 1)
+    return rewrap(d, counts) if lead else counts
 
 
 def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *,

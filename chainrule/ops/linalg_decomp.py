@@ -87,24 +87,8 @@ def pack(parts, shapes) -> Tensor:
     return cat(flat, -1)
 
 
-def _output_row(op, name):
-    """``op`` (a view row) recording a node that stands for one output of a packed
-    decomposition: its ``grad_fn`` is the decomposition's node (``Node._gather``, as
-    for a multi-output custom Function), so ``U.grad_fn`` is LinalgSvdBackward0."""
-    from ..autograd.node import Node
-    from ._record import _make_unary
-    twin = copy.copy(op)
-    twin.node_cls = type(name, (Node,), {
-        "__slots__": ("_of",), "op": twin, "__module__": "chainrule.autograd",
-        "_gather": property(lambda n: getattr(n, "_of", None))})
-    twin.apply1 = _make_unary(twin)
-    op.twins = (*op.twins, twin)
-    twin.twins = ()
-    return twin
-
-
-_SLICE_OUT = _output_row(_views.GETITEM, "SliceBackward0")
-_VIEW_OUT = _output_row(_views.RESHAPE, "ViewBackward0")
+_SLICE_OUT = _views.output_row(_views.GETITEM, "SliceBackward0")
+_VIEW_OUT = _views.output_row(_views.RESHAPE, "ViewBackward0")
 
 
 def unpack(p: Tensor, shapes) -> list:

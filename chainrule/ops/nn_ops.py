@@ -360,7 +360,7 @@ def _hardtanh_forward(xp, x, lo, hi):
 HARDTANH = Op("hardtanh", _hardtanh_forward,
               (lambda xp, g, x, out, lo, hi: xp.where((x > lo) & (x < hi), g, 0),),
               reads=((0,),), node="HardtanhBackward0",
-              jvp=lambda xp, ts, x, out, lo, hi: ts[0] * ((x > lo) & (x < hi)),
+              jvp=lambda xp, ts, x, out, lo, hi: xp.where((x > lo) & (x < hi), ts[0], 0),
               formula="d hardtanh(x) = 1 inside the open interval (lo, hi), 0 elsewhere")
 
 

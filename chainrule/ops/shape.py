@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import _args
 from .._dtype import result_type
+from ..backend.batched import BatchedArray, physical, rewrap
 from .._tensor import Tensor, wrap
 from ..backend.array_api import np_dtype
 from ._core import Op, nary, unary
@@ -366,6 +367,8 @@ def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None
         input, dim = reshape(input, (-1,)), 0
     shape = input._data.shape
     d = _dim(dim, len(shape), "repeat_interleave")
+    if isinstance(repeats, Tensor) and type(repeats._data) is BatchedArray:
+        return _repeat_per_sample(input, repeats._data, d)
     if isinstance(repeats, Tensor) and repeats._data.size != 1:
         counts = repeats._host().reshape(-1)
         if counts.size != shape[d]:
@@ -381,6 +384,30 @@ def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None
         raise RuntimeError("repeat_interleave: repeats can not be negative")
     wide = expand(unsqueeze(input, d + 1), *(shape[:d + 1] + (r,) + shape[d + 1:]))
     return reshape(wide, shape[:d] + (shape[d] * r,) + shape[d + 1:])
+
+
+def _repeat_per_sample(input, counts, d):
+    """repeat_interleave with per-sample repeats (vmap): one index_select with per-sample
+    positions, which exist only when every sample gets the same length (PyTorch's
+    vmap runs these samples one by one and has the same limit)."""
+    from ..backend.registry import backend_of
+    from .indexing import index_select
+    p = physical(counts)
+    host = np.asarray(backend_of(p).to_numpy(p))
+    n = input._data.shape[d]
+    rows = host.reshape(-1, host.shape[-1] if host.ndim and counts.ndim else 1)
+    if rows.shape[-1] not in (1, n) or (rows < 0).any():
+        raise RuntimeError(f"repeat_interleave: repeats must be non-negative and have the "
+                           f"same size as input along dim ({n}), got {counts.ndim}-d repeats")
+    rows = np.broadcast_to(rows, (rows.shape[0], n))
+    totals = rows.sum(-1)
+    if (totals != totals[0]).any():
+        raise RuntimeError("vmap: We do not support batching operators that can output "
+                           "dynamic shape. Attempted to vmap over aten::repeat_interleave "
+                           "(the samples' repeats give different lengths)")
+    pos = np.stack([np.repeat(np.arange(n), r) for r in rows])
+    lead = host.shape[:host.ndim - counts.ndim]
+    return index_select(input, d, wrap(rewrap(counts, pos.reshape(lead + pos.shape[1:]))))
 
 
 # ---- pad -----------------------------------------------------------------------------------

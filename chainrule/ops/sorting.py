@@ -26,6 +26,7 @@ import numpy as np
 
 from .._tensor import Tensor, wrap
 from ..backend.array_api import np_dtype
+from ..backend.batched import BatchedArray, physical, rewrap
 from ..backend.registry import backend_of
 from ._core import Op, unary
 from .reductions import check_tensor, keep_dims, numpy_names, one_dim, reduce_dims
@@ -457,11 +458,15 @@ def kthvalue(input, k, dim=-1, keepdim=False):
     if axis is None:
         return _select(KTHVALUE, "kthvalue", input, None, None, bool(keepdim))
     # PyTorch's quickselect on the host (its tie order is what the indices must match)
-    m = np.moveaxis(backend_of(a).to_numpy(a), axis, -1)
+    # (under vmap every sample's rows at once: the batch dims lead, the axis is negative)
+    p = physical(a)
+    m = np.moveaxis(np.asarray(backend_of(p).to_numpy(p)), axis, -1)
     rows = m.reshape(-1, n)
     picked = np.array([_quick_select(list(r), int(k) - 1) for r in rows.tolist()], np.int64)
     idx = np.moveaxis(picked.reshape(m.shape[:-1] + (1,)), -1, axis)
-    if type(a) is not _ndarray:  # the indices live where the values do
+    if type(a) is BatchedArray:
+        idx = rewrap(a, np.ascontiguousarray(idx))
+    elif type(a) is not _ndarray:  # the indices live where the values do
         idx = backend_of(a).asarray(np.ascontiguousarray(idx))
     return _select(KTHVALUE, "kthvalue", input, idx, axis, bool(keepdim))
 

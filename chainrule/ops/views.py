@@ -19,6 +19,7 @@ from .. import _strides as _S
 from .._dtype import dtype as _DType
 from .._dtype import setitem_value
 from .._grad_mode import no_grad as _no_record
+from ..backend.batched import BatchedArray
 from .._tensor import Tensor
 from ..backend.array_api import np_dtype as _np_dtype
 from ._core import Op, inplace, nary, unary, view
@@ -54,6 +55,23 @@ def _renamed(op, node):
     twin.node_cls = node_class(twin, node)
     twin.apply1 = _make_unary(twin)  # (closures over their row)
     twin.apply2 = _make_binary(twin)
+    op.twins = (*op.twins, twin)
+    twin.twins = ()
+    return twin
+
+
+def output_row(op, name):
+    """``op`` (a view row) recording a node that stands for one output of a multi-output
+    node: its ``grad_fn`` is that node (``Node._gather``, as for a multi-output custom
+    Function), so ``U.grad_fn`` is LinalgSvdBackward0 and ``x.split(2)[0].grad_fn`` is
+    SplitBackward0 (Note [packed outputs] in linalg_decomp.py)."""
+    from ..autograd.node import Node
+    from ._record import _make_unary
+    twin = copy.copy(op)
+    twin.node_cls = type(name, (Node,), {
+        "__slots__": ("_of",), "op": twin, "__module__": "chainrule.autograd",
+        "_gather": property(lambda n: getattr(n, "_of", None))})
+    twin.apply1 = _make_unary(twin)
     op.twins = (*op.twins, twin)
     twin.twins = ()
     return twin
@@ -291,7 +309,11 @@ def _split_key(dims: tuple, key):
             conv.append(k)
         elif isinstance(k, Tensor):
             d = _key_data(k)
-            if d.ndim == 0 and d.dtype.kind in "iu" and d.dtype != np.uint8:
+            if type(d) is BatchedArray and d.ndim == 0:
+                # a per-sample integer (vmap): an index array of rank 0 in the key
+                specified += 1
+                conv.append(d)
+            elif d.ndim == 0 and d.dtype.kind in "iu" and d.dtype != np.uint8:
                 if d.dtype not in (np.int64, np.int32):
                     raise IndexError("tensors used as indices must be long, int, byte or "
                                      "bool tensors")
@@ -511,7 +533,12 @@ def _index_put_jvp(xp, ts, x, v, out, key, winners, v_shape):
     tx, tv = ts
     res = None if tx is None else xp.scatter_set(tx, key, 0)
     if tv is not None:
-        region = _broadcast_tangent(xp, tv, v_shape, out[key].shape)
+        # (the region's shape from the key alone: out may be another library's array)
+        if any(type(k) is BatchedArray for k in key):  # per-sample indices (vmap)
+            region_shape = tuple((xp.with_nb(-xp.nb) if xp.nb else xp).index(out, key).shape)
+        else:
+            region_shape = np.empty(tuple(x.shape), dtype=bool)[key].shape
+        region = _broadcast_tangent(xp, tv, v_shape, region_shape)
         put = xp.scatter(region, x.shape, key, False)
         res = put if res is None else res + put
     return res
@@ -523,6 +550,8 @@ INDEX_PUT = Op("index_put", _index_put_forward, (_index_put_dx, _index_put_dv), 
 
 
 def _winners(shape, key):
+    if any(type(k) is BatchedArray for k in key):
+        return _batched_winners(shape, key)
     pos = np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)[key].ravel()
     if pos.size == np.unique(pos).size:
         return None
@@ -592,6 +621,12 @@ def _key_data(k: Tensor):
     bounds, the shape of the result) happens on the host."""
     d = k._data
     if type(d) is _ndarray:
+        return d
+    if type(d) is BatchedArray:  # a per-sample index under vmap stays batched
+        if _kind(d) == "b":
+            raise RuntimeError("vmap: We do not support batching operators that can support "
+                               "dynamic shape. Attempting to batch over indexing with a "
+                               "boolean mask.")
         return d
     from ..backend.registry import backend_of
     be = backend_of(d)
@@ -1050,6 +1085,35 @@ def select(x: Tensor, dim: int, index: int) -> Tensor:
     return getitem(x, (slice(None),) * d + (int(index),))
 
 
+# Note [split outputs]: split, chunk and unbind are one multi-output node in PyTorch
+# (SplitBackward0, SplitWithSizesBackward0, UnbindBackward0).  Here that node is an
+# identity view row on x (its VJP passes g through), and each output is a slice or
+# select view of it whose grad_fn shows that node (``output_row``); the outputs are
+# views of x, so writes through them reach x and rewrite its history (CopySlices), which
+# PyTorch refuses ("a function that returns multiple views").
+SPLIT = _view_row("split", lambda xp, a: a, lambda xp, g, x, out: g, node="SplitBackward0",
+                  formula="d split(x) = the outputs' g assembled in place (identity)")
+SPLIT.geometry = lambda geo: geo
+SPLIT_WITH_SIZES = _renamed(SPLIT, "SplitWithSizesBackward0")
+UNBIND = _renamed(SPLIT, "UnbindBackward0")
+_SPLIT_SLICE = output_row(GETITEM, "SliceBackward0")
+_SPLIT_SELECT = output_row(GETITEM, "SelectBackward0")
+
+
+def _pieces(whole_op, piece_op, x, keys):
+    """Views of ``x`` at ``keys`` that show one ``whole_op`` node as their grad_fn."""
+    whole = view(whole_op, x)
+    node = whole._node if whole._rg else None
+    shape = tuple(whole._data.shape)
+    out = []
+    for key in keys:
+        piece = view(piece_op, whole, key, shape)
+        if node is not None and piece._rg:
+            piece._node._of = node
+        out.append(piece)
+    return tuple(out)
+
+
 def split(x: Tensor, split_size_or_sections, dim: int = 0):
     step = split_size_or_sections
     if isinstance(step, Tensor) and step._data.size == 1:
@@ -1073,11 +1137,11 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0):
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
                                f"(input tensor's size at dimension {d}), but got "
                                f"split_sizes={sizes}")
-    out, start = [], 0
+    keys, start = [], 0
     for s in sizes:
-        out.append(getitem(x, (slice(None),) * d + (slice(start, start + s),)))
+        keys.append((slice(None),) * d + (slice(start, start + s),))
         start += s
-    return tuple(out)
+    return _pieces(SPLIT if step is not None else SPLIT_WITH_SIZES, _SPLIT_SLICE, x, keys)
 
 
 def chunk(x: Tensor, chunks: int, dim: int = 0):
@@ -1096,7 +1160,8 @@ def chunk(x: Tensor, chunks: int, dim: int = 0):
 
 def unbind(x: Tensor, dim: int = 0):
     d = _dim(dim, x._data.ndim, "unbind")
-    return tuple(select(x, d, i) for i in range(x._data.shape[d]))
+    return _pieces(UNBIND, _SPLIT_SELECT, x,
+                   [(slice(None),) * d + (i,) for i in range(x._data.shape[d])])
 
 
 # ---- diagonal -------------------------------------------------------------------------------
@@ -1222,3 +1287,20 @@ __all__ = ["getitem", "setitem", "copy_", "reshape", "view_", "flatten", "unflat
            "squeeze", "unsqueeze", "permute", "transpose", "t", "movedim", "expand",
            "broadcast_to", "expand_as", "narrow", "select", "split", "chunk", "unbind",
            "diagonal", "clone", "contiguous", "to_dtype", "nary", "unfold", "view_dtype"]
+
+
+def _batched_winners(shape, key):
+    """``_winners`` for a key holding per-sample index arrays (vmap): each sample's last
+    writes, found on the host from all samples' indices at once."""
+    from ..backend.batched import _batch_of, _expand_key, batched_key, physical
+    key = _expand_key(tuple(key), len(shape))
+    lv = max(k.level for k in key if type(k) is BatchedArray)
+    size = _batch_of(key, lv)
+    pkey, order = batched_key(key, lv, size, True)
+    pkey = tuple(np.asarray(physical(k)) if type(k) is BatchedArray else k for k in pkey)
+    mask = _winners((size,) + tuple(shape), pkey)
+    if mask is None:
+        return None
+    if order is not None:
+        mask = mask.transpose(order)
+    return BatchedArray(np.ascontiguousarray(mask), lv)

@@ -110,10 +110,16 @@ def counting_forward(op):
             return original(*args, **kwargs)
         return forward
 
-    for r, original in zip(rows, originals):
+    # (rows run on another array library (vmap's) through xp_forward: counted too)
+    xp_originals = [r.xp_forward for r in rows]
+    for r, original, xp_original in zip(rows, originals, xp_originals):
         r.forward = counting(original)
+        r.xp_forward = counting(xp_original)
+        r._bound = {}
     try:
         yield calls
     finally:
-        for r, original in zip(rows, originals):
+        for r, original, xp_original in zip(rows, originals, xp_originals):
             r.forward = original
+            r.xp_forward = xp_original
+            r._bound = {}

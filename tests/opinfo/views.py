@@ -83,13 +83,13 @@ GETITEM_CASES = [
     Case("getitem", lambda lib, x: lib.narrow(x, 0, -2, 2), shapes=[(3, 4)],
          name="narrow_negative_start"),
     Case("getitem", lambda lib, x: x.select(1, -1), shapes=[(3, 4)], name="select"),
-    Case("getitem", lambda lib, x: x.split(2), shapes=[(5, 3)], name="split"),
-    Case("getitem", lambda lib, x: lib.split(x, [1, 3], dim=1), shapes=[(2, 4)],
+    Case("split", lambda lib, x: x.split(2), shapes=[(5, 3)], name="split"),
+    Case("split", lambda lib, x: lib.split(x, [1, 3], dim=1), shapes=[(2, 4)],
          name="split_sizes"),
-    Case("getitem", lambda lib, x: x.chunk(3, dim=1), shapes=[(2, 7)], name="chunk"),
-    Case("getitem", lambda lib, x: lib.chunk(x, 2), shapes=[(4,)], name="chunk_fn"),
-    Case("getitem", lambda lib, x: x.unbind(1), shapes=[(2, 3)], name="unbind"),
-    Case("getitem", lambda lib, x: lib.unbind(x), shapes=[(3,)], name="unbind_to_0d"),
+    Case("split", lambda lib, x: x.chunk(3, dim=1), shapes=[(2, 7)], name="chunk"),
+    Case("split", lambda lib, x: lib.chunk(x, 2), shapes=[(4,)], name="chunk_fn"),
+    Case("split", lambda lib, x: x.unbind(1), shapes=[(2, 3)], name="unbind"),
+    Case("split", lambda lib, x: lib.unbind(x), shapes=[(3,)], name="unbind_to_0d"),
 ]
 
 INDEX_CASES = [

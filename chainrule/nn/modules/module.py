@@ -447,6 +447,26 @@ class Module:
             return t
         return self._apply(convert)
 
+    def to_empty(self, *, device, recurse: bool = True) -> Module:
+        """Parameters and buffers as new uninitialized tensors on ``device``, same shapes
+        and dtypes (how a model built on the ``meta`` device gets memory); parameters
+        stay the same objects."""
+        from ..._creation import empty
+        _check_device(device)
+
+        def fresh(t):
+            return empty(tuple(t.shape), dtype=t.dtype, device=device)
+        if recurse:
+            return self._apply(fresh)
+        with _grad_mode.no_grad():
+            for param in self._parameters.values():
+                if param is not None:
+                    param.data = fresh(param)
+            for key, buf in self._buffers.items():
+                if buf is not None:
+                    self._buffers[key] = fresh(buf)
+        return self
+
     def double(self) -> Module:
         return self._apply(lambda t: t.double() if t.is_floating_point() else t)
 

@@ -6,14 +6,16 @@ as indexing each sample and stacking them, so the loader takes each batch with o
 fancy index per tensor instead: a batch costs a few microseconds instead of two Tensors
 per sample.  Tensors that require grad take the general path (stacking is recorded).
 
-Loading always runs in the calling process: ``num_workers``, ``pin_memory`` and the
-other multiprocessing options are accepted for compatibility and have no effect.
+Loading always runs in the calling process: ``num_workers`` and the other
+multiprocessing options are accepted for compatibility and have no effect;
+``pin_memory=True`` pins each batch when CuPy sees a GPU (PyTorch's warning otherwise).
 """
 
 from __future__ import annotations
 
 import collections.abc
 import copy
+import warnings
 
 import numpy as np
 
@@ -43,6 +45,20 @@ def _stack(batch) -> Tensor:
                                f"{list(shape)} at entry 0 and {list(t._data.shape)} at "
                                f"entry {i}")
     return wrap(np.stack([t._data for t in batch]))
+
+
+def _pinned(batch):
+    """A batch with every tensor in page-locked host memory (``Tensor.pin_memory``), so
+    ``.to("cuda", non_blocking=True)`` can overlap the copy."""
+    if isinstance(batch, Tensor):
+        return batch.pin_memory()
+    if isinstance(batch, dict):
+        return type(batch)((k, _pinned(v)) for k, v in batch.items())
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(_pinned(v) for v in batch))
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_pinned(v) for v in batch)
+    return batch
 
 
 def default_collate(batch):
@@ -132,7 +148,10 @@ class DataLoader:
     drop_last : bool, default False
         Drop the last, incomplete batch.
     generator : chainrule.Generator, optional
-    num_workers, pin_memory, timeout, worker_init_fn, prefetch_factor, persistent_workers
+    pin_memory : bool, default False
+        Batches' tensors in page-locked memory (CuPy), for ``.to("cuda", non_blocking=True)``;
+        without a GPU, PyTorch's warning and ordinary memory.
+    num_workers, timeout, worker_init_fn, prefetch_factor, persistent_workers
         Accepted for compatibility; loading runs in the main process.
     """
 
@@ -195,6 +214,18 @@ class DataLoader:
         return len(self.sampler)
 
     def __iter__(self):
+        it = self._iter_plain()
+        if not self.pin_memory:
+            return it
+        from ... import cuda
+        if not cuda.is_available():  # PyTorch's warning on a machine without a GPU
+            warnings.warn("'pin_memory' argument is set as true but no accelerator is found, "
+                          "then device pinned memory won't be used.", UserWarning,
+                          stacklevel=2)
+            return it
+        return (_pinned(batch) for batch in it)
+
+    def _iter_plain(self):
         if self._iterable:
             return self._iter_iterable()
         if self._auto_collation:
