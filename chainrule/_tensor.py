@@ -179,6 +179,8 @@ def to_device(arr, dev):
     if d.type == "meta":
         from .backend.meta import meta_like
         return arr if be.device_type == "meta" else meta_like(arr)
+    if be.device_type == "meta":
+        raise NotImplementedError("Cannot copy out of meta tensor; no data!")
     if d.type == "cpu":
         return arr if be.device_type == "cpu" else be.to_numpy(arr)
     cp = cupy_backend()
@@ -424,6 +426,7 @@ class Tensor:
         return self._host().reshape(()).item()
 
     def tolist(self):
+        _no_meta_values(self)
         return self._host().tolist()
 
     def _host(self) -> np.ndarray:
@@ -457,6 +460,7 @@ class Tensor:
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead. (np.asarray(t) converts through numpy(); the array would silently "
                 "leave the graph.)")
+        _no_meta_values(self)
         a = self._host()
         if dtype is not None:
             a = a.astype(dtype, copy=False)
@@ -526,6 +530,8 @@ class Tensor:
         return int(self._scalar())
 
     def _scalar(self):
+        if type(self._data).__name__ == "MetaArray":
+            raise RuntimeError("Tensor.item() cannot be called on meta tensors")
         if self._data.size != 1:
             raise ValueError(f"only one element tensors can be converted to Python scalars "
                              f"(this one has shape {list(self._data.shape)})")
@@ -672,3 +678,8 @@ def refresh_view(t: Tensor) -> None:
 def _default_dtype():
     from ._dtype import get_default_dtype
     return get_default_dtype()
+
+
+def _no_meta_values(t) -> None:
+    if type(t._data).__name__ == "MetaArray":
+        raise NotImplementedError("Cannot copy out of meta tensor; no data!")

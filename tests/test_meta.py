@@ -87,3 +87,26 @@ def test_ensembling_recipe_with_a_meta_base_model():
         outs.append(lib.vmap(fmodel, in_dims=(0, 0, None))(params, buffers, lib.tensor(x))
                     .detach().numpy())
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12)
+
+
+def _meta_outputs(lib, case):
+    from opinfo._harness import flat_outputs
+    args = [lib.tensor(a).to("meta") for a in case.arrays(0)]
+    return [(tuple(o.shape), str(o.dtype).split(".")[-1], str(o.device))
+            for o in flat_outputs(lib, case.fn(lib, *args))]
+
+
+def _op_cases():
+    from opinfo import ALL_CASES
+    return ALL_CASES
+
+
+@pytest.mark.parametrize("case", _op_cases(), ids=lambda c: c.id)
+def test_every_op_table_case_on_meta_gives_pytorchs_shapes(case):
+    """Every op-table case with its inputs on the meta device: where PyTorch's meta
+    kernels give a result, chainrule gives the same shapes, dtypes and device."""
+    try:
+        want = _meta_outputs(torch, case)
+    except Exception:  # noqa: BLE001 - PyTorch has no meta kernel, or the op reads values
+        return
+    assert _meta_outputs(cr, case) == want

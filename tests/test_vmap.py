@@ -223,3 +223,69 @@ def test_batched_indexing_fuzz():
         np.testing.assert_array_equal(got.v, want)
         checked += 1
     assert checked > 1000
+
+
+def _module(lib, name):
+    lib.manual_seed(0)
+    nn = lib.nn
+    return {"bn": lambda: nn.BatchNorm1d(4).eval(), "ln": lambda: nn.LayerNorm(4),
+            "mha": lambda: nn.MultiheadAttention(4, 2, batch_first=True),
+            "enc": lambda: nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True),
+            "conv1d": lambda: nn.Conv1d(4, 3, 2), "lstm": lambda: nn.LSTM(4, 5),
+            "gru": lambda: nn.GRU(4, 5, batch_first=True)}[name]().double()
+
+
+def _call(name, m, xb):
+    if name in ("lstm", "gru"):
+        return m(xb)[0]
+    if name == "mha":
+        return m(xb, xb, xb)[0]
+    if name in ("bn", "conv1d"):
+        return m(xb.transpose(1, 2))
+    return m(xb)
+
+
+@pytest.mark.parametrize("name", ["bn", "ln", "mha", "enc", "conv1d"])
+def test_modules_under_vmap_match_torch(name):
+    """nn modules inside vmap (a batch of batches), values and per-sample gradients of
+    their parameters, against torch.vmap with the same weights."""
+    xs = RNG.standard_normal((3, 2, 6, 4))
+    res = []
+    for lib in (cr, torch):
+        m = _module(lib, name)
+        if lib is cr:
+            weights = [p.detach().numpy().copy() for p in m.parameters()]
+        else:
+            with torch.no_grad():
+                for p, w in zip(m.parameters(), weights):
+                    p.copy_(torch.tensor(w))
+        params = {k: v.detach() for k, v in m.named_parameters()}
+        x = lib.tensor(xs)
+        out = lib.vmap(lambda xb: _call(name, m, xb))(x)
+        loss = lambda p, xb: _call(name, lambda *a: lib.func.functional_call(m, p, a),
+                                   xb).pow(2).sum() if name != "mha" else \
+            lib.func.functional_call(m, p, (xb, xb, xb))[0].pow(2).sum()
+        grads = lib.vmap(lib.func.grad(loss), in_dims=(None, 0))(params, x)
+        res.append((out.detach().numpy(), {k: g.detach().numpy() for k, g in grads.items()}))
+    np.testing.assert_allclose(res[0][0], res[1][0], rtol=1e-10, atol=1e-12)
+    for k in res[1][1]:
+        np.testing.assert_allclose(res[0][1][k], res[1][1][k], rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_recurrent_modules_under_vmap_equal_a_loop(name):
+    """LSTM/GRU inside vmap (torch.vmap has no batching rule for them): outputs and
+    per-sample parameter gradients equal a loop over the samples."""
+    m = _module(cr, name)
+    x = cr.tensor(RNG.standard_normal((3, 6, 2, 4)))
+    params = {k: v.detach() for k, v in m.named_parameters()}
+    loss = lambda p, xb: cr.func.functional_call(m, p, (xb,))[0].pow(2).sum()
+    np.testing.assert_allclose(cr.vmap(lambda xb: m(xb)[0])(x).detach().numpy(),
+                               np.stack([m(x[i])[0].detach().numpy() for i in range(3)]),
+                               rtol=1e-12, atol=1e-13)
+    batched = cr.vmap(cr.func.grad(loss), in_dims=(None, 0))(params, x)
+    for i in range(3):
+        one = cr.func.grad(loss)(params, x[i])
+        for k in params:
+            np.testing.assert_allclose(batched[k][i].numpy(), one[k].numpy(), rtol=1e-10,
+                                       atol=1e-12)

@@ -821,6 +821,8 @@ class ArrayApiNamespace:
         """An argument check over all the values (every sample's, under vmap)."""
         from .batched import physical
         x = physical(x)
+        if type(x).__name__ == "MetaArray":
+            return True  # no values to check (the meta device)
         m = self.m if not isinstance(x, np.ndarray) else np
         return bool(m.all(x if x.dtype == m.bool else x != 0))
 

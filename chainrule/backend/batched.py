@@ -978,9 +978,20 @@ def _inplace(f):
                              f"doesn't match the broadcast shape {res.shape}")
         if res.v.dtype != self.v.dtype:
             res = astype(res, self.v.dtype)
+        if not _writeable(self.v):
+            # a zero-stride batch (a shared value, expand_batch) has no memory of its own
+            # to write: ``a += b`` rebinds ``a`` to the result instead
+            return res
         setitem(self, (Ellipsis,), res)
         return self
     return op
+
+
+def _writeable(v) -> bool:
+    while type(v) is BatchedArray:
+        v = v.v
+    flags = getattr(v, "flags", None)
+    return flags is None or bool(flags.writeable)
 
 
 _operators.install(BatchedArray, lambda name: getattr(MODULE, name), _inplace)

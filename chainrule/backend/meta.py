@@ -111,6 +111,7 @@ def _out(r):
 
 def _lift(f):
     def g(*args, **kw):
+        kw.pop("device", None)  # (the stand-ins are NumPy's: device "cpu")
         with np.errstate(all="ignore"):  # (the stand-ins' zeros: 0/0 means nothing here)
             return _out(f(*_in(args), **{k: _in(v) for k, v in kw.items()}))
     return g
@@ -137,7 +138,12 @@ class _Namespace:
 
     @property
     def linalg(self):
-        return _Namespace(np.linalg)
+        return _LINALG
+
+    @staticmethod
+    def all(x, axis=None, keepdims=False):  # (argument checks: no values to refuse)
+        return MetaArray((), np.bool_) if axis is None and not keepdims else \
+            _lift(np.all)(x, axis=axis, keepdims=keepdims)
 
     def asarray(self, a, dtype=None, copy=None, device=None):
         if type(a) is MetaArray:
@@ -160,6 +166,30 @@ class _Namespace:
 
 
 META = _Namespace()
+
+
+class _Linalg(_Namespace):
+    """linalg on stand-ins that are identity matrices (a zero matrix is singular, and
+    solve/inv/cholesky would refuse it): shapes and dtypes only, as everywhere here."""
+
+    def __getattr__(self, name):
+        f = getattr(np.linalg, name)
+
+        def g(*args, **kw):
+            kw.pop("device", None)
+            ins = [_eye_like(a) if type(a) is MetaArray else a for a in args]
+            return _out(f(*ins, **kw))
+        setattr(self, name, g)
+        return g
+
+
+def _eye_like(a):
+    if a.ndim >= 2 and a.shape[-1] == a.shape[-2]:
+        return np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape)
+    return a.stand_in()
+
+
+_LINALG = _Linalg(np.linalg)
 
 
 _operators.install(MetaArray, lambda name: _lift(getattr(np, name)), lambda f: f)

@@ -16,6 +16,7 @@ import numpy as np
 from .array_api import ArrayApiNamespace, BackendError, np_dtype
 from .batched import MODULE as BATCHED_MODULE
 from .batched import BatchedArray
+from .batched import physical as BATCHED_MODULE_PHYSICAL
 from .meta import META, MetaArray
 from .numpy_backend import RAW
 
@@ -58,7 +59,9 @@ class Backend:
         if type(a) is BatchedArray:
             a.item()  # PyTorch's vmap error: one sample's values cannot be read
         if type(a) is MetaArray:
-            a.tolist()  # no data: PyTorch's error
+            # no values: chainrule's own host bookkeeping (index positions, bounds checks)
+            # sees zeros, which give the right shapes; users' reads raise in Tensor
+            return np.zeros(a.shape, a.dtype)
         try:
             return np.asarray(a)
         except Exception:  # array-api-strict refuses __array__: go through DLPack
@@ -185,16 +188,19 @@ def common_backend(arrays, opname="op"):
     one device, except 0-d CPU arrays, which join any device; Dask and NumPy are both
     ``cpu`` and mix (the result is Dask)."""
     found = NUMPY
+    device = "cpu"  # (of found; vmap's arrays live where their physical values do)
     for a in arrays:
         if a is None or type(a) is np.ndarray or not hasattr(a, "shape"):
             continue
         b = backend_of(a)
-        if b is found or b is NUMPY:
+        if b is NUMPY:
             continue
+        dev = b.device_type if type(a) is not BatchedArray else \
+            backend_of(BATCHED_MODULE_PHYSICAL(a)).device_type
         if found is NUMPY:
-            found = b
+            found, device = b, dev
             continue
-        if b.device_type != found.device_type:
+        if dev != device:
             raise RuntimeError(_device_mismatch(opname, found, b))
         if b.rank > found.rank:
             found = b

@@ -316,8 +316,9 @@ def adaptive_avg_pool2d(input, output_size):
     # Note [adaptive pooling]: uneven windows overlap; the pooling is separable, so it is
     # A_h @ x @ A_w^T with constant averaging matrices (two recorded matmuls).
     dt = np_dtype(input._data.dtype)
-    ah = wrap(_adaptive_matrix(h, ho, dt))
-    awt = wrap(np.ascontiguousarray(_adaptive_matrix(w, wo, dt).T))
+    on = backend_of(input._data).asarray  # (the constants on input's library)
+    ah = wrap(on(_adaptive_matrix(h, ho, dt)))
+    awt = wrap(on(np.ascontiguousarray(_adaptive_matrix(w, wo, dt).T)))
     return ah.matmul(input.matmul(awt))
 
 
@@ -548,7 +549,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
 def _index_range(idx):
     """``(min, max)`` of an integer array of any library as Python ints (a lazy array is
     computed), ``(None, None)`` when it is empty."""
-    if 0 in idx.shape:
+    if 0 in idx.shape or type(idx).__name__ == "MetaArray":  # (meta: no values to check)
         return None, None
     if type(idx) is np.ndarray:
         return idx.min(), idx.max()

@@ -179,7 +179,7 @@ def take_along_dim(input: Tensor, indices: Tensor, dim=None) -> Tensor:
     if want_x != xs:
         input = expand(input, tuple(want_x))
     if want_i != idx.shape:
-        indices = wrap(np.broadcast_to(idx, want_i))
+        indices = expand(indices, want_i)  # (on the indices' own library)
     return gather(input, d, indices)
 
 
@@ -691,9 +691,14 @@ def _index_fill(self, dim, index, value, in_place):
     if not shape:  # seen as 1-d (a view, so in place writes self)
         res = _index_fill(reshape(self, (1,)), 0, reshape(index, (-1,)), value, in_place)
         return self if in_place else reshape(res, ())
-    index = wrap(np.where(idx < 0, idx + n, idx))  # PyTorch wraps negative positions
+    positions = np.where(idx < 0, idx + n, idx)  # PyTorch wraps negative positions
+    index = positions
+    if type(self._data) is not np.ndarray:  # on self's library (meta, Dask ...)
+        from ..backend.registry import backend_of
+        index = backend_of(self._data).asarray(positions)
+    index = wrap(index)
     if isinstance(value, Tensor):
-        uidx = np.unique(index._data)
+        uidx = np.unique(positions)
         args, op_, params = (index, value), INDEX_FILL_TENSOR, (d - len(shape), shape,
                                                                _np_dt(value), uidx)
     else:
