@@ -464,16 +464,21 @@ class ArrayApiNamespace:
 
     def diag_embed(self, g, offset, a1, a2, shape):
         """Zeros of ``shape`` with ``g`` on the (offset) diagonal of axes a1, a2."""
-        # the transpose of diagonal(): a one-hot contraction over the diagonal positions
+        # the transpose of diagonal(): each position of the (n1, n2) plane takes its
+        # diagonal entry of g, or a zero appended to g (a gather: no arithmetic, so inf
+        # and nan stay where they are)
         m = self.m
         nd = len(shape)
         a1, a2 = a1 % nd, a2 % nd
         n1, n2 = shape[a1], shape[a2]
         i0, j0 = (0, offset) if offset >= 0 else (-offset, 0)
         k = g.shape[-1]
-        place = np.zeros((k, n1 * n2), dtype=np_dtype(g.dtype))
-        place[np.arange(k), np.arange(k) * (n2 + 1) + (i0 * n2 + j0)] = 1
-        flat = m.matmul(g, self.asarray(place))  # (..., n1 * n2)
+        src = np.full(n1 * n2, k, dtype=np.int64)  # k: the appended zero
+        src[np.arange(k) * (n2 + 1) + (i0 * n2 + j0)] = np.arange(k)
+        lead = tuple(g.shape[:-1])
+        padded = m.concat([g, m.zeros(lead + (1,), dtype=g.dtype, **self._device_of(g))],
+                          axis=-1)
+        flat = self.take_last(padded, src)  # (..., n1 * n2)
         rest = [i for i in range(nd) if i not in (a1, a2)]
         h = m.reshape(flat, tuple(flat.shape[:-1]) + (n1, n2))
         order = rest + [a1, a2]
@@ -799,12 +804,23 @@ class ArrayApiNamespace:
             up = m.triu(a)
             a = up + self.swapaxes(m.triu(a, k=1), -1, -2)
         n = a.shape[-1]
-        return self._matrix_call("eigh", (a,), ((n,), (n, n)))
+        if self.name == "dask" or a.ndim == 2 or self.all_nonzero(m.isfinite(a)):
+            return self._matrix_call("eigh", (a,), ((n,), (n, n)))
+        # a stack with a non-finite matrix: LAPACK would refuse the whole stack; as
+        # PyTorch (and NumPy's own stacked eigh), that matrix's results are nan
+        bad = m.logical_not(m.all(m.isfinite(a), axis=(-2, -1)))[..., None, None]
+        eye = m.broadcast_to(self.asarray(np.eye(n, dtype=np_dtype(a.dtype))), a.shape)
+        lam, vec = self._matrix_call("eigh", (m.where(bad, eye, a),), ((n,), (n, n)))
+        nan = self.asarray(np.array(np.nan, dtype=np_dtype(a.dtype)))
+        return m.where(bad[..., 0], nan, lam), m.where(bad, nan, vec)
 
     def svd(self, a, full_matrices=False):
         mm, n = a.shape[-2:]
         k = min(mm, n)
         shapes = ((mm, mm if full_matrices else k), (k,), (n if full_matrices else k, n))
+        if self.name != "dask" and not self.all_nonzero(self.m.isfinite(a)):
+            from .numpy_backend import SVD_NONFINITE, LinAlgError
+            raise LinAlgError(SVD_NONFINITE)  # PyTorch's check (LAPACK may loop on inf)
         return self._matrix_call("svd", (a,), shapes, full_matrices=full_matrices)
 
     def qr(self, a, mode="reduced"):

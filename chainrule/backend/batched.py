@@ -41,7 +41,7 @@ _MASK = ("vmap: We do not support batching operators that can support dynamic sh
          "Attempting to batch over indexing with a boolean mask.")
 
 
-def inplace_error(self_shape=None, shape=None):
+def inplace_error():
     """PyTorch's error for an in-place op writing a batched value into an unbatched
     tensor."""
     return RuntimeError(
@@ -786,7 +786,7 @@ def _adjacent(key) -> bool:
 def setitem(x, key, value):
     lv = _top((x, value) + (key if isinstance(key, tuple) else (key,)))
     if type(x) is not BatchedArray or x.level != lv:
-        raise inplace_error(x.shape, getattr(value, "shape", ()))
+        raise inplace_error()
     key = _expand_key(key, x.ndim)
     if any(_is_index_array(k) for k in key):
         raise RuntimeError("vmap: writes through an index array into a batched array are "
@@ -972,7 +972,7 @@ def _inplace(f):
     def op(self, other):
         res = f(self, other)
         if type(res) is not BatchedArray or res.level != self.level:
-            raise inplace_error(self.shape, getattr(other, "shape", ()))
+            raise inplace_error()
         if tuple(res.shape) != tuple(self.shape):
             raise ValueError(f"non-broadcastable output operand with shape {self.shape} "
                              f"doesn't match the broadcast shape {res.shape}")

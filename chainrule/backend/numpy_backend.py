@@ -117,6 +117,10 @@ class LinAlgError(RuntimeError):
     Defined here so a rule's matrix word raises the same error in every namespace."""
 
 
+SVD_NONFINITE = ("linalg.svd: The algorithm failed to converge because the input matrix "
+                 "contained non-finite values.")
+
+
 class NumpyNamespace:
     """Raw arrays in, raw arrays out, nothing recorded.  ``nb``: leading batch dims."""
 
@@ -594,6 +598,8 @@ class NumpyNamespace:
     @staticmethod
     def svd(a, full_matrices=False):
         """``u, s, vh`` of ``a`` (..., m, n), reduced unless ``full_matrices``."""
+        if not np.isfinite(a).all():  # PyTorch's check (LAPACK may loop on inf)
+            raise LinAlgError(SVD_NONFINITE)
         return np.linalg.svd(a, full_matrices=full_matrices)
 
     @staticmethod

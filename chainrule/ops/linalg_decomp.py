@@ -529,7 +529,12 @@ def _first_zero_pivot(m) -> int:
 
 
 def _host(a):
-    """A NumPy copy of an array of any library (error messages only)."""
+    """A NumPy copy of an array of any library (error messages only; under vmap every
+    sample's matrices, the batch dims leading)."""
+    from ..backend.batched import physical
+    a = physical(a)
+    if type(a).__name__ == "MetaArray":
+        return np.zeros(a.shape, a.dtype)
     try:
         return np.asarray(a)
     except Exception:  # array-api-strict refuses __array__
