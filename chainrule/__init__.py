@@ -136,6 +136,9 @@ def __getattr__(name):
     if name == "vmap":
         from ._vmap import vmap
         return vmap
+    if name == "compile":
+        from ._compile import compile
+        return compile
     if name == "onnx":
         import importlib
         return importlib.import_module(f"{__name__}.onnx")  # raises one clear ImportError

@@ -757,7 +757,12 @@ def initial_seed() -> int:
     return default_generator.initial_seed()
 
 
+TRACE_RNG = [None]  # chainrule.compile: records the draws of a traced call
+
+
 def _rng(generator):
+    if TRACE_RNG[0] is not None:
+        return TRACE_RNG[0](generator or default_generator)
     rng = (generator or default_generator)._rng
     return rng if not LEVELS else rng_for(rng)  # vmap's randomness= modes
 

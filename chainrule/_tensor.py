@@ -632,6 +632,28 @@ def _wrap_in_inference_mode(data: np.ndarray, node=None) -> Tensor:
     return t
 
 
+def _wrap_in_trace(data: np.ndarray, node=None) -> Tensor:
+    t = _new(Tensor)
+    if type(data) is np.ndarray:  # a tensor made inside a traced call: a constant of it
+        data = _TRACE_WRAP[0].graph.const(data)
+    t._data = data
+    t._node = node
+    t._rg = node is not None
+    t._vc = [0]
+    t._grad = None
+    t._view = None
+    _TRACE_WRAP[0].created.append(_weakref(t))
+    return t
+
+
+_TRACE_WRAP = [None]
+
+
+def _weakref(t):
+    import weakref
+    return weakref.ref(t)
+
+
 # Note [inference wrap]: while some thread is inside inference_mode, ``wrap`` runs the
 # body above, which marks new tensors (Note [inference tensors] in _grad_mode.py).  Its
 # code object is swapped rather than tested on every call: every module holds the same
@@ -641,6 +663,13 @@ _WRAP_CODE = (wrap.__code__, _wrap_in_inference_mode.__code__)
 
 def set_inference_wrap(on: bool) -> None:
     wrap.__code__ = _WRAP_CODE[bool(on)]
+
+
+def set_trace_wrap(hooks) -> None:
+    """While ``chainrule.compile`` traces a call, new tensors get traced data
+    (``_compile/tracing.py``); ``hooks``: the trace's, or None to stop."""
+    _TRACE_WRAP[0] = hooks
+    wrap.__code__ = _wrap_in_trace.__code__ if hooks is not None else _WRAP_CODE[0]
 
 
 def _inference_requires_grad():

@@ -47,6 +47,7 @@ from .forward_ad import STATE as _FW
 from .forward_ad import tangents_live
 from .node import _NONES, AccumulateGrad, raise_freed
 from .node import FIRST_ONLY as _FIRST_ONLY
+from ..backend.trace import _ACTIVE as _TRACE_ACTIVE
 
 _heappush = heapq.heappush
 _heappop = heapq.heappop
@@ -171,10 +172,12 @@ def _loop(heap, buffers, owned, retain_graph, relevant, capture, accumulate, xp,
             op = node.op
             if foreign:
                 xp = picker.pick(g, saved)
+                if _TRACE_ACTIVE[0] is not None:  # chainrule.compile: annotate the code
+                    _TRACE_ACTIVE[0].note = (node.name(), node._site)
             # fresh: the outputs are new arrays, or g itself (Note [gradient ownership])
             if op is None:
                 grads = node.apply(xp, g)
-                fresh = False
+                fresh = node.fresh_out
             elif op.partial1 is not None and g.size < BIG:
                 # Note [inline unary VJP]: g * d(x) without a call through op.backward
                 # (a mask partial selects: Note [mask partials] in ops/_row.py)

@@ -58,7 +58,8 @@ def _find_site(f):
         fn = f.f_code.co_filename
         internal = _INTERNAL_FILES.get(fn)
         if internal is None:
-            internal = _INTERNAL_FILES[fn] = fn.startswith(_PKG_DIR)
+            internal = _INTERNAL_FILES[fn] = fn.startswith(_PKG_DIR) or \
+                fn.startswith("<chainrule") or fn.startswith("<compiled")
         if not internal:
             _last_user_code = f.f_code
             return (f.f_code, f.f_lasti)
@@ -66,17 +67,21 @@ def _find_site(f):
     return None
 
 
+def site_line(site) -> int:
+    """The source line of a stored creation site ``(code, lasti)``."""
+    code, lasti = site
+    for start, end, ln in code.co_lines():
+        if start <= lasti < end and ln is not None:
+            return ln
+    return code.co_firstlineno
+
+
 def describe_site(site) -> str:
     """'file.py:42 in fn' for a stored creation site, resolved only when shown."""
     if site is None:
         return "an unknown location"
-    code, lasti = site
-    line = code.co_firstlineno
-    for start, end, ln in code.co_lines():
-        if start <= lasti < end and ln is not None:
-            line = ln
-            break
-    return f"{code.co_filename}:{line} in {code.co_name}"
+    code = site[0]
+    return f"{code.co_filename}:{site_line(site)} in {code.co_name}"
 
 
 class Extra:
@@ -99,6 +104,7 @@ class Node:
     __slots__ = ("_next", "_saved", "_checks", "_params", "_needs", "_seq", "_site",
                  "_extra", "__weakref__")
     op = None  # the op-table row; set on each generated subclass
+    fresh_out = False  # op-less nodes: apply() returns arrays nobody else holds
     _gather = None  # a multi-output custom Function's node, shown as grad_fn (function.py)
 
     def __init__(self, next_nodes, saved, checks, params, needs, site):

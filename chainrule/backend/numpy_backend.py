@@ -22,6 +22,8 @@ from .._strides import contiguous_strides as _row_major
 from . import _windows
 
 _ERF_UFUNC = np.frompyfunc(math.erf, 1, 1)
+_UINT_OF = {np.dtype(np.float16): np.uint16, np.dtype(np.float32): np.uint32,
+            np.dtype(np.float64): np.uint64}
 
 # arrays with at least this many elements take the chunked, in-place elementwise VJP
 # path (Note [large elementwise VJPs] in ops/_row.py)
@@ -102,13 +104,16 @@ def cumsum(a, axis):
 
 def times(xp, g, d, mask):
     """The cotangent times a partial: ``g * d``, or ``where(d, g, 0)`` for a mask
-    (``mask is True``), or ``where(d == 0, 0, g * d)`` for a "scaled" mask (maximum's
+    (``mask is True``), ``where(d, 0, g)`` for a blocking mask (``mask == "off"``), or ``where(d == 0, 0, g * d)`` for a "scaled" mask (maximum's
     0 / 0.5 / 1): a masked-out entry gets 0 even where g is inf or nan, as PyTorch's
     masked_fill."""
     if not mask:
         return g * d
     if mask is True:
         return xp.where(d, g, 0)
+    if mask == "off":  # ``d`` marks where the cotangent is blocked (relu: out <= 0)
+        zw = getattr(xp, "zero_where", None)
+        return zw(d, g) if zw is not None else xp.where(d, 0, g)
     return xp.where(d == 0, 0, g * d)
 
 
@@ -436,6 +441,20 @@ class NumpyNamespace:
         stable branch is picked per sign."""
         e = np.exp(-np.abs(x))
         return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def zero_where(d, g):
+        """``where(d, 0, g)``: +0.0 where ``d``, ``g``'s bits elsewhere (nan, inf and -0.0
+        kept), as integer passes over the bits (NumPy's where is ~3x slower than a
+        multiply, and ``g * ~d`` would turn a blocked inf into nan)."""
+        ut = _UINT_OF.get(g.dtype)
+        if ut is None or d.shape != g.shape or d.dtype != np.bool_ or type(g) is not np.ndarray \
+                or not g.ndim:
+            return np.where(d, 0, g)
+        bits = d.astype(ut)
+        np.subtract(bits, 1, out=bits)  # 0 where blocked, all ones where g passes
+        np.bitwise_and(g.view(ut), bits, out=bits)
+        return bits.view(g.dtype)
 
     @staticmethod
     def relu(x):

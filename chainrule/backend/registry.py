@@ -19,6 +19,7 @@ from .batched import BatchedArray
 from .batched import physical as BATCHED_MODULE_PHYSICAL
 from .meta import META, MetaArray
 from .numpy_backend import RAW
+from .trace import TRACE, TraceArray
 
 
 class Backend:
@@ -79,7 +80,7 @@ def backend_of(a) -> Backend:
     b = _BY_TYPE.get(type(a))
     if b is None:
         b = _BY_TYPE[type(a)] = _discover(a)
-        if b is not NUMPY:
+        if b is not NUMPY and b.name != "trace":  # (a trace switches it on while it runs)
             FOREIGN[0] = True
     return b
 
@@ -100,6 +101,8 @@ def _discover(a) -> Backend:
         return batched_backend()
     if type(a) is MetaArray:
         return meta_backend()
+    if type(a) is TraceArray:
+        return trace_backend()
     try:
         import array_api_compat
         ns = array_api_compat.array_namespace(a)
@@ -151,6 +154,16 @@ def meta_backend() -> Backend:
                                           device_type="meta", shares_memory=False,
                                           module=META)
         _BY_TYPE[MetaArray] = b
+    return b
+
+
+def trace_backend() -> Backend:
+    """compile's recording arrays (Note [tracing as an array library] in trace.py)."""
+    b = _SINGLETONS.get("trace")
+    if b is None:
+        from .trace import trace_namespace
+        b = _SINGLETONS["trace"] = Backend("trace", trace_namespace(), module=TRACE, rank=5)
+        _BY_TYPE[TraceArray] = b
     return b
 
 

@@ -19,7 +19,9 @@ from ..autograd.forward_ad import STATE as _FW
 from ..autograd.forward_ad import push as _fw_push
 from .._tensor import Tensor, refresh_view, wrap
 from ..backend.array_api import np_dtype
+from ..autograd.node import creation_site
 from ..backend.registry import NUMPY, backend_of, common_backend
+from ..backend.trace import _ACTIVE as _TRACE_ACTIVE
 
 SCALARS = (int, float, bool)
 
@@ -67,6 +69,9 @@ def apply_any(op, inputs, params=(), *, promote=None):
 
     ``promote``: which inputs take part in type promotion (elementwise rows: all)."""
     from ._record import _out_checks, _record
+    graph = _TRACE_ACTIVE[0]
+    if graph is not None:  # chainrule.compile: the op and the user's line, for the code
+        graph.note = (op.name, creation_site())
     datas = datas_of(inputs)
     be = common_backend(datas, op.name)
     xp = be.xp

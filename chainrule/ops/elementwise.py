@@ -133,7 +133,8 @@ _UNARY = [
     ("sigmoid", "sigmoid", lambda xp, x, out: out * (1 - out), "out",
      "d/dx sigmoid(x) = sigmoid(x) * (1 - sigmoid(x))"),
     # Note [relu at 0]: the derivative at 0 is 0, and at nan 1, as in PyTorch.
-    ("relu", "relu", lambda xp, x, out: ~(out <= 0), "out", "d/dx relu(x) = 0 if x <= 0 else 1"),
+    # (the partial says where the cotangent is blocked: where(out <= 0, 0, g), two passes)
+    ("relu", "relu", lambda xp, x, out: out <= 0, "out", "d/dx relu(x) = 0 if x <= 0 else 1"),
     ("erf", "erf", lambda xp, x, out: _SQRT_PI_2 * xp.exp(-(x * x)), "x",
      "d/dx erf(x) = 2/sqrt(pi) * exp(-x**2)"),
     # Note [piecewise constant]: floor, ceil, round, trunc, sign have zero gradient.
@@ -156,7 +157,7 @@ _NODE_NAMES = {"log1p": "Log1PBackward0", "square": "PowBackward0"}  # square is
 for _name, _fwd, _d, _reads, _formula in _UNARY:
     _fwd = _bool_aware(_name, _fwd)
     _op = elementwise(_name, _fwd, (_d,), reads=(_reads,), node=_NODE_NAMES.get(_name),
-                      formula=_formula, masks=(_name == "relu",))
+                      formula=_formula, masks=("off" if _name == "relu" else False,))
     if hasattr(_fwd, "numpy"):
         _op.forward = _fwd.numpy  # Note [forwards on xp]: the same forward, bound to NumPy
     _op.float_result = _name in _FLOAT_RESULT

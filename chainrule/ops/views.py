@@ -19,6 +19,7 @@ from .. import _strides as _S
 from .._dtype import dtype as _DType
 from .._dtype import setitem_value
 from .._grad_mode import no_grad as _no_record
+from ..backend.trace import TraceArray
 from ..backend.batched import BatchedArray
 from .._tensor import Tensor
 from ..backend.array_api import np_dtype as _np_dtype
@@ -628,6 +629,8 @@ def _key_data(k: Tensor):
                                "dynamic shape. Attempting to batch over indexing with a "
                                "boolean mask.")
         return d
+    if type(d) is TraceArray and _kind(d) != "b":
+        return d  # chainrule.compile: the index stays a value of the traced program
     from ..backend.registry import backend_of
     be = backend_of(d)
     if be.lazy and d.ndim and _kind(d) == "b":

@@ -194,6 +194,23 @@ class Module:
 
     # ---- calling -----------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        compiled = self.__dict__.get("_compiled_call_impl")
+        if compiled is not None:
+            return compiled(*args, **kwargs)
+        return self._call_impl(*args, **kwargs)
+
+    def compile(self, *args, **kwargs) -> None:
+        """Compile this module's call in place (``chainrule.compile``'s arguments): the
+        module stays the same object with the same ``state_dict`` keys, as PyTorch's
+        ``Module.compile``."""
+        from ..._compile import compile as _compile
+        from ..._compile.compiled import CompiledFunction
+        fn = _compile(self._call_impl, *args, **kwargs)
+        if isinstance(fn, CompiledFunction):
+            fn._name = type(self).__name__
+        self.__dict__["_compiled_call_impl"] = fn
+
+    def _call_impl(self, *args, **kwargs):
         for hid, hook in list(self._forward_pre_hooks.items()):
             if hid in self._forward_pre_hooks_with_kwargs:
                 res = hook(self, args, kwargs)

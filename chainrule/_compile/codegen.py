@@ -1,0 +1,587 @@
+"""From a traced graph to two Python functions: the forward and the backward pass.
+
+Note [generated code]: the trace (backend/trace.py) is a list of statements over
+numbered variables, the forward's first and the backward's after them.  This module
+- folds constants: a statement whose array arguments are all constants is replaced by
+  the value the trace computed (the same NumPy call on the same values, so nothing is
+  reassociated and the result is bit-identical);
+- shares common subexpressions: a call with the same function and the same arguments as
+  an earlier one, with no write to memory in between, reuses its result (constants are
+  compared by dtype, shape and bytes, so -0.0 and 0.0 stay apart);
+- removes dead code, from the outputs back (writes, guards and random draws stay);
+- keeps for the backward exactly the forward values its live statements read;
+- emits each pass as Python source over NumPy, every line annotated with the op and the
+  user's line it came from, and compiles it.
+"""
+
+from __future__ import annotations
+
+import linecache
+import math
+import os
+
+import numpy as np
+
+from ..backend.trace import Stmt, Var
+
+_PURE = ("call", "getitem")
+_WRITES = ("setitem", "inplace")
+
+
+class GuardMiss(Exception):
+    """A value the trace baked in differs in this call (Note [value guards])."""
+
+    def __init__(self, k) -> None:
+        super().__init__(k)
+        self.k = k
+
+
+def _miss(k):
+    raise GuardMiss(k)
+
+
+def _same(a, b) -> bool:
+    """Equal as Python values, NaN equal to NaN."""
+    if type(a) is float and type(b) is float:
+        return a == b or (a != a and b != b)
+    if type(a) is complex and type(b) is complex:
+        return _same(a.real, b.real) and _same(a.imag, b.imag)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def _same_array(a, b) -> bool:
+    a = np.asarray(a)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    try:
+        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    except TypeError:
+        return bool(np.array_equal(a, b))
+
+
+class Program:
+    """The generated passes of one trace."""
+
+    def __init__(self) -> None:
+        self.forward = None
+        self.backward = None
+        self.forward_source = ""
+        self.backward_source = ""
+        self.saved: list = []
+        self.fresh = False
+        self.guards = 0
+
+
+def _key_of(v, rep):
+    """A hashable form of a statement argument (CSE)."""
+    t = type(v)
+    if t is Var:
+        return ("v", rep.get(v.id, v.id))
+    if t is tuple or t is list:
+        return (t.__name__,) + tuple(_key_of(x, rep) for x in v)
+    if t is slice:
+        return ("slice", _key_of(v.start, rep), _key_of(v.stop, rep), _key_of(v.step, rep))
+    if t is dict:
+        return ("dict",) + tuple(sorted((k, _key_of(x, rep)) for k, x in v.items()))
+    if t is float:
+        return ("f", repr(v))  # -0.0 and 0.0 differ
+    try:
+        hash(v)
+    except TypeError:
+        return ("id", id(v))
+    return (t.__name__, v)
+
+
+def _vars_in(v, out):
+    t = type(v)
+    if t is Var:
+        out.append(v.id)
+    elif t is tuple or t is list:
+        for x in v:
+            _vars_in(x, out)
+    elif t is slice:
+        _vars_in(v.start, out)
+        _vars_in(v.stop, out)
+        _vars_in(v.step, out)
+    elif t is dict:
+        for x in v.values():
+            _vars_in(x, out)
+    return out
+
+
+def _outs(stmt):
+    o = stmt.outs
+    if o is None:
+        return ()
+    return o if type(o) is tuple else (o,)
+
+
+# Note [buffer reuse]: an elementwise NumPy call may write its result into the memory of
+# an argument that nothing reads afterwards (``np.add(v9, b1, out=v9)``), as NumPy by hand
+# does with ``+=``: one allocation and one page-faulting pass less per large temporary.
+# The argument must own its memory, be made by this function (never an input, a constant,
+# a value kept for the backward or returned), have the result's shape and dtype, and no
+# view of it may be read later.  Small arrays are left alone (``out=`` costs more than a
+# small allocation).
+_REUSE_MIN = 4096
+
+
+def _reuse_plan(items, returned, graph, r, const) -> dict:
+    """{statement index: the var whose memory receives its result}."""
+    values = graph.values
+    last = {}
+    for j, (_, s) in enumerate(items):
+        for v in _vars_in((s.args, s.kw), []):
+            last[r(v)] = j
+    end = len(items)
+    for v in returned:
+        last[v] = end
+    owner = {}     # var -> the buffer (var) whose memory it is
+    members = {}   # buffer -> vars living in it
+    made = set()   # buffers made by a call of this function
+    for j, (_, s) in enumerate(items):
+        outs = _outs(s)
+        if s.kind in _WRITES:
+            b = owner.get(r(s.args[0].id))
+            if b is not None:
+                made.discard(b)  # written in place: its contents matter, leave it alone
+            continue
+        for o in outs:
+            root = graph.roots[o]
+            b = owner.get(root, root) if root != o else o
+            owner[o] = b
+            members.setdefault(b, set()).add(o)
+            if root == o and s.kind == "call" and o not in const and \
+                    isinstance(values[o], np.ndarray) and values[o].base is None:
+                made.add(o)
+    plan = {}
+    owner2 = {}
+    for j, (_, s) in enumerate(items):
+        if s.kind != "call" or not isinstance(s.fn, np.ufunc) or s.kw or s.as_array or \
+                type(s.outs) is not int:
+            continue
+        out = values[s.outs]
+        if not isinstance(out, np.ndarray) or out.size < _REUSE_MIN:
+            continue
+        for a in s.args:
+            if type(a) is not Var:
+                continue
+            b = owner2.get(r(a.id), owner.get(r(a.id)))
+            if b is None or b not in made:
+                continue
+            val = values[b]
+            if val.shape != out.shape or val.dtype != out.dtype:
+                continue
+            if any(last.get(m, -1) > j for m in members.get(b, ())):
+                continue
+            plan[j] = r(a.id)
+            made.discard(b)
+            members[b] = members.get(b, set()) | {s.outs}
+            owner2[s.outs] = b
+            made.add(b)
+            break
+    # large temporaries are dropped after their last read, so their memory is reused
+    # while it is warm (a name kept to the end would hold it)
+    frees: dict = {}
+    keep = set(returned)
+    for j, (_, s) in enumerate(items):
+        if s.kind == "input":
+            continue
+        for o in _outs(s):
+            if r(o) != o or o in keep or o in const:
+                continue
+            v = values[o]
+            if isinstance(v, np.ndarray) and v.size >= _REUSE_MIN:
+                frees.setdefault(last.get(o, j), []).append(o)
+    return plan, frees
+
+
+def _pick_where(s, rep, const, graph):
+    """The var ``where(c, a, b)`` reduces to when ``c`` is a constant that is all True
+    or all False and the picked operand already has the result's shape and dtype."""
+    if len(s.args) != 3 or s.kw:
+        return None
+    c, a, b = s.args
+    if type(c) is not Var or rep.get(c.id, c.id) not in const:
+        return None
+    cv = np.asarray(const[rep.get(c.id, c.id)])
+    if cv.dtype != np.bool_ or cv.size == 0:
+        return None
+    pick = a if cv.all() else b if not cv.any() else None
+    if type(pick) is not Var:
+        return None
+    p = rep.get(pick.id, pick.id)
+    out = graph.values[s.outs]
+    val = graph.values[pick.id]
+    if val.shape != out.shape or val.dtype != out.dtype:
+        return None
+    return p
+
+
+_SAME_SHAPE_VIEWS = ("np.reshape", "ns.reshape", "np.broadcast_to", "ns.broadcast_to",
+                     "ns.sum_to", "ns.expand")
+
+
+def _identity(s, rep, graph):
+    """The argument a call returns unchanged, by shapes and dtypes alone: a rule word
+    that gave back its argument itself (``sum_to`` to the same shape, ``astype`` to the
+    same dtype), or a reshape/broadcast to the shape it has."""
+    if s.kind != "call" or not s.args or type(s.args[0]) is not Var or type(s.outs) is not int:
+        return None
+    a = s.args[0].id
+    out = graph.values[s.outs]
+    val = graph.values[a]
+    if s.name.startswith("ns.") or s.name == "np.asarray":
+        if out is val:
+            return rep.get(a, a)
+        return None
+    if s.name in _SAME_SHAPE_VIEWS and getattr(val, "shape", None) == out.shape and \
+            val.dtype == out.dtype and graph.roots[s.outs] not in graph.mutated:
+        return rep.get(a, a)
+    return None
+
+
+def _const_key(value):
+    a = np.asarray(value)
+    if a.size > 64 or a.dtype.kind == "O":
+        return ("id", id(value))
+    return (a.dtype.str, a.shape, a.tobytes())
+
+
+def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs,
+             title: str) -> Program:
+    """``fwd_inputs``/``bwd_inputs``: [(var, name)]; ``fwd_outputs``: vars the forward
+    returns (with every write it makes to its inputs done in place); ``bwd_outputs``:
+    a var or None per differentiable input."""
+    stmts = graph.stmts
+    mutated = graph.mutated
+    roots = graph.roots
+
+    # -- constants, folding, common subexpressions ------------------------------------
+    const = {}   # var -> value (a constant of the program)
+    rep = {}     # var -> the var that holds the same value
+    seen = {}    # CSE key -> outs
+    const_seen = {}
+    version = {}  # root var -> writes into it so far (CSE across writes to other memory)
+    kept = []
+    for i, s in enumerate(stmts):
+        kind = s.kind
+        if kind == "const":
+            v = s.outs
+            if roots[v] in mutated:
+                kept.append((i, s))
+                continue
+            ck = _const_key(s.args[0])
+            hit = const_seen.get(ck)
+            if hit is not None:
+                rep[v] = hit
+            else:
+                const_seen[ck] = v
+                const[v] = s.args[0]
+            continue
+        if kind in _WRITES:
+            root = roots[s.args[0].id]
+            version[root] = version.get(root, 0) + 1
+            kept.append((i, s))
+            continue
+        if kind == "guard":
+            (a,) = _vars_in(s.args, [])
+            if rep.get(a, a) in const:
+                continue  # a guard on a constant always holds
+            kept.append((i, s))
+            continue
+        if kind not in _PURE:
+            kept.append((i, s))
+            continue
+        outs = _outs(s)
+        if any(roots[o] in mutated and roots[o] == o for o in outs):
+            kept.append((i, s))  # a fresh array written later: never shared or folded
+            continue
+        args = [rep.get(v, v) for v in _vars_in((s.args, s.kw), [])]
+        if all(a in const for a in args) and all(roots[o] not in mutated for o in outs):
+            for o in outs:  # folded: the value the trace computed
+                ck = _const_key(graph.values[o])
+                hit = const_seen.get(ck)
+                if hit is not None:
+                    rep[o] = hit
+                else:
+                    const_seen[ck] = o
+                    const[o] = graph.values[o]
+            continue
+        picked = _pick_where(s, rep, const, graph) if s.name == "np.where" else \
+            _identity(s, rep, graph)
+        if picked is not None:  # where(c, a, b) with a constant c that picks a or b whole
+            rep[outs[0]] = picked
+            continue
+        key = (s.kind, s.name, _key_of(s.args, rep), _key_of(s.kw, rep),
+               tuple(version.get(roots[a], 0) for a in args))
+        hit = seen.get(key)
+        if hit is not None:
+            for o, h in zip(outs, hit):
+                rep[o] = h
+            continue
+        seen[key] = outs
+        kept.append((i, s))
+
+    def r(v):
+        return rep.get(v, v)
+
+    # -- dead code, from the outputs back ------------------------------------------------
+    def live_pass(items, live):
+        out = []
+        for i, s in reversed(items):
+            outs = _outs(s)
+            if s.kind in _WRITES or s.kind in ("guard", "draw") or any(r(o) in live and
+                                                                       r(o) == o for o in outs):
+                out.append((i, s))
+                for v in _vars_in((s.args, s.kw), []):
+                    live.add(r(v))
+        out.reverse()
+        return out
+
+    bwd_items = [(i, s) for i, s in kept if i >= split]
+    fwd_items = [(i, s) for i, s in kept if i < split]
+    blive = {r(v) for v in bwd_outputs if v is not None}
+    bwd_items = live_pass(bwd_items, blive)
+    bdefined = {r(o) for _, s in bwd_items for o in _outs(s)} | {v for v, _ in bwd_inputs}
+    saved = sorted(v for v in blive if v not in bdefined and v not in const)
+    flive = {r(v) for v in fwd_outputs} | set(saved)
+    fwd_items = live_pass(fwd_items, flive)
+
+    # -- names ---------------------------------------------------------------------------
+    names = {}
+    used = set()
+    for v, name in list(fwd_inputs) + list(bwd_inputs):
+        base = name
+        k = 1
+        while name in used:
+            k += 1
+            name = f"{base}_{k}"
+        used.add(name)
+        names[v] = name
+    env = {"np": np, "nan": math.nan, "inf": math.inf, "_miss": _miss, "_same": _same,
+           "_same_array": _same_array}
+    from ..backend.numpy_backend import RAW
+    env["ns"] = RAW
+    consts_used = {}
+    bound = {}
+    counts = {}
+
+    def fresh(prefix):
+        k = counts.get(prefix, 0)
+        counts[prefix] = k + 1
+        return f"{prefix}{k}"
+
+    def cname(v):
+        value = const[v]
+        n = consts_used.get(v)
+        if n is None:
+            n = consts_used[v] = fresh("c")
+            env[n] = value
+        return n
+
+    def bind(obj, prefix="k"):
+        n = bound.get(id(obj))
+        if n is None:
+            n = bound[id(obj)] = fresh(prefix)
+            env[n] = obj
+        return n
+
+    def name_of(v):
+        v = r(v)
+        if v in const:
+            return cname(v)
+        return names.get(v) or f"v{v}"
+
+    def fmt(a, in_key=False):
+        t = type(a)
+        if t is Var:
+            return name_of(a.id)
+        if t is float:
+            if a != a:
+                return "nan"
+            if a in (math.inf, -math.inf):
+                return "inf" if a > 0 else "-inf"
+            return repr(a)
+        if t is int or t is bool or a is None or t is str:
+            return repr(a)
+        if a is Ellipsis:
+            return "..."
+        if t is tuple:
+            if in_key:
+                return ", ".join(fmt(x, True) for x in a) + ("," if len(a) == 1 else "")
+            return "(" + ", ".join(fmt(x) for x in a) + ("," if len(a) == 1 else "") + ")"
+        if t is list:
+            return "[" + ", ".join(fmt(x) for x in a) + "]"
+        if t is slice:
+            if in_key:
+                s = ("" if a.start is None else fmt(a.start)) + ":" + \
+                    ("" if a.stop is None else fmt(a.stop))
+                return s + ("" if a.step is None else ":" + fmt(a.step))
+            return f"slice({fmt(a.start)}, {fmt(a.stop)}, {fmt(a.step)})"
+        if isinstance(a, np.dtype) and a.name in _DTYPE_NAMES:
+            env[a.name] = a  # (a dtype object: ``float32`` = np.dtype("float32"))
+            return a.name
+        if isinstance(a, type) and issubclass(a, np.generic) and a.__name__ in _DTYPE_NAMES:
+            return f"np.{a.__name__}"
+        return bind(a)
+
+    def call_args(s):
+        parts = [fmt(a) for a in s.args]
+        parts += [f"{k}={fmt(v)}" for k, v in s.kw.items()]
+        return ", ".join(parts)
+
+    def note_of(s):
+        note = s.note
+        if not note:
+            return ""
+        op, site = note
+        where = _short_site(site)
+        return f"{op} · {where}" if where else op
+
+    guards = []
+
+    def emit(items, lines, returned=()):
+        into, frees = _reuse_plan(items, returned, graph, r, const)
+        for j, (_, s) in enumerate(items):
+            kind = s.kind
+            outs = _outs(s)
+            lhs = ", ".join(name_of(o) if r(o) == o else "_" for o in outs)
+            if len(outs) == 1 and type(s.outs) is tuple:
+                lhs += ","
+            if kind == "call":
+                args = call_args(s)
+                if j in into:  # Note [buffer reuse]
+                    args += f", out={name_of(into[j])}"
+                rhs = f"{s.name}({args})"
+                if s.as_array:
+                    rhs = f"np.asarray({rhs})"
+                code = f"{lhs} = {rhs}"
+            elif kind == "getitem":
+                arr, key = s.args
+                code = f"{lhs} = {fmt(arr)}[{fmt(key, True) if type(key) is tuple else fmt(key, True) if type(key) is slice else fmt(key)}]"
+            elif kind == "setitem":
+                arr, key, val = s.args
+                code = f"{fmt(arr)}[{fmt(key, True) if type(key) in (tuple, slice) else fmt(key)}] = {fmt(val)}"
+            elif kind == "inplace":
+                code = f"{s.name}({fmt(s.args[0])}, {fmt(s.args[1])}, out={fmt(s.args[0])})"
+            elif kind == "const":  # a constant the program writes into: a fresh copy
+                code = f"{lhs} = {bind(s.args[0], 'c')}.copy()"
+            elif kind == "draw":
+                gen = f"gen{s.fn}"
+                env[gen] = graph.draws[s.fn]
+                args = ", ".join([fmt(a) for a in s.args] +
+                                 [f"{k}={fmt(v)}" for k, v in s.kw.items()])
+                code = f"{lhs} = np.asarray({gen}._rng.{s.name}({args}))"
+            elif kind == "guard":
+                k = len(guards)
+                guards.append(s)
+                code = _guard_code(s, fmt, bind, k)
+            elif kind == "input":
+                continue
+            else:  # pragma: no cover - every kind is handled above
+                raise AssertionError(kind)
+            lines.append((code, note_of(s)))
+            if j in frees:
+                lines.append(("del " + ", ".join(name_of(o) for o in frees[j]), ""))
+
+    prog = Program()
+    prog.saved = saved
+    fwd_lines: list = []
+    emit(fwd_items, fwd_lines, [r(v) for v in fwd_outputs] + saved)
+    outs_src = ", ".join(name_of(v) for v in fwd_outputs)
+    saved_src = ", ".join(name_of(v) for v in saved)
+    fparams = ", ".join(names[v] for v, _ in fwd_inputs)
+    fsrc = _function("forward", fparams, fwd_lines,
+                     f"return ({outs_src}{',' if len(fwd_outputs) == 1 else ''}), "
+                     f"({saved_src}{',' if len(saved) == 1 else ''})")
+    prog.guards = len(guards)
+    bsrc = ""
+    if bwd_outputs:
+        bwd_lines: list = []
+        emit(bwd_items, bwd_lines, [r(v) for v in bwd_outputs if v is not None])
+        bparams = ", ".join(["saved"] + [names[v] for v, _ in bwd_inputs])
+        unpack = []
+        if saved:
+            unpack.append((f"{saved_src}{',' if len(saved) == 1 else ''} = saved",
+                           "values kept by the forward"))
+        bsrc = _function("backward", bparams, unpack + bwd_lines,
+                         "return (" + ", ".join(name_of(v) if v is not None else "None"
+                                                for v in bwd_outputs)
+                         + ("," if len(bwd_outputs) == 1 else "") + ")")
+        bdefs = {o for _, s in bwd_items if s.kind == "call" for o in _outs(s)}
+        outs = [r(v) for v in bwd_outputs if v is not None]
+        prog.fresh = all(v in bdefs and roots[v] == v and v not in const and
+                         outs.count(v) == 1 for v in outs)
+    consts_doc = _consts_doc(consts_used, const)
+    header = f"# {title}\n" + consts_doc
+    prog.forward_source = header + fsrc
+    prog.backward_source = bsrc
+    filename = f"<compiled {title}>"
+    full = fsrc + "\n" + bsrc
+    linecache.cache[filename] = (len(full), None, full.splitlines(True), filename)
+    code = compile(full, filename, "exec")
+    exec(code, env)
+    prog.forward = env["forward"]
+    prog.backward = env.get("backward")
+    return prog
+
+
+_DTYPE_NAMES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                "uint64", "float16", "float32", "float64", "complex64", "complex128",
+                "bool_"}
+
+
+def _guard_code(s, fmt, bind, k):
+    v = fmt(s.args[0])
+    value = s.kw["value"]
+    how = s.name
+    if how == "call":  # a Python value a rule computed from traced values
+        kw = s.kw["kw"]
+        args = ", ".join([fmt(a) for a in s.args[0]] + [f"{k}={fmt(v)}" for k, v in kw.items()])
+        return f"if not _same({s.kw['display']}({args}), {fmt(value)}): _miss({k})"
+    if how == "bool":
+        return f"if bool({v}) is not {value!r}: _miss({k})"
+    if how == "int":
+        return f"if int({v}) != {value!r}: _miss({k})"
+    if how == "float":
+        return f"if not _same(float({v}), {fmt(value)}): _miss({k})"
+    if how in ("item", "tolist", "complex"):
+        call = {"item": ".item()", "tolist": ".tolist()", "complex": ""}[how]
+        expr = f"complex({v})" if how == "complex" else f"{v}{call}"
+        return f"if not _same({expr}, {bind(value)}): _miss({k})"
+    return f"if not _same_array({v}, {bind(value, 'c')}): _miss({k})"
+
+
+def _function(name, params, lines, ret):
+    width = max([len(c) for c, _ in lines] + [0])
+    width = min(width, 72)
+    body = []
+    for code, note in lines:
+        body.append(f"    {code}" + (f"{' ' * max(1, width - len(code) + 2)}# {note}"
+                                       if note else ""))
+    body.append(f"    {ret}")
+    return f"def {name}({params}):\n" + "\n".join(body) + "\n"
+
+
+def _short_site(site) -> str:
+    if site is None:
+        return ""
+    from ..autograd.node import site_line
+    return f"{os.path.basename(site[0].co_filename)}:{site_line(site)}"
+
+
+def _consts_doc(used, const) -> str:
+    lines = []
+    for v, n in used.items():
+        a = np.asarray(const[v])
+        if a.size <= 4:
+            lines.append(f"# {n} = {a.tolist()!r} ({a.dtype.name}{', 0-d' if a.ndim == 0 else ''})")
+        else:
+            lines.append(f"# {n}: {a.dtype.name} array of shape {a.shape}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+__all__ = ["generate", "Program", "GuardMiss", "Stmt"]

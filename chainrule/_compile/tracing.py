@@ -1,0 +1,344 @@
+"""Running a function once on traced tensors (Note [tracing as an array library]).
+
+``trace_call`` swaps every input of the trace (the arguments' copies, and the reachable
+tensors of Note [trace inputs], whose data is swapped in place for the duration of the
+trace) for a traced value, runs the function (an ordinary eager run: the real values
+flow through), runs the backward of its differentiable outputs with placeholder
+cotangents (the rules run on the recording namespace), puts every swapped tensor back,
+and hands the graph to the code generator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _tensor as T
+from .._grad_mode import STATE
+from ..autograd.node import AccumulateGrad
+from ..backend import trace as TR
+from ..backend.registry import FOREIGN, trace_backend
+from . import codegen
+from .externals import scan
+
+
+class EagerOnly(Exception):
+    """The call cannot be compiled (it runs eagerly); ``args[0]`` says why."""
+
+
+class Trace:
+    """What one trace produced: the program and how to feed and read it."""
+
+    def __init__(self) -> None:
+        self.program = None
+        self.arg_pos: list = []      # leaf index of each tensor argument input
+        self.ext: list = []          # (tensor, Source) of each reachable tensor input
+        self.ext_grads: list = []    # ext index whose .grad data is an input
+        self.grad_none: tuple = ()   # per ext requiring grad: was .grad None
+        self.grad_inputs: list = []  # ("arg", k) | ("ext", k): the backward's inputs
+        self.out_leaves = None       # rebuild(list) -> the output structure
+        self.out_kinds: list = []    # per output leaf: ("tensor", pos, diff) | ("value", v)
+        self.n_out = 0
+        self.bumps: list = []        # ("arg"|"ext"|"grad", k, delta)
+        self.rebinds: list = []      # ("arg"|"ext"|"grad", k, output position)
+        self.scalars: list = []      # (Source, value)
+        self.modules: list = []      # (module, training)
+        self.found = None
+        self.graph_stmts = 0
+
+
+class _Swap:
+    """A reachable tensor's state during the trace, put back afterwards."""
+
+    __slots__ = ("t", "data", "node", "rg", "view", "grad", "grad_data", "vc", "gvc")
+
+
+def _refresh(t):
+    if t._view is not None:
+        T.refresh_view(t)
+    return t._data
+
+
+def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
+    """Trace ``fn(*args, **kwargs)`` (``rebuild(leaves)`` gives them back)."""
+    found = scan(fn)
+    for root in extra_roots:  # modules and optimizers passed as arguments
+        sub = scan(root)
+        known = found.tensor_ids()
+        found.tensors += [(t, s) for t, s in sub.tensors if id(t) not in known]
+        found.modules += sub.modules
+        found.scalars += sub.scalars
+    trace_backend()  # (registered before any traced value exists)
+    tr = Trace()
+    tr.found = found
+    graph = TR.Graph()
+    arg_ids = {id(x) for x in leaves if isinstance(x, T.Tensor)}
+    ext = [(t, s) for t, s in found.tensors if id(t) not in arg_ids]
+    tr.ext = ext
+    tr.scalars = [(s, v) for v, s in found.scalars]
+    tr.modules = [(m, m.training) for m, _ in found.modules]
+    swaps = []
+    targs = []
+    arg_tensors = []
+    hooks = _Hooks(graph)
+    with TR.tracing(graph), hooks:
+        try:
+            # the arguments: fresh leaves over traced values
+            new_leaves = []
+            for i, x in enumerate(leaves):
+                if isinstance(x, T.Tensor):
+                    ta = graph.input(_refresh(x), f"arg{i}")
+                    t = T.wrap(ta)
+                    if x._rg:
+                        t.requires_grad_()
+                    tr.arg_pos.append(i)
+                    targs.append(t)
+                    arg_tensors.append(x)
+                    new_leaves.append(t)
+                else:
+                    new_leaves.append(x)
+            # the reachable tensors: their data swapped for traced inputs
+            for k, (t, src) in enumerate(ext):
+                sw = _Swap()
+                sw.t = t
+                sw.data = _refresh(t)
+                sw.node, sw.rg, sw.view, sw.grad = t._node, t._rg, t._view, t._grad
+                sw.vc = t._vc[0]
+                swaps.append(sw)
+                t._data = graph.input(sw.data, _label(src.label, k))
+                t._view = None
+                if t._rg:
+                    t._node = AccumulateGrad(t)
+                if sw.grad is not None:
+                    sw.grad_data = _refresh(sw.grad)
+                    sw.gvc = sw.grad._vc[0]
+                    sw.grad._data = graph.input(sw.grad_data, _label(src.label, k) + "_grad")
+                    sw.grad._view = None
+                    tr.ext_grads.append(k)
+            tr.grad_none = tuple(sw.grad is None for sw in swaps if sw.rg)
+            n_inputs = len(graph.inputs)
+            args, kwargs = rebuild(new_leaves)
+            out = fn(*args, **kwargs)
+            if hooks.reason:
+                raise EagerOnly(hooks.reason)
+            from .._vmap import _flatten
+            out_leaves, out_rebuild = _flatten(out)
+            tr.out_leaves = out_rebuild
+            tr.single = isinstance(out, T.Tensor)
+            fwd_outputs = []
+            diff_outs = []
+            for leaf in out_leaves:
+                if isinstance(leaf, T.Tensor):
+                    d = leaf._data
+                    if type(d) is not TR.TraceArray or d.graph is not graph:
+                        d = graph.const(np.asarray(d)) if type(d) is np.ndarray else None
+                        if d is None:
+                            raise EagerOnly("an output is not a tensor of this call")
+                    diff = bool(leaf._rg and STATE.enabled)
+                    tr.out_kinds.append(("tensor", len(fwd_outputs), diff))
+                    fwd_outputs.append(d.id)
+                    if diff:
+                        diff_outs.append((len(fwd_outputs) - 1, leaf))
+                else:
+                    tr.out_kinds.append(("value", leaf))
+            tr.n_out = len(fwd_outputs)
+            # what the call did to its inputs: versions, rebound data and .grad
+            for k, t in enumerate(targs):
+                _effects(tr, graph, fwd_outputs, "arg", k, t, graph.inputs[k], 0)
+            for k, sw in enumerate(swaps):
+                _effects(tr, graph, fwd_outputs, "ext", k, sw.t, None, sw.vc, sw)
+            # the backward: placeholder cotangents through the recorded rules
+            split = len(graph.stmts)
+            grad_targets = []
+            for k, t in enumerate(targs):
+                if t._rg and t._node is not None and type(t._node) is AccumulateGrad:
+                    grad_targets.append((("arg", k), t))
+            for k, sw in enumerate(swaps):
+                if sw.rg:
+                    grad_targets.append((("ext", k), sw.t))
+            bwd_inputs, bwd_outputs = [], []
+            if diff_outs and grad_targets and STATE.enabled:
+                from ..autograd import grad as _grad
+                gouts = []
+                for j, (pos, leaf) in enumerate(diff_outs):
+                    v = graph.values[fwd_outputs[pos]]
+                    g = graph.input(np.ones(v.shape, v.dtype), f"grad_out{j}")
+                    bwd_inputs.append((g.id, f"grad_out{j}" if len(diff_outs) > 1 else "grad_out"))
+                    gouts.append(T.wrap(g))
+                res = _grad([leaf for _, leaf in diff_outs], [t for _, t in grad_targets],
+                            grad_outputs=gouts, retain_graph=True, allow_unused=True)
+                if hooks.reason:
+                    raise EagerOnly(hooks.reason)
+                for r in res:
+                    if r is None:
+                        bwd_outputs.append(None)
+                        continue
+                    d = r._data
+                    if type(d) is not TR.TraceArray:
+                        d = graph.const(np.asarray(d))
+                    bwd_outputs.append(d.id)
+                tr.grad_inputs = [w for w, _ in grad_targets]
+            tr.diff_positions = [pos for pos, _ in diff_outs]
+            tr.diff_meta = [(graph.values[fwd_outputs[pos]].shape,
+                             graph.values[fwd_outputs[pos]].dtype) for pos, _ in diff_outs]
+            # names of the program's inputs
+            names = []
+            for k, i in enumerate(tr.arg_pos):
+                names.append((graph.inputs[k], _arg_name(fn, i, len(tr.arg_pos))))
+            for v in graph.inputs[len(tr.arg_pos):n_inputs]:
+                names.append((v, _input_label(graph, v)))
+            tr.program = codegen.generate(graph, split, names, fwd_outputs, bwd_inputs,
+                                          bwd_outputs, name)
+            tr.graph_stmts = len(graph.stmts)
+            tr.first_outputs = [graph.values[v] for v in fwd_outputs]
+            tr.first_saved = [graph.values[v] for v in tr.program.saved]
+            tr.outputs_alias = _aliases(graph, fwd_outputs, n_inputs)
+        finally:
+            for sw in reversed(swaps):
+                t = sw.t
+                t._data, t._node, t._rg, t._view = sw.data, sw.node, sw.rg, sw.view
+                if sw.grad is not None:
+                    sw.grad._data = sw.grad_data
+                    sw.grad._view = None
+                t._grad = sw.grad
+                t._vc[0] = sw.vc
+            _materialize(hooks.created, graph)
+    return tr
+
+
+def _effects(tr, graph, fwd_outputs, kind, k, t, in_var, vc0, sw=None):
+    """Record what the traced call did to input tensor ``t``: version bumps, rebound
+    data (returned as extra outputs) and, for reachable tensors, ``.grad``."""
+    d = t._data
+    if sw is not None:
+        in_var = None
+    delta = t._vc[0] - vc0
+    if delta:
+        tr.bumps.append((kind, k, delta))
+    if type(d) is TR.TraceArray and d.graph is graph:
+        if in_var is None:
+            in_var = graph.inputs[len(tr.arg_pos) + _ext_input_index(tr, k)] if \
+                kind == "ext" else None
+        if d.id != in_var:
+            tr.rebinds.append((kind, k, len(fwd_outputs)))
+            fwd_outputs.append(d.id)
+    if sw is not None:
+        g = t._grad
+        if g is not sw.grad:
+            if g is None:
+                tr.rebinds.append(("grad_none", k, None))
+            else:
+                gd = g._data
+                if type(gd) is not TR.TraceArray:
+                    gd = graph.const(np.asarray(gd))
+                tr.rebinds.append(("grad", k, len(fwd_outputs)))
+                fwd_outputs.append(gd.id)
+        elif g is not None:
+            if g._vc[0] != sw.gvc:
+                tr.bumps.append(("grad", k, g._vc[0] - sw.gvc))
+            gd = g._data
+            kin = graph.inputs[len(tr.arg_pos) + _ext_input_index(tr, k) + 1]
+            if type(gd) is TR.TraceArray and gd.id != kin:
+                tr.rebinds.append(("graddata", k, len(fwd_outputs)))
+                fwd_outputs.append(gd.id)
+
+
+def _ext_input_index(tr, k) -> int:
+    """Position among the reachable tensors' inputs of ext ``k``'s data (each ext with a
+    ``.grad`` has two inputs: data, then grad data)."""
+    return k + sum(1 for j in tr.ext_grads if j < k)
+
+
+def _aliases(graph, fwd_outputs, n_inputs):
+    roots = graph.roots
+    ins = set(graph.inputs[:n_inputs])
+    return [roots[v] in ins for v in fwd_outputs]
+
+
+def _label(label, k):
+    s = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in label).strip("_")
+    while "__" in s:
+        s = s.replace("__", "_")
+    if not s or s[0].isdigit():
+        s = f"t{k}_{s}"
+    return s
+
+
+def _input_label(graph, v):
+    for s in graph.stmts:
+        if s.kind == "input" and s.outs == v:
+            return s.name
+    return f"v{v}"
+
+
+def _arg_name(fn, i, n):
+    import inspect
+    try:
+        target = fn.forward if hasattr(fn, "forward") and not inspect.isfunction(fn) else fn
+        params = [p.name for p in inspect.signature(target).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if i < len(params):
+            return params[i]
+    except (TypeError, ValueError):
+        pass
+    return f"arg{i}"
+
+
+def _materialize(created, graph):
+    """Tensors made during the trace that outlive it (an optimizer's new state, a
+    module's cache) get their real values: the trace ran on real values."""
+    for ref in created:
+        t = ref()
+        if t is None:
+            continue
+        d = t._data
+        if type(d) is TR.TraceArray and d.graph is graph:
+            t._data = d.value
+        g = t._grad
+        if g is not None and type(g._data) is TR.TraceArray and g._data.graph is graph:
+            g._data = g._data.value
+
+
+class _Hooks:
+    """The process-wide switches of a trace: new tensors get traced data (constants of
+    the program), random draws are recorded, and what cannot be compiled is noted."""
+
+    def __init__(self, graph) -> None:
+        self.graph = graph
+        self.reason = None
+        self.created = []
+
+    def __enter__(self):
+        from .. import _creation
+        from ..ops import _record
+        self.prev_rng = _creation.TRACE_RNG[0]
+        _creation.TRACE_RNG[0] = self._rng
+        T.set_trace_wrap(self)
+        self.prev_save = _record.SAVE_HOOK
+        self.prev_foreign = FOREIGN[0]
+        FOREIGN[0] = True  # the engine's path for non-NumPy arrays, while the trace runs
+        ACTIVE_HOOKS.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        from .. import _creation
+        _creation.TRACE_RNG[0] = self.prev_rng
+        T.set_trace_wrap(None)
+        FOREIGN[0] = self.prev_foreign
+        ACTIVE_HOOKS.pop()
+
+    def _rng(self, gen):
+        return TR.TracedDraws(gen, self.graph)
+
+    def refuse(self, why: str) -> None:
+        if self.reason is None:
+            self.reason = why
+
+
+ACTIVE_HOOKS: list = []
+
+
+def note_eager(why: str) -> None:
+    """Called where a traced call meets something that runs only eagerly (a tensor hook,
+    a custom Function, saved-tensor hooks)."""
+    if ACTIVE_HOOKS:
+        ACTIVE_HOOKS[-1].refuse(why)

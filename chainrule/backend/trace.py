@@ -1,0 +1,536 @@
+"""compile's array library: arrays that record every function applied to them.
+
+Note [tracing as an array library]: ``chainrule.compile`` runs the user's function once
+on tensors whose data is a ``TraceArray``: a NumPy array (its real value, so the run is
+an ordinary eager run and every shape, dtype and branch is the real one) plus the number
+of a variable in a ``Graph``.  This module implements the Array API standard's functions
+on such arrays: each one calls NumPy's function of that name on the values and appends a
+statement ``v7 = np.multiply(v3, v5)`` to the graph.  ``ArrayApiNamespace`` over it is a
+rule namespace like any other (as for vmap's batched arrays and the meta device), so
+every row's forward and every VJP rule is recorded by running it unchanged: the forward
+and the backward pass of any program become straight-line code (``_compile/codegen.py``).
+
+What a traced value cannot give without ending the straight line is a concrete Python
+value: ``.item()``, ``bool()``, ``int()``, ``tolist()`` and conversion to a NumPy array
+return the real value and record a *guard*; the generated code checks it and asks for a
+new trace when a later call sees another value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _operators
+
+__all__ = ["TraceArray", "TRACE", "Graph", "Stmt", "active", "tracing"]
+
+
+class Stmt:
+    """One line of a traced program.
+
+    ``kind``: ``"call"`` (``outs = fn(*args, **kw)``), ``"getitem"`` (``out =
+    args[0][args[1]]``), ``"setitem"`` (``args[0][args[1]] = args[2]``), ``"inplace"``
+    (``fn(*args, out=args[0])``), ``"guard"`` (``args[0]`` must give ``kw['value']``
+    through ``fn``), ``"input"``, ``"const"``.  ``args``/``kw`` hold ``Var`` where a traced
+    array was passed.  ``outs``: a var id, a tuple of ids (unpacked) or None."""
+
+    __slots__ = ("kind", "name", "fn", "args", "kw", "outs", "note", "as_array")
+
+    def __init__(self, kind, name, fn, args, kw, outs, note, as_array=False):
+        self.kind = kind
+        self.name = name
+        self.fn = fn
+        self.args = args
+        self.kw = kw
+        self.outs = outs
+        self.note = note
+        self.as_array = as_array
+
+    def __repr__(self) -> str:
+        return f"Stmt({self.kind}, {self.name}, {self.args!r}, {self.kw!r} -> {self.outs})"
+
+
+class Var:
+    """A traced array inside a statement's arguments."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, i: int) -> None:
+        self.id = i
+
+    def __repr__(self) -> str:
+        return f"v{self.id}"
+
+    def __eq__(self, other):
+        return type(other) is Var and other.id == self.id
+
+    def __hash__(self):
+        return hash(("var", self.id))
+
+
+class Graph:
+    """The statements of one trace, with the real value of every variable."""
+
+    def __init__(self) -> None:
+        self.stmts: list[Stmt] = []
+        self.values: dict[int, object] = {}
+        self.roots: dict[int, int] = {}   # var -> var owning its memory (views)
+        self._owners: dict[int, tuple] = {}  # id(owner ndarray) -> (owner, var)
+        self.consts: dict[int, object] = {}  # const var -> the constant
+        self.mutated: set[int] = set()    # root vars written in place
+        self.inputs: list[int] = []
+        self.note = None      # (op name, site) of the op being recorded
+        self.draws = []       # generators drawn from
+        self.n = 0
+
+    # -- variables ---------------------------------------------------------------------
+    def _new(self, value) -> TraceArray:
+        i = self.n
+        self.n += 1
+        if isinstance(value, np.generic):
+            value = np.asarray(value)
+        self.values[i] = value
+        owner = value if value.base is None else value.base
+        while isinstance(owner, np.ndarray) and owner.base is not None:
+            owner = owner.base
+        hit = self._owners.get(id(owner))
+        if hit is not None and hit[0] is owner:
+            self.roots[i] = hit[1]
+        else:
+            self._owners[id(owner)] = (owner, i)
+            self.roots[i] = i
+        return TraceArray(value, i, self)
+
+    def input(self, value, label) -> TraceArray:
+        t = self._new(np.asarray(value) if not isinstance(value, np.ndarray) else value)
+        self.inputs.append(t.id)
+        self.stmts.append(Stmt("input", label, None, (), {}, t.id, None))
+        return t
+
+    def const(self, value) -> TraceArray:
+        value = np.asarray(value)
+        t = self._new(value)
+        # the program's copy: the trace may go on to write into ``value``
+        kept = value.copy()
+        self.consts[t.id] = kept
+        self.stmts.append(Stmt("const", "const", None, (kept,), {}, t.id, self.note))
+        return t
+
+    # -- statements --------------------------------------------------------------------
+    def call(self, name, fn, args, kw, *, kind="call", note=None):
+        """Run ``fn`` on the values of ``args`` and record it; returns the result with
+        every array in it traced."""
+        a = _unwrap(args, self)
+        k = {key: _unwrap(v, self) for key, v in kw.items()} if kw else kw
+        if kind == "getitem":
+            res = a[0][a[1]]
+        else:
+            res = fn(*a, **k)
+        return self._record(kind, name, fn, args, kw, res, note)
+
+    def _record(self, kind, name, fn, args, kw, res, note):
+        sa = _symbolic(args, self)
+        sk = {key: _symbolic(v, self) for key, v in kw.items()} if kw else {}
+        note = note or self.note
+        if isinstance(res, (np.ndarray, np.generic)):
+            t = self._new(res)
+            self.stmts.append(Stmt(kind, name, fn, sa, sk, t.id, note,
+                                   isinstance(res, np.generic)))
+            return t
+        if isinstance(res, tuple) and res and all(isinstance(r, (np.ndarray, np.generic))
+                                                  for r in res):
+            ts = [self._new(r) for r in res]
+            self.stmts.append(Stmt(kind, name, fn, sa, sk, tuple(t.id for t in ts), note,
+                                   any(isinstance(r, np.generic) for r in res)))
+            return type(res)(*ts) if hasattr(res, "_fields") else tuple(ts)
+        if isinstance(res, list) and res and all(isinstance(r, np.ndarray) for r in res):
+            ts = [self._new(r) for r in res]
+            self.stmts.append(Stmt(kind, name, fn, sa, sk, tuple(t.id for t in ts), note))
+            return ts
+        # a Python value (a shape, a dtype): the function read no values
+        return res
+
+    def mutate(self, kind, name, fn, args, kw, target: TraceArray):
+        """Record a write into ``target`` (``setitem``, ``x += y``)."""
+        a = _unwrap(args, self)
+        if kind == "setitem":
+            a[0][a[1]] = a[2]
+        else:
+            fn(*a, out=a[0])
+        self.stmts.append(Stmt(kind, name, fn, _symbolic(args, self), kw, None, self.note))
+        self.mutated.add(self.roots[target.id])
+
+    def guard(self, t: TraceArray, how: str, value):
+        """``how(t)`` was read as a Python value: later calls must read the same."""
+        self.stmts.append(Stmt("guard", how, None, (Var(t.id),), {"value": value}, None,
+                               self.note))
+        return value
+
+
+# ---- the active graph ------------------------------------------------------------------
+
+_ACTIVE: list = [None]
+
+
+def active() -> Graph | None:
+    return _ACTIVE[0]
+
+
+class tracing:
+    """``with tracing(graph):`` new traced values go to ``graph``."""
+
+    def __init__(self, graph) -> None:
+        self.graph = graph
+
+    def __enter__(self):
+        self.prev = _ACTIVE[0]
+        _ACTIVE[0] = self.graph
+        return self.graph
+
+    def __exit__(self, *exc):
+        _ACTIVE[0] = self.prev
+
+
+def _unwrap(v, graph):
+    t = type(v)
+    if t is TraceArray:
+        if v.graph is not graph:
+            raise _stale(v)
+        return v.value
+    if t is tuple or t is list:
+        return t(_unwrap(x, graph) for x in v)
+    if t is slice and (type(v.start) is TraceArray or type(v.stop) is TraceArray
+                       or type(v.step) is TraceArray):
+        return slice(*(_unwrap(x, graph) for x in (v.start, v.stop, v.step)))
+    return v
+
+
+def _symbolic(v, graph):
+    t = type(v)
+    if t is TraceArray:
+        return Var(v.id)
+    if t is tuple or t is list:
+        return t(_symbolic(x, graph) for x in v)
+    if t is slice and any(type(x) is TraceArray for x in (v.start, v.stop, v.step)):
+        return slice(*(_symbolic(x, graph) for x in (v.start, v.stop, v.step)))
+    if t is np.ndarray or isinstance(v, np.generic) and t is not np.bool_:
+        # a NumPy array met a traced one: it is a constant of the program
+        return Var(graph.const(v).id)
+    return v
+
+
+def _stale(v):
+    return RuntimeError(
+        "compile: a value traced in an earlier call of a compiled function was used "
+        "after that call ended (a tensor created inside the function was kept in a "
+        "global or a closure and read again). Return it from the function instead.")
+
+
+# ---- the array -------------------------------------------------------------------------
+
+class TraceArray:
+    """A real NumPy value that is variable ``id`` of ``graph``."""
+
+    __slots__ = ("value", "id", "graph")
+    __array_ufunc__ = None  # ndarray + TraceArray defers to __radd__
+
+    def __init__(self, value, i: int, graph: Graph) -> None:
+        self.value = value
+        self.id = i
+        self.graph = graph
+
+    @property
+    def shape(self):
+        return self.value.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.value.ndim
+
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    @property
+    def size(self) -> int:
+        return self.value.size
+
+    device = "cpu"
+
+    def __array_namespace__(self, api_version=None):
+        return TRACE
+
+    def __repr__(self) -> str:
+        return f"TraceArray(v{self.id}, value={self.value!r})"
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    # concrete values: real, and guarded ------------------------------------------------
+    def item(self, *args):
+        return self.graph.guard(self, "item", self.value.item(*args)) if not args else \
+            self.graph.guard(self, "array", self.value).item(*args)
+
+    def tolist(self):
+        return self.graph.guard(self, "tolist", self.value.tolist())
+
+    def __bool__(self):
+        return self.graph.guard(self, "bool", bool(self.value))
+
+    def __float__(self):
+        return self.graph.guard(self, "float", float(self.value))
+
+    def __int__(self):
+        return self.graph.guard(self, "int", int(self.value))
+
+    def __index__(self):
+        return self.graph.guard(self, "int", int(self.value.__index__()))
+
+    def __complex__(self):
+        return self.graph.guard(self, "complex", complex(self.value))
+
+    def __array__(self, dtype=None, copy=None):
+        v = self.graph.guard(self, "array", self.value)
+        return v if dtype is None else v.astype(dtype)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self.value)))
+
+    # NumPy-style methods chainrule's host code uses --------------------------------------
+    def astype(self, dtype, copy=True):
+        return TRACE.astype(self, dtype, copy=copy)
+
+    def reshape(self, *shape):
+        return TRACE.reshape(self, shape[0] if len(shape) == 1 and not
+                             isinstance(shape[0], int) else shape)
+
+    def copy(self):
+        return self.graph.call("np.copy", np.copy, (self,), {})
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and not isinstance(axes[0], int):
+            axes = axes[0]
+        return TRACE.permute_dims(self, tuple(axes) or tuple(range(self.ndim))[::-1])
+
+    @property
+    def T(self):
+        return TRACE.permute_dims(self, tuple(range(self.ndim))[::-1])
+
+    @property
+    def mT(self):
+        return TRACE.matrix_transpose(self)
+
+    def __getitem__(self, key):
+        return self.graph.call("getitem", None, (self, key), {}, kind="getitem")
+
+    def __setitem__(self, key, value):
+        self.graph.mutate("setitem", "setitem", None, (self, key, value), {}, self)
+
+    def to_device(self, device, stream=None):
+        return self
+
+
+def _lift(name, f):
+    key = "np." + name
+
+    def g(*args, **kw):
+        kw.pop("device", None)
+        graph = _graph_of(args, kw)
+        if graph is None:  # no traced argument: an ordinary NumPy call
+            return f(*args, **kw)
+        return graph.call(key, f, args, kw)
+    g.__name__ = name
+    g._np = f
+    return g
+
+
+def _graph_of(args, kw):
+    for a in args:
+        if type(a) is TraceArray:
+            return a.graph
+        if type(a) in (tuple, list):
+            for b in a:
+                if type(b) is TraceArray:
+                    return b.graph
+    for a in kw.values():
+        if type(a) is TraceArray:
+            return a.graph
+    return _ACTIVE[0]
+
+
+class _Namespace:
+    """``TRACE``: the Array API namespace of ``TraceArray`` (NumPy's functions, recorded)."""
+
+    __name__ = "chainrule.trace"
+
+    def __init__(self, module=np, prefix="np") -> None:
+        self._m = module
+        self._prefix = prefix
+
+    def __getattr__(self, name):
+        f = getattr(self._m, name)
+        if isinstance(f, type) and issubclass(f, np.generic):
+            return np.dtype(f)  # the standard's dtype objects: NumPy's dtypes
+        if isinstance(f, type) or isinstance(f, np.dtype) or not callable(f):
+            return f
+        if name in ("isdtype", "finfo", "iinfo", "result_type", "can_cast"):
+            return f
+        g = _lift(name, f) if self._prefix == "np" else _lift_in(self._prefix, name, f)
+        setattr(self, name, g)
+        return g
+
+    @property
+    def linalg(self):
+        return _LINALG
+
+    def asarray(self, a, dtype=None, copy=None, device=None):
+        if type(a) is TraceArray:
+            if dtype is not None and np.dtype(dtype) != a.dtype:
+                return self.astype(a, dtype)
+            return a.copy() if copy else a
+        graph = _ACTIVE[0]
+        arr = np.array(a, dtype=dtype, copy=True) if copy else np.asarray(a, dtype=dtype)
+        if graph is None:
+            return arr
+        return graph.const(arr)
+
+    def astype(self, x, dtype, copy=True):
+        if type(x) is not TraceArray:
+            return np.asarray(x).astype(dtype, copy=copy)
+        if not copy and x.value.dtype == np.dtype(dtype):
+            return x
+        return x.graph.call("np.astype", np.astype, (x, np.dtype(dtype)), {"copy": copy})
+
+    def getitem(self, a, key):
+        return a[key]
+
+    def setitem(self, a, key, value):
+        a[key] = value
+
+    def erf(self, x):
+        from .numpy_backend import RAW
+        if type(x) is not TraceArray:
+            return RAW.erf(x)
+        return x.graph.call("ns.erf", RAW.erf, (x,), {})
+
+
+def _lift_in(prefix, name, f):
+    key = f"{prefix}.{name}"
+
+    def g(*args, **kw):
+        kw.pop("device", None)
+        graph = _graph_of(args, kw)
+        if graph is None:
+            return f(*args, **kw)
+        return graph.call(key, f, args, kw)
+    g.__name__ = name
+    return g
+
+
+TRACE = _Namespace()
+_LINALG = _Namespace(np.linalg, "np.linalg")
+
+
+# ---- operators ---------------------------------------------------------------------------
+
+def _inplace(f):
+    ufunc = f._np
+
+    def op(self, other):
+        if type(other) is TraceArray or np.ndim(other) or not isinstance(other, (int, float)):
+            res_shape = np.broadcast_shapes(self.shape, np.shape(other) if type(other)
+                                            is not TraceArray else other.shape)
+            if res_shape != self.shape:
+                raise ValueError(f"non-broadcastable output operand with shape {self.shape} "
+                                 f"doesn't match the broadcast shape {res_shape}")
+        self.graph.mutate("inplace", "np." + ufunc.__name__, ufunc, (self, other), {}, self)
+        return self
+    return op
+
+
+_operators.install(TraceArray, lambda name: getattr(TRACE, name), _inplace)
+TraceArray.__neg__ = lambda self: TRACE.negative(self)
+TraceArray.__pos__ = lambda self: TRACE.positive(self)
+TraceArray.__abs__ = lambda self: TRACE.abs(self)
+TraceArray.__invert__ = lambda self: TRACE.bitwise_invert(self)
+
+
+# ---- random draws --------------------------------------------------------------------------
+
+class TracedDraws:
+    """A generator's draws inside a trace: each draw is real (the trace consumes the
+    generator as eager does) and a statement that draws again from the same
+    ``chainrule.Generator`` when the compiled code runs."""
+
+    def __init__(self, gen, graph: Graph) -> None:
+        self._gen = gen
+        self._graph = graph
+        if gen not in graph.draws:
+            graph.draws.append(gen)
+        self._k = graph.draws.index(gen)
+
+    def __getattr__(self, name):
+        rng = self._gen._rng
+        f = getattr(rng, name)
+        graph = self._graph
+        k = self._k
+
+        def draw(*args, **kw):
+            res = f(*args, **kw)
+            if not isinstance(res, (np.ndarray, np.generic)):
+                res = np.asarray(res)
+            t = graph._new(res)
+            graph.stmts.append(Stmt("draw", name, k, args, kw, t.id, graph.note))
+            return t
+        return draw
+
+
+
+# ---- the rule namespace ----------------------------------------------------------------------
+
+def _display(name, fn) -> str:
+    """How the generated code names ``fn`` (the NumPy rule namespace's word ``name``)."""
+    own = getattr(fn, "__name__", None)
+    if own and getattr(np, own, None) is fn:
+        return f"np.{own}"
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, np.ufunc) and own:
+        return f"np.{owner.__name__}.{own}"
+    return f"ns.{name}"
+
+
+def _recorded_word(name, fn):
+    display = _display(name, fn)
+
+    def word(*args, **kw):
+        graph = _graph_of(args, kw)
+        if graph is None:
+            return fn(*args, **kw)
+        if display == "ns.getitem" or name == "getitem":
+            return graph.call("getitem", None, args, {}, kind="getitem")
+        res = graph.call(display, fn, args, kw)
+        if type(res) in (bool, int, float) and any(type(a) is TraceArray for a in args):
+            # a Python value computed from traced values: later calls must compute it equal
+            graph.stmts.append(Stmt("guard", "call", fn, (_symbolic(args, graph),),
+                                    {"value": res, "display": display, "kw": kw}, None,
+                                    graph.note))
+        return res
+    word.__name__ = name
+    return word
+
+
+def trace_namespace():
+    """The rule namespace of traced arrays: every word of the NumPy rule namespace
+    (``numpy_backend.RAW``) recorded as one call, so a compiled pass runs the same NumPy
+    calls as the eager NumPy path; the standard's words the NumPy namespace lacks come
+    from ``ArrayApiNamespace`` over ``TRACE``."""
+    from .array_api import ArrayApiNamespace
+    from .numpy_backend import RAW
+    ns = ArrayApiNamespace(TRACE, "trace", lib=TRACE)
+    for name in dir(RAW):
+        if name.startswith("__") or name in ("nb", "pi", "with_nb"):
+            continue
+        fn = getattr(RAW, name)
+        if callable(fn):
+            setattr(ns, name, _recorded_word(name, fn))
+    return ns
