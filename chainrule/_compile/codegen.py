@@ -36,8 +36,38 @@ class GuardMiss(Exception):
         self.k = k
 
 
-def _miss(k):
+def _miss(k, undo=()):
+    for gen, state in undo:  # (draws made before the guard are given back)
+        gen._rng.bit_generator.state = state
     raise GuardMiss(k)
+
+
+# Note [guards before writes]: a value guard fails in the middle of a forward, and the
+# call is then traced again, i.e. run again eagerly.  What the forward did before the
+# guard must not be seen twice: when the forward has guards, the inputs it writes into
+# are copied on entry and written back just before it returns, and the random
+# generators it draws from are put back when a guard fails.
+def _atomic(items, lines, fwd_inputs, names, graph, env):
+    if not any(s.kind == "guard" for _, s in items):
+        return lines
+    pro, epi = [], []
+    for v, _ in fwd_inputs:
+        if v in graph.mutated:
+            n = names[v]
+            pro.append((f"{n}_in, {n} = {n}, np.copy({n})", "guards below: write a copy"))
+            epi.append((f"np.copyto({n}_in, {n})", "every guard held: write back"))
+    if any(s.kind == "draw" for _, s in items):
+        gens = sorted({s.fn for _, s in items if s.kind == "draw"})
+        undo = ", ".join(f"(gen{k}, gen{k}._rng.bit_generator.state)" for k in gens)
+        pro.append((f"_undo = ({undo},)", "draws given back if a guard fails"))
+        lines = [(_pass_undo(c), n) for c, n in lines]
+    return pro + lines + epi
+
+
+def _pass_undo(code: str) -> str:
+    if code.startswith("if ") and code.endswith(")") and "_miss(" in code:
+        return code[:-1] + ", _undo)"
+    return code
 
 
 def _same(a, b) -> bool:
@@ -111,6 +141,12 @@ def _vars_in(v, out):
     return out
 
 
+def _target(stmt) -> int:
+    """The var a write statement writes into."""
+    out = stmt.kw.get("out") if stmt.kind == "inplace" else None
+    return (out if out is not None else stmt.args[0]).id
+
+
 def _outs(stmt):
     o = stmt.outs
     if o is None:
@@ -144,7 +180,7 @@ def _reuse_plan(items, returned, graph, r, const) -> dict:
     for j, (_, s) in enumerate(items):
         outs = _outs(s)
         if s.kind in _WRITES:
-            b = owner.get(r(s.args[0].id))
+            b = owner.get(r(_target(s)))
             if b is not None:
                 made.discard(b)  # written in place: its contents matter, leave it alone
             continue
@@ -282,7 +318,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
                 const[v] = s.args[0]
             continue
         if kind in _WRITES:
-            root = roots[s.args[0].id]
+            root = roots[_target(s)]
             version[root] = version.get(root, 0) + 1
             kept.append((i, s))
             continue
@@ -466,7 +502,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
                 arr, key, val = s.args
                 code = f"{fmt(arr)}[{fmt(key, True) if type(key) in (tuple, slice) else fmt(key)}] = {fmt(val)}"
             elif kind == "inplace":
-                code = f"{s.name}({fmt(s.args[0])}, {fmt(s.args[1])}, out={fmt(s.args[0])})"
+                code = f"{s.name}({call_args(s)})"
             elif kind == "const":  # a constant the program writes into: a fresh copy
                 code = f"{lhs} = {bind(s.args[0], 'c')}.copy()"
             elif kind == "draw":
@@ -491,6 +527,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
     prog.saved = saved
     fwd_lines: list = []
     emit(fwd_items, fwd_lines, [r(v) for v in fwd_outputs] + saved)
+    fwd_lines = _atomic(fwd_items, fwd_lines, fwd_inputs, names, graph, env)
     outs_src = ", ".join(name_of(v) for v in fwd_outputs)
     saved_src = ", ".join(name_of(v) for v in saved)
     fparams = ", ".join(names[v] for v, _ in fwd_inputs)

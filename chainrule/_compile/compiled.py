@@ -275,7 +275,7 @@ class CompiledFunction:
             inputs = [leaves[tr.arg_pos[k]] if w == "arg" else entry.ext[k]
                       for w, k in tr.grad_inputs]
             node._next = tuple([x._node for x in inputs])
-            node._saved = saved
+            node._saved = saved if not tr.freed else None
             node._checks = ()
             node._params = ()
             node._needs = entry.needs

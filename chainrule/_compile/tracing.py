@@ -44,6 +44,7 @@ class Trace:
         self.modules: list = []      # (module, training)
         self.found = None
         self.graph_stmts = 0
+        self.freed = False  # the outputs' graph was used by a backward inside the call
 
 
 class _Swap:
@@ -164,8 +165,18 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
                     g = graph.input(np.ones(v.shape, v.dtype), f"grad_out{j}")
                     bwd_inputs.append((g.id, f"grad_out{j}" if len(diff_outs) > 1 else "grad_out"))
                     gouts.append(T.wrap(g))
-                res = _grad([leaf for _, leaf in diff_outs], [t for _, t in grad_targets],
-                            grad_outputs=gouts, retain_graph=True, allow_unused=True)
+                try:
+                    res = _grad([leaf for _, leaf in diff_outs], [t for _, t in grad_targets],
+                                grad_outputs=gouts, retain_graph=True, allow_unused=True)
+                except RuntimeError as exc:
+                    if "second time" not in str(exc):
+                        raise
+                    # the call ran its own backward (a training step returning its loss):
+                    # the outputs' graph is freed, as eager's would be
+                    tr.freed = True
+                    del graph.stmts[split:]
+                    bwd_inputs = []
+                    res = [None] * len(grad_targets)
                 if hooks.reason:
                     raise EagerOnly(hooks.reason)
                 for r in res:

@@ -81,6 +81,7 @@ class Graph:
         self.inputs: list[int] = []
         self.note = None      # (op name, site) of the op being recorded
         self.draws = []       # generators drawn from
+        self.adopted = {}     # id(ndarray) -> (ndarray, TraceArray): see adopt()
         self.n = 0
 
     # -- variables ---------------------------------------------------------------------
@@ -151,14 +152,35 @@ class Graph:
         return res
 
     def mutate(self, kind, name, fn, args, kw, target: TraceArray):
-        """Record a write into ``target`` (``setitem``, ``x += y``)."""
+        """Record a write into ``target``: ``setitem`` (``args = (target, key, value)``)
+        or ``inplace`` (``fn(*args, **kw, out=target)``, ``x += y``, a ufunc's ``out=``,
+        ``np.add.at``)."""
         a = _unwrap(args, self)
+        k = {key: _unwrap(v, self) for key, v in kw.items()} if kw else {}
         if kind == "setitem":
             a[0][a[1]] = a[2]
+            sk = {}
+        elif name.endswith(".at"):  # ufunc.at(target, ...) writes into its first argument
+            fn(*a, **k)
+            sk = {key: _symbolic(v, self) for key, v in kw.items()}
         else:
-            fn(*a, out=a[0])
-        self.stmts.append(Stmt(kind, name, fn, _symbolic(args, self), kw, None, self.note))
+            fn(*a, **k, out=target.value)
+            sk = {key: _symbolic(v, self) for key, v in kw.items()}
+            sk["out"] = Var(target.id)
+        self.stmts.append(Stmt(kind, name, fn, _symbolic(args, self), sk, None, self.note))
         self.mutated.add(self.roots[target.id])
+
+    def adopt(self, arr) -> TraceArray:
+        """A NumPy array that traced code writes into (a ufunc's ``out=``, an optimizer's
+        scratch buffer): from now on the same array object is this traced value."""
+        hit = self.adopted.get(id(arr))
+        if hit is not None and hit[0] is arr:
+            return hit[1]
+        t = self.const(arr)
+        t.value = arr  # the trace goes on writing into the array itself
+        self.values[t.id] = arr
+        self.adopted[id(arr)] = (arr, t)
+        return t
 
     def guard(self, t: TraceArray, how: str, value):
         """``how(t)`` was read as a Python value: later calls must read the same."""
@@ -199,6 +221,8 @@ def _unwrap(v, graph):
         return v.value
     if t is tuple or t is list:
         return t(_unwrap(x, graph) for x in v)
+    if t is dict:
+        return {k: _unwrap(x, graph) for k, x in v.items()}
     if t is slice and (type(v.start) is TraceArray or type(v.stop) is TraceArray
                        or type(v.step) is TraceArray):
         return slice(*(_unwrap(x, graph) for x in (v.start, v.stop, v.step)))
@@ -214,6 +238,9 @@ def _symbolic(v, graph):
     if t is slice and any(type(x) is TraceArray for x in (v.start, v.stop, v.step)):
         return slice(*(_symbolic(x, graph) for x in (v.start, v.stop, v.step)))
     if t is np.ndarray or isinstance(v, np.generic) and t is not np.bool_:
+        hit = graph.adopted.get(id(v)) if t is np.ndarray else None
+        if hit is not None and hit[0] is v:
+            return Var(hit[1].id)
         # a NumPy array met a traced one: it is a constant of the program
         return Var(graph.const(v).id)
     return v
@@ -232,7 +259,30 @@ class TraceArray:
     """A real NumPy value that is variable ``id`` of ``graph``."""
 
     __slots__ = ("value", "id", "graph")
-    __array_ufunc__ = None  # ndarray + TraceArray defers to __radd__
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy's ufuncs called on traced values by host code (an optimizer's raw
+        update): recorded, ``out=`` as a write into the traced output."""
+        graph = self.graph
+        fn = ufunc if method == "__call__" else getattr(ufunc, method)
+        name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+        out = kwargs.pop("out", None)
+        if isinstance(out, tuple):
+            if len(out) != 1:
+                return NotImplemented
+            out = out[0]
+        if method == "at":
+            target = inputs[0]
+            if type(target) is not TraceArray:
+                target = graph.adopt(target)
+            graph.mutate("inplace", name, fn, (target,) + inputs[1:], kwargs, target)
+            return None
+        if out is None:
+            return graph.call(name, fn, inputs, kwargs)
+        if type(out) is not TraceArray:
+            out = graph.adopt(out)
+        graph.mutate("inplace", name, fn, inputs, kwargs, out)
+        return out
 
     def __init__(self, value, i: int, graph: Graph) -> None:
         self.value = value
@@ -304,8 +354,9 @@ class TraceArray:
         return TRACE.reshape(self, shape[0] if len(shape) == 1 and not
                              isinstance(shape[0], int) else shape)
 
-    def copy(self):
-        return self.graph.call("np.copy", np.copy, (self,), {})
+    def copy(self, order="K"):
+        return self.graph.call("np.copy", np.copy, (self,), {"order": order} if order != "K"
+                               else {})
 
     def transpose(self, *axes):
         if len(axes) == 1 and not isinstance(axes[0], int):

@@ -403,7 +403,7 @@ def _cast(param: Tensor, value, key=None):
         arr = value._data
         if key != "step" and arr.dtype.kind == "f":
             arr = arr.astype(param._data.dtype)
-        return wrap(np.array(arr, copy=True))
+        return wrap(arr.copy(order="K"))  # (a method: traced arrays copy too)
     if isinstance(value, dict):
         return {k: _cast(param, v, k) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

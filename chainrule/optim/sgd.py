@@ -61,7 +61,7 @@ class SGD(Optimizer):
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
                     if buf is None:
-                        buf = state["momentum_buffer"] = wrap(np.array(g, copy=True))
+                        buf = state["momentum_buffer"] = wrap(g.copy(order="K"))
                         b = buf._data
                     else:
                         b = buf._data
