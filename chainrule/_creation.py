@@ -12,8 +12,8 @@ from . import _args, _dtype
 from ._dtype import get_default_dtype, to_dtype
 from ._tensor import Tensor, check_device, to_device, wrap
 from .backend.array_api import np_dtype
-from .backend.registry import backend_of
 from .backend.batched import LEVELS, rng_for
+from .backend.registry import backend_of
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empty",
            "zeros_like", "ones_like", "full_like", "empty_like", "arange", "linspace",

@@ -28,7 +28,7 @@ LAYERS = [
                  "chainrule.backend.array_api", "chainrule.backend.numpy_backend",
                  "chainrule.backend.registry", "chainrule.backend.batched",
                  "chainrule.backend.batched_namespace", "chainrule.backend.meta",
-                 "chainrule.backend._operators"]),
+                 "chainrule.backend._operators", "chainrule.backend.trace"]),
     ("tensor", ["chainrule._tensor", "chainrule._args", "chainrule.autograd.node",
                 "chainrule.autograd._saved", "chainrule.autograd._hooks",
                 "chainrule.autograd.forward_ad", "chainrule.autograd.anomaly_mode"]),
@@ -44,7 +44,8 @@ LAYERS = [
                "chainrule._cli",
                "chainrule._cli.*", "chainrule.utils", "chainrule.utils.*",
                "chainrule.backends", "chainrule.jit", "chainrule.onnx",
-               "chainrule.distributed", "chainrule.__main__"]),
+               "chainrule.distributed", "chainrule.__main__", "chainrule._compile",
+               "chainrule._compile.*"]),
 ]
 ORDER = [name for name, _ in LAYERS]
 
@@ -53,6 +54,8 @@ ORDER = [name for name, _ in LAYERS]
 LAZY_UP = {
     # chainrule.vmap (torch.vmap) resolves on first use to the front layer's func.vmap
     ("chainrule", "chainrule._vmap"),
+    # chainrule.compile (torch.compile) resolves on first use to the front layer's compiler
+    ("chainrule", "chainrule._compile"),
     # ---- tensor & recording reach ops or autograd
     # Tensor builds tensors from data (torch.tensor's rules live in the API layer)
     ("chainrule._tensor", "chainrule._creation"),

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..backend.trace import Stmt, Var
 
-_PURE = ("call", "getitem")
+_PURE = ("call", "getitem", "scalar")
 _WRITES = ("setitem", "inplace")
 
 
@@ -177,7 +177,7 @@ def _reuse_plan(items, returned, graph, r, const) -> dict:
     owner = {}     # var -> the buffer (var) whose memory it is
     members = {}   # buffer -> vars living in it
     made = set()   # buffers made by a call of this function
-    for j, (_, s) in enumerate(items):
+    for _, s in items:
         outs = _outs(s)
         if s.kind in _WRITES:
             b = owner.get(r(_target(s)))
@@ -464,6 +464,9 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
             return f"np.{a.__name__}"
         return bind(a)
 
+    def key_src(key):  # x[0, 1:3, ...]: subscript syntax
+        return fmt(key, True) if type(key) in (tuple, slice) else fmt(key)
+
     def call_args(s):
         parts = [fmt(a) for a in s.args]
         parts += [f"{k}={fmt(v)}" for k, v in s.kw.items()]
@@ -497,10 +500,10 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
                 code = f"{lhs} = {rhs}"
             elif kind == "getitem":
                 arr, key = s.args
-                code = f"{lhs} = {fmt(arr)}[{fmt(key, True) if type(key) is tuple else fmt(key, True) if type(key) is slice else fmt(key)}]"
+                code = f"{lhs} = {fmt(arr)}[{key_src(key)}]"
             elif kind == "setitem":
                 arr, key, val = s.args
-                code = f"{fmt(arr)}[{fmt(key, True) if type(key) in (tuple, slice) else fmt(key)}] = {fmt(val)}"
+                code = f"{fmt(arr)}[{key_src(key)}] = {fmt(val)}"
             elif kind == "inplace":
                 code = f"{s.name}({call_args(s)})"
             elif kind == "const":  # a constant the program writes into: a fresh copy
@@ -511,6 +514,9 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
                 args = ", ".join([fmt(a) for a in s.args] +
                                  [f"{k}={fmt(v)}" for k, v in s.kw.items()])
                 code = f"{lhs} = np.asarray({gen}._rng.{s.name}({args}))"
+            elif kind == "scalar":  # arithmetic on a Python number read fresh each call
+                a, b = s.args
+                code = f"{lhs} = {fmt(a)} {s.name} {fmt(b)}"
             elif kind == "guard":
                 k = len(guards)
                 guards.append(s)
@@ -579,6 +585,8 @@ def _guard_code(s, fmt, bind, k):
         kw = s.kw["kw"]
         args = ", ".join([fmt(a) for a in s.args[0]] + [f"{k}={fmt(v)}" for k, v in kw.items()])
         return f"if not _same({s.kw['display']}({args}), {fmt(value)}): _miss({k})"
+    if how == "scalar":
+        return f"if not _same(float({v}), {fmt(value)}): _miss({k})"
     if how == "bool":
         return f"if bool({v}) is not {value!r}: _miss({k})"
     if how == "int":

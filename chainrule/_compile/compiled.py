@@ -28,7 +28,8 @@ from .._dtype import get_default_dtype
 from .._grad_mode import STATE
 from ..autograd._function_node import _OutputSlot
 from ..autograd._hooks import outputs_of, per_element
-from ..autograd.node import Node, creation_site, next_seq as _next_seq, raise_freed
+from ..autograd.node import Node, creation_site, raise_freed
+from ..autograd.node import next_seq as _next_seq
 from ..backend.numpy_backend import QUIET, quiet, unquiet
 from .codegen import GuardMiss
 from .externals import _GONE
@@ -146,6 +147,9 @@ class Entry:
             v = src.get()
             if v is _GONE or type(v) is not type(value) or v != value and v == v:
                 return False
+        for src in self.trace.scalar_inputs:
+            if type(src.get()) is not float:
+                return False
         return True
 
 
@@ -258,6 +262,8 @@ class CompiledFunction:
             ins.append(t._data)
             if grads and k in grads:
                 ins.append(t._grad._data)
+        for src in tr.scalar_inputs:  # Note [hyper-parameters] in tracing.py
+            ins.append(src.get())
         tok = quiet(QUIET)
         try:
             outs, saved = entry.program.forward(*ins)

@@ -179,17 +179,17 @@ def _visit(v, src: Source, found: Found, depth: int) -> None:
         for k, item in list(v.items()):
             _visit(item, src.then("item", k, f"{src.label}[{k!r}]"), found, depth + 1)
         return
-    if isinstance(v, types.FunctionType) is False and hasattr(v, "__dict__") and \
-            not isinstance(v, type) and type(v).__module__.split(".")[0] not in ("numpy",):
+    if getattr(v, "__dict__", None) is not None and type(v).__module__.split(".")[0] != "numpy":
+        # a plain object (a dataclass, a callable class): its attributes and __call__
         d = getattr(v, "__dict__", None)
         if isinstance(d, dict) and len(d) <= 256:
             for name, item in list(d.items()):
                 _visit(item, src.then("attr", name, f"{src.label}.{name}"), found, depth + 1)
-        if callable(getattr(type(v), "__call__", None)):
-            call = getattr(type(v), "__call__")
-            if isinstance(call, types.FunctionType):
-                _visit(call, src.then("attr", "__class__", src.label).then(
-                    "attr", "__call__", src.label), found, depth + 1)
+        call = next((vars(k)["__call__"] for k in type(v).__mro__ if "__call__" in vars(k)),
+                    None)
+        if isinstance(call, types.FunctionType):
+            _visit(call, src.then("attr", "__class__", src.label).then(
+                "attr", "__call__", src.label), found, depth + 1)
 
 
 def _global_names(code) -> list:

@@ -45,6 +45,7 @@ class Trace:
         self.found = None
         self.graph_stmts = 0
         self.freed = False  # the outputs' graph was used by a backward inside the call
+        self.scalar_inputs: list = []  # Sources of Python floats read fresh each call
 
 
 class _Swap:
@@ -78,6 +79,7 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
     tr.scalars = [(s, v) for v, s in found.scalars]
     tr.modules = [(m, m.training) for m, _ in found.modules]
     swaps = []
+    scalar_swaps = []
     targs = []
     arg_tensors = []
     hooks = _Hooks(graph)
@@ -116,6 +118,7 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
                     sw.grad._view = None
                     tr.ext_grads.append(k)
             tr.grad_none = tuple(sw.grad is None for sw in swaps if sw.rg)
+            scalar_swaps = _lift_hyper(found, graph, tr)
             n_inputs = len(graph.inputs)
             args, kwargs = rebuild(new_leaves)
             out = fn(*args, **kwargs)
@@ -160,7 +163,7 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
             if diff_outs and grad_targets and STATE.enabled:
                 from ..autograd import grad as _grad
                 gouts = []
-                for j, (pos, leaf) in enumerate(diff_outs):
+                for j, (pos, _leaf) in enumerate(diff_outs):
                     v = graph.values[fwd_outputs[pos]]
                     g = graph.input(np.ones(v.shape, v.dtype), f"grad_out{j}")
                     bwd_inputs.append((g.id, f"grad_out{j}" if len(diff_outs) > 1 else "grad_out"))
@@ -204,6 +207,8 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
             tr.first_saved = [graph.values[v] for v in tr.program.saved]
             tr.outputs_alias = _aliases(graph, fwd_outputs, n_inputs)
         finally:
+            for group, key, value in reversed(scalar_swaps):
+                group[key] = value
             for sw in reversed(swaps):
                 t = sw.t
                 t._data, t._node, t._rg, t._view = sw.data, sw.node, sw.rg, sw.view
@@ -214,6 +219,38 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
                 t._vc[0] = sw.vc
             _materialize(hooks.created, graph)
     return tr
+
+
+def _lift_hyper(found, graph, tr) -> list:
+    """Note [hyper-parameters]: an optimizer's float hyper-parameters (``lr``, ``betas``,
+    ``weight_decay`` ...) are inputs of the program, read on every call, so a scheduler
+    that changes ``lr`` every epoch needs no new trace.  Returns what to put back."""
+    swaps = []
+    lifted = set()
+    for opt, osrc in found.optimizers:
+        groups = osrc.then("attr", "param_groups", "")
+        for gi, group in enumerate(opt.param_groups):
+            gsrc = groups.then("item", gi, "")
+            for key, val in list(group.items()):
+                label = _label(f"{osrc.label}_{key}" + (f"_{gi}" if gi else ""), 0)
+                if type(val) is float:
+                    src = gsrc.then("item", key, f"{osrc.label}.param_groups[{gi}][{key!r}]")
+                    swaps.append((group, key, val))
+                    group[key] = graph.scalar_input(val, label)
+                    tr.scalar_inputs.append(src)
+                    lifted.add(src.steps)
+                elif type(val) is tuple and val and all(type(v) is float for v in val):
+                    swaps.append((group, key, val))
+                    new = []
+                    for j, v in enumerate(val):
+                        src = gsrc.then("item", key, "").then(
+                            "item", j, f"{osrc.label}.param_groups[{gi}][{key!r}][{j}]")
+                        new.append(graph.scalar_input(v, f"{label}{j}"))
+                        tr.scalar_inputs.append(src)
+                        lifted.add(src.steps)
+                    group[key] = tuple(new)
+    tr.scalars = [(s, v) for s, v in tr.scalars if s.steps not in lifted]
+    return swaps
 
 
 def _effects(tr, graph, fwd_outputs, kind, k, t, in_var, vc0, sw=None):

@@ -40,6 +40,7 @@ from .._dtype import grad_dtype
 from .._grad_mode import STATE
 from ..backend.numpy_backend import BIG, QUIET, RAW, quiet, times, unquiet
 from ..backend.registry import FOREIGN, NUMPY, backend_of
+from ..backend.trace import _ACTIVE as _TRACE_ACTIVE
 from . import _hooks
 from ._saved import unpack_saved
 from .anomaly_mode import ANOMALY, check_nan, report_error
@@ -47,7 +48,6 @@ from .forward_ad import STATE as _FW
 from .forward_ad import tangents_live
 from .node import _NONES, AccumulateGrad, raise_freed
 from .node import FIRST_ONLY as _FIRST_ONLY
-from ..backend.trace import _ACTIVE as _TRACE_ACTIVE
 
 _heappush = heapq.heappush
 _heappop = heapq.heappop

@@ -12,8 +12,7 @@ dims, and their axes are negative), on the physical arrays' own rule namespace.
 from __future__ import annotations
 
 from .array_api import ArrayApiNamespace
-from .batched import (MODULE, BatchedArray, _batch_of, _expand_key, _inner, _materialize,
-                      batched_key)
+from .batched import MODULE, BatchedArray, _batch_of, _expand_key, _inner, _materialize, batched_key
 
 
 def _permute(a, order):

@@ -103,10 +103,10 @@ def cumsum(a, axis):
 
 
 def times(xp, g, d, mask):
-    """The cotangent times a partial: ``g * d``, or ``where(d, g, 0)`` for a mask
-    (``mask is True``), ``where(d, 0, g)`` for a blocking mask (``mask == "off"``), or ``where(d == 0, 0, g * d)`` for a "scaled" mask (maximum's
-    0 / 0.5 / 1): a masked-out entry gets 0 even where g is inf or nan, as PyTorch's
-    masked_fill."""
+    """The cotangent times a partial: ``g * d``; ``where(d, g, 0)`` for a mask (``mask is
+    True``); ``where(d, 0, g)`` for a blocking mask (``mask == "off"``); ``where(d == 0,
+    0, g * d)`` for a "scaled" mask (maximum's 0 / 0.5 / 1): a masked-out entry gets 0
+    even where g is inf or nan, as PyTorch's masked_fill."""
     if not mask:
         return g * d
     if mask is True:

@@ -108,6 +108,16 @@ class Graph:
         self.stmts.append(Stmt("input", label, None, (), {}, t.id, None))
         return t
 
+    def scalar_input(self, value: float, label) -> TracedScalar:
+        """A Python float read fresh on every call (``TracedScalar``)."""
+        i = self.n
+        self.n += 1
+        self.values[i] = value
+        self.roots[i] = i
+        self.inputs.append(i)
+        self.stmts.append(Stmt("input", label, None, (), {}, i, None))
+        return TracedScalar(value, i, self)
+
     def const(self, value) -> TraceArray:
         value = np.asarray(value)
         t = self._new(value)
@@ -215,6 +225,8 @@ class tracing:
 
 def _unwrap(v, graph):
     t = type(v)
+    if t is TracedScalar:
+        return float.__float__(v)
     if t is TraceArray:
         if v.graph is not graph:
             raise _stale(v)
@@ -233,6 +245,8 @@ def _symbolic(v, graph):
     t = type(v)
     if t is TraceArray:
         return Var(v.id)
+    if t is TracedScalar:
+        return Var(v.var)
     if t is tuple or t is list:
         return t(_symbolic(x, graph) for x in v)
     if t is slice and any(type(x) is TraceArray for x in (v.start, v.stop, v.step)):
@@ -585,3 +599,96 @@ def trace_namespace():
         if callable(fn):
             setattr(ns, name, _recorded_word(name, fn))
     return ns
+
+
+# ---- Python numbers read fresh on every call -----------------------------------------------
+
+_SCALAR_OPS = {
+    "add": ("+", lambda a, b: a + b), "sub": ("-", lambda a, b: a - b),
+    "mul": ("*", lambda a, b: a * b), "truediv": ("/", lambda a, b: a / b),
+    "pow": ("**", lambda a, b: a ** b), "floordiv": ("//", lambda a, b: a // b),
+    "mod": ("%", lambda a, b: a % b),
+}
+
+
+def _val(x):
+    """A number's plain value (a TracedScalar's, without recording a read)."""
+    return float.__float__(x) if isinstance(x, float) else x
+
+
+class TracedScalar(float):
+    """A Python float the traced call reads from a place that changes between calls (an
+    optimizer's ``lr``, which a scheduler sets every epoch): an input of the program, not
+    a constant.  Arithmetic on it is recorded (``s3 = lr * 0.1``); passed to a NumPy
+    function or an op it is that input; comparing it or converting it (``if lr > 0``,
+    ``int(lr)``) reads its value, which becomes a guard."""
+
+    _traced = True
+
+    def __new__(cls, value, var: int, graph: Graph):
+        obj = float.__new__(cls, value)
+        obj.var = var
+        obj.graph = graph
+        return obj
+
+    def __repr__(self) -> str:
+        return float.__repr__(self)
+
+    def _guarded(self, value):
+        g = self.graph
+        g.stmts.append(Stmt("guard", "scalar", None, (Var(self.var),),
+                            {"value": _val(self)}, None, g.note))
+        return value
+
+    def __bool__(self):
+        return self._guarded(float.__ne__(self, 0.0))
+
+    def __int__(self):
+        return self._guarded(int(_val(self)))
+
+    def __float__(self):
+        return self._guarded(_val(self))
+
+    __index__ = None
+
+    def __hash__(self):
+        return float.__hash__(self)
+
+
+def _scalar_op(sym, f, reflected):
+    def op(self, other):
+        if isinstance(other, bool) or not isinstance(other, (int, float)):
+            return NotImplemented
+        a, b = (other, self) if reflected else (self, other)
+        res = f(_val(a), _val(b))
+        if type(res) is not float:
+            return res
+        graph = self.graph
+        i = graph.n
+        graph.n += 1
+        graph.values[i] = res
+        graph.roots[i] = i
+        args = tuple(Var(x.var) if type(x) is TracedScalar else _val(x) for x in (a, b))
+        graph.stmts.append(Stmt("scalar", sym, f, args, {}, i, graph.note))
+        return TracedScalar(res, i, graph)
+    return op
+
+
+def _scalar_cmp(f):
+    def op(self, other):
+        res = f(_val(self), _val(other))
+        if res is NotImplemented:
+            return res
+        if type(other) is TracedScalar:
+            other._guarded(res)
+        return self._guarded(res)
+    return op
+
+
+for _name, (_sym, _f) in _SCALAR_OPS.items():
+    setattr(TracedScalar, f"__{_name}__", _scalar_op(_sym, _f, False))
+    setattr(TracedScalar, f"__r{_name}__", _scalar_op(_sym, _f, True))
+for _name in ("eq", "ne", "lt", "le", "gt", "ge"):
+    setattr(TracedScalar, f"__{_name}__", _scalar_cmp(getattr(float, f"__{_name}__")))
+TracedScalar.__neg__ = lambda self: self * -1.0
+TracedScalar.__pos__ = lambda self: self

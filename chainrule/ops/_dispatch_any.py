@@ -15,11 +15,11 @@ import numpy as np
 
 from .._dtype import float_default, result_type
 from .._grad_mode import STATE
+from .._tensor import Tensor, refresh_view, wrap
 from ..autograd.forward_ad import STATE as _FW
 from ..autograd.forward_ad import push as _fw_push
-from .._tensor import Tensor, refresh_view, wrap
-from ..backend.array_api import np_dtype
 from ..autograd.node import creation_site
+from ..backend.array_api import np_dtype
 from ..backend.registry import NUMPY, backend_of, common_backend
 from ..backend.trace import _ACTIVE as _TRACE_ACTIVE
 

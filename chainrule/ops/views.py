@@ -19,10 +19,10 @@ from .. import _strides as _S
 from .._dtype import dtype as _DType
 from .._dtype import setitem_value
 from .._grad_mode import no_grad as _no_record
-from ..backend.trace import TraceArray
-from ..backend.batched import BatchedArray
 from .._tensor import Tensor
 from ..backend.array_api import np_dtype as _np_dtype
+from ..backend.batched import BatchedArray
+from ..backend.trace import TraceArray
 from ._core import Op, inplace, nary, unary, view
 
 _ndarray = np.ndarray

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import wrap
-from .optimizer import Optimizer, _addcdiv, _check_hyper, new_step, params_with_grad, step_count
+from .optimizer import (
+    Optimizer,
+    _addcdiv,
+    _check_hyper,
+    new_step,
+    number,
+    params_with_grad,
+    step_count,
+)
 
 __all__ = ["Adagrad"]
 
@@ -62,7 +70,7 @@ class Adagrad(Optimizer):
         """Perform one optimization step (Note [raw updates] in optimizer.py)."""
         loss = self._closure_loss(closure)
         for group in self.param_groups:
-            lr = float(group["lr"])
+            lr = number(group["lr"])
             lr_decay = group["lr_decay"]
             eps = group["eps"]
             weight_decay = group["weight_decay"]

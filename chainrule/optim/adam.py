@@ -12,6 +12,7 @@ from .optimizer import (
     _ema_sq,
     _lerp,
     init_state,
+    number,
     params_with_grad,
     step_count,
 )
@@ -76,8 +77,8 @@ class Adam(Optimizer):
         """Perform one optimization step (Note [raw updates] in optimizer.py)."""
         loss = self._closure_loss(closure)
         for group in self.param_groups:
-            lr = float(group["lr"])
-            beta1, beta2 = (float(b) for b in group["betas"])
+            lr = number(group["lr"])
+            beta1, beta2 = (number(b) for b in group["betas"])
             eps = group["eps"]
             weight_decay = group["weight_decay"]
             amsgrad = group["amsgrad"]

@@ -439,6 +439,14 @@ def params_with_grad(group: dict):
             yield p, p._data, grad._data
 
 
+def number(v):
+    """A hyper-parameter as a Python number (a one-element Tensor's value); a traced
+    call's floats stay what they are (Note [hyper-parameters] in _compile/tracing.py)."""
+    if isinstance(v, Tensor):
+        return float(v)
+    return v if getattr(v, "_traced", False) else float(v)
+
+
 def bump(p: Tensor) -> None:
     """Record an in-place update of a parameter (Note [raw updates])."""
     p._vc[0] += 1

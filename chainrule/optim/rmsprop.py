@@ -10,6 +10,7 @@ from .optimizer import (
     _ema_sq,
     _lerp,
     init_state,
+    number,
     params_with_grad,
     step_count,
 )
@@ -59,7 +60,7 @@ class RMSprop(Optimizer):
         """Perform one optimization step (Note [raw updates] in optimizer.py)."""
         loss = self._closure_loss(closure)
         for group in self.param_groups:
-            lr = float(group["lr"])
+            lr = number(group["lr"])
             alpha = group["alpha"]
             eps = group["eps"]
             weight_decay = group["weight_decay"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import wrap
-from .optimizer import Optimizer, _check_hyper, params_with_grad
+from .optimizer import Optimizer, _check_hyper, number, params_with_grad
 
 __all__ = ["SGD"]
 
@@ -48,7 +48,7 @@ class SGD(Optimizer):
         """Perform one optimization step (Note [raw updates] in optimizer.py)."""
         loss = self._closure_loss(closure)
         for group in self.param_groups:
-            lr = float(group["lr"])
+            lr = number(group["lr"])
             momentum = group["momentum"]
             dampening = group["dampening"]
             weight_decay = group["weight_decay"]
