@@ -18,6 +18,7 @@ from ._tensor import Tensor, check_device
 from ._tensor import device as _device
 from .autograd.forward_ad import STATE as _FW
 from .backend.array_api import np_dtype
+from .backend.trace import refuse as _refuse
 from .ops import elementwise as E
 from .ops import views as V
 from .ops._core import inplace, unary
@@ -177,6 +178,7 @@ def retain_grad(self):
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         return
     import weakref
+    _refuse("retain_grad() inside the function")
     self._node.extra().retain = weakref.ref(self)
     return
 
@@ -187,6 +189,7 @@ def register_hook(self, hook):
     if not self.requires_grad:
         raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
     from .autograd.node import _Handle
+    _refuse("a tensor hook registered inside the function")
     return _Handle(self._node.extra().pre_hooks, ("tensor", hook))
 
 

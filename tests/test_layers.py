@@ -80,6 +80,8 @@ LAZY_UP = {
     # ---- base and backend reach up
     # inference mode switches Tensor's wrap() (the no-inference fast path)
     ("chainrule._grad_mode", "chainrule._tensor"),
+    # compile's value guards name the user's line that read a traced value
+    ("chainrule.backend.trace", "chainrule.autograd.node"),
     # a namespace's to_device is Tensor's (device parsing and the device class live there)
     ("chainrule.backend.array_api", "chainrule._tensor"),
     ("chainrule.backend.numpy_backend", "chainrule._tensor"),

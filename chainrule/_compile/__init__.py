@@ -12,7 +12,7 @@ from .compiled import CompiledFunction, CompiledFunctionBackward
 __all__ = ["compile", "CompiledFunction", "CompiledFunctionBackward"]
 
 _BACKENDS = ("inductor", "eager", "aot_eager", "cudagraphs", "chainrule")
-_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+_MODES = ("default", "lite", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
 
 
 def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=None,
@@ -32,8 +32,9 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=Non
         raise RuntimeError(f"Unrecognized mode={mode}, should be one of: "
                            f"{', '.join(_MODES)}")
     if backend is not None and not callable(backend) and backend not in _BACKENDS:
-        raise RuntimeError(f"Invalid backend: {backend!r}; chainrule.compile has one "
-                           f"compiler, named by any of {', '.join(map(repr, _BACKENDS))}")
+        raise RuntimeError(f"Invalid backend: {backend!r}, see `torch._dynamo.list_backends()` "
+                           f"for available backends. (chainrule.compile has one compiler; any "
+                           f"of {', '.join(map(repr, _BACKENDS))} names it.)")
     if backend is not None and callable(backend):
         raise RuntimeError("chainrule.compile: a backend function (a compiler for PyTorch "
                            "FX graphs) cannot be used; leave backend=None")

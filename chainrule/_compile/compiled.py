@@ -361,7 +361,12 @@ def _is_root(x) -> bool:
 
 
 def _guard_site(tr) -> str:
-    return "a .item(), bool(), int() or .tolist() on a traced tensor"
+    from ..autograd.node import describe_site
+    for s in tr.graph_guards:
+        if s.note and s.note[1] is not None:
+            how = "a read of its values" if s.name == "array" else f"{s.name}()"
+            return f"{how} at {describe_site(s.note[1])}"
+    return "an .item(), bool(), int() or .tolist() of a traced tensor"
 
 
 _OFF = [None]

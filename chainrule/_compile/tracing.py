@@ -122,8 +122,7 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
             n_inputs = len(graph.inputs)
             args, kwargs = rebuild(new_leaves)
             out = fn(*args, **kwargs)
-            if hooks.reason:
-                raise EagerOnly(hooks.reason)
+            hooks.check()
             from .._vmap import _flatten
             out_leaves, out_rebuild = _flatten(out)
             tr.out_leaves = out_rebuild
@@ -180,8 +179,7 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
                     del graph.stmts[split:]
                     bwd_inputs = []
                     res = [None] * len(grad_targets)
-                if hooks.reason:
-                    raise EagerOnly(hooks.reason)
+                hooks.check()
                 for r in res:
                     if r is None:
                         bwd_outputs.append(None)
@@ -203,6 +201,7 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
             tr.program = codegen.generate(graph, split, names, fwd_outputs, bwd_inputs,
                                           bwd_outputs, name)
             tr.graph_stmts = len(graph.stmts)
+            tr.graph_guards = [s for s in graph.stmts if s.kind == "guard"]
             tr.first_outputs = [graph.values[v] for v in fwd_outputs]
             tr.first_saved = [graph.values[v] for v in tr.program.saved]
             tr.outputs_alias = _aliases(graph, fwd_outputs, n_inputs)
@@ -376,6 +375,15 @@ class _Hooks:
 
     def _rng(self, gen):
         return TR.TracedDraws(gen, self.graph)
+
+    def check(self) -> None:
+        """Raise ``EagerOnly`` if the call met something that runs only eagerly."""
+        from ..ops import _record
+        why = self.graph.eager_reason or self.reason
+        if why is None and _record.SAVE_HOOK is not None:
+            why = "saved-tensor hooks"
+        if why is not None:
+            raise EagerOnly(why)
 
     def refuse(self, why: str) -> None:
         if self.reason is None:

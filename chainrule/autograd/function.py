@@ -49,6 +49,7 @@ from .._grad_mode import STATE, InferenceVC, is_grad_enabled, no_grad
 from ..backend.array_api import np_dtype
 from ..backend.batched import LEVELS as _VMAP_LEVELS
 from ..backend.batched import BatchedArray
+from ..backend.trace import refuse as _refuse
 from . import _saved
 from ._function_node import ONCE_MSG, DelayedError, FunctionNode, _InputFirst, _OutputSlot
 from ._hooks import per_element
@@ -236,6 +237,7 @@ class Function:
         if cls is Function:
             raise NotImplementedError("You must implement the forward function for custom "
                                       "autograd.Function.")
+        _refuse(f"the custom autograd.Function {cls.__name__}")
         if _VMAP_LEVELS and any(isinstance(a, T.Tensor) and type(a._data) is BatchedArray
                                 for a in args):
             if not _PLAIN_ONCE[0]:

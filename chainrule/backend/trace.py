@@ -82,6 +82,7 @@ class Graph:
         self.note = None      # (op name, site) of the op being recorded
         self.draws = []       # generators drawn from
         self.adopted = {}     # id(ndarray) -> (ndarray, TraceArray): see adopt()
+        self.eager_reason = None  # set by refuse()
         self.n = 0
 
     # -- variables ---------------------------------------------------------------------
@@ -194,8 +195,12 @@ class Graph:
 
     def guard(self, t: TraceArray, how: str, value):
         """``how(t)`` was read as a Python value: later calls must read the same."""
+        import sys
+
+        from ..autograd.node import _find_site
+        site = _find_site(sys._getframe(1))  # the user's line that read the value
         self.stmts.append(Stmt("guard", how, None, (Var(t.id),), {"value": value}, None,
-                               self.note))
+                               (f"value read by {how}()", site)))
         return value
 
 
@@ -206,6 +211,14 @@ _ACTIVE: list = [None]
 
 def active() -> Graph | None:
     return _ACTIVE[0]
+
+
+def refuse(why: str) -> None:
+    """A traced call met something that runs only eagerly (a tensor hook, a custom
+    Function, saved-tensor hooks): ``chainrule.compile`` runs such calls eagerly."""
+    g = _ACTIVE[0]
+    if g is not None and g.eager_reason is None:
+        g.eager_reason = why
 
 
 class tracing:

@@ -1,0 +1,491 @@
+"""``chainrule.compile``: the API, guards and retraces, eager fallbacks, training steps.
+
+Every compiled result is compared with the same program run eagerly (the reference the
+compiler must reproduce); the API checks compare with ``torch.compile``'s own errors.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.nn as nn
+import chainrule.nn.functional as F
+
+pytestmark = pytest.mark.chainrule_only
+
+
+def _twin(make):
+    """Two identical modules (the second runs eagerly)."""
+    cr.manual_seed(0)
+    a = make()
+    b = make()
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+# ---- the API ----------------------------------------------------------------------------
+
+def test_api_errors_as_torch():
+    torch = pytest.importorskip("torch")
+    for kw in (dict(mode="x"), dict(mode="default", options={}), dict(backend="nope")):
+        with pytest.raises(Exception) as theirs:
+            torch.compile(lambda x: x, **kw)
+        with pytest.raises(RuntimeError) as ours:
+            cr.compile(lambda x: x, **kw)
+        assert str(ours.value).split(",")[0].split(";")[0] == \
+            str(theirs.value).split(",")[0].split(";")[0]
+
+
+def test_decorator_forms_and_disable():
+    @cr.compile
+    def f(x):
+        return x * 2
+
+    @cr.compile(fullgraph=True, dynamic=False, mode="reduce-overhead")
+    def g(x):
+        return x + 1
+
+    def h(x):
+        return x
+
+    assert cr.compile(h, disable=True) is h
+    x = cr.tensor([1.0, 2.0])
+    assert cr.equal(f(x), x * 2) and cr.equal(g(x), x + 1)
+    assert f.__name__ == "f" and f.__wrapped__ is not None
+
+
+def test_module_compile_wraps_as_torch():
+    m, ref = _twin(lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)))
+    cm = cr.compile(m)
+    assert cm._orig_mod is m
+    assert list(cm.state_dict()) == ["_orig_mod." + k for k in m.state_dict()]
+    assert [p is q for p, q in zip(cm.parameters(), m.parameters())] == [True] * 4
+    x = cr.randn(3, 4)
+    for _ in range(2):
+        y = cm(x)
+        assert y.grad_fn.name() == "CompiledFunctionBackward"
+        assert cr.equal(y, ref(x))
+    y.sum().backward()
+    ref(x).sum().backward()
+    for p, q in zip(m.parameters(), ref.parameters()):
+        assert cr.equal(p.grad, q.grad)
+    assert cm.__dict__.get("_modules")["_orig_mod"] is m
+
+
+def test_module_compile_in_place():
+    m, ref = _twin(lambda: nn.Linear(4, 2))
+    m.compile()
+    assert list(m.state_dict()) == ["weight", "bias"]
+    x = cr.randn(5, 4)
+    for _ in range(3):
+        y = m(x)
+    assert y.grad_fn.name() == "CompiledFunctionBackward" and cr.equal(y, ref(x))
+
+
+# ---- the backward ------------------------------------------------------------------------
+
+def test_seed_transcript_compiled():
+    """The founding example, compiled: same numbers as eager."""
+    @cr.compile
+    def f(x):
+        y = cr.zeros(1, 2)
+        y[0, 0] = 2 * x[0, 0] + x[0, 1] ** 2
+        y[0, 1] = x[0, 0] ** 2 + 2 * x[0, 1] ** 3
+        return y
+
+    for _ in range(3):
+        x = cr.tensor([[1.0, 2.0]], requires_grad=True)
+        y = f(x)
+        assert y.tolist() == [[6.0, 17.0]]
+        grads = []
+        for v in ([[1.0, 0.0]], [[0.0, 1.0]], [[1.0, 2.0]], [[2.0, 1.0]]):
+            y.backward(cr.tensor(v), retain_graph=True)
+            grads.append(x.grad.tolist())
+            x.grad.zero_()
+        assert grads == [[[2.0, 4.0]], [[2.0, 24.0]], [[6.0, 52.0]], [[6.0, 32.0]]]
+    assert f.traces == 1
+
+
+def test_retain_graph_and_freed_graph():
+    f = cr.compile(lambda x: (x * x).sum())
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = f(x)
+    y.backward(retain_graph=True)
+    y.backward()
+    assert cr.equal(x.grad, 4 * x.detach())
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_hooks_on_inputs_and_accumulation():
+    f = cr.compile(lambda x: (x * x).sum())
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    x.register_hook(lambda g: seen.append(g.clone()))
+    f(x).backward()
+    f(x).backward()
+    assert len(seen) == 2 and cr.equal(seen[0], 2 * x.detach())
+    assert cr.equal(x.grad, 4 * x.detach())
+
+
+def test_multiple_outputs_share_one_node():
+    f = cr.compile(lambda x: (x.sin(), x.cos(), x.sum()))
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    for _ in range(2):
+        a, b, c = f(x)
+        assert a.grad_fn.name() == b.grad_fn.name() == "CompiledFunctionBackward"
+        (a.sum() * 2 + b.sum()).backward()
+    xd = x.detach()
+    assert cr.allclose(x.grad, 2 * (2 * xd.cos() - xd.sin()), rtol=1e-6, atol=0)
+
+
+def test_autograd_grad_of_nonleaf_input():
+    f = cr.compile(lambda h: (h.exp() * h).sum())
+    w = cr.tensor([0.5, -1.0], requires_grad=True)
+    for _ in range(2):
+        h = w * 3
+        g, = cr.autograd.grad(f(h), w)
+    h = w * 3
+    ref, = cr.autograd.grad((h.exp() * h).sum(), w)
+    assert cr.equal(g, ref)
+
+
+def test_create_graph_runs_the_function_eagerly():
+    f = cr.compile(lambda x: (x ** 3).sum())
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    f(x)
+    g, = cr.autograd.grad(f(x), x, create_graph=True)
+    h, = cr.autograd.grad(g.sum(), x)
+    assert cr.equal(g, 3 * x.detach() ** 2) and cr.equal(h, 6 * x.detach())
+
+
+def test_batched_cotangents_jacobian():
+    f = cr.compile(lambda x: x.sin() * 2)
+    x = cr.tensor([1.0, 2.0, 3.0])
+    want = cr.diag(2 * x.cos())
+    assert cr.allclose(cr.autograd.functional.jacobian(f, x, vectorize=True), want)
+    assert cr.allclose(cr.autograd.functional.jacobian(f, x), want)
+
+
+def test_grad_is_adopted_without_copy():
+    """The generated backward's arrays are fresh (Note [gradient ownership]): .grad
+    takes them as they are."""
+    f = cr.compile(lambda x: (x * x).sum())
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    f(x)
+    y = f(x)
+    assert type(y.grad_fn).fresh_out is True
+    y.backward()
+    assert x.grad._data.base is None and x.grad._data.flags.writeable
+
+
+# ---- guards and retraces ----------------------------------------------------------------------
+
+def test_item_value_guard_retraces():
+    @cr.compile
+    def f(x):
+        if x.sum().item() > 0:
+            return x * 2
+        return x * 3
+
+    a, b = cr.tensor([1.0, 2.0]), cr.tensor([-1.0, -2.0])
+    for _ in range(2):
+        assert cr.equal(f(a), a * 2) and cr.equal(f(b), b * 3)
+    assert f.traces == 2
+
+
+def test_new_shape_dtype_requires_grad_retrace():
+    f = cr.compile(lambda x: x * 2)
+    f(cr.ones(2))
+    f(cr.ones(3))
+    f(cr.ones(3, dtype=cr.float64))
+    y = f(cr.ones(3, requires_grad=True))
+    assert f.traces == 4 and y.requires_grad
+    with cr.no_grad():
+        assert not f(cr.ones(3, requires_grad=True)).requires_grad
+
+
+def test_closure_and_global_tensors_read_fresh():
+    w = cr.tensor([1.0, 2.0])
+    f = cr.compile(lambda x: x * w)
+    assert cr.equal(f(cr.ones(2)), w)
+    w.mul_(2)  # changed in place: read fresh
+    assert cr.equal(f(cr.ones(2)), cr.tensor([2.0, 4.0]))
+    globals()["_W"] = cr.tensor([1.0, 1.0])
+    g = cr.compile(lambda x: x + _W)  # noqa: F821 (set just above)
+    assert cr.equal(g(cr.ones(2)), cr.full((2,), 2.0))
+    globals()["_W"] = cr.tensor([5.0, 5.0])  # rebound: a guard miss
+    assert cr.equal(g(cr.ones(2)), cr.full((2,), 6.0))
+
+
+def test_python_number_guard():
+    scale = [2.0]
+
+    @cr.compile
+    def f(x):
+        return x * scale[0]
+
+    assert cr.equal(f(cr.ones(2)), cr.full((2,), 2.0))
+    scale[0] = 3.0
+    assert cr.equal(f(cr.ones(2)), cr.full((2,), 3.0))
+
+
+def test_train_eval_switch():
+    m = nn.Dropout(0.5)
+    cm = cr.compile(m)
+    x = cr.ones(200)
+    m.eval()
+    assert cr.equal(cm(x), x)
+    m.train()
+    assert not cr.equal(cm(x), x)
+
+
+def test_recompile_limit_then_eager_with_one_warning():
+    f = cr.compile(lambda x, n: x * n, recompile_limit=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for n in range(5):
+            assert cr.equal(f(cr.ones(1), n), cr.tensor([float(n)]))
+    msgs = [str(w.message) for w in caught if "recompile_limit" in str(w.message)]
+    assert len(msgs) == 1 and f.traces == 2
+
+
+def test_fullgraph_names_the_line():
+    def f(x):
+        if x.sum() > 0:
+            return x * 2
+        return x
+
+    with pytest.raises(RuntimeError, match=r"fullgraph=True.*test_compile.py:\d+"):
+        cr.compile(f, fullgraph=True)(cr.ones(2))
+
+
+# ---- what runs eagerly ----------------------------------------------------------------------
+
+def test_tensor_hook_inside_runs_eagerly():
+    def f(x):
+        y = x * 2
+        y.register_hook(lambda g: g * 10)
+        return y.sum()
+
+    cf = cr.compile(f)
+    x = cr.ones(3, requires_grad=True)
+    cf(x).backward()
+    cf(x).backward()
+    assert cr.equal(x.grad, cr.full((3,), 40.0))
+
+
+def test_custom_function_inside_runs_eagerly():
+    class Square(cr.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+    cf = cr.compile(lambda x: Square.apply(x).sum())
+    x = cr.tensor([1.0, 3.0], requires_grad=True)
+    out = cf(x)
+    assert out.grad_fn.name() != "CompiledFunctionBackward"
+    out.backward()
+    assert cr.equal(x.grad, 2 * x.detach())
+
+
+def test_vmap_and_forward_ad_at_call_time_run_eagerly():
+    f = cr.compile(lambda x: x.sin() * 2)
+    x = cr.tensor([[0.1, 0.2], [0.3, 0.4]])
+    assert cr.allclose(cr.vmap(f)(x), x.sin() * 2)
+    import chainrule.autograd.forward_ad as fwAD
+    with fwAD.dual_level():
+        d = fwAD.make_dual(cr.tensor([0.5]), cr.tensor([1.0]))
+        t = fwAD.unpack_dual(f(d)).tangent
+    assert cr.allclose(t, 2 * cr.tensor([0.5]).cos())
+
+
+# ---- random ops, mutations ------------------------------------------------------------------
+
+def test_random_ops_consume_the_generator_as_eager():
+    def f(x):
+        return F.dropout(x, 0.5) + cr.randn(4)
+
+    cf = cr.compile(f)
+    x = cr.ones(4)
+    cr.manual_seed(1)
+    eager = [f(x) for _ in range(3)]
+    cr.manual_seed(1)
+    compiled = [cf(x) for _ in range(3)]
+    for a, b in zip(eager, compiled):
+        assert cr.equal(a, b)
+    assert not cr.equal(compiled[1], compiled[2])
+
+
+def test_value_guard_miss_gives_draws_back():
+    @cr.compile
+    def f(x):
+        noise = cr.rand(3)
+        return x * 2 + noise if x.sum().item() > 0 else x + noise
+
+    def eager(x):
+        noise = cr.rand(3)
+        return x * 2 + noise if x.sum().item() > 0 else x + noise
+
+    xs = [cr.ones(3), -cr.ones(3), cr.ones(3), -cr.ones(3)]
+    cr.manual_seed(3)
+    want = [eager(x) for x in xs]
+    cr.manual_seed(3)
+    got = [f(x) for x in xs]
+    for a, b in zip(want, got):
+        assert cr.equal(a, b)
+
+
+def test_inplace_on_argument():
+    @cr.compile
+    def f(x):
+        x.add_(1)
+        return x * 2
+
+    x = cr.zeros(3)
+    v0 = x._version
+    for _ in range(2):
+        f(x)
+    assert cr.equal(x, cr.full((3,), 2.0)) and x._version == v0 + 2
+
+
+def test_guard_miss_after_writes_leaves_inputs_once_written():
+    @cr.compile
+    def f(x, buf):
+        buf.add_(1)
+        return x * 2 if buf.sum().item() < 10 else x
+
+    buf = cr.zeros(2)
+    for _ in range(8):
+        f(cr.ones(2), buf)
+    assert buf.tolist() == [8.0, 8.0]
+
+
+def test_batchnorm_running_stats_updated():
+    bn, ref = _twin(lambda: nn.BatchNorm1d(3))
+    cbn = cr.compile(bn)
+    x = cr.randn(8, 3)
+    for i in range(3):
+        assert cr.allclose(cbn(x * (i + 1)), ref(x * (i + 1)))
+    assert cr.equal(bn.running_mean, ref.running_mean)
+    assert cr.equal(bn.running_var, ref.running_var)
+    assert bn.num_batches_tracked.item() == 3
+    bn.eval()
+    ref.eval()
+    assert cr.allclose(cbn(x), ref(x))
+
+
+# ---- whole training steps -----------------------------------------------------------------------
+
+def _mlp():
+    return nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+
+
+def test_training_step_optimizer_outside():
+    m, ref = _twin(_mlp)
+    opt = cr.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    ref_opt = cr.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
+    x, y = cr.randn(16, 4), cr.randn(16, 1)
+    step = cr.compile(lambda x, y: F.mse_loss(m(x), y))
+    for _ in range(5):
+        opt.zero_grad()
+        loss = step(x, y)
+        loss.backward()
+        opt.step()
+        ref_opt.zero_grad()
+        ref_loss = F.mse_loss(ref(x), y)
+        ref_loss.backward()
+        ref_opt.step()
+        assert cr.equal(loss, ref_loss)
+    for p, q in zip(m.parameters(), ref.parameters()):
+        assert cr.equal(p, q)
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda ps: cr.optim.SGD(ps, lr=0.1, momentum=0.9),
+    lambda ps: cr.optim.Adam(ps, lr=0.01),
+    lambda ps: cr.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+    lambda ps: cr.optim.RMSprop(ps, lr=0.01),
+], ids=["sgd", "adam", "adamw", "rmsprop"])
+def test_training_step_optimizer_inside(make_opt):
+    m, ref = _twin(_mlp)
+    opt, ref_opt = make_opt(m.parameters()), make_opt(ref.parameters())
+    x, y = cr.randn(16, 4), cr.randn(16, 1)
+
+    @cr.compile(recompile_limit=16)
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(6):
+        loss = step(x, y)
+        ref_opt.zero_grad()
+        ref_loss = F.mse_loss(ref(x), y)
+        ref_loss.backward()
+        ref_opt.step()
+        assert cr.allclose(loss, ref_loss, rtol=1e-6, atol=0)
+    for p, q in zip(m.parameters(), ref.parameters()):
+        assert cr.allclose(p, q, rtol=1e-5, atol=1e-7)
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()  # its graph was used by the backward inside, as eager's
+
+
+def test_scheduler_lr_is_read_fresh():
+    p = nn.Parameter(cr.ones(3))
+    opt = cr.optim.SGD([p], lr=1.0)
+    sched = cr.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+
+    @cr.compile
+    def step():
+        opt.zero_grad()
+        (p * p).sum().backward()
+        opt.step()
+
+    q, lr = np.ones(3, np.float32), 1.0
+    for _ in range(12):
+        step()
+        sched.step()
+        q = q - np.float32(lr) * 2 * q
+        lr *= 0.5
+        assert np.allclose(p.detach().numpy(), q, rtol=1e-6)
+    assert step.traces <= 2  # no trace per epoch
+
+
+# ---- the generated code ----------------------------------------------------------------------
+
+def test_source_is_annotated_and_deterministic():
+    def f(x):
+        return (x * 2).sin().sum()
+
+    a, b = cr.compile(f), cr.compile(f)
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    a(x)
+    b(x)
+    assert a.source == b.source
+    src = a.source
+    assert "def forward(x):" in src and "def backward(saved, grad_out):" in src
+    assert "np.sin(" in src and "np.cos(" in src  # the chain rule of sin, as code
+    assert "# mul · test_compile.py:" in src and "SinBackward0" in src
+    with pytest.raises(RuntimeError, match="not been called"):
+        _ = cr.compile(f).source
+
+
+def test_constants_keep_negative_zero():
+    f = cr.compile(lambda x: 1.0 / (x * -0.0) + 1.0 / (x * 0.0))
+    out = f(cr.tensor([1.0]))
+    assert np.isnan(out.item())
+    g = cr.compile(lambda x: 1.0 / (x * -0.0))
+    assert g(cr.tensor([1.0])).item() == -np.inf and g(cr.tensor([1.0])).item() == -np.inf
