@@ -233,13 +233,14 @@ def mlp_torchlike(torch):
     return step
 
 
-def mlp_numpy():
+def _mlp_by_hand(params, inputs, labels):
+    """The MLP's forward and analytic backward written by hand: ``step()`` returns the
+    loss and the six gradients."""
     import numpy as np
-    params, inputs, labels = _mlp_data()
     w1, b1, w2, b2, w3, b3 = params
     rows = np.arange(MLP_BATCH)
 
-    def step(record=False):
+    def step():
         # forward
         h1 = np.maximum(inputs @ w1 + b1, 0)
         h2 = np.maximum(h1 @ w2 + b2, 0)
@@ -261,9 +262,17 @@ def mlp_numpy():
         d_h1 = (d_h2 @ w2.T) * (h1 > 0)
         d_w1 = inputs.T @ d_h1
         d_b1 = d_h1.sum(axis=0)
-        if record:
-            return [loss, d_w1, d_b1, d_w2, d_b2, d_w3, d_b3]
-        return None
+        return loss, d_w1, d_b1, d_w2, d_b2, d_w3, d_b3
+    return step
+
+
+def mlp_numpy():
+    params, inputs, labels = _mlp_data()
+    by_hand = _mlp_by_hand(params, inputs, labels)
+
+    def step(record=False):
+        out = by_hand()
+        return list(out) if record else None
     return step
 
 
@@ -428,6 +437,131 @@ def persample_torchlike(torch):
     return step
 
 
+# (k) compiled: chainrule.compile against PyTorch EAGER and NumPy by hand ------
+# chainrule's side compiles the function (torch.compile's API); PyTorch's side runs it
+# eagerly (the targets compare with PyTorch's eager engine: torch.compile needs a C
+# compiler and seconds per graph).  A trace is made once, in setup (untimed).
+
+def _compiled(torch, fn):
+    return torch.compile(fn) if torch.__name__.split(".")[0] == "chainrule" else fn
+
+
+def _seed_fn(torch):
+    def f(x):
+        y = torch.zeros(1, 2)
+        y[0, 0] = 2 * x[0, 0] + x[0, 1] ** 2
+        y[0, 1] = x[0, 0] ** 2 + 2 * x[0, 1] ** 3
+        return y
+    return f
+
+
+def seed_compiled_torchlike(torch):
+    f = _compiled(torch, _seed_fn(torch))
+    f(torch.tensor([[1.0, 2.0]], requires_grad=True))  # (the trace)
+
+    def step(record=False):
+        x = torch.tensor([[1.0, 2.0]], requires_grad=True)
+        y = f(x)
+        grads = []
+        for k1, k2 in SEED_GRAD_OUTPUTS:
+            y.backward(torch.tensor([[k1, k2]]), retain_graph=True)
+            if record:
+                grads.append(x.grad.clone())
+            x.grad.zero_()
+        return [y] + grads if record else None
+    return step
+
+
+def _chain_fn(y):
+    def f(x):
+        h = x
+        for _ in range(CHAIN_CYCLES):
+            h = h * 1.01
+            h = h.tanh()
+            h = h.sin()
+            h = h * y
+            h = h.exp()
+            h = h - 1.0
+        return h.sum()
+    return f
+
+
+def chain300_compiled_torchlike(torch):
+    x_np, y_np = _chain_data()
+    x = torch.tensor(x_np, dtype=torch.float32, requires_grad=True)
+    y = torch.tensor(y_np, dtype=torch.float32)
+    f = _compiled(torch, _chain_fn(y))
+    f(x)  # (the trace)
+
+    def step(record=False):
+        x.grad = None
+        out = f(x)
+        out.backward()
+        return [out, x.grad] if record else None
+    return step
+
+
+def trace300_torchlike(torch):
+    """chainrule: the first call of a newly compiled 300-op chain (trace, backward
+    trace, code generation); PyTorch: one eager forward of the chain, for scale."""
+    x_np, y_np = _chain_data()
+    x = torch.tensor(x_np, dtype=torch.float32, requires_grad=True)
+    y = torch.tensor(y_np, dtype=torch.float32)
+    chainrule = torch.__name__.split(".")[0] == "chainrule"
+
+    def step(record=False):
+        f = torch.compile(_chain_fn(y)) if chainrule else _chain_fn(y)
+        out = f(x)
+        return [out] if record else None
+    return step
+
+
+MLP_LR = 0.01
+
+
+def mlp_sgd_compiled_torchlike(torch):
+    params_np, inputs_np, labels_np = _mlp_data()
+    params = [torch.tensor(p, dtype=torch.float32, requires_grad=True)
+              for p in params_np]
+    w1, b1, w2, b2, w3, b3 = params
+    inputs = torch.tensor(inputs_np, dtype=torch.float32)
+    labels = torch.tensor(labels_np, dtype=torch.int64)
+    rows = torch.arange(MLP_BATCH)
+    opt = torch.optim.SGD(params, lr=MLP_LR)
+
+    def loss_fn(inputs, labels):
+        h1 = (inputs @ w1 + b1).relu()
+        h2 = (h1 @ w2 + b2).relu()
+        logits = h2 @ w3 + b3
+        return -(torch.log_softmax(logits, dim=1)[rows, labels]).mean()
+    f = _compiled(torch, loss_fn)
+    f(inputs, labels)  # (the trace)
+
+    def step(record=False):
+        opt.zero_grad()
+        loss = f(inputs, labels)
+        loss.backward()
+        if record:
+            grads = [p.grad.clone() for p in params]
+        opt.step()
+        return [loss] + grads if record else None
+    return step
+
+
+def mlp_sgd_numpy():
+    import numpy as np
+    params, inputs, labels = _mlp_data()
+    backward = _mlp_by_hand(params, inputs, labels)
+    lr = np.float32(MLP_LR)
+
+    def step(record=False):
+        loss, *grads = backward()
+        for p, g in zip(params, grads):
+            p -= lr * g  # SGD, as torch.optim.SGD(lr) without momentum
+        return [loss] + grads if record else None
+    return step
+
+
 # ---------------------------------------------------------------------------
 # Registry.  ``unit``/``scale`` say how a sample (seconds per call) is shown;
 # ``ops`` divides to report time per op.  ``warmup``/``repeats`` are per
@@ -468,8 +602,24 @@ WORKLOADS = {
                       warmup=5, repeats=40, quick_warmup=2, quick_repeats=8,
                       check_rtol=1e-3),
 }
+WORKLOADS.update({
+    "seed_compiled": dict(torchlike=seed_compiled_torchlike, unit="ms", scale=1e3, ops=1,
+                          warmup=20, repeats=200, quick_warmup=5, quick_repeats=30,
+                          check_rtol=1e-6),
+    "chain300_compiled": dict(torchlike=chain300_compiled_torchlike, numpy=chain300_numpy,
+                              unit="us/op", scale=1e6, ops=CHAIN_OPS, warmup=10,
+                              repeats=100, quick_warmup=3, quick_repeats=20,
+                              check_rtol=1e-3),
+    "mlp_sgd_compiled": dict(torchlike=mlp_sgd_compiled_torchlike, numpy=mlp_sgd_numpy,
+                             unit="ms", scale=1e3, ops=1, warmup=5, repeats=40,
+                             quick_warmup=2, quick_repeats=8, check_rtol=1e-4),
+    "trace300": dict(torchlike=trace300_torchlike, unit="ms", scale=1e3, ops=1,
+                     warmup=2, repeats=15, quick_warmup=1, quick_repeats=4,
+                     check_rtol=1e-5),
+})
 # workloads timed only against PyTorch (no hand-written NumPy version)
-TORCH_ONLY = ("jacrev256", "hessian64", "gradgrad", "persample")
+TORCH_ONLY = ("jacrev256", "hessian64", "gradgrad", "persample", "seed_compiled",
+              "trace300")
 
 # Targets: (level, label, metric, limit) with metric(stats) -> value or None.
 # ``stats[lib]`` holds "med"/"min" seconds and, for big, "peak_med" bytes.
@@ -484,6 +634,13 @@ def _ratio(a_lib, b_lib, key="med"):
         if key.startswith("peak"):
             return round(a[key] / MB) / max(1, round(b[key] / MB))
         return a[key] / b[key]
+    return metric
+
+
+def _millis(lib):
+    def metric(stats):
+        a = stats.get(lib)
+        return None if not a or a.get("med") is None else a["med"] * 1e3
     return metric
 
 
@@ -518,6 +675,16 @@ TARGETS = {
     "gradgrad": [("must", "cr/torch", _ratio("chainrule", "torch"), 1.0),
                  ("stretch", "cr/torch", _ratio("chainrule", "torch"), 0.6)],
     "persample": [("must", "cr/torch.func", _ratio("chainrule", "torch"), 1.2)],
+    "seed_compiled": [("must", "compiled/torch", _ratio("chainrule", "torch"), 0.3),
+                      ("stretch", "compiled/torch", _ratio("chainrule", "torch"), 0.15)],
+    "chain300_compiled": [
+        ("must", "compiled/torch", _ratio("chainrule", "torch"), 0.35),
+        ("stretch", "compiled/numpy", _ratio("chainrule", "numpy"), 1.3)],
+    "mlp_sgd_compiled": [
+        ("must", "compiled/numpy", _ratio("chainrule", "numpy"), 1.05),
+        ("stretch", "compiled/numpy", _ratio("chainrule", "numpy"), 1.0)],
+    "trace300": [("must", "ms", _millis("chainrule"), 50.0),
+                 ("stretch", "ms", _millis("chainrule"), 20.0)],
 }
 
 

@@ -105,6 +105,8 @@ def parse_args(argv, description, epochs, lr):
     parser.add_argument("--lib", default="chainrule", choices=["chainrule", "torch"],
                         help="run on chainrule (default) or on PyTorch")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--compile", action="store_true",
+                        help="compile the model (model.compile(), as torch.compile)")
     return parser.parse_args(argv)
 
 
@@ -119,6 +121,8 @@ def run(make_model, image_shape, args) -> float:
                              batch_size=args.batch_size, shuffle=True,
                              generator=torch.Generator().manual_seed(args.seed))
     model = make_model(nn)
+    if args.compile:
+        model.compile()  # in place: the state_dict keys stay the model's
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     loss_fn = nn.CrossEntropyLoss()

@@ -38,13 +38,16 @@ def fit_raw(torch, steps=2000, lr=1e-6, log=print):
     return losses[0], losses[-1]
 
 
-def fit_nn(torch, steps=2000, lr=1e-6, log=print):
-    """Part 2: ``nn.Linear`` + ``optim.SGD``.  Returns (first loss, last loss)."""
+def fit_nn(torch, steps=2000, lr=1e-6, log=print, compile=False):
+    """Part 2: ``nn.Linear`` + ``optim.SGD`` (``compile``: the model compiled).
+    Returns (first loss, last loss)."""
     nn = torch.nn
     x = torch.linspace(-math.pi, math.pi, 2000)
     y = torch.sin(x)
     xx = x.unsqueeze(-1).pow(torch.tensor([1, 2, 3]))  # (2000, 3): x, x², x³
     model = nn.Sequential(nn.Linear(3, 1), nn.Flatten(0, 1))
+    if compile:
+        model.compile()
     loss_fn = nn.MSELoss(reduction="sum")
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     losses = []
@@ -69,6 +72,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lib", default="chainrule", choices=["chainrule", "torch"])
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="compile the nn model")
     args = parser.parse_args(argv)
     torch = importlib.import_module(args.lib)
     torch.manual_seed(args.seed)
@@ -76,7 +80,7 @@ def main(argv=None):
     log("raw tensors, manual update under no_grad:")
     raw = fit_raw(torch, args.steps, log=log)
     log("nn.Linear + optim.SGD:")
-    with_nn = fit_nn(torch, args.steps, log=log)
+    with_nn = fit_nn(torch, args.steps, log=log, compile=args.compile)
     return raw, with_nn
 
 

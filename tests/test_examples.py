@@ -79,3 +79,16 @@ def test_per_sample_gradients_example_learns():
     acc, worst, accs = per_sample_gradients.main(["--steps", "150", "--quiet"])
     assert acc > 0.85 and worst < 1e-5
     assert len(accs) == 5 and min(accs) > 0.85
+
+
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn"])
+def test_digits_compiled_equals_eager(examples, name):
+    """--compile (model.compile()) trains to the same accuracy, bit for bit."""
+    module = {"digits_mlp": examples[0], "digits_cnn": examples[1]}[name]
+    args = ["--epochs", "2", "--seed", "1", "--quiet"]
+    assert module.main(args + ["--compile"]) == module.main(args)
+
+
+def test_polynomial_fit_compiled_equals_eager(examples):
+    args = ["--steps", "300", "--quiet"]
+    assert examples[2].main(args + ["--compile"]) == examples[2].main(args)

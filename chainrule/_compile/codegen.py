@@ -147,6 +147,17 @@ def _target(stmt) -> int:
     return (out if out is not None else stmt.args[0]).id
 
 
+_VARS: dict = {}
+
+
+def _stmt_vars(stmt) -> list:
+    """The vars a statement reads (computed once per statement)."""
+    got = _VARS.get(id(stmt))
+    if got is None or got[0] is not stmt:
+        got = _VARS[id(stmt)] = (stmt, _vars_in((stmt.args, stmt.kw), []))
+    return got[1]
+
+
 def _outs(stmt):
     o = stmt.outs
     if o is None:
@@ -169,7 +180,7 @@ def _reuse_plan(items, returned, graph, r, const) -> dict:
     values = graph.values
     last = {}
     for j, (_, s) in enumerate(items):
-        for v in _vars_in((s.args, s.kw), []):
+        for v in _stmt_vars(s):
             last[r(v)] = j
     end = len(items)
     for v in returned:
@@ -323,7 +334,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
             kept.append((i, s))
             continue
         if kind == "guard":
-            (a,) = _vars_in(s.args, [])
+            (a,) = _stmt_vars(s)
             if rep.get(a, a) in const:
                 continue  # a guard on a constant always holds
             kept.append((i, s))
@@ -335,7 +346,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
         if any(roots[o] in mutated and roots[o] == o for o in outs):
             kept.append((i, s))  # a fresh array written later: never shared or folded
             continue
-        args = [rep.get(v, v) for v in _vars_in((s.args, s.kw), [])]
+        args = [rep.get(v, v) for v in _stmt_vars(s)]
         if all(a in const for a in args) and all(roots[o] not in mutated for o in outs):
             for o in outs:  # folded: the value the trace computed
                 ck = _const_key(graph.values[o])
@@ -372,7 +383,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
             if s.kind in _WRITES or s.kind in ("guard", "draw") or any(r(o) in live and
                                                                        r(o) == o for o in outs):
                 out.append((i, s))
-                for v in _vars_in((s.args, s.kw), []):
+                for v in _stmt_vars(s):
                     live.add(r(v))
         out.reverse()
         return out
@@ -569,6 +580,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
     exec(code, env)
     prog.forward = env["forward"]
     prog.backward = env.get("backward")
+    _VARS.clear()
     return prog
 
 
@@ -611,11 +623,19 @@ def _function(name, params, lines, ret):
     return f"def {name}({params}):\n" + "\n".join(body) + "\n"
 
 
+_SITES: dict = {}
+
+
 def _short_site(site) -> str:
     if site is None:
         return ""
-    from ..autograd.node import site_line
-    return f"{os.path.basename(site[0].co_filename)}:{site_line(site)}"
+    got = _SITES.get(site)
+    if got is None:
+        from ..autograd.node import site_line
+        if len(_SITES) > 4096:
+            _SITES.clear()
+        got = _SITES[site] = f"{os.path.basename(site[0].co_filename)}:{site_line(site)}"
+    return got
 
 
 def _consts_doc(used, const) -> str:
