@@ -33,6 +33,11 @@ README_NAMES = {
     "hessian64": "Hessian of `sum(tanh(A @ x)**2)`, A 64², vs `torch.func.hessian`",
     "gradgrad": "`grad` of `grad` of a 100-op function",
     "persample": "per-sample gradients, MLP 784-128-10, batch 64, vs `torch.func.vmap`",
+    "seed_compiled": "founding example, `chainrule.compile`d, vs PyTorch eager",
+    "chain300_compiled": "300-op chain, `chainrule.compile`d, per op, vs PyTorch eager",
+    "mlp_sgd_compiled": "MLP + SGD step, `chainrule.compile`d, vs PyTorch eager",
+    "trace300": "compile's first call of a 300-op chain (trace + code generation), vs one "
+                "PyTorch eager forward",
 }
 LIBS = ("chainrule", "torch", "numpy")
 
@@ -49,6 +54,14 @@ WORKLOADS = {
     "gradgrad": ("ms", 1e3, "second derivative through a chain of `sin(1.01 y)`"),
     "persample": ("ms", 1e3, "`vmap(grad(loss), in_dims=(None, 0, 0))`: per-sample "
                   "gradients of a 784-128-10 MLP, batch 64"),
+    "seed_compiled": ("ms", 1e3, "the founding example with `f` compiled by "
+                      "`chainrule.compile` (PyTorch: eager)"),
+    "chain300_compiled": ("µs/op", 1e6, "`chain300` compiled by `chainrule.compile` "
+                          "(PyTorch: eager; NumPy: by hand)"),
+    "mlp_sgd_compiled": ("ms", 1e3, "`mlp` plus an SGD step, the loss function compiled "
+                         "(PyTorch: eager; NumPy: the same math and update by hand)"),
+    "trace300": ("ms", 1e3, "the first call of a newly compiled 300-op chain: traced, "
+                 "differentiated and turned into code (PyTorch: one eager forward)"),
 }
 
 

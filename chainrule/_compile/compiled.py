@@ -355,9 +355,10 @@ class CompiledFunction:
 
 
 def _is_root(x) -> bool:
-    from ..nn.modules.module import Module
-    from ..optim.optimizer import Optimizer
-    return isinstance(x, (Module, Optimizer))
+    """An argument searched for tensors (Note [trace inputs]): any object but a number,
+    a string or a tensor."""
+    return not isinstance(x, (_Tensor, int, float, bool, str, bytes, complex)) and \
+        x is not None
 
 
 def _guard_site(tr) -> str:
@@ -407,10 +408,11 @@ def _key(leaves):
             t = type(x)
             if t is float:
                 parts.append((t, repr(x)))
-            else:
-                try:
-                    hash(x)
-                    parts.append((t, x))
-                except TypeError:
-                    parts.append((t, id(x)))
+            elif t in _VALUE_KEYED or x is None:
+                parts.append((t, x))
+            else:  # an object (a module, a config): its tensors were found through it
+                parts.append((t, id(x)))
     return tuple(parts)
+
+
+_VALUE_KEYED = (int, bool, str, bytes, complex, type(Ellipsis), slice)

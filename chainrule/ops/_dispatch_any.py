@@ -72,6 +72,7 @@ def apply_any(op, inputs, params=(), *, promote=None):
     graph = _TRACE_ACTIVE[0]
     if graph is not None:  # chainrule.compile: the op and the user's line, for the code
         graph.note = (op.name, creation_site())
+        _unfound(op, inputs)
     datas = datas_of(inputs)
     be = common_backend(datas, op.name)
     xp = be.xp
@@ -105,6 +106,19 @@ def apply_any(op, inputs, params=(), *, promote=None):
     if _FW.on:  # forward-mode tangents, as the NumPy paths push them
         _fw_push(op, tuple(inputs), datas, t, params)
     return t
+
+
+def _unfound(op, inputs):
+    """Note [trace inputs] (compile): every tensor a traced call reads is an input of the
+    trace or made inside it; a NumPy tensor here was reached some way compile did not
+    search, and would be baked in as a constant: that call runs eagerly instead."""
+    for v in inputs:
+        if isinstance(v, Tensor) and type(v._data) is np.ndarray:
+            from ..backend.trace import refuse
+            refuse(f"{op.name} reads a tensor of shape {list(v._data.shape)} that is not an "
+                   f"argument and was not found in the function's closure, globals, "
+                   f"modules or optimizers (pass it as an argument)")
+            return
 
 
 def _cast(be, d, want, rt):
