@@ -84,6 +84,12 @@ KNOWN_COMPILE_GAPS = {
         "a saved tensor modified in place inside the function: eager's forward works and "
         "its backward raises the version error; the first compiled call raises it "
         "already (the trace runs the backward)",
+    "generated-name-collision":
+        "the generated code names its constants c0, c1..., bound objects k0..., its "
+        "variables v<n>, and uses the globals np, ns: an argument or a closure variable "
+        "of the same name shadows them (wrong values on replay); while this entry "
+        "exists, the programs generator names its inputs a<n>, i<n>, cl<n>, never "
+        "c<n>, v<n>, k<n>",
     "saved-version-check":
         "an input saved for the backward and written in place after the compiled call: "
         "eager's backward raises the version error, CompiledFunctionBackward computes a "
@@ -566,7 +572,7 @@ def _plan_calls(rng, args_a, args_b, reach_mutations, n_args, n_out_hint=1):
         elif r < 0.25 and n_args:
             post = ("arg", int(rng.integers(0, n_args)), str(rng.choice(["mul_", "add_"])))
         calls.append(CallSpec(args_a if k < 2 else args_b, before, mode,
-                              no_grad[k], post, seed=k + 1))
+                              no_grad[k], post, seed=1 if k < 2 else 2))
     return calls
 
 
@@ -599,3 +605,666 @@ def _resample_index(rng, data):
             return flat.reshape(data.shape)
         return (rng.random(data.shape) < 0.5).astype(data.dtype)
     return rng.choice(data.ravel(), size=data.shape).astype(data.dtype)
+
+
+# ---- generator 1: programs written as Python source ------------------------------------------
+
+_UNARY = ["{a}.sin()", "{a}.exp()", "{a}.tanh()", "{a}.relu()", "{a}.abs()", "{a}.sigmoid()",
+          "-{a}", "{a}.sqrt()", "{a}.log()", "{a} ** 2", "1 / {a}", "{a}.clamp(-1.0, 2.0)",
+          "{a}.clamp(min=0.5)", "F.softplus({a})", "F.gelu({a})", "{a}.sign()", "{a}.floor()",
+          "torch.where({a} > 0, {a}, {a} * 0.5)", "{a}.nan_to_num()", "{a} * -0.0",
+          "{a} + -0.0", "{a}.float()", "{a}.double()", "{a}.square()",
+          "F.leaky_relu({a}, 0.1)", "{a}.mul(2.5).sub(1)", "{a}.detach() * {a}",
+          "{a}.masked_fill({a} > 0.5, -0.0)", "{a}.clone()", "{a}.contiguous()",
+          "{a}.expm1()", "{a}.atan()", "{a}.detach()", "{a}.to(torch.float32)",
+          "{a} * 1e300", "{a}.reciprocal().neg()"]
+_BINARY = ["{a} + {b}", "{a} - {b}", "{a} * {b}", "{a} / {b}", "torch.maximum({a}, {b})",
+           "torch.minimum({a}, {b})", "torch.where({a} > {b}, {a}, {b})",
+           "torch.atan2({a}, {b})", "{a} ** 2 + {b} * 0.5", "torch.fmax({a}, {b})",
+           "{a} * {b} + {a}", "torch.where({b} == 0, {a}, {a} / {b})"]
+_REDUCE = ["{a}.sum({d}, keepdim={k})", "{a}.mean({d}, keepdim={k})",
+           "{a}.amax({d}, keepdim={k})", "{a}.amin({d})", "{a}.prod({d})",
+           "{a}.max({d}).values", "{a}.min({d}, keepdim={k})[0]", "torch.logsumexp({a}, {d})",
+           "{a}.var({d})", "{a}.std({d}, keepdim={k})", "{a}.norm(dim={d})", "{a}.cumsum({d})",
+           "{a}.cumprod({d})", "{a}.softmax({d})", "{a}.log_softmax({d})",
+           "{a}.sort({d}).values", "{a}.sum()", "{a}.mean()", "{a}.amax()", "{a}.median()",
+           "{a}.argmax({d})", "{a}.sort({d}, descending=True)[1]", "{a}.topk(1, {d}).values",
+           "{a}.max({d}).indices", "({a} > 0).sum({d})", "{a}.abs().sum() * {a}"]
+_SCALARS = ["2.0", "-0.5", "0.0", "-0.0", "float('inf')", "float('nan')", "3", "1e-300"]
+_GUARDS = ["{a}.sum().item() > {thr}", "bool(({a} > {thr}).any())",
+           "float({a}.mean()) <= {thr}", "int(({a} > {thr}).sum()) % 2 == 0",
+           "{a}.numel() > 0 and {a}.flatten()[0].item() != {a}.flatten()[0].item()",
+           "({a}.detach() > {thr}).all()", "{a}.tolist() != {a}.tolist()",
+           "{a}.amax().item() == float('inf')" ]
+_DATA_SHAPES = ["{a}[{a} > 0]", "{a}.flatten()[:int(({a} > 0).sum())]",
+                "torch.masked_select({a}, {a} < 1)", "{a}.nonzero()", "{a} * {a}.sum().item()",
+                "{a}.flatten()[{a}.flatten().argmax()]", "{a}.unique()",
+                "{a} * len({a}.flatten().tolist())", "{a}[{a}.abs() >= {a}.abs().mean()]"]
+
+
+def _num(v):
+    if isinstance(v, float):
+        if v != v:
+            return "float('nan')"
+        if v in (np.inf, -np.inf):
+            return "float('inf')" if v > 0 else "-float('inf')"
+    return repr(v)
+
+
+class Slot:
+    """An input of a generated program: an argument or a reachable tensor (or number).
+    ``how``: arg | cell | glob | dict | number | pyarg; ``kind``: float | index | mask."""
+
+    def __init__(self, name, values, dtype, rg=False, how="arg", kind="float"):
+        self.name, self.values, self.dtype, self.rg = name, values, dtype, rg
+        self.how, self.kind = how, kind
+
+    @property
+    def expr(self):
+        return f"S[{self.name!r}]" if self.how == "dict" else self.name
+
+    def tensor(self):
+        if self.how in ("number", "pyarg"):
+            return self.values
+        t = chainrule.tensor(np.asarray(self.values).tolist(),
+                             dtype=getattr(chainrule, self.dtype))
+        if self.rg:
+            t.requires_grad_()
+        return t
+
+
+class Program:
+    """A random program, generated while it runs eagerly: ``f``'s body as source."""
+
+    def __init__(self, seed):
+        self.seed = seed
+        self.rng = fuzzing.rng(NAME + ": programs", seed)
+        self.specials = 0.5 if self.rng.random() < 0.35 else 0.0
+        self.slots: list[Slot] = []
+        self.blocks: list[str] = []
+        self.pool: list[str] = []   # float tensor expressions
+        self.made: list[str] = []   # tensors the body made (output candidates)
+        self.n = 0
+        self.env = self._fresh()
+
+    # -- the environment the generation runs in ----------------------------------------------
+    def _fresh(self, slots=None):
+        env = {"torch": chainrule, "F": chainrule.nn.functional, "np": np, "S": {}}
+        for s in self.slots if slots is None else slots:
+            self._put(env, s)
+        chainrule.manual_seed(0)
+        return env
+
+    def _put(self, env, s):
+        if s.how == "dict":
+            env["S"][s.name] = s.tensor()
+        else:
+            env[s.name] = s.tensor()
+
+    def _rebuild(self):
+        self.env = self._fresh()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for b in self.blocks:
+                exec(b, self.env)
+
+    def val(self, expr):
+        return eval(expr, self.env)
+
+    def _try(self, block, new=(), made=None, pool=True):
+        for s in new:
+            self._put(self.env, s)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exec(block, self.env)
+            if made is not None and not isinstance(self.env.get(made), chainrule.Tensor):
+                raise TypeError("not a tensor")
+        except Exception:  # noqa: BLE001 - this step does not apply: drop it
+            self._rebuild()
+            return False
+        self.slots += list(new)
+        self.blocks.append(block)
+        if made is not None:
+            t = self.env[made]
+            self.made.append(made)
+            if pool and t.is_floating_point():
+                self.pool.append(made)
+        return True
+
+    # -- slots -------------------------------------------------------------------------------
+    def _name(self, prefix):
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+    def new_slot(self, values, dtype, rg=False, kind="float", how=None):
+        r = self.rng.random()
+        if how is None:
+            how = "arg" if r < 0.55 else "cell" if r < 0.75 else "glob" if r < 0.9 else "dict"
+        prefix = {"arg": {"float": "a", "index": "i", "mask": "m"}[kind], "cell": "cl",
+                  "glob": "G", "dict": "d", "number": "K", "pyarg": "p"}[how]
+        if "generated-name-collision" not in KNOWN_COMPILE_GAPS and self.rng.random() < 0.5:
+            # the generated code's own names: c<n> constants, v<n> variables, k<n> objects
+            prefix = {"a": "v", "i": "k", "cl": "c"}.get(prefix, prefix)
+        return Slot(self._name(prefix), values, dtype, rg, how, kind)
+
+    def float_slot(self, shape, how=None, rg=None, dtype=None):
+        dtype = dtype or ("float64" if self.rng.random() < 0.85 else "float32")
+        rg = self.rng.random() < 0.6 if rg is None else rg
+        return self.new_slot(_values(self.rng, shape, dtype, self.specials), dtype, rg,
+                             "float", how)
+
+    def index_slot(self, n, shape, dtype="int64", lo=None):
+        lo = -n if lo is None else lo
+        data = self.rng.integers(lo, n, shape) if n else np.zeros(shape, np.int64)
+        return self.new_slot(data, dtype, kind="index")
+
+    def slot_of_T(self, t):
+        """A ``test_fuzz_views`` tensor argument as a slot of this program."""
+        if t.leaf:
+            return self.new_slot(np.asarray(t.data, dtype=np.float64), "float64", True,
+                                 how="arg")
+        kind = "mask" if t.dtype in ("bool", "uint8") else "index"
+        return self.new_slot(np.asarray(t.data), t.dtype, kind=kind)
+
+    def render(self, v, new):
+        """Source for a key or parameter of ``test_fuzz_views`` (its T become slots)."""
+        if isinstance(v, views.T):
+            s = self.slot_of_T(v)
+            new.append(s)
+            return s.expr
+        if isinstance(v, views.D):
+            return f"torch.{v.name}"
+        if isinstance(v, slice):
+            return (f"slice({self.render(v.start, new)}, {self.render(v.stop, new)}, "
+                    f"{self.render(v.step, new)})")
+        if v is Ellipsis:
+            return "..."
+        if isinstance(v, np.integer):
+            return f"np.int64({int(v)})"
+        if isinstance(v, list):
+            return "[" + ", ".join(self.render(x, new) for x in v) + "]"
+        if isinstance(v, tuple):
+            return "(" + ", ".join(self.render(x, new) for x in v) + ("," if len(v) == 1
+                                                                       else "") + ")"
+        return _num(v)
+
+    # -- picking operands ----------------------------------------------------------------------
+    def pick(self, pred=None):
+        cands = []
+        for e in self.pool:
+            try:
+                t = self.val(e)
+            except Exception:  # noqa: BLE001
+                continue
+            if isinstance(t, chainrule.Tensor) and (pred is None or pred(t)):
+                cands.append(e)
+        if not cands:
+            return None
+        if self.rng.random() < 0.4:
+            return cands[-1]
+        return cands[int(self.rng.integers(len(cands)))]
+
+    @staticmethod
+    def mutable(t):
+        return (t.is_floating_point() and not (t.is_leaf and t.requires_grad) and t.numel() > 0
+                and not views._overlaps(t))
+
+    def partner(self, shape, exact=False):
+        """A second operand for a tensor of ``shape``: a tensor of the pool that
+        broadcasts with it (``exact``: to it), a new input, or a number."""
+        r = self.rng.random()
+        new = []
+        if r < 0.5:
+            def ok(t):
+                try:
+                    b = np.broadcast_shapes(tuple(t.shape), shape)
+                except ValueError:
+                    return False
+                return b == shape if exact else True
+            e = self.pick(ok)
+            if e is not None:
+                return e, new
+        if r < 0.8:
+            sub = shape[int(self.rng.integers(0, len(shape) + 1)):]
+            sub = tuple(1 if self.rng.random() < 0.25 else d for d in sub)
+            if not exact and self.rng.random() < 0.1:
+                sub = (2,) + tuple(shape)
+            s = self.float_slot(sub)
+            new.append(s)
+            return s.expr, new
+        if r < 0.88 and not any(s.how == "number" for s in self.slots):
+            s = self.new_slot(float(self.rng.choice([0.5, 2.0, -1.5])), None, how="number")
+            new.append(s)
+            return s.name, new
+        if r < 0.92:
+            s = self.new_slot(float(self.rng.choice([0.25, 3.0])), None, how="pyarg")
+            new.append(s)
+            return s.name, new
+        return str(self.rng.choice(_SCALARS)), new
+
+    # -- steps ---------------------------------------------------------------------------
+    def step(self):
+        r = self.rng.random()
+        kinds = [("unary", 10), ("binary", 12), ("reduce", 8), ("view", 12), ("index", 9),
+                 ("setitem", 10), ("inplace", 11), ("cat", 2), ("matmul", 3), ("guard", 6),
+                 ("data_shape", 3), ("reach_write", 3), ("random", 2), ("leaf_write", 1.5),
+                 ("gather", 3)]
+        total = sum(w for _, w in kinds)
+        acc = 0.0
+        for kind, w in kinds:
+            acc += w / total
+            if r < acc:
+                break
+        getattr(self, "step_" + kind)()
+
+    def _t(self):
+        return self._name("t")
+
+    def step_unary(self):
+        a = self.pick()
+        if a is None:
+            return
+        t = self._t()
+        self._try(f"{t} = " + str(self.rng.choice(_UNARY)).format(a=a), made=t)
+
+    def step_binary(self):
+        a = self.pick()
+        if a is None:
+            return
+        b, new = self.partner(tuple(self.val(a).shape))
+        if self.rng.random() < 0.5:
+            a, b = b, a
+        t = self._t()
+        self._try(f"{t} = " + str(self.rng.choice(_BINARY)).format(a=a, b=b), new, made=t)
+
+    def step_reduce(self):
+        a = self.pick(lambda t: t.dim() > 0)
+        if a is None:
+            return
+        nd = self.val(a).dim()
+        t = self._t()
+        code = str(self.rng.choice(_REDUCE)).format(a=a, d=int(self.rng.integers(-nd, nd)),
+                                                    k=bool(self.rng.random() < 0.5))
+        self._try(f"{t} = {code}", made=t)
+
+    def _view_expr(self, a):
+        g = views.gen_view(self.rng, self.val(a))
+        new = []
+        if g[0] == "getitem":
+            return f"{a}[{self.render(g[1], new)}]", new
+        _, name, params = g
+        return f"{a}.{name}({', '.join(self.render(p, new) for p in params)})", new
+
+    def step_view(self):
+        a = self.pick()
+        if a is None:
+            return
+        expr, new = self._view_expr(a)
+        t = self._t()
+        self._try(f"{t} = {expr}", new, made=t)
+
+    def step_index(self):
+        a = self.pick(lambda t: t.dim() > 0)
+        if a is None:
+            return
+        shape = tuple(self.val(a).shape)
+        new = []
+        r = self.rng.random()
+        if r < 0.5:
+            key = self.render(views._key(self.rng, shape, advanced=True), new)
+            expr = f"{a}[{key}]"
+        elif r < 0.7:
+            s = self.index_slot(shape[0], (int(self.rng.integers(1, 4)),))
+            new.append(s)
+            expr = f"{a}[{s.expr}]"
+        elif r < 0.8 and len(shape) >= 2:
+            s = self.index_slot(shape[1], (2, 2))
+            new.append(s)
+            expr = f"{a}[:, {s.expr}]"
+        elif r < 0.9:
+            s = self.new_slot(self.rng.random(shape[:1]) < 0.5, "bool", kind="mask")
+            new.append(s)
+            expr = f"{a}[{s.expr}]"
+        else:
+            d = int(self.rng.integers(len(shape)))
+            s = self.index_slot(shape[d], (int(self.rng.integers(1, 4)),), lo=0)
+            new.append(s)
+            expr = f"{a}.index_select({d}, {s.expr})"
+        t = self._t()
+        self._try(f"{t} = {expr}", new, made=t)
+
+    def step_gather(self):
+        a = self.pick(lambda t: t.dim() > 0 and t.numel() > 0)
+        if a is None:
+            return
+        shape = tuple(self.val(a).shape)
+        d = int(self.rng.integers(len(shape)))
+        t = self._t()
+        r = self.rng.random()
+        if r < 0.4:
+            s = self.index_slot(shape[d], shape, lo=0)
+            self._try(f"{t} = {a}.gather({d}, {s.expr})", [s], made=t)
+        elif r < 0.7:
+            k = int(self.rng.integers(1, 4))
+            s = self.index_slot(shape[0], (k,), lo=0)
+            src, new = self.partner((k,) + shape[1:], exact=True)
+            if new and new[-1].how in ("number", "pyarg") or src[0].isdigit() or "(" in src:
+                return
+            self._try(f"{t} = {a}.index_add(0, {s.expr}, {src})", [s] + new, made=t)
+        else:
+            s = self.index_slot(shape[d], shape, lo=0)
+            self._try(f"{t} = {a}.scatter_add({d}, {s.expr}, {a} * 2)", [s], made=t)
+
+    def step_setitem(self):
+        a = self.pick(self.mutable)
+        if a is None:
+            return
+        shape = tuple(self.val(a).shape)
+        new = []
+        key = self.render(views._key(self.rng, shape, advanced=self.rng.random() < 0.5), new)
+        r = self.rng.random()
+        if r < 0.4:
+            value = str(self.rng.choice(["7.0", "-3.5", "0.0", "-0.0", "float('nan')",
+                                         "float('inf')"]))
+        else:
+            try:
+                for s in new:
+                    self._put(self.env, s)
+                region = tuple(self.val(f"{a}[{key}]").shape)
+            except Exception:  # noqa: BLE001
+                region = ()
+            if r < 0.7:
+                e = self.pick(lambda t: _broadcasts_to(tuple(t.shape), region))
+                value = e if e is not None else f"{a}.detach().sum()"
+            else:
+                s = self.float_slot(region[1:] if region and self.rng.random() < 0.2
+                                    else region)
+                new.append(s)
+                value = s.expr
+        code = f"{a}[{key}] = {value}"
+        if self.rng.random() < 0.1:
+            code = f"with torch.no_grad():\n    {code}"
+        self._try(code, new)
+
+    def step_inplace(self):
+        a = self.pick(self.mutable)
+        if a is None:
+            return
+        target, new = a, []
+        if self.rng.random() < 0.35:
+            target, new = self._view_expr(a)
+            try:
+                for s in new:
+                    self._put(self.env, s)
+                tv = self.val(target)
+            except Exception:  # noqa: BLE001
+                self._rebuild()
+                return
+            if not self.mutable(tv) or not tv._is_view():
+                target, new = a, []
+        shape = tuple(self.val(target).shape) if not new else tuple(tv.shape)
+        ops = ["mul_({s})", "clamp_(-0.5, 0.75)", "relu_()", "zero_()", "fill_({s})",
+               "div_({s})", "exp_()", "neg_()", "abs_()", "sqrt_()", "add_({b})",
+               "sub_({b}, alpha=2)", "copy_({b})", "add_({b})", "mul_({b})",
+               "masked_fill_({x} > 0, {s})", "addcmul_({b}, {b}, value=0.5)"]
+        op = str(self.rng.choice(ops))
+        b = None
+        if "{b}" in op:
+            b, more = self.partner(shape, exact=True)
+            new = new + more
+        code = f"({target}).{op.format(s=self.rng.choice(_SCALARS), b=b, x=target)}"
+        if "{" in code:
+            return
+        self._try(code, new)
+
+    def step_cat(self):
+        a = self.pick(lambda t: t.dim() > 0)
+        if a is None:
+            return
+        shape = tuple(self.val(a).shape)
+        d = int(self.rng.integers(-len(shape), len(shape)))
+        b = self.pick(lambda t: tuple(t.shape) == shape) or f"{a} * 2"
+        t = self._t()
+        if self.rng.random() < 0.5:
+            self._try(f"{t} = torch.cat([{a}, {b}], {d})", made=t)
+        else:
+            self._try(f"{t} = torch.stack([{a}, {b}], {d})", made=t)
+
+    def step_matmul(self):
+        a = self.pick(lambda t: t.dim() > 0)
+        if a is None:
+            return
+        shape = tuple(self.val(a).shape)
+        t = self._t()
+        r = self.rng.random()
+        if r < 0.4:
+            w = self.float_slot((shape[-1], int(self.rng.integers(1, 4))),
+                                how=str(self.rng.choice(["arg", "cell", "glob", "dict"])))
+            self._try(f"{t} = {a} @ {w.expr}", [w], made=t)
+        elif r < 0.6:
+            w = self.float_slot((int(self.rng.integers(1, 4)), shape[-1]))
+            self._try(f"{t} = F.linear({a}, {w.expr})", [w], made=t)
+        elif len(shape) >= 2:
+            self._try(f"{t} = {a} @ {a}.transpose(-1, -2)", made=t)
+        else:
+            b = self.pick(lambda u: u.dim() >= 1 and u.shape[0] == shape[-1] and
+                          u.dim() <= 2) or a
+            self._try(f"{t} = {a} @ {b}", made=t)
+
+    def step_guard(self):
+        a = self.pick()
+        if a is None:
+            return
+        cond = str(self.rng.choice(_GUARDS)).format(
+            a=a, thr=str(self.rng.choice(["0.0", "0.5", "-1.0"])))
+        t = self._t()
+        one, two = self.rng.choice(_UNARY[:20], 2)
+        code = (f"if {cond}:\n    {t} = {one.format(a=a)}\n"
+                f"else:\n    {t} = {two.format(a=a)}")
+        self._try(code, made=t)
+
+    def step_data_shape(self):
+        a = self.pick()
+        if a is None:
+            return
+        t = self._t()
+        self._try(f"{t} = " + str(self.rng.choice(_DATA_SHAPES)).format(a=a), made=t)
+
+    def step_reach_write(self):
+        """The function writes into a tensor it reads from its closure or globals (a
+        running statistic, a cache)."""
+        a = self.pick()
+        if a is None:
+            return
+        reach = [s for s in self.slots if s.how in ("cell", "glob", "dict") and
+                 s.kind == "float"]
+        new = []
+        if reach and self.rng.random() < 0.6:
+            s = reach[int(self.rng.integers(len(reach)))]
+        else:
+            s = self.float_slot((), how=str(self.rng.choice(["cell", "glob", "dict"])),
+                                rg=False)
+            new.append(s)
+        r = self.rng.random()
+        if r < 0.4:
+            code = f"with torch.no_grad():\n    {s.expr}.mul_(0.5).add_({a}.mean())"
+        elif r < 0.6:
+            code = f"{s.expr}.add_({a}.detach().sum())"
+        elif r < 0.8:
+            code = f"with torch.no_grad():\n    {s.expr}.copy_({a}.detach().amax())"
+        else:
+            code = f"{s.expr}[...] = {a}.detach().sum() * 0.5"
+        self._try(code, new)
+
+    def step_random(self):
+        a = self.pick()
+        if a is None:
+            return
+        shape = tuple(self.val(a).shape)
+        t = self._t()
+        forms = ["{a} * torch.rand_like({a})", "F.dropout({a}, 0.5)",
+                 "{a} + torch.randn(" + repr(shape) + ", dtype={a}.dtype)"]
+        if shape and shape[0]:
+            forms += [f"{{a}}[torch.randint(0, {shape[0]}, (3,))]",
+                      f"{{a}}[torch.randperm({shape[0]})]"]
+        self._try(f"{t} = " + str(self.rng.choice(forms)).format(a=a), made=t)
+
+    def step_leaf_write(self):
+        leaves = [s for s in self.slots if s.rg and s.kind == "float" and s.how != "number"]
+        if not leaves:
+            return
+        s = leaves[int(self.rng.integers(len(leaves)))]
+        op = str(self.rng.choice(["mul_(0.5)", "add_(1.0)", "zero_()"]))
+        self._try(f"with torch.no_grad():\n    {s.expr}.{op}")
+
+    # -- the whole program ---------------------------------------------------------------
+    def generate(self):
+        rng = self.rng
+        shape = views._shape(rng)
+        first = self.float_slot(shape, how="arg", rg=rng.random() < 0.8)
+        self.slots.append(first)
+        self.pool.append(first.expr)
+        if rng.random() < 0.5:
+            s = self.float_slot(tuple(1 if rng.random() < 0.3 else d
+                                      for d in shape[int(rng.integers(0, len(shape) + 1)):]),
+                                how="arg")
+            self.slots.append(s)
+            self.pool.append(s.expr)
+        if rng.random() < 0.6:
+            s = self.float_slot(shape[int(rng.integers(0, len(shape) + 1)):],
+                                how=str(rng.choice(["cell", "glob", "dict"])))
+            self.slots.append(s)
+            self.pool.append(s.expr)
+        self.env = self._fresh()
+        for _ in range(int(rng.integers(3, 11))):
+            self.step()
+        # slots made by steps join the pool of operands only through the steps
+        for s in self.slots:
+            if s.kind == "float" and s.how not in ("number", "pyarg") and s.expr not in \
+                    self.pool:
+                self.pool.append(s.expr)
+        self.out = self._outputs()
+
+    def _outputs(self):
+        rng = self.rng
+        made = self.made or [self.pool[0]]
+        k = int(rng.integers(1, min(3, len(made)) + 1))
+        picks = [made[-1]] + [made[int(i)] for i in rng.choice(len(made), k - 1)]
+        if rng.random() < 0.1:
+            picks.append(self.pool[int(rng.integers(len(self.pool)))])  # an input itself
+        if rng.random() < 0.1:
+            picks.append(f"{picks[0]}.sum().item()")
+        r = rng.random()
+        if len(picks) == 1 and r < 0.6:
+            return picks[0]
+        if r < 0.8:
+            return "(" + ", ".join(picks) + ",)"
+        return "{" + ", ".join(f"'o{j}': [{p}]" for j, p in enumerate(picks)) + "}"
+
+    def source(self):
+        cells = [s.name for s in self.slots if s.how == "cell"]
+        params = [s.name for s in self.slots if s.how in ("arg", "pyarg")]
+        body = "\n".join("        " + line for b in self.blocks for line in b.split("\n"))
+        return (f"def make({', '.join(cells)}):\n"
+                f"    def f({', '.join(params)}):\n"
+                f"{body}\n"
+                f"        return {self.out}\n"
+                f"    return f\n")
+
+    def globals_text(self):
+        lines = []
+        for s in self.slots:
+            v = repr(Arg(s.values, s.dtype, s.rg)) if s.how not in ("number",) else repr(
+                s.values)
+            if s.how == "glob" or s.how == "number":
+                lines.append(f"{s.name} = {v}")
+            elif s.how == "dict":
+                lines.append(f"S[{s.name!r}] = {v}")
+        return "S = {}\n" + "\n".join(lines)
+
+    def build(self):
+        ns = {"torch": chainrule, "F": chainrule.nn.functional, "np": np, "S": {}}
+        for s in self.slots:
+            if s.how in ("glob", "number"):
+                ns[s.name] = s.tensor()
+            elif s.how == "dict":
+                ns["S"][s.name] = s.tensor()
+        exec(self.source(), ns)
+        cells = [s for s in self.slots if s.how == "cell"]
+        f = ns["make"](*[s.tensor() for s in cells])
+        reach = Reach()
+        free = f.__code__.co_freevars
+        for s in self.slots:
+            if s.how in ("glob", "number"):
+                reach.add(s.name, lambda n=s.name: ns[n],
+                          lambda v, n=s.name: ns.__setitem__(n, v))
+            elif s.how == "dict":
+                reach.add(s.name, lambda n=s.name: ns["S"][n],
+                          lambda v, n=s.name: ns["S"].__setitem__(n, v))
+            elif s.how == "cell" and s.name in free:
+                cell = f.__closure__[free.index(s.name)]
+                reach.add(s.name, lambda c=cell: c.cell_contents,
+                          lambda v, c=cell: setattr(c, "cell_contents", v))
+        return f, reach
+
+    def mutations(self, k):
+        """Changes to the reachable tensors before call ``k``."""
+        rng = np.random.default_rng([self.seed, k])
+        out = []
+        for s in self.slots:
+            if s.how not in ("cell", "glob", "dict", "number") or rng.random() < 0.4:
+                continue
+            if s.how == "number":
+                out.append(Mutation(s.name, "number", s.values * 2 + 0.5))
+                continue
+            if s.kind == "float":
+                kinds = ["copy_", "add_", "mul_", "nan", "fill_", "view_write", "rebind"]
+                if s.rg:
+                    kinds.append("grad_none")
+                kind = str(rng.choice(kinds))
+                values = _values(rng, np.shape(s.values), s.dtype, self.specials) if kind in (
+                    "copy_", "rebind") else None
+            else:
+                kind = str(rng.choice(["copy_", "rebind"]))
+                values = _resample_index(rng, s.values)
+            out.append(Mutation(s.name, kind, values))
+        return out
+
+    def args(self, which):
+        """The arguments of a call: values A, or other values B."""
+        rng = np.random.default_rng([self.seed, 7])
+        out = []
+        for s in self.slots:
+            if s.how == "pyarg":
+                out.append(Arg(s.values if which == "A" else s.values + 1.0))
+            elif s.how == "arg":
+                v = s.values
+                if which == "B":
+                    v = (_values(rng, np.shape(v), s.dtype, self.specials) if s.kind == "float"
+                         else _resample_index(rng, v))
+                out.append(Arg(v, s.dtype, s.rg))
+        return out
+
+
+def _broadcasts_to(shape, target):
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
+def make_program_case(seed):
+    p = Program(seed)
+    p.generate()
+    if not p.blocks:
+        return None
+    n_args = sum(1 for s in p.slots if s.how in ("arg", "pyarg"))
+    calls = _plan_calls(p.rng, p.args("A"), p.args("B"), p.mutations, n_args,
+                        n_out_hint=p.out.count(",") + 1)
+    text = p.globals_text() + "\n" + p.source()
+    return Case(f"programs seed {seed}", p.build, calls, text)
+
+
+def test_fuzz_compile_programs():
+    _run_all("programs", make_program_case, 2500, 26, 300)

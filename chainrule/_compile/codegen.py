@@ -245,6 +245,21 @@ def _reuse_plan(items, returned, graph, r, const) -> dict:
     return plan, frees
 
 
+def _ufunc_only_uses(items, returned, r) -> set:
+    """Vars read only as arguments of NumPy ufuncs (never returned, written, indexed or
+    given to a rule word): a NumPy scalar serves there as well as a 0-d array, so the
+    ``np.asarray`` around the call that makes them can go."""
+    bad = set(returned)
+    seen = set()
+    for _, s in items:
+        vs = _stmt_vars(s)
+        if s.kind == "call" and isinstance(s.fn, np.ufunc) and not s.kw:
+            seen.update(r(v) for v in vs)
+        else:
+            bad.update(r(v) for v in vs)
+    return seen - bad
+
+
 def _pick_where(s, rep, const, graph):
     """The var ``where(c, a, b)`` reduces to when ``c`` is a constant that is all True
     or all False and the picked operand already has the result's shape and dtype."""
@@ -267,6 +282,7 @@ def _pick_where(s, rep, const, graph):
     return p
 
 
+_CONSTS_NOW: list = [{}]  # the constants of the program being generated (_identity)
 _SAME_SHAPE_VIEWS = ("np.reshape", "ns.reshape", "np.broadcast_to", "ns.broadcast_to",
                      "ns.sum_to", "ns.expand")
 
@@ -284,6 +300,12 @@ def _identity(s, rep, graph):
         if out is val:
             return rep.get(a, a)
         return None
+    if s.name in ("np.pow", "np.power") and len(s.args) == 2 and type(s.args[1]) is Var:
+        e = rep.get(s.args[1].id, s.args[1].id)
+        if e in _CONSTS_NOW[0] and np.asarray(_CONSTS_NOW[0][e]).shape == () and \
+                _CONSTS_NOW[0][e] == 1 and val.shape == out.shape and val.dtype == out.dtype \
+                and type(val) is type(out) and graph.roots[s.outs] not in graph.mutated:
+            return rep.get(a, a)  # x ** 1 is x, bit for bit (IEEE pow)
     if s.name in _SAME_SHAPE_VIEWS and getattr(val, "shape", None) == out.shape and \
             val.dtype == out.dtype and graph.roots[s.outs] not in graph.mutated:
         return rep.get(a, a)
@@ -308,6 +330,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
 
     # -- constants, folding, common subexpressions ------------------------------------
     const = {}   # var -> value (a constant of the program)
+    _CONSTS_NOW[0] = const
     rep = {}     # var -> the var that holds the same value
     seen = {}    # CSE key -> outs
     const_seen = {}
@@ -408,6 +431,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
             name = f"{base}_{k}"
         used.add(name)
         names[v] = name
+    n_named = len(names)
     env = {"np": np, "nan": math.nan, "inf": math.inf, "_miss": _miss, "_same": _same,
            "_same_array": _same_array}
     from ..backend.numpy_backend import RAW
@@ -440,7 +464,10 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
         v = r(v)
         if v in const:
             return cname(v)
-        return names.get(v) or f"v{v}"
+        n = names.get(v)
+        if n is None:  # numbered in the order the code defines them: v1, v2, ...
+            n = names[v] = f"v{len(names) - n_named + 1}"
+        return n
 
     def fmt(a, in_key=False):
         t = type(a)
@@ -495,6 +522,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
 
     def emit(items, lines, returned=()):
         into, frees = _reuse_plan(items, returned, graph, r, const)
+        scalar_ok = _ufunc_only_uses(items, returned, r)
         for j, (_, s) in enumerate(items):
             kind = s.kind
             outs = _outs(s)
@@ -506,7 +534,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
                 if j in into:  # Note [buffer reuse]
                     args += f", out={name_of(into[j])}"
                 rhs = f"{s.name}({args})"
-                if s.as_array:
+                if s.as_array and not (type(s.outs) is int and r(s.outs) in scalar_ok):
                     rhs = f"np.asarray({rhs})"
                 code = f"{lhs} = {rhs}"
             elif kind == "getitem":
@@ -581,6 +609,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
     prog.forward = env["forward"]
     prog.backward = env.get("backward")
     _VARS.clear()
+    _CONSTS_NOW[0] = {}
     return prog
 
 
@@ -613,8 +642,7 @@ def _guard_code(s, fmt, bind, k):
 
 
 def _function(name, params, lines, ret):
-    width = max([len(c) for c, _ in lines] + [0])
-    width = min(width, 72)
+    width = max([len(c) for c, _ in lines if len(c) <= 52] + [0])  # (long lines: 2 spaces)
     body = []
     for code, note in lines:
         body.append(f"    {code}" + (f"{' ' * max(1, width - len(code) + 2)}# {note}"
