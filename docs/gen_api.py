@@ -163,7 +163,7 @@ def docstring_md(doc: str) -> list[str]:
 
 # ---- the page ----------------------------------------------------------------------
 
-LAZY = {"chainrule": ["save", "load"]}  # served by the module's __getattr__, not in dir()
+LAZY = {"chainrule": ["save", "load", "compile", "vmap"]}  # served by the module's __getattr__, not in dir()
 
 
 def _public(obj) -> list[str]:

@@ -489,3 +489,73 @@ def test_constants_keep_negative_zero():
     assert np.isnan(out.item())
     g = cr.compile(lambda x: 1.0 / (x * -0.0))
     assert g(cr.tensor([1.0])).item() == -np.inf and g(cr.tensor([1.0])).item() == -np.inf
+
+
+# ---- regressions (found by adversarial review) ------------------------------------------------
+
+def test_inplace_write_after_call_is_refused_as_eager():
+    leaf = cr.ones(3, requires_grad=True)
+    a = leaf * 1
+    f = cr.compile(lambda a: (a * a).sum())
+    for _ in range(2):
+        out = f(a)
+        a.add_(1)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            out.backward()
+    g = cr.compile(lambda x: x.exp())
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    for _ in range(2):
+        y = g(x)
+        with cr.no_grad():
+            y.mul_(2)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
+
+
+def test_batched_cotangents_with_create_graph():
+    g = cr.compile(lambda x: x ** 3)
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    g(x)
+    (j,) = cr.autograd.grad(g(x), x, cr.eye(2), is_grads_batched=True, create_graph=True)
+    assert cr.equal(j, cr.diag(3 * x.detach() ** 2)) and j.requires_grad
+
+
+def test_live_inference_tensor_does_not_disable_compile():
+    f = cr.compile(lambda x: (x * 2).sum())
+    with cr.inference_mode():
+        keep = cr.ones(1)  # noqa: F841 (alive while f runs)
+    assert f(cr.ones(2, requires_grad=True)).grad_fn.name() == "CompiledFunctionBackward"
+
+
+def test_module_numbers_are_guarded():
+    m = nn.LeakyReLU(0.1)
+    cm = cr.compile(m)
+    assert cm(-cr.ones(1)).item() == pytest.approx(-0.1)
+    m.negative_slope = 0.5
+    assert cm(-cr.ones(1)).item() == pytest.approx(-0.5)
+
+
+_BOX = type("Box", (), {})()
+
+
+def test_a_compiled_function_does_not_guard_its_own_state():
+    @cr.compile
+    def f(x):
+        _BOX.f = 0
+        return x * 2 if x.sum().item() > 0 else x
+
+    for v in (1.0, -1.0) * 3:
+        f(cr.full((1,), v))
+    assert f.traces == 2
+
+
+def test_source_of_an_eager_function_says_why():
+    def f(x):
+        y = x * 2
+        y.register_hook(lambda g: g)
+        return y.sum()
+
+    cf = cr.compile(f)
+    cf(cr.ones(2, requires_grad=True))
+    with pytest.raises(RuntimeError, match="runs eagerly.*tensor hook"):
+        _ = cf.source

@@ -439,6 +439,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
     consts_used = {}
     bound = {}
     counts = {}
+    copied = {}  # other array constants (written into after a copy, compared by guards)
 
     def fresh(prefix):
         k = counts.get(prefix, 0)
@@ -458,6 +459,8 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
         if n is None:
             n = bound[id(obj)] = fresh(prefix)
             env[n] = obj
+            if prefix == "c":  # an array constant: listed in the header
+                copied[n] = obj
         return n
 
     def name_of(v):
@@ -531,6 +534,8 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
                 lhs += ","
             if kind == "call":
                 args = call_args(s)
+                if s.name.startswith("@"):  # a function without a NumPy name: bound
+                    s.name = bind(s.fn, "f")
                 if j in into:  # Note [buffer reuse]
                     args += f", out={name_of(into[j])}"
                 rhs = f"{s.name}({args})"
@@ -597,7 +602,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
         outs = [r(v) for v in bwd_outputs if v is not None]
         prog.fresh = all(v in bdefs and roots[v] == v and v not in const and
                          outs.count(v) == 1 for v in outs)
-    consts_doc = _consts_doc(consts_used, const)
+    consts_doc = _consts_doc(consts_used, const, copied)
     header = f"# {title}\n" + consts_doc
     prog.forward_source = header + fsrc
     prog.backward_source = bsrc
@@ -625,9 +630,14 @@ def _guard_code(s, fmt, bind, k):
     if how == "call":  # a Python value a rule computed from traced values
         kw = s.kw["kw"]
         args = ", ".join([fmt(a) for a in s.args[0]] + [f"{k}={fmt(v)}" for k, v in kw.items()])
-        return f"if not _same({s.kw['display']}({args}), {fmt(value)}): _miss({k})"
+        display = s.kw["display"]
+        if display.startswith("@"):
+            display = bind(s.fn, "f")
+        return f"if not _same({display}({args}), {fmt(value)}): _miss({k})"
     if how == "scalar":
         return f"if not _same(float({v}), {fmt(value)}): _miss({k})"
+    if how == "sign":
+        return f"if ({v} >= 0) is not {value!r}: _miss({k})"
     if how == "bool":
         return f"if bool({v}) is not {value!r}: _miss({k})"
     if how == "int":
@@ -666,10 +676,11 @@ def _short_site(site) -> str:
     return got
 
 
-def _consts_doc(used, const) -> str:
+def _consts_doc(used, const, copied=None) -> str:
     lines = []
-    for v, n in used.items():
-        a = np.asarray(const[v])
+    named = [(n, const[v]) for v, n in used.items()] + list((copied or {}).items())
+    for n, value in sorted(named, key=lambda p: int(p[0][1:])):
+        a = np.asarray(value)
         if a.size <= 4:
             lines.append(f"# {n} = {a.tolist()!r} ({a.dtype.name}{', 0-d' if a.ndim == 0 else ''})")
         else:

@@ -76,10 +76,16 @@ class CompiledFunctionBackward(Node):
                 from None
 
     def apply_differentiable(self, xp, g):
-        """``create_graph=True``: differentiate an eager run of the same call."""
-        fn, leaves, rebuild, inputs = self._call
+        """``create_graph=True``: differentiate an eager run of the same call (batched
+        cotangents: once per row)."""
         grads = [None if x is None else x if isinstance(x, T.Tensor) else T.wrap(x)
                  for x in outputs_of(g)]
+        if xp.nb:
+            return tuple(per_element(self._eager_vjp, grads, xp.nb))
+        return tuple(self._eager_vjp(grads))
+
+    def _eager_vjp(self, grads):
+        fn, leaves, rebuild, inputs = self._call
         prev = STATE.enabled
         STATE.enabled = True
         try:
@@ -95,7 +101,7 @@ class CompiledFunctionBackward(Node):
                         allow_unused=True)
         finally:
             STATE.enabled = prev
-        return tuple(res)
+        return list(res)
 
     def _release(self):
         self._saved = None
@@ -180,7 +186,7 @@ class CompiledFunction:
         if _OFF[0] is None:
             _bind_switches()
         if _STATE.inference or _FW.on or _LEVELS or _TRACE_RNG[0] is not None or \
-                _RECORD.SAVE_HOOK is not None:
+                _SAVED_HOOKS.stack:
             return self._fn(*args, **kwargs)  # vmap, forward AD, inference, hooks: eager
         if kwargs or not all(type(a) is _Tensor for a in args):
             leaves, rebuild = _flatten_args(args, kwargs)
@@ -212,7 +218,7 @@ class CompiledFunction:
         entries = self._cache.get(key)
         if not entries:
             return "a new signature (argument shapes, dtypes, requires_grad or values)"
-        e = entries[-1]
+        e = entries[0]  # (the newest)
         for k, src in enumerate(e.sources):
             if src.get() is not e.ext[k]:
                 return f"{src.label} is another tensor"
@@ -293,6 +299,7 @@ class CompiledFunction:
         results = []
         n_diff = entry.n_diff
         d = 0
+        out_tensors = {}
         for kind in tr.out_kinds:
             if kind[0] == "value":
                 results.append(kind[1])
@@ -303,10 +310,29 @@ class CompiledFunction:
                 d += 1
             else:
                 t = _wrap(outs[pos])
+            out_tensors[pos] = t
             results.append(t)
+        if node is not None and tr.saved_checks and node._saved is not None:
+            node._checks = self._checks(entry, leaves, out_tensors)
         if tr.single:
             return results[0]
         return tr.out_leaves(results)
+
+    @staticmethod
+    def _checks(entry, leaves, out_tensors):
+        """Version checks of the kept values that are inputs or outputs (eager's)."""
+        tr = entry.trace
+        checks = []
+        for p, kind, k in tr.saved_checks:
+            if kind == "out":
+                t = out_tensors.get(k)
+            else:
+                t = leaves[tr.arg_pos[k]] if kind == "arg" else entry.ext[k]
+                if kind == "grad":
+                    t = t._grad
+            if t is not None:
+                checks.append((t._vc, t._vc[0], p))
+        return tuple(checks)
 
     def _effects(self, entry, leaves, outs):
         """What the call did to its inputs, as eager would have: versions and rebound
@@ -334,6 +360,10 @@ class CompiledFunction:
         """The generated forward and backward of the most recent trace, each line
         annotated with its op and the line of the user's code it came from."""
         if self._last is None:
+            if self._eager_keys:
+                why = next(iter(self._eager_keys.values()))
+                raise RuntimeError(f"compile: {self._name} runs eagerly ({why}): there is "
+                                   f"no generated code")
             raise RuntimeError(f"compile: {self._name} has not been called yet: call it "
                                f"once (that traces it), then read .source")
         p = self._last.program
@@ -375,11 +405,11 @@ _OFF = [None]
 
 def _bind_switches():
     """The switches that make a call run eagerly, bound once (a call reads them all)."""
-    global _STATE, _FW, _LEVELS, _TRACE_RNG, _RECORD
+    global _STATE, _FW, _LEVELS, _TRACE_RNG, _SAVED_HOOKS
     from .._creation import TRACE_RNG as _TRACE_RNG
     from .._vmap import LEVELS as _LEVELS
+    from ..autograd._saved import HOOKS as _SAVED_HOOKS
     from ..autograd.forward_ad import STATE as _FW
-    from ..ops import _record as _RECORD
     _STATE = STATE
     _OFF[0] = True
 

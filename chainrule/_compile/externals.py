@@ -99,6 +99,10 @@ def _visit(v, src: Source, found: Found, depth: int) -> None:
     found._seen.add(id(v))
     from ..nn.modules.module import Module
     from ..optim.optimizer import Optimizer
+    from .compiled import CompiledFunction
+    if isinstance(v, CompiledFunction):  # another compiled function: what it reads
+        _visit(v._fn, src.then("attr", "_fn", src.label), found, depth)
+        return
     if isinstance(v, Module):
         found.modules.append((v, src))
         params = src.then("attr", "_parameters", src.label)
@@ -114,7 +118,9 @@ def _visit(v, src: Source, found: Found, depth: int) -> None:
             if m is not None:
                 _visit(m, subs.then("item", name, f"{src.label}.{name}"), found, depth)
         for name, a in vars(v).items():
-            if isinstance(a, Tensor) or callable(a) and not isinstance(a, Module):
+            if isinstance(a, Tensor) or type(a) in _SCALARS or \
+                    callable(a) and not isinstance(a, Module):
+                # (numbers too: LeakyReLU's slope, Dropout's p, BatchNorm's momentum)
                 _visit(a, src.then("attr", name, f"{src.label}.{name}"), found, depth + 1)
         return
     if isinstance(v, Optimizer):

@@ -120,6 +120,9 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
             tr.grad_none = tuple(sw.grad is None for sw in swaps if sw.rg)
             scalar_swaps = _lift_hyper(found, graph, tr)
             n_inputs = len(graph.inputs)
+            snapshot = [np.array(graph.values[v], copy=True)
+                        if isinstance(graph.values[v], np.ndarray) else graph.values[v]
+                        for v in graph.inputs]
             args, kwargs = rebuild(new_leaves)
             out = fn(*args, **kwargs)
             hooks.check()
@@ -204,7 +207,9 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
             tr.graph_guards = [s for s in graph.stmts if s.kind == "guard"]
             tr.first_outputs = [graph.values[v] for v in fwd_outputs]
             tr.first_saved = [graph.values[v] for v in tr.program.saved]
+            tr.saved_checks = _saved_checks(tr, graph, fwd_outputs, n_inputs)
             tr.outputs_alias = _aliases(graph, fwd_outputs, n_inputs)
+            _verify(tr, graph, snapshot, fwd_outputs, bwd_inputs, bwd_outputs)
         finally:
             for group, key, value in reversed(scalar_swaps):
                 group[key] = value
@@ -218,6 +223,79 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
                 t._vc[0] = sw.vc
             _materialize(hooks.created, graph)
     return tr
+
+
+def _saved_checks(tr, graph, fwd_outputs, n_inputs) -> list:
+    """Which values kept for the backward live in an input's memory or are an output:
+    ``(position in saved, "arg"|"ext"|"grad"|"out", k)``, so the node checks their
+    version counters as eager's nodes do (a later in-place write is refused, not used)."""
+    owner = {}
+    inputs = graph.inputs
+    for k in range(len(tr.arg_pos)):
+        owner[inputs[k]] = ("arg", k)
+    j = len(tr.arg_pos)
+    for k in range(len(tr.ext)):
+        owner[inputs[j]] = ("ext", k)
+        j += 1
+        if k in tr.ext_grads:
+            owner[inputs[j]] = ("grad", k)
+            j += 1
+    out_pos = {v: i for i, v in enumerate(fwd_outputs[:tr.n_out])}
+    checks = []
+    for p, v in enumerate(tr.program.saved):
+        root = graph.roots.get(v, v)
+        if root in owner:
+            checks.append((p,) + owner[root])
+        elif v in out_pos:
+            checks.append((p, "out", out_pos[v]))
+    return checks
+
+
+def _verify(tr, graph, snapshot, fwd_outputs, bwd_inputs, bwd_outputs) -> None:
+    """Note [verified traces]: the generated code is run once on a copy of the inputs as
+    they were before the trace (generators put back to where the trace drew from them)
+    and must reproduce what the traced run computed: its outputs, the values kept for
+    the backward, the inputs it wrote into, and the backward's results.  Anything the
+    function computed outside the recorded ops (NumPy on a tensor's data that no traced
+    value touched) would differ: then the call runs eagerly, never with a stale value."""
+    from ..backend.numpy_backend import QUIET, quiet, unquiet
+    prog = tr.program
+    after = [gen.get_state() for gen in graph.draws]
+    for gen, state in zip(graph.draws, graph.draw_states):
+        gen.set_state(state)
+    tok = quiet(QUIET)
+    try:
+        outs, saved = prog.forward(*snapshot)
+        grads = prog.backward(saved, *[graph.values[v] for v, _ in bwd_inputs]) \
+            if prog.backward is not None and bwd_outputs else ()
+    except codegen.GuardMiss:
+        outs = None
+    finally:
+        unquiet(tok)
+        for gen, state in zip(graph.draws, after):
+            gen.set_state(state)
+    why = "a guard failed on the same inputs" if outs is None else None
+    if why is None:
+        pairs = list(zip(outs, tr.first_outputs)) + list(zip(saved, tr.first_saved))
+        pairs += [(snapshot[k], graph.values[v]) for k, v in enumerate(graph.inputs)
+                  if v in graph.mutated]
+        pairs += [(g, graph.values[v]) for g, v in zip(grads, bwd_outputs) if v is not None]
+        if not all(_same_values(a, b) for a, b in pairs):
+            why = "values differ"
+    if why is not None:
+        raise EagerOnly("the function computes values the trace could not record (NumPy "
+                        "work on tensor data outside chainrule's ops?): the generated "
+                        f"code does not reproduce the traced call ({why})")
+
+
+def _same_values(a, b) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"):
+        return True
+    # (a BLAS may round the same product differently from call to call)
+    return a.dtype.kind in "fc" and bool(np.allclose(a, b, rtol=1e-5, atol=0, equal_nan=True))
 
 
 def _lift_hyper(found, graph, tr) -> list:
@@ -378,9 +456,9 @@ class _Hooks:
 
     def check(self) -> None:
         """Raise ``EagerOnly`` if the call met something that runs only eagerly."""
-        from ..ops import _record
+        from ..autograd._saved import HOOKS
         why = self.graph.eager_reason or self.reason
-        if why is None and _record.SAVE_HOOK is not None:
+        if why is None and HOOKS.stack:
             why = "saved-tensor hooks"
         if why is not None:
             raise EagerOnly(why)

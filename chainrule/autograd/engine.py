@@ -91,6 +91,8 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
     finally:
         PASS.checkpoint_valid = prev_valid
         unquiet(tok)
+        if _TRACE_ACTIVE[0] is not None:  # (compile: later lines are no node's)
+            _TRACE_ACTIVE[0].note = None
 
 
 class _Pass(threading.local):

@@ -81,6 +81,7 @@ class Graph:
         self.inputs: list[int] = []
         self.note = None      # (op name, site) of the op being recorded
         self.draws = []       # generators drawn from
+        self.draw_states = []  # their states before the trace's first draw
         self.adopted = {}     # id(ndarray) -> (ndarray, TraceArray): see adopt()
         self.eager_reason = None  # set by refuse()
         self.n = 0
@@ -199,7 +200,8 @@ class Graph:
 
         from ..autograd.node import _find_site
         site = _find_site(sys._getframe(1))  # the user's line that read the value
-        self.stmts.append(Stmt("guard", how, None, (Var(t.id),), {"value": value}, None,
+        kept = value.copy() if isinstance(value, np.ndarray) else value  # (as read now)
+        self.stmts.append(Stmt("guard", how, None, (Var(t.id),), {"value": kept}, None,
                                (f"value read by {how}()", site)))
         return value
 
@@ -286,6 +288,12 @@ class TraceArray:
     """A real NumPy value that is variable ``id`` of ``graph``."""
 
     __slots__ = ("value", "id", "graph")
+
+    def __array_function__(self, func, types, args, kwargs):
+        """NumPy's functions called on traced values by host code (``np.zeros_like(w)``
+        in an optimizer's state): recorded; a Python value computed from traced values
+        is guarded."""
+        return _record_function(_numpy_name(func), func, args, kwargs, self.graph)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """NumPy's ufuncs called on traced values by host code (an optimizer's raw
@@ -545,6 +553,7 @@ class TracedDraws:
         self._graph = graph
         if gen not in graph.draws:
             graph.draws.append(gen)
+            graph.draw_states.append(gen.get_state())  # (to draw again when verifying)
         self._k = graph.draws.index(gen)
 
     def __getattr__(self, name):
@@ -577,6 +586,25 @@ def _display(name, fn) -> str:
     return f"ns.{name}"
 
 
+def _numpy_name(func) -> str:
+    """How generated code names NumPy function ``func``: ``np.x``, ``np.linalg.x``, or
+    ``@`` (bound as a constant of the code)."""
+    name = getattr(func, "__name__", "")
+    for prefix, mod in (("np", np), ("np.linalg", np.linalg), ("np.fft", np.fft)):
+        if getattr(mod, name, None) is func:
+            return f"{prefix}.{name}"
+    return "@" + name
+
+
+def _record_function(display, fn, args, kw, graph):
+    res = graph.call(display, fn, args, kw)
+    if type(res) in (bool, int, float):  # a Python value from traced values: guarded
+        graph.stmts.append(Stmt("guard", "call", fn, (_symbolic(args, graph),),
+                                {"value": res, "display": display, "kw": kw}, None,
+                                graph.note))
+    return res
+
+
 def _recorded_word(name, fn):
     display = _display(name, fn)
 
@@ -586,13 +614,9 @@ def _recorded_word(name, fn):
             return fn(*args, **kw)
         if display == "ns.getitem" or name == "getitem":
             return graph.call("getitem", None, args, {}, kind="getitem")
-        res = graph.call(display, fn, args, kw)
-        if type(res) in (bool, int, float) and any(type(a) is TraceArray for a in args):
-            # a Python value computed from traced values: later calls must compute it equal
-            graph.stmts.append(Stmt("guard", "call", fn, (_symbolic(args, graph),),
-                                    {"value": res, "display": display, "kw": kw}, None,
-                                    graph.note))
-        return res
+        if not any(type(a) is TraceArray for a in args):
+            return graph.call(display, fn, args, kw)
+        return _record_function(display, fn, args, kw, graph)
     word.__name__ = name
     return word
 
@@ -705,3 +729,23 @@ for _name in ("eq", "ne", "lt", "le", "gt", "ge"):
     setattr(TracedScalar, f"__{_name}__", _scalar_cmp(getattr(float, f"__{_name}__")))
 TracedScalar.__neg__ = lambda self: self * -1.0
 TracedScalar.__pos__ = lambda self: self
+
+
+TracedScalar.__abs__ = lambda self: self._sign_guarded_abs()
+
+
+def _sign_guarded_abs(self):
+    """abs(lr): the sign is read (a guard), the value stays an input."""
+    v = _val(self)
+    g = self.graph
+    g.stmts.append(Stmt("guard", "sign", None, (Var(self.var),), {"value": v >= 0}, None,
+                        g.note))
+    return self if v >= 0 else -self
+
+
+TracedScalar._sign_guarded_abs = _sign_guarded_abs
+for _name in ("__round__", "__trunc__", "__floor__", "__ceil__", "__divmod__",
+              "__rdivmod__", "is_integer", "as_integer_ratio", "hex", "conjugate"):
+    def _read(self, *args, _name=_name):
+        return getattr(float, _name)(self._guarded(_val(self)), *args)
+    setattr(TracedScalar, _name, _read)

@@ -9,6 +9,7 @@ from .optimizer import (
     Optimizer,
     _addcdiv,
     _check_hyper,
+    as_factor,
     new_step,
     number,
     params_with_grad,
@@ -82,7 +83,7 @@ class Adagrad(Optimizer):
                 step = step_count(state)
                 g = self._decayed_grad(w, g, maximize, weight_decay)
                 t0, t1 = self._tmp(w, 0), self._tmp(w, 1)
-                clr = lr / (1 + (step - 1) * lr_decay)
+                clr = as_factor(lr / (1 + (step - 1) * lr_decay), w.dtype)
                 s = state["sum"]._data
                 np.multiply(g, g, out=t0)  # s.addcmul_(g, g, value=1)
                 s += t0

@@ -11,6 +11,7 @@ from .optimizer import (
     _check_hyper,
     _ema_sq,
     _lerp,
+    as_factor,
     init_state,
     number,
     params_with_grad,
@@ -101,8 +102,8 @@ class Adam(Optimizer):
                 _ema_sq(v, g, beta2, t0)  # v.mul_(β₂).addcmul_(g, g, value=1 - β₂)
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step
-                step_size = lr / bias_correction1
-                bias_correction2_sqrt = bias_correction2 ** 0.5
+                step_size = as_factor(lr / bias_correction1, w.dtype)
+                bias_correction2_sqrt = as_factor(bias_correction2 ** 0.5, w.dtype)
                 if amsgrad:
                     vmax = state["max_exp_avg_sq"]._data
                     np.maximum(vmax, v, out=vmax)

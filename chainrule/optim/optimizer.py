@@ -27,6 +27,7 @@ import numpy as np
 from .._grad_mode import enable_grad
 from .._tensor import Tensor, wrap
 from ..backend.array_api import np_dtype
+from ..backend.trace import _ACTIVE as _TRACE_ACTIVE
 
 __all__ = ["Optimizer", "required"]
 
@@ -97,7 +98,13 @@ def _hooked_step(step):
                         raise RuntimeError(f"{step} must return None or a tuple of "
                                            f"(new_args, new_kwargs), but got {result}.")
                     args, kwargs = result
+        graph = _TRACE_ACTIVE[0]
+        if graph is not None:  # chainrule.compile: the update's lines say what they are
+            from ..autograd.node import creation_site
+            graph.note = (f"{type(self).__name__}.step", creation_site())
         out = step(self, *args, **kwargs)
+        if graph is not None:
+            graph.note = None
         if self._optimizer_step_post_hooks or _GLOBAL_POST_HOOKS:
             for hook in [*self._optimizer_step_post_hooks.values(), *_GLOBAL_POST_HOOKS.values()]:
                 hook(self, args, kwargs)
@@ -280,7 +287,12 @@ class Optimizer:
 
     def _tmp(self, arr: np.ndarray, slot: int = 0) -> np.ndarray:
         """A scratch array shaped and typed like ``arr`` (Note [raw updates]).  Its
-        contents are garbage; ``slot`` picks one of several independent buffers."""
+        contents are garbage; ``slot`` picks one of several independent buffers.  In a
+        call ``chainrule.compile`` traces (``arr`` traced), a new traced array, so every
+        write into it is part of the program."""
+        if type(arr) is not np.ndarray:
+            from ..backend.array_api import np_dtype
+            return arr.__array_namespace__().empty(tuple(arr.shape), dtype=np_dtype(arr.dtype))
         scratch = self._scratch
         view = scratch.get((arr.shape, arr.dtype, slot))
         if view is None:
@@ -412,10 +424,21 @@ def _cast(param: Tensor, value, key=None):
 
 
 def step_count(state: dict) -> float:
-    """Increment the 0-d float32 ``state["step"]`` tensor in place; return the new count."""
+    """Increment the 0-d float32 ``state["step"]`` tensor in place; return the new count
+    (a Python float; in a call ``chainrule.compile`` traces, the traced count in float64,
+    so no retrace per step: ``as_factor`` rounds what is computed from it)."""
     arr = state["step"]._data
     arr += 1
+    if type(arr) is not np.ndarray:
+        return arr.astype(np.float64)
     return float(arr)
+
+
+def as_factor(value, dtype):
+    """A step-dependent factor (``lr / (1 - β₁ᵗ)``) as an update multiplies by it: a
+    Python number as it is; a traced float64 value (``step_count``) rounded to the
+    parameter's dtype, as NumPy rounds a Python float operand (the same bits)."""
+    return value.astype(dtype) if hasattr(value, "astype") else value
 
 
 def new_step() -> Tensor:
