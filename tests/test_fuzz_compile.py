@@ -129,6 +129,15 @@ KNOWN_COMPILE_GAPS = {
         "an in-place write into an argument through an expand() view (x.expand(2).add_(y) "
         "with x of shape (2,)) is not seen as a write into the argument: when a value "
         "guard after it fails, the write is not undone and the retrace applies it again",
+    "view-dtype-raises":
+        "x.view(torch.int32) (a bit view) inside a compiled function raises BackendError "
+        "('trace arrays do not expose' their memory) instead of running the call eagerly",
+    "pow-half-special-values":
+        "x ** 0.5 and x ** -0.5 run as np.power in the generated code, eager as its own "
+        "kernel (PyTorch's values): (-0.0) ** -0.5 is inf compiled, -inf eager; (-inf) "
+        "** -0.5 is 0.0 compiled, nan eager; the gradient of x ** 0.5 at -0.0 is inf "
+        "compiled, -inf eager, at -inf 0.0 compiled, nan eager; while this entry exists "
+        "the generators leave these two powers out",
     "broadcast-error-type":
         "operands that do not broadcast: eager raises RuntimeError, a compiled call (its "
         "trace) NumPy's ValueError 'operands could not be broadcast together'",
@@ -527,6 +536,8 @@ def _known_gap(spec, e_obs, c_obs, diff):
             and (_is_version_error(dc[1]) or not isinstance(dc[1], Raised))):
         return "backward-saves-output"
     ec, cc = e.get("call"), c.get("call")
+    if not isinstance(ec, Raised) and isinstance(cc, Raised) and "view(dtype)" in cc.msg:
+        return "view-dtype-raises"
     if isinstance(ec, Raised) and isinstance(cc, Raised) and ec.type == "RuntimeError" and \
             cc.type == "ValueError" and "could not be broadcast" in cc.msg:
         return "broadcast-error-type"
@@ -560,35 +571,37 @@ def run_case(case):
     """Run ``case`` eagerly and compiled, call by call; None, or a failure report."""
     eager, comp = Side(case, False), Side(case, True)
     closeness = "bit"
+    g = comp.g
     for k, spec in enumerate(case.calls):
         e_obs, decided = eager.call(spec, k)
         if k == 0:
             kept = decided.get("reach kept", False)
-        traces = comp.g.traces
+        traces = g.traces
         c_obs, _ = comp.call(spec, k, decided)
+        fuzzing.record(f"{NAME}: calls compared")
+        if g.traces == traces and g._cache and not g._eager_keys and not g._gave_up:
+            fuzzing.record(f"{NAME}: calls replayed from generated code")
         diff = _first_difference(e_obs, c_obs)
         if diff is not None:
-            g = _known_gap(spec, e_obs, c_obs, diff)
-            if g is None and comp.g.traces > traces and ".expand(" in case.text:
-                g = "write-through-expand-not-undone"
-            if g is None and any(c.post and c.post[0] == "out" for c in case.calls[:k]):
+            known = _known_gap(spec, e_obs, c_obs, diff)
+            if known is None and g.traces > traces and ".expand(" in case.text:
+                known = "write-through-expand-not-undone"
+            if known is None and any(c.post and c.post[0] == "out" for c in case.calls[:k]):
                 if _passes_without_posts(case, k):
-                    g = "constant-output-shared"
-            if g is not None:
-                gap(g, case.label)
+                    known = "constant-output-shared"
+            if known is not None:
+                gap(known, case.label)
                 return None
             return _report(case, comp, k, diff)
         if _cmp(e_obs, c_obs) == "close":
             closeness = "close"
-        if k == 1 and kept and _replay_expected(case, e_obs) and comp.g.traces != 1:
+        if k == 1 and kept and _replay_expected(case, e_obs) and g.traces != 1:
             return _report(case, comp, k, ("1 trace: the 2nd call (same values) replays",
-                                           f"{comp.g.traces} traces"))
-    fuzzing.record(f"{NAME}: calls", len(case.calls))
+                                           f"{g.traces} traces"))
     if closeness == "close":
         fuzzing.record(f"{NAME}: cases equal within rtol, not bit for bit")
-    if comp.g._cache:
-        fuzzing.record(f"{NAME}: traces", comp.g.traces)
-    if comp.g._eager_keys and not comp.g._cache:
+    fuzzing.record(f"{NAME}: traces", g.traces)
+    if g._eager_keys and not g._cache:
         fuzzing.record(f"{NAME}: cases compile ran eagerly (not traceable)")
     return None
 
@@ -729,7 +742,10 @@ _UNARY = ["{a}.sin()", "{a}.exp()", "{a}.tanh()", "{a}.relu()", "{a}.abs()", "{a
           "F.leaky_relu({a}, 0.1)", "{a}.mul(2.5).sub(1)", "{a}.detach() * {a}",
           "{a}.masked_fill({a} > 0.5, -0.0)", "{a}.clone()", "{a}.contiguous()",
           "{a}.expm1()", "{a}.atan()", "{a}.detach()", "{a}.to(torch.float32)",
-          "{a} * 1e300", "{a}.reciprocal().neg()"]
+          "{a} * 1e300", "{a}.reciprocal().neg()", "{a}.view(torch.uint8)",
+          "{a}.view(torch.int32)"]
+if "pow-half-special-values" not in KNOWN_COMPILE_GAPS:
+    _UNARY += ["{a} ** 0.5", "{a} ** -0.5", "torch.pow({a}, 0.5)"]
 _BINARY = ["{a} + {b}", "{a} - {b}", "{a} * {b}", "{a} / {b}", "torch.maximum({a}, {b})",
            "torch.minimum({a}, {b})", "torch.where({a} > {b}, {a}, {b})",
            "torch.atan2({a}, {b})", "{a} ** 2 + {b} * 0.5", "torch.fmax({a}, {b})",
@@ -1382,3 +1398,201 @@ def make_program_case(seed):
 
 def test_fuzz_compile_programs():
     _run_all("programs", make_program_case, 2500, 26, 300)
+
+
+# ---- generator 2: test_fuzz_views' programs inside one compiled function ----------------------
+
+class _ArgRef:
+    """Where a ``test_fuzz_views`` tensor argument sits among the function's arguments."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def __repr__(self):
+        return f"args[{self.k}]"
+
+
+def _resolve(v, ts):
+    if isinstance(v, _ArgRef):
+        return ts[v.k]
+    if isinstance(v, list):
+        return [_resolve(x, ts) for x in v]
+    if isinstance(v, tuple):
+        return tuple(_resolve(x, ts) for x in v)
+    return v
+
+
+def _replay_views(prog, x, ts):
+    env = views.Pool()
+    env.append(x)
+    for ins in prog:
+        views.apply(chainrule, env, [], ins[:2] + _resolve(ins[2:], ts))
+    return env
+
+
+def make_views_case(i):
+    seed = 1_000_000 + i  # (not the programs test_fuzz_views itself runs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data, prog, _, _ = views.make_program(seed)
+    targs = []
+
+    def sub(v):
+        if isinstance(v, views.T):
+            targs.append(v)
+            return _ArgRef(len(targs) - 1)
+        if isinstance(v, list):
+            return [sub(x) for x in v]
+        if isinstance(v, tuple):
+            return tuple(sub(x) for x in v)
+        return v
+    prog = [ins[:2] + sub(ins[2:]) for ins in prog]
+    args_a = [Arg(data, "float64", True)] + [Arg(t.data, t.dtype, t.leaf) for t in targs]
+    # the steps that raise (eagerly) are left out: the function runs the others
+    kept = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x, ts = args_a[0].make(), [a.make() for a in args_a[1:]]
+        env = views.Pool()
+        env.append(x)
+        for ins in prog:
+            try:
+                views.apply(chainrule, env, [], ins[:2] + _resolve(ins[2:], ts))
+            except Exception:  # noqa: BLE001
+                continue
+            kept.append(ins)
+    if not kept:
+        return None
+    rng = fuzzing.rng(NAME + ": views", i)
+    specials = rng.random() < 0.3
+    args_b = [Arg(_values(rng, np.shape(data), "float64", 0.5 if specials else 0.0),
+                  "float64", True)]
+    for t in targs:
+        if t.leaf:
+            args_b.append(Arg(_values(rng, np.shape(t.data), "float64"), "float64", True))
+        else:
+            args_b.append(Arg(_resolve_index(rng, t), t.dtype))
+
+    def build():
+        def f(x, *ts):
+            return tuple(_replay_views(kept, x, ts))
+        return f, Reach()
+    calls = _plan_calls(rng, args_a, args_b, None, len(args_a), n_out_hint=len(env))
+    text = "f(x, *args) runs test_fuzz_views.apply on chainrule for each step:\n" + "\n".join(
+        f"  [{j}] {ins!r}" for j, ins in enumerate(kept))
+    return Case(f"views seed {seed}", build, calls, text)
+
+
+def _resolve_index(rng, t):
+    data = np.asarray(t.data)
+    return _resample_index(rng, data) if data.ndim else data
+
+
+def test_fuzz_compile_views():
+    _run_all("views programs", make_views_case, 600, 10, 100)
+
+
+# ---- generator 3: test_fuzz_vmap's per-sample steps, unbatched ---------------------------------
+
+def make_vmap_steps_case(i):
+    rng = fuzzing.rng(NAME + ": vmap steps", i)
+    nd = int(rng.integers(1, 4))
+    shape = tuple(int(s) for s in rng.integers(1, 4, size=nd))
+    steps = vmapfuzz._steps(rng, shape)
+    dtype = "float64" if rng.random() < 0.8 else "float32"
+    wa = _values(rng, (4, 3), dtype)
+    how = str(rng.choice(["cell", "glob", "arg"]))
+    xa, xb = _values(rng, shape, dtype, 0.3), _values(rng, shape, dtype, 0.3)
+    ia, ib = rng.integers(0, 4, size=(2,)), rng.integers(0, 4, size=(2,))
+    args_a = [Arg(xa, dtype, True), Arg(ia, "int64")]
+    args_b = [Arg(xb, dtype, True), Arg(ib, "int64")]
+    if how == "arg":
+        args_a.append(Arg(wa, dtype, True))
+        args_b.append(Arg(_values(rng, (4, 3), dtype), dtype, True))
+
+    def run(x, idx, w):
+        t = x
+        for kind, seed in steps:
+            nxt = vmapfuzz._apply(chainrule, kind, seed, t, w, idx)
+            if nxt is not None:
+                t = nxt
+        return t
+
+    def build():
+        reach = Reach()
+        w = Slot("w", wa, dtype, True).tensor()
+        if how == "arg":
+            def f(x, idx, w):
+                return run(x, idx, w)
+        elif how == "glob":
+            ns = {"run": run, "w": w}
+            exec("def f(x, idx):\n    return run(x, idx, w)\n", ns)
+            f = ns["f"]
+            reach.add("w", lambda: ns["w"], lambda v: ns.__setitem__("w", v))
+        else:
+            def f(x, idx):
+                return run(x, idx, w)
+            cell = f.__closure__[f.__code__.co_freevars.index("w")]
+            reach.add("w", lambda: cell.cell_contents,
+                      lambda v: setattr(cell, "cell_contents", v))
+        return f, reach
+
+    def mutations(k):
+        if how == "arg":
+            return []
+        r = np.random.default_rng([i, k])
+        kind = str(r.choice(["add_", "mul_", "copy_", "rebind", "grad_none", "view_write"]))
+        return [Mutation("w", kind, _values(r, (4, 3), dtype) if kind in ("copy_", "rebind")
+                         else None)]
+    calls = _plan_calls(rng, args_a, args_b, None if how == "arg" else mutations,
+                        len(args_a))
+    text = (f"w ({how}, {dtype}, requires_grad); f(x, idx) chains test_fuzz_vmap._apply("
+            f"chainrule, kind, seed, t, w, idx) over the steps {steps!r}")
+    return Case(f"vmap steps {i}", build, calls, text)
+
+
+def test_fuzz_compile_vmap_steps():
+    _run_all("vmap-step programs", make_vmap_steps_case, 300, 6, 60)
+
+
+# ---- generator 4: test_fuzz_special_points' rows, chained, on special values -------------------
+
+def make_special_case(i):
+    rng = fuzzing.rng(NAME + ": special points", i)
+    dtype = "float64" if rng.random() < 0.6 else "float32"
+    if rng.random() < 0.5:
+        base = special.specials(dtype)
+    else:
+        base = np.array(special.VECTORS[int(rng.integers(len(special.VECTORS)))], dtype=dtype)
+    perm = [rng.permutation(base.size) for _ in range(4)]
+    rows = sorted(special.UNARY)
+    if "pow-half-special-values" in KNOWN_COMPILE_GAPS:
+        rows = [r for r in rows if r not in ("pow0.5", "pow-0.5")]
+    u1, u2 = (str(rng.choice(rows)) for _ in range(2))
+    b = str(rng.choice(sorted(special.BINARY)))
+    red = str(rng.choice(sorted(special.REDUCE)))
+    form = str(rng.choice(["u", "bu", "ru", "rb", "ubu"]))
+    U1, U2, B, R = special.UNARY[u1], special.UNARY[u2], special.BINARY[b], special.REDUCE[red]
+    L = chainrule
+
+    def f(x, y):
+        if form == "u":
+            return U1(L, x)
+        if form == "bu":
+            return B(L, U1(L, x), y)
+        if form == "ru":
+            return R(L, U1(L, x))
+        if form == "rb":
+            return R(L, B(L, x, y))
+        return U2(L, B(L, x, U1(L, y)))
+
+    args_a = [Arg(base[perm[0]], dtype, True), Arg(base[perm[1]], dtype, True)]
+    args_b = [Arg(base[perm[2]], dtype, True), Arg(base[perm[3]], dtype, True)]
+    calls = _plan_calls(rng, args_a, args_b, None, 2)
+    text = (f"form {form}: unary {u1!r} / {u2!r}, binary {b!r}, reduction {red!r} of "
+            f"test_fuzz_special_points, {dtype}")
+    return Case(f"special points {i}", lambda: (f, Reach()), calls, text)
+
+
+def test_fuzz_compile_special_points():
+    _run_all("special-point programs", make_special_case, 400, 6, 80)

@@ -53,6 +53,8 @@ _grad_mode.ON_CHANGE[0] = refresh
 def push_hooks(pack, unpack) -> None:
     if HOOKS.disabled is not None:
         raise RuntimeError(HOOKS.disabled)
+    from ..backend.trace import refuse
+    refuse("saved-tensor hooks inside the function")
     if not HOOKS.stack:
         _THREADS_WITH_HOOKS[0] += 1
     HOOKS.stack = HOOKS.stack + ((pack, unpack),)
