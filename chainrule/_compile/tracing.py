@@ -43,7 +43,6 @@ class Trace:
         self.scalars: list = []      # (Source, value)
         self.modules: list = []      # (module, training)
         self.found = None
-        self.graph_stmts = 0
         self.freed = False  # the outputs' graph was used by a backward inside the call
         self.scalar_inputs: list = []  # Sources of Python floats read fresh each call
 
@@ -203,12 +202,10 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
                 names.append((v, _input_label(graph, v)))
             tr.program = codegen.generate(graph, split, names, fwd_outputs, bwd_inputs,
                                           bwd_outputs, name)
-            tr.graph_stmts = len(graph.stmts)
             tr.graph_guards = [s for s in graph.stmts if s.kind == "guard"]
             tr.first_outputs = [graph.values[v] for v in fwd_outputs]
             tr.first_saved = [graph.values[v] for v in tr.program.saved]
             tr.saved_checks = _saved_checks(tr, graph, fwd_outputs, n_inputs)
-            tr.outputs_alias = _aliases(graph, fwd_outputs, n_inputs)
             _verify(tr, graph, snapshot, fwd_outputs, bwd_inputs, bwd_outputs)
         finally:
             for group, key, value in reversed(scalar_swaps):
@@ -373,12 +370,6 @@ def _ext_input_index(tr, k) -> int:
     return k + sum(1 for j in tr.ext_grads if j < k)
 
 
-def _aliases(graph, fwd_outputs, n_inputs):
-    roots = graph.roots
-    ins = set(graph.inputs[:n_inputs])
-    return [roots[v] in ins for v in fwd_outputs]
-
-
 def _label(label, k):
     s = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in label).strip("_")
     while "__" in s:
@@ -429,7 +420,6 @@ class _Hooks:
 
     def __init__(self, graph) -> None:
         self.graph = graph
-        self.reason = None
         self.created = []
 
     def __enter__(self):
@@ -441,7 +431,6 @@ class _Hooks:
         self.prev_save = _record.SAVE_HOOK
         self.prev_foreign = FOREIGN[0]
         FOREIGN[0] = True  # the engine's path for non-NumPy arrays, while the trace runs
-        ACTIVE_HOOKS.append(self)
         return self
 
     def __exit__(self, *exc):
@@ -449,7 +438,6 @@ class _Hooks:
         _creation.TRACE_RNG[0] = self.prev_rng
         T.set_trace_wrap(None)
         FOREIGN[0] = self.prev_foreign
-        ACTIVE_HOOKS.pop()
 
     def _rng(self, gen):
         return TR.TracedDraws(gen, self.graph)
@@ -457,22 +445,8 @@ class _Hooks:
     def check(self) -> None:
         """Raise ``EagerOnly`` if the call met something that runs only eagerly."""
         from ..autograd._saved import HOOKS
-        why = self.graph.eager_reason or self.reason
+        why = self.graph.eager_reason
         if why is None and HOOKS.stack:
             why = "saved-tensor hooks"
         if why is not None:
             raise EagerOnly(why)
-
-    def refuse(self, why: str) -> None:
-        if self.reason is None:
-            self.reason = why
-
-
-ACTIVE_HOOKS: list = []
-
-
-def note_eager(why: str) -> None:
-    """Called where a traced call meets something that runs only eagerly (a tensor hook,
-    a custom Function, saved-tensor hooks)."""
-    if ACTIVE_HOOKS:
-        ACTIVE_HOOKS[-1].refuse(why)
