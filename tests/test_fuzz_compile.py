@@ -981,19 +981,14 @@ class Program:
         return str(self.rng.choice(_SCALARS)), new
 
     # -- steps ---------------------------------------------------------------------------
+    _KINDS = {"unary": 10, "binary": 12, "reduce": 8, "view": 12, "index": 9, "setitem": 10,
+              "inplace": 11, "cat": 2, "matmul": 3, "guard": 6, "data_shape": 3,
+              "reach_write": 3, "random": 2, "leaf_write": 1.5, "gather": 3}
+
     def step(self):
-        r = self.rng.random()
-        kinds = [("unary", 10), ("binary", 12), ("reduce", 8), ("view", 12), ("index", 9),
-                 ("setitem", 10), ("inplace", 11), ("cat", 2), ("matmul", 3), ("guard", 6),
-                 ("data_shape", 3), ("reach_write", 3), ("random", 2), ("leaf_write", 1.5),
-                 ("gather", 3)]
-        total = sum(w for _, w in kinds)
-        acc = 0.0
-        for kind, w in kinds:
-            acc += w / total
-            if r < acc:
-                break
-        getattr(self, "step_" + kind)()
+        names = list(self._KINDS)
+        w = np.array([self._KINDS[k] for k in names])
+        getattr(self, "step_" + str(self.rng.choice(names, p=w / w.sum())))()
 
     def _t(self):
         return self._name("t")

@@ -246,8 +246,10 @@ def _unwrap(v, graph):
         if v.graph is not graph:
             raise _stale(v)
         return v.value
+    if t in _PLAIN:
+        return v
     if t is tuple or t is list:
-        return t(_unwrap(x, graph) for x in v)
+        return t([_unwrap(x, graph) for x in v])
     if t is dict:
         return {k: _unwrap(x, graph) for k, x in v.items()}
     if t is slice and (type(v.start) is TraceArray or type(v.stop) is TraceArray
@@ -256,14 +258,19 @@ def _unwrap(v, graph):
     return v
 
 
+_PLAIN = frozenset((int, float, bool, str, type(None)))
+
+
 def _symbolic(v, graph):
     t = type(v)
     if t is TraceArray:
         return Var(v.id)
+    if t in _PLAIN:
+        return v
     if t is TracedScalar:
         return Var(v.var)
     if t is tuple or t is list:
-        return t(_symbolic(x, graph) for x in v)
+        return t([_symbolic(x, graph) for x in v])
     if t is slice and any(type(x) is TraceArray for x in (v.start, v.stop, v.step)):
         return slice(*(_symbolic(x, graph) for x in (v.start, v.stop, v.step)))
     if t is np.ndarray or isinstance(v, np.generic) and t is not np.bool_:
