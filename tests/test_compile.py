@@ -562,3 +562,66 @@ def test_source_of_an_eager_function_says_why():
     cf(cr.ones(2, requires_grad=True))
     with pytest.raises(RuntimeError, match="runs eagerly.*tensor hook"):
         _ = cf.source
+
+
+def test_uncompilable_step_runs_once_not_twice():
+    """Note [an eager fallback after the traced run]: a call found uncompilable after the
+    traced run keeps that run as its eager result: its optimizer step and its random
+    draws happen once."""
+    class Scale(cr.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    def make():
+        m, ref = _twin(_mlp)
+        return (m, cr.optim.Adam(m.parameters(), lr=0.01)), \
+            (ref, cr.optim.Adam(ref.parameters(), lr=0.01))
+
+    (m, opt), (ref, ref_opt) = make()
+    x, y = cr.randn(16, 4), cr.randn(16, 1)
+
+    def step_of(model, o):
+        def step(x, y):
+            o.zero_grad()
+            h = Scale.apply(model(x)) + F.dropout(cr.ones(1), 0.5)
+            loss = F.mse_loss(h, y)
+            loss.backward()
+            o.step()
+            return loss
+        return step
+
+    compiled = cr.compile(step_of(m, opt))
+    eager = step_of(ref, ref_opt)
+    for seed in range(3):
+        cr.manual_seed(seed)
+        loss = compiled(x, y)
+        after = cr.rand(3)  # the generator was drawn from as many times as eager draws
+        cr.manual_seed(seed)
+        ref_loss = eager(x, y)
+        assert cr.equal(loss, ref_loss) and cr.equal(after, cr.rand(3))
+    for p, q in zip(m.parameters(), ref.parameters()):
+        assert cr.equal(p, q)
+    assert compiled.traces == 1 and "Function" in next(iter(compiled._eager_keys.values()))
+
+
+def test_hooked_call_keeps_its_graph_and_inputs():
+    def f(x, w):
+        h = x * w
+        h.register_hook(lambda g: g * 3)
+        return (h * h).sum()
+
+    cf = cr.compile(f)
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    w = cr.tensor([0.5, 0.25], requires_grad=True)
+    out = cf(x, w)
+    assert out.grad_fn.name() == "SumBackward0"
+    out.backward()
+    xe = x.detach().clone().requires_grad_()
+    we = w.detach().clone().requires_grad_()
+    f(xe, we).backward()
+    assert cr.equal(x.grad, xe.grad) and cr.equal(w.grad, we.grad)

@@ -240,6 +240,13 @@ class CompiledFunction:
                 raise RuntimeError(f"chainrule.compile(fullgraph=True): {self._name} cannot "
                                    f"be traced as one graph: {exc.args[0]}") from None
             self._eager_keys[key] = exc.args[0]
+            kept = getattr(exc, "result", None)
+            if kept is not None:  # the traced run was this call's eager run (tracing.py)
+                out, targs, arg_tensors = kept
+                swap = {id(t): real for t, real in zip(targs, arg_tensors)}
+                from .._vmap import _flatten
+                leaves_out, rebuild_out = _flatten(out)
+                return rebuild_out([swap.get(id(x), x) for x in leaves_out])
             return self._fn(*args, **kwargs)
         entry = Entry(tr, key)
         if self._fullgraph and tr.program.guards:

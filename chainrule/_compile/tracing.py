@@ -50,7 +50,8 @@ class Trace:
 class _Swap:
     """A reachable tensor's state during the trace, put back afterwards."""
 
-    __slots__ = ("t", "data", "node", "rg", "view", "grad", "grad_data", "vc", "gvc")
+    __slots__ = ("t", "data", "node", "rg", "view", "grad", "grad_data", "vc", "gvc",
+                 "fresh")
 
 
 def _refresh(t):
@@ -82,6 +83,9 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
     targs = []
     arg_tensors = []
     hooks = _Hooks(graph)
+    arg_nodes = []
+    ran = False
+    keep_run = False
     with TR.tracing(graph), hooks:
         try:
             # the arguments: fresh leaves over traced values
@@ -92,6 +96,7 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
                     t = T.wrap(ta)
                     if x._rg:
                         t.requires_grad_()
+                        arg_nodes.append((t._node, x))
                     tr.arg_pos.append(i)
                     targs.append(t)
                     arg_tensors.append(x)
@@ -108,8 +113,9 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
                 swaps.append(sw)
                 t._data = graph.input(sw.data, _label(src.label, k))
                 t._view = None
+                sw.fresh = None
                 if t._rg:
-                    t._node = AccumulateGrad(t)
+                    t._node = sw.fresh = AccumulateGrad(t)
                 if sw.grad is not None:
                     sw.grad_data = _refresh(sw.grad)
                     sw.gvc = sw.grad._vc[0]
@@ -124,6 +130,7 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
                         for v in graph.inputs]
             args, kwargs = rebuild(new_leaves)
             out = fn(*args, **kwargs)
+            ran = True
             hooks.check()
             from .._vmap import _flatten
             out_leaves, out_rebuild = _flatten(out)
@@ -207,19 +214,95 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
             tr.first_saved = [graph.values[v] for v in tr.program.saved]
             tr.saved_checks = _saved_checks(tr, graph, fwd_outputs, n_inputs)
             _verify(tr, graph, snapshot, fwd_outputs, bwd_inputs, bwd_outputs)
+        except EagerOnly as exc:
+            if ran:  # Note [an eager fallback after the traced run]
+                keep_run = True
+                exc.result = (out, targs, arg_tensors)
+            raise
         finally:
             for group, key, value in reversed(scalar_swaps):
                 group[key] = value
-            for sw in reversed(swaps):
-                t = sw.t
-                t._data, t._node, t._rg, t._view = sw.data, sw.node, sw.rg, sw.view
-                if sw.grad is not None:
-                    sw.grad._data = sw.grad_data
-                    sw.grad._view = None
-                t._grad = sw.grad
-                t._vc[0] = sw.vc
-            _materialize(hooks.created, graph)
+            if keep_run:
+                _keep_run(swaps, targs, arg_tensors, arg_nodes, hooks, graph, out)
+            else:
+                _put_back(swaps)
+                _materialize(hooks.created, graph)
     return tr
+
+
+# Note [an eager fallback after the traced run]: a call is found uncompilable (a tensor
+# hook, a custom Function, a tensor compile did not find, a trace the generated code
+# does not reproduce) only after the traced run, which was an eager run on real
+# values: running the function again would apply its effects twice (an optimizer step,
+# random draws).  The traced run is kept as this call's eager result instead: every
+# tensor it made or changed gets its real value, the graph it recorded its real saved
+# values, and the edges to the trace's stand-in leaves go to the real tensors' nodes.
+
+def _put_back(swaps):
+    """The reachable tensors as they were before the trace (Note [trace inputs])."""
+    for sw in reversed(swaps):
+        t = sw.t
+        t._data, t._node, t._rg, t._view = sw.data, sw.node, sw.rg, sw.view
+        if sw.grad is not None:
+            sw.grad._data = sw.grad_data
+            sw.grad._view = None
+        t._grad = sw.grad
+        t._vc[0] = sw.vc
+
+
+def _real(v):
+    return v.value if type(v) is TR.TraceArray else v
+
+
+def _keep_run(swaps, targs, arg_tensors, arg_nodes, hooks, graph, out):
+    redirect = {id(node): real._node for node, real in arg_nodes}
+    for sw in swaps:
+        t = sw.t
+        if sw.fresh is not None:
+            redirect[id(sw.fresh)] = sw.node
+            if t._node is sw.fresh:
+                t._node = sw.node
+        t._data = _real(t._data)
+        t._view = sw.view
+        if t._grad is not None:
+            t._grad._data = _real(t._grad._data)
+    for k, (t, real) in enumerate(zip(targs, arg_tensors)):
+        real._vc[0] += t._vc[0]
+        if t._data is not _real(t._data) and t._data.id != graph.inputs[k]:
+            real._data = _real(t._data)  # (rebound inside the call)
+    _materialize(hooks.created, graph)
+    for t in targs:
+        t._data = _real(t._data)
+    starts = [sw.t._node for sw in swaps]
+    starts += [t._node for t in _tensors_of(out)]
+    for ref in hooks.created:
+        t = ref()
+        if t is not None:
+            starts.append(t._node)
+    seen = set()
+    stack = [n for n in starts if n is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        saved = getattr(node, "_saved", None)
+        if saved:
+            node._saved = tuple(_real(v) for v in saved)
+        nxt = getattr(node, "_next", None)
+        if nxt:
+            node._next = tuple(redirect.get(id(n), n) if n is not None else None
+                               for n in nxt)
+            stack.extend(n for n in node._next if n is not None)
+        for attr in ("_fn", "_gather", "_of"):
+            inner = getattr(node, attr, None)
+            if isinstance(inner, AccumulateGrad.__mro__[1]):
+                stack.append(inner)
+
+
+def _tensors_of(out):
+    from .._vmap import _flatten
+    return [x for x in _flatten(out)[0] if isinstance(x, T.Tensor)]
 
 
 def _saved_checks(tr, graph, fwd_outputs, n_inputs) -> list:
