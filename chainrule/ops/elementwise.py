@@ -14,6 +14,7 @@ import numpy as np
 
 from ..backend.numpy_backend import RAW
 from ._core import Op, elementwise
+from ._row import _unary_vjp
 
 _SQRT_PI_2 = 2.0 / math.sqrt(math.pi)
 _LN2 = math.log(2.0)
@@ -133,8 +134,7 @@ _UNARY = [
     ("sigmoid", "sigmoid", lambda xp, x, out: out * (1 - out), "out",
      "d/dx sigmoid(x) = sigmoid(x) * (1 - sigmoid(x))"),
     # Note [relu at 0]: the derivative at 0 is 0, and at nan 1, as in PyTorch.
-    # (the partial says where the cotangent is blocked: where(out <= 0, 0, g), two passes)
-    ("relu", "relu", lambda xp, x, out: out <= 0, "out", "d/dx relu(x) = 0 if x <= 0 else 1"),
+    ("relu", "relu", lambda xp, x, out: ~(out <= 0), "out", "d/dx relu(x) = 0 if x <= 0 else 1"),
     ("erf", "erf", lambda xp, x, out: _SQRT_PI_2 * xp.exp(-(x * x)), "x",
      "d/dx erf(x) = 2/sqrt(pi) * exp(-x**2)"),
     # Note [piecewise constant]: floor, ceil, round, trunc, sign have zero gradient.
@@ -157,7 +157,14 @@ _NODE_NAMES = {"log1p": "Log1PBackward0", "square": "PowBackward0"}  # square is
 for _name, _fwd, _d, _reads, _formula in _UNARY:
     _fwd = _bool_aware(_name, _fwd)
     _op = elementwise(_name, _fwd, (_d,), reads=(_reads,), node=_NODE_NAMES.get(_name),
-                      formula=_formula, masks=("off" if _name == "relu" else False,))
+                      formula=_formula, masks=(_name == "relu",))
+    if _name == "relu":
+        # Note [blocking masks]: the VJP needs where the cotangent is blocked, out <= 0:
+        # where(out <= 0, 0, g) is two passes (zero_where), ~mask then where is three.
+        # The partial (the pass mask) stays for forward mode and explain.
+        _op.partial1 = lambda xp, x, out: out <= 0
+        _op.mask1 = "off"
+        _op.backward = _unary_vjp(_op.partial1, "off")
     if hasattr(_fwd, "numpy"):
         _op.forward = _fwd.numpy  # Note [forwards on xp]: the same forward, bound to NumPy
     _op.float_result = _name in _FLOAT_RESULT
