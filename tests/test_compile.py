@@ -625,3 +625,106 @@ def test_hooked_call_keeps_its_graph_and_inputs():
     we = w.detach().clone().requires_grad_()
     f(xe, we).backward()
     assert cr.equal(x.grad, xe.grad) and cr.equal(w.grad, we.grad)
+
+
+@pytest.mark.filterwarnings("ignore:indexing with dtype torch.uint8")
+def test_value_dependent_shapes_are_guarded():
+    f = cr.compile(lambda x, m: x[m].mean())
+    x = cr.tensor([1.0, 2.0, 3.0])
+    assert f(x, cr.tensor([1, 1, 0], dtype=cr.uint8)).item() == 1.5
+    assert f(x, cr.tensor([1, 1, 1], dtype=cr.uint8)).item() == 2.0
+    g = cr.compile(lambda x: (x > 1).nonzero().float().mean())
+    assert g(cr.tensor([0.0, 2.0, 3.0])).item() == 1.5
+    assert g(cr.tensor([2.0, 2.0, 3.0])).item() == 1.0
+
+
+def test_constant_outputs_are_new_arrays():
+    h = cr.compile(lambda x: (x + 1, cr.ones(2) * 3))
+    for _ in range(3):
+        out = h(cr.ones(2))
+        assert out[1].tolist() == [3.0, 3.0]
+        out[1].add_(5)
+
+
+def test_user_names_never_shadow_the_generated_code():
+    c1 = cr.tensor([10.0, 20.0])
+    k = cr.compile(lambda x: x * c1 + 2.0)
+    for _ in range(2):
+        assert k(cr.ones(2)).tolist() == [12.0, 22.0]
+
+    def uses_bool(x, m):
+        mm = m.bool()
+        return x[mm].sum() if bool(mm.any()) else x.sum()
+
+    cb = cr.compile(uses_bool)
+    m = cr.tensor([1, 0, 1], dtype=cr.uint8)
+    for _ in range(2):
+        assert cb(cr.tensor([1.0, 2.0, 3.0]), m).item() == 4.0
+
+
+def test_exceptions_keep_what_the_call_did():
+    def f(buf, x):
+        buf.add_(1)
+        return x @ cr.ones(5)
+
+    cf = cr.compile(f)
+    buf = cr.zeros(2)
+    v0 = buf._version
+    with pytest.raises(RuntimeError):
+        cf(buf, cr.ones(3))
+    assert buf._version == v0 + 1 and buf.tolist() == [1.0, 1.0]
+
+
+def test_backward_errors_raise_at_backward():
+    def f(x):
+        y = x.exp()
+        y.add_(1)  # exp kept its output: eager's backward refuses it
+        return y.sum()
+
+    cf = cr.compile(f)
+    x = cr.ones(2, requires_grad=True)
+    for _ in range(2):
+        out = cf(x)  # the call itself works, as eager's
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            out.backward()
+
+
+def test_writes_through_strided_views_are_undone_on_a_guard_miss():
+    def f(x):
+        x.unfold(0, 1, 1).add_(1.0)
+        return x * 2 if x.sum().item() > 0 else x
+
+    cf = cr.compile(f)
+    a = cr.zeros(2)
+    cf(a)
+    b = -5 * cr.ones(2)
+    cf(b)
+    assert a.tolist() == [1.0, 1.0] and b.tolist() == [-4.0, -4.0]
+
+
+def test_inputs_gaining_history_run_eagerly():
+    w = cr.ones(2, requires_grad=True)
+    buf = cr.zeros(2)
+    cf = cr.compile(lambda x: buf.add_(w * x).sum())
+    out = cf(cr.ones(2))
+    assert buf.requires_grad and out.requires_grad
+    out.backward()
+    assert w.grad.tolist() == [1.0, 1.0]
+
+
+def test_create_graph_rerun_draws_the_same_values():
+    f = cr.compile(lambda x: (x * cr.rand(3)).sum())
+    x = cr.ones(3, requires_grad=True)
+    f(x)
+    cr.manual_seed(7)
+    noise = cr.rand(3)
+    cr.manual_seed(7)
+    (g,) = cr.autograd.grad(f(x), x, create_graph=True)
+    assert cr.equal(g, noise)
+
+
+def test_bit_views_and_empty_indices():
+    vd = cr.compile(lambda x: x.view(cr.int32) + 1)
+    assert vd(cr.ones(2)).tolist() == (cr.ones(2).view(cr.int32) + 1).tolist()
+    ie = cr.compile(lambda x, i: x[:, i])
+    assert tuple(ie(cr.ones(0, 3), cr.tensor([0, 2])).shape) == (0, 2)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import linecache
 import math
 import os
+import re
 
 import numpy as np
 
@@ -329,6 +330,9 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
     roots = graph.roots
 
     # -- constants, folding, common subexpressions ------------------------------------
+    # the backward recomputes rather than keeps a returned value (an in-place write into
+    # an output after the call must not reach the backward: eager keeps its own copy)
+    fwd_out_set = set(fwd_outputs)
     const = {}   # var -> value (a constant of the program)
     _CONSTS_NOW[0] = const
     rep = {}     # var -> the var that holds the same value
@@ -378,7 +382,8 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
                     rep[o] = hit
                 else:
                     const_seen[ck] = o
-                    const[o] = graph.values[o]
+                    # (a copy: the traced run hands the value itself to its caller)
+                    const[o] = np.array(graph.values[o], copy=True)
             continue
         picked = _pick_where(s, rep, const, graph) if s.name == "np.where" else \
             _identity(s, rep, graph)
@@ -388,11 +393,12 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
         key = (s.kind, s.name, _key_of(s.args, rep), _key_of(s.kw, rep),
                tuple(version.get(roots[a], 0) for a in args))
         hit = seen.get(key)
-        if hit is not None:
+        if hit is not None and not (i >= split and any(h in fwd_out_set for h in hit)):
             for o, h in zip(outs, hit):
                 rep[o] = h
             continue
-        seen[key] = outs
+        if hit is None:
+            seen[key] = outs
         kept.append((i, s))
 
     def r(v):
@@ -424,6 +430,8 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
     names = {}
     used = set()
     for v, name in list(fwd_inputs) + list(bwd_inputs):
+        if _RESERVED.match(name) or name in _RESERVED_WORDS:
+            name += "_"  # (never a name of the generated code's own)
         base = name
         k = 1
         while name in used:
@@ -499,8 +507,9 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
                 return s + ("" if a.step is None else ":" + fmt(a.step))
             return f"slice({fmt(a.start)}, {fmt(a.stop)}, {fmt(a.step)})"
         if isinstance(a, np.dtype) and a.name in _DTYPE_NAMES:
-            env[a.name] = a  # (a dtype object: ``float32`` = np.dtype("float32"))
-            return a.name
+            n = a.name if a.name != "bool" else "bool_"  # (never the builtin bool)
+            env[n] = a  # (a dtype object: ``float32`` = np.dtype("float32"))
+            return n
         if isinstance(a, type) and issubclass(a, np.generic) and a.__name__ in _DTYPE_NAMES:
             return f"np.{a.__name__}"
         return bind(a)
@@ -578,7 +587,8 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
     fwd_lines: list = []
     emit(fwd_items, fwd_lines, [r(v) for v in fwd_outputs] + saved)
     fwd_lines = _atomic(fwd_items, fwd_lines, fwd_inputs, names, graph, env)
-    outs_src = ", ".join(name_of(v) for v in fwd_outputs)
+    outs_src = ", ".join(f"np.copy({name_of(v)})" if r(v) in const or roots.get(r(v)) in const
+                         else name_of(v) for v in fwd_outputs)  # (a constant: a new copy)
     saved_src = ", ".join(name_of(v) for v in saved)
     fparams = ", ".join(names[v] for v, _ in fwd_inputs)
     fsrc = _function("forward", fparams, fwd_lines,
@@ -618,6 +628,11 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
     return prog
 
 
+_RESERVED = re.compile(r"^(c|v|k|f|gen)\d+$|^_")
+_RESERVED_WORDS = frozenset(("np", "ns", "nan", "inf", "saved", "bool_", "float16",
+                             "float32", "float64", "int8", "int16", "int32", "int64",
+                             "uint8", "uint16", "uint32", "uint64", "complex64",
+                             "complex128", "bool", "float", "int", "complex"))
 _DTYPE_NAMES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                 "uint64", "float16", "float32", "float64", "complex64", "complex128",
                 "bool_"}
@@ -634,6 +649,8 @@ def _guard_code(s, fmt, bind, k):
         if display.startswith("@"):
             display = bind(s.fn, "f")
         return f"if not _same({display}({args}), {fmt(value)}): _miss({k})"
+    if how == "shape":
+        return f"if {v}.shape != {value!r}: _miss({k})"
     if how == "scalar":
         return f"if not _same(float({v}), {fmt(value)}): _miss({k})"
     if how == "sign":

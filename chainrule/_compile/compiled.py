@@ -51,6 +51,8 @@ class CompiledFunctionBackward(Node):
         saved = self._saved
         if saved is None:
             raise_freed(self)
+        if self._entry.trace.backward_error is not None:
+            raise self._entry.trace.backward_error
         if self._checks:
             self._check_versions()
         entry = self._entry
@@ -85,7 +87,13 @@ class CompiledFunctionBackward(Node):
         return tuple(self._eager_vjp(grads))
 
     def _eager_vjp(self, grads):
-        fn, leaves, rebuild, inputs = self._call
+        """The call run again eagerly (its random draws the same: the generators are
+        put back where the call found them) and differentiated with ``create_graph``."""
+        fn, leaves, rebuild, inputs, draws = self._call
+        gens = self._entry.trace.draw_gens
+        now = [g.get_state() for g in gens]
+        for g, state in zip(gens, draws):
+            g.set_state(state)
         prev = STATE.enabled
         STATE.enabled = True
         try:
@@ -101,6 +109,8 @@ class CompiledFunctionBackward(Node):
                         allow_unused=True)
         finally:
             STATE.enabled = prev
+            for g, state in zip(gens, now):
+                g.set_state(state)
         return list(res)
 
     def _release(self):
@@ -258,7 +268,7 @@ class CompiledFunction:
         self._last = entry
         # the trace ran the call on real values: its values are this call's results
         return self._finish(entry, leaves, rebuild, tr.first_outputs, tr.first_saved,
-                            effects_done=True)
+                            tr.first_draw_states)
 
     def _run(self, entry, leaves, rebuild):
         tr = entry.trace
@@ -277,19 +287,21 @@ class CompiledFunction:
                 ins.append(t._grad._data)
         for src in tr.scalar_inputs:  # Note [hyper-parameters] in tracing.py
             ins.append(src.get())
+        draws = [g.get_state() for g in tr.draw_gens] if tr.draw_gens else ()
         tok = quiet(QUIET)
         try:
             outs, saved = entry.program.forward(*ins)
         finally:
             unquiet(tok)
-        return self._finish(entry, leaves, rebuild, outs, saved, effects_done=False)
+        return self._finish(entry, leaves, rebuild, outs, saved, draws)
 
-    def _finish(self, entry, leaves, rebuild, outs, saved, effects_done):
+    def _finish(self, entry, leaves, rebuild, outs, saved, draws):
         tr = entry.trace
         if tr.bumps or tr.rebinds:
             self._effects(entry, leaves, outs)  # (a trace put its inputs back as it found them)
         node = None
-        if entry.has_grad and _STATE.enabled:
+        if (entry.has_grad or tr.backward_error is not None) and _STATE.enabled and \
+                tr.grad_inputs:
             node = _new(entry.node_cls)
             inputs = [leaves[tr.arg_pos[k]] if w == "arg" else entry.ext[k]
                       for w, k in tr.grad_inputs]
@@ -302,7 +314,7 @@ class CompiledFunction:
             node._site = creation_site(3)
             node._extra = None
             node._entry = entry
-            node._call = (self._fn, leaves, rebuild, inputs)
+            node._call = (self._fn, leaves, rebuild, inputs, draws)
         results = []
         n_diff = entry.n_diff
         d = 0

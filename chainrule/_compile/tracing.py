@@ -44,6 +44,9 @@ class Trace:
         self.modules: list = []      # (module, training)
         self.found = None
         self.freed = False  # the outputs' graph was used by a backward inside the call
+        self.backward_error = None  # what eager's backward would raise (raised then)
+        self.draw_gens: list = []  # generators the program draws from
+        self.first_draw_states: list = []
         self.scalar_inputs: list = []  # Sources of Python floats read fresh each call
 
 
@@ -84,7 +87,7 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
     arg_tensors = []
     hooks = _Hooks(graph)
     arg_nodes = []
-    ran = False
+    ran = started = False
     keep_run = False
     with TR.tracing(graph), hooks:
         try:
@@ -129,8 +132,10 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
                         if isinstance(graph.values[v], np.ndarray) else graph.values[v]
                         for v in graph.inputs]
             args, kwargs = rebuild(new_leaves)
+            started = True
             out = fn(*args, **kwargs)
             ran = True
+            _gained_history(swaps, targs, arg_tensors)
             hooks.check()
             from .._vmap import _flatten
             out_leaves, out_rebuild = _flatten(out)
@@ -179,12 +184,15 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
                 try:
                     res = _grad([leaf for _, leaf in diff_outs], [t for _, t in grad_targets],
                                 grad_outputs=gouts, retain_graph=True, allow_unused=True)
-                except RuntimeError as exc:
-                    if "second time" not in str(exc):
-                        raise
-                    # the call ran its own backward (a training step returning its loss):
-                    # the outputs' graph is freed, as eager's would be
-                    tr.freed = True
+                except EagerOnly:
+                    raise
+                except Exception as exc:  # noqa: BLE001 (raised again at backward time)
+                    if "second time" in str(exc):
+                        # the call ran its own backward (a training step returning its
+                        # loss): the outputs' graph is freed, as eager's would be
+                        tr.freed = True
+                    else:  # eager raises it in backward(), not in the call
+                        tr.backward_error = exc
                     del graph.stmts[split:]
                     bwd_inputs = []
                     res = [None] * len(grad_targets)
@@ -213,11 +221,18 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
             tr.first_outputs = [graph.values[v] for v in fwd_outputs]
             tr.first_saved = [graph.values[v] for v in tr.program.saved]
             tr.saved_checks = _saved_checks(tr, graph, fwd_outputs, n_inputs)
+            tr.draw_gens = list(graph.draws)
+            tr.first_draw_states = list(graph.draw_states)
             _verify(tr, graph, snapshot, fwd_outputs, bwd_inputs, bwd_outputs)
         except EagerOnly as exc:
             if ran:  # Note [an eager fallback after the traced run]
                 keep_run = True
                 exc.result = (out, targs, arg_tensors)
+            raise
+        except BaseException:
+            # the function raised: what it did before is done, as in eager mode
+            keep_run = started
+            out = None
             raise
         finally:
             for group, key, value in reversed(scalar_swaps):
@@ -237,6 +252,20 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
 # random draws).  The traced run is kept as this call's eager result instead: every
 # tensor it made or changed gets its real value, the graph it recorded its real saved
 # values, and the edges to the trace's stand-in leaves go to the real tensors' nodes.
+
+def _gained_history(swaps, targs, arg_tensors):
+    """An input that did not require grad written in place with one that does gains a
+    history in eager mode (``buf.add_(w)``): such a call runs eagerly."""
+    from ..backend.trace import refuse
+    for sw in swaps:
+        if not sw.rg and sw.t._rg:
+            refuse("a tensor read by the function gains a gradient history in it (an "
+                   "in-place write of a value that requires grad)")
+    for t, real in zip(targs, arg_tensors):
+        if not real._rg and t._rg:
+            refuse("an argument gains a gradient history in the function (an in-place "
+                   "write of a value that requires grad)")
+
 
 def _put_back(swaps):
     """The reachable tensors as they were before the trace (Note [trace inputs])."""

@@ -93,8 +93,8 @@ class Graph:
         if isinstance(value, np.generic):
             value = np.asarray(value)
         self.values[i] = value
-        owner = value if value.base is None else value.base
-        while isinstance(owner, np.ndarray) and owner.base is not None:
+        owner = value
+        while getattr(owner, "base", None) is not None:  # (through as_strided's DummyArray)
             owner = owner.base
         hit = self._owners.get(id(owner))
         if hit is not None and hit[0] is owner:
@@ -149,12 +149,17 @@ class Graph:
             t = self._new(res)
             self.stmts.append(Stmt(kind, name, fn, sa, sk, t.id, note,
                                    isinstance(res, np.generic)))
+            if name.rsplit(".", 1)[-1] in DYNAMIC_SHAPES:
+                self._shape_guard(t.id, res.shape)
             return t
         if isinstance(res, tuple) and res and all(isinstance(r, (np.ndarray, np.generic))
                                                   for r in res):
             ts = [self._new(r) for r in res]
             self.stmts.append(Stmt(kind, name, fn, sa, sk, tuple(t.id for t in ts), note,
                                    any(isinstance(r, np.generic) for r in res)))
+            if name.rsplit(".", 1)[-1] in DYNAMIC_SHAPES:
+                for t, r in zip(ts, res):
+                    self._shape_guard(t.id, np.shape(r))
             return type(res)(*ts) if hasattr(res, "_fields") else tuple(ts)
         if isinstance(res, list) and res and all(isinstance(r, np.ndarray) for r in res):
             ts = [self._new(r) for r in res]
@@ -162,6 +167,12 @@ class Graph:
             return ts
         # a Python value (a shape, a dtype): the function read no values
         return res
+
+    def _shape_guard(self, var: int, shape) -> None:
+        """A result whose shape depends on values (nonzero, unique): the code after it
+        was traced for this shape, so a call that gives another one traces again."""
+        self.stmts.append(Stmt("guard", "shape", None, (Var(var),), {"value": tuple(shape)},
+                               None, self.note))
 
     def mutate(self, kind, name, fn, args, kw, target: TraceArray):
         """Record a write into ``target``: ``setitem`` (``args = (target, key, value)``)
@@ -209,6 +220,12 @@ class Graph:
 # ---- the active graph ------------------------------------------------------------------
 
 _ACTIVE: list = [None]
+
+
+# functions whose result's shape depends on the values of their arguments
+DYNAMIC_SHAPES = frozenset((
+    "nonzero", "argwhere", "flatnonzero", "unique", "unique_values", "unique_counts",
+    "unique_inverse", "unique_all", "extract", "compress", "repeat", "trim_zeros"))
 
 
 def active() -> Graph | None:
@@ -421,6 +438,27 @@ class TraceArray:
 
     def to_device(self, device, stream=None):
         return self
+
+    def view(self, *args, **kwargs):
+        refuse("a NumPy view of a traced value's memory (ndarray.view)")
+        return self.value.view(*args, **kwargs)
+
+
+def _method(name):
+    f = getattr(np, name)
+
+    def method(self, *args, **kwargs):
+        return self.graph.call(f"np.{name}", f, (self,) + args, kwargs)
+    method.__name__ = name
+    return method
+
+
+# NumPy methods host code may call on a value (idx.max() in an index check)
+for _m in ("max", "min", "sum", "prod", "mean", "any", "all", "argmax", "argmin", "ravel",
+           "nonzero", "squeeze", "clip", "round", "cumsum", "cumprod", "swapaxes", "repeat",
+           "std", "var", "dot", "take"):
+    setattr(TraceArray, _m, _method(_m))
+TraceArray.flatten = lambda self, order="C": TRACE.reshape(self, (-1,)).copy()
 
 
 def _lift(name, f):

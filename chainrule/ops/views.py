@@ -629,8 +629,9 @@ def _key_data(k: Tensor):
                                "dynamic shape. Attempting to batch over indexing with a "
                                "boolean mask.")
         return d
-    if type(d) is TraceArray and _kind(d) != "b":
-        return d  # chainrule.compile: the index stays a value of the traced program
+    if type(d) is TraceArray and _kind(d) in "i" or type(d) is TraceArray and \
+            _kind(d) == "u" and d.dtype != np.uint8:
+        return d  # chainrule.compile: an integer index stays a value of the program
     from ..backend.registry import backend_of
     be = backend_of(d)
     if be.lazy and d.ndim and _kind(d) == "b":
@@ -820,6 +821,11 @@ def view_dtype(x: Tensor, dtype) -> Tensor:
     from .._tensor import wrap
     new = _to(dtype)
     a = x._data
+    if type(a) is TraceArray:  # chainrule.compile: the bits of traced memory
+        from ..backend.trace import refuse
+        refuse("view(dtype) reads the bits of a tensor's memory")
+        a = a.value
+        x = wrap(a)
     if type(a) is not _ndarray:
         from ..backend.array_api import BackendError
         from ..backend.registry import backend_of
