@@ -153,6 +153,8 @@ _VARS: dict = {}
 
 def _stmt_vars(stmt) -> list:
     """The vars a statement reads (computed once per statement)."""
+    if stmt.reads is not None:
+        return stmt.reads
     got = _VARS.get(id(stmt))
     if got is None or got[0] is not stmt:
         got = _VARS[id(stmt)] = (stmt, _vars_in((stmt.args, stmt.kw), []))
@@ -179,6 +181,9 @@ _REUSE_MIN = 4096
 def _reuse_plan(items, returned, graph, r, const) -> dict:
     """{statement index: the var whose memory receives its result}."""
     values = graph.values
+    if not any(type(values[o]) is np.ndarray and values[o].size >= _REUSE_MIN
+               for _, s in items for o in _outs(s)):
+        return {}, {}  # (small arrays only: nothing to reuse or free early)
     last = {}
     for j, (_, s) in enumerate(items):
         for v in _stmt_vars(s):

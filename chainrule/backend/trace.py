@@ -34,9 +34,10 @@ class Stmt:
     through ``fn``), ``"input"``, ``"const"``.  ``args``/``kw`` hold ``Var`` where a traced
     array was passed.  ``outs``: a var id, a tuple of ids (unpacked) or None."""
 
-    __slots__ = ("kind", "name", "fn", "args", "kw", "outs", "note", "as_array")
+    __slots__ = ("kind", "name", "fn", "args", "kw", "outs", "note", "as_array", "reads")
 
-    def __init__(self, kind, name, fn, args, kw, outs, note, as_array=False):
+    def __init__(self, kind, name, fn, args, kw, outs, note, as_array=False, reads=None):
+        self.reads = reads  # the vars in args and kw, where the recorder knew them
         self.kind = kind
         self.name = name
         self.fn = fn
@@ -142,13 +143,14 @@ class Graph:
         return self._record(kind, name, fn, args, kw, res, note)
 
     def _record(self, kind, name, fn, args, kw, res, note):
-        sa = _symbolic(args, self)
-        sk = {key: _symbolic(v, self) for key, v in kw.items()} if kw else {}
+        reads = []
+        sa = _symbolic(args, self, reads)
+        sk = {key: _symbolic(v, self, reads) for key, v in kw.items()} if kw else {}
         note = note or self.note
         if isinstance(res, (np.ndarray, np.generic)):
             t = self._new(res)
             self.stmts.append(Stmt(kind, name, fn, sa, sk, t.id, note,
-                                   isinstance(res, np.generic)))
+                                   isinstance(res, np.generic), reads))
             if name.rsplit(".", 1)[-1] in DYNAMIC_SHAPES:
                 self._shape_guard(t.id, res.shape)
             return t
@@ -278,25 +280,29 @@ def _unwrap(v, graph):
 _PLAIN = frozenset((int, float, bool, str, type(None)))
 
 
-def _symbolic(v, graph):
+def _symbolic(v, graph, reads=None):
+    """``v`` with each traced value replaced by its ``Var`` (their ids appended to
+    ``reads`` when given)."""
     t = type(v)
     if t is TraceArray:
-        return Var(v.id)
-    if t in _PLAIN:
+        i = v.id
+    elif t in _PLAIN:
         return v
-    if t is TracedScalar:
-        return Var(v.var)
-    if t is tuple or t is list:
-        return t([_symbolic(x, graph) for x in v])
-    if t is slice and any(type(x) is TraceArray for x in (v.start, v.stop, v.step)):
-        return slice(*(_symbolic(x, graph) for x in (v.start, v.stop, v.step)))
-    if t is np.ndarray or isinstance(v, np.generic) and t is not np.bool_:
+    elif t is TracedScalar:
+        i = v.var
+    elif t is tuple or t is list:
+        return t([_symbolic(x, graph, reads) for x in v])
+    elif t is slice and any(type(x) is TraceArray for x in (v.start, v.stop, v.step)):
+        return slice(*(_symbolic(x, graph, reads) for x in (v.start, v.stop, v.step)))
+    elif t is np.ndarray or isinstance(v, np.generic) and t is not np.bool_:
         hit = graph.adopted.get(id(v)) if t is np.ndarray else None
-        if hit is not None and hit[0] is v:
-            return Var(hit[1].id)
-        # a NumPy array met a traced one: it is a constant of the program
-        return Var(graph.const(v).id)
-    return v
+        # (a NumPy array that met a traced one is a constant of the program)
+        i = hit[1].id if hit is not None and hit[0] is v else graph.const(v).id
+    else:
+        return v
+    if reads is not None:
+        reads.append(i)
+    return Var(i)
 
 
 def _stale(v):
