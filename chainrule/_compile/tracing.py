@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _tensor as T
 from .._grad_mode import STATE
-from ..autograd.node import AccumulateGrad
+from ..autograd.node import AccumulateGrad, Node
 from ..backend import trace as TR
 from ..backend.registry import FOREIGN, trace_backend
 from . import codegen
@@ -48,6 +48,23 @@ class Trace:
         self.draw_gens: list = []  # generators the program draws from
         self.first_draw_states: list = []
         self.scalar_inputs: list = []  # Sources of Python floats read fresh each call
+
+
+class _TraceInput(Node):
+    """The node of a reachable tensor that has a history (``G = w * 1`` in a closure),
+    while the trace runs: not a leaf (in-place writes through its views are allowed, as
+    eager allows them), and no edge into the graph outside the call."""
+
+    __slots__ = ()
+    op = None
+
+    def __init__(self) -> None:
+        Node.__init__(self, (), (), (), (), (), None)
+
+    def apply(self, xp, g):
+        return ()
+
+    apply_differentiable = apply
 
 
 class _Swap:
@@ -117,8 +134,9 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
                 t._data = graph.input(sw.data, _label(src.label, k))
                 t._view = None
                 sw.fresh = None
-                if t._rg:
-                    t._node = sw.fresh = AccumulateGrad(t)
+                if t._rg:  # the trace's own node: gradients stop (and are captured) here
+                    leaf = sw.node is None or type(sw.node) is AccumulateGrad
+                    t._node = sw.fresh = AccumulateGrad(t) if leaf else _TraceInput()
                 if sw.grad is not None:
                     sw.grad_data = _refresh(sw.grad)
                     sw.gvc = sw.grad._vc[0]

@@ -824,8 +824,7 @@ def view_dtype(x: Tensor, dtype) -> Tensor:
     if type(a) is TraceArray:  # chainrule.compile: the bits of traced memory
         from ..backend.trace import refuse
         refuse("view(dtype) reads the bits of a tensor's memory")
-        a = a.value
-        x = wrap(a)
+        a = a.value  # (the traced run is kept as the call's eager result)
     if type(a) is not _ndarray:
         from ..backend.array_api import BackendError
         from ..backend.registry import backend_of
