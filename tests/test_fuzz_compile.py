@@ -130,6 +130,15 @@ KNOWN_COMPILE_GAPS = {
         "traced: an in-place write through a view of it (G[:1].mul_(x)) raises 'a view "
         "of a leaf Variable that requires grad is being used in an in-place operation' "
         "where eager runs",
+    "copy-seen-as-view-write":
+        "a reshape that copies (d = x.t().relu(); d.reshape(6).add_(1.5): d is not "
+        "contiguous, so d is not written) is recorded as a write into d: eager's "
+        "backward works, the compiled backward raises the version error of relu's output",
+    "eager-fallback-run-differs":
+        "a call that runs eagerly keeping its traced run (here because a tensor in a dict "
+        "gains a history: S['d'][()] = v) loses gradients eager has: t = a.permute(1, 0); "
+        "with torch.no_grad(): a.zero_(); return t: grad of t w.r.t. a is None instead "
+        "of ones",
     "numpy-error-type":
         "shape errors inside a compiled call (its trace) are NumPy's ValueError "
         "('operands could not be broadcast together', 'cannot reshape array of size 0 "
@@ -542,6 +551,9 @@ def _known_gap(spec, e_obs, c_obs, diff, decided):
     if (spec.post is not None and spec.post[0] == "out" and de is not None and dc is not None
             and de[0] == dc[0] == "gradients" and not isinstance(de[1], Raised)):
         return "backward-saves-output"
+    if (spec.post is None and _is_version_error(c.get("gradients"))
+            and not isinstance(e.get("gradients"), Raised)):
+        return "copy-seen-as-view-write"
     ec, cc = e.get("call"), c.get("call")
     if isinstance(cc, Raised) and not isinstance(ec, Raised) and \
             "leaf Variable that requires grad" in cc.msg:
@@ -592,6 +604,9 @@ def run_case(case):
             if known is None and any("view(dtype)" in str(why)
                                      for why in g._eager_keys.values()):
                 known = "view-dtype-fallback"
+            if known is None and g._eager_keys and diff[0] is not None and diff[0][0] in (
+                    "gradients", "reachable after the backward"):
+                known = "eager-fallback-run-differs"
             if known in KNOWN_COMPILE_GAPS:
                 gap(known, case.label)
                 return None
