@@ -337,7 +337,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
     # -- constants, folding, common subexpressions ------------------------------------
     # the backward recomputes rather than keeps a returned value (an in-place write into
     # an output after the call must not reach the backward: eager keeps its own copy)
-    fwd_out_set = set(fwd_outputs)
+    fwd_out_set = {roots.get(v, v) for v in fwd_outputs}  # (an output's memory: its root)
     const = {}   # var -> value (a constant of the program)
     _CONSTS_NOW[0] = const
     rep = {}     # var -> the var that holds the same value
@@ -398,7 +398,8 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
         key = (s.kind, s.name, _key_of(s.args, rep), _key_of(s.kw, rep),
                tuple(version.get(roots[a], 0) for a in args))
         hit = seen.get(key)
-        if hit is not None and not (i >= split and any(h in fwd_out_set for h in hit)):
+        if hit is not None and not (i >= split and any(roots.get(h, h) in fwd_out_set
+                                                       for h in hit)):
             for o, h in zip(outs, hit):
                 rep[o] = h
             continue

@@ -317,10 +317,12 @@ def _keep_run(swaps, targs, arg_tensors, arg_nodes, hooks, graph, out):
         real._vc[0] += t._vc[0]
         if t._data is not _real(t._data) and t._data.id != graph.inputs[k]:
             real._data = _real(t._data)  # (rebound inside the call)
+        if t._rg and not real._rg:  # (it gained a history: buf.add_(w))
+            real._node, real._rg = t._node, True
     _materialize(hooks.created, graph)
     for t in targs:
         t._data = _real(t._data)
-    starts = [sw.t._node for sw in swaps]
+    starts = [sw.t._node for sw in swaps] + [t._node for t in targs]
     starts += [t._node for t in _tensors_of(out)]
     for ref in hooks.created:
         t = ref()
@@ -367,14 +369,17 @@ def _saved_checks(tr, graph, fwd_outputs, n_inputs) -> list:
         if k in tr.ext_grads:
             owner[inputs[j]] = ("grad", k)
             j += 1
-    out_pos = {v: i for i, v in enumerate(fwd_outputs[:tr.n_out])}
+    out_pos = {}
+    for i, v in enumerate(fwd_outputs[:tr.n_out]):  # (an output, or the memory it views)
+        out_pos.setdefault(v, i)
+        out_pos.setdefault(graph.roots.get(v, v), i)
     checks = []
     for p, v in enumerate(tr.program.saved):
         root = graph.roots.get(v, v)
         if root in owner:
             checks.append((p,) + owner[root])
-        elif v in out_pos:
-            checks.append((p, "out", out_pos[v]))
+        elif v in out_pos or root in out_pos:
+            checks.append((p, "out", out_pos.get(v, out_pos.get(root))))
     return checks
 
 
