@@ -728,3 +728,33 @@ def test_bit_views_and_empty_indices():
     assert vd(cr.ones(2)).tolist() == (cr.ones(2).view(cr.int32) + 1).tolist()
     ie = cr.compile(lambda x, i: x[:, i])
     assert tuple(ie(cr.ones(0, 3), cr.tensor([0, 2])).shape) == (0, 2)
+
+
+def test_writes_into_outputs_never_reach_the_backward():
+    def f(a, b):
+        return (a / b).unsqueeze(0)
+
+    cf = cr.compile(f)
+    grads = []
+    for fn in (f, cf, cf):
+        a = cr.tensor([1.0, 2.0], requires_grad=True)
+        b = cr.tensor([4.0, 8.0], requires_grad=True)
+        out = fn(a, b)
+        out.mul_(10)
+        out.sum().backward()
+        grads.append(b.grad)
+    assert cr.equal(grads[0], grads[1]) and cr.equal(grads[0], grads[2])
+
+
+def test_argument_gaining_history_keeps_it():
+    w = cr.ones(2, requires_grad=True)
+
+    def g(x, y):
+        y.add_(w)
+        return x * 2
+
+    cg = cr.compile(g)
+    for _ in range(2):
+        y = cr.zeros(2)
+        cg(cr.ones(2), y)
+        assert y.requires_grad and y.grad_fn.name() == "AddBackward0"
