@@ -96,14 +96,19 @@ def seed_torchlike(torch):
         y = torch.zeros(1, 2)
         y[0, 0] = 2 * x[0, 0] + x[0, 1] ** 2
         y[0, 1] = x[0, 0] ** 2 + 2 * x[0, 1] ** 3
-        grads = []
-        for k1, k2 in SEED_GRAD_OUTPUTS:
-            y.backward(torch.tensor([[k1, k2]]), retain_graph=True)
-            if record:
-                grads.append(x.grad.clone())
-            x.grad.zero_()
-        return [y] + grads if record else None
+        return _seed_backwards(torch, x, y, record)
     return step
+
+
+def _seed_backwards(torch, x, y, record):
+    """The transcript's four ``y.backward(v, retain_graph=True)`` + ``grad.zero_()``."""
+    grads = []
+    for k1, k2 in SEED_GRAD_OUTPUTS:
+        y.backward(torch.tensor([[k1, k2]]), retain_graph=True)
+        if record:
+            grads.append(x.grad.clone())
+        x.grad.zero_()
+    return [y] + grads if record else None
 
 
 def seed_numpy():
@@ -461,14 +466,7 @@ def seed_compiled_torchlike(torch):
 
     def step(record=False):
         x = torch.tensor([[1.0, 2.0]], requires_grad=True)
-        y = f(x)
-        grads = []
-        for k1, k2 in SEED_GRAD_OUTPUTS:
-            y.backward(torch.tensor([[k1, k2]]), retain_graph=True)
-            if record:
-                grads.append(x.grad.clone())
-            x.grad.zero_()
-        return [y] + grads if record else None
+        return _seed_backwards(torch, x, f(x), record)
     return step
 
 

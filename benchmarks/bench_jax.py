@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
@@ -37,22 +36,12 @@ from bench_core import (  # noqa: E402
     _chain_data,
     _mlp_data,
     chain300_compiled_torchlike,
+    cpu_model,
     mlp_sgd_compiled_torchlike,
     seed_compiled_torchlike,
 )
 
 import chainrule  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def jax_steps():
