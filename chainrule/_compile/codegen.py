@@ -657,15 +657,13 @@ def _guard_code(s, fmt, bind, k):
         return f"if not _same({display}({args}), {fmt(value)}): _miss({k})"
     if how == "shape":
         return f"if {v}.shape != {value!r}: _miss({k})"
-    if how == "scalar":
-        return f"if not _same(float({v}), {fmt(value)}): _miss({k})"
     if how == "sign":
         return f"if ({v} >= 0) is not {value!r}: _miss({k})"
     if how == "bool":
         return f"if bool({v}) is not {value!r}: _miss({k})"
     if how == "int":
         return f"if int({v}) != {value!r}: _miss({k})"
-    if how == "float":
+    if how in ("float", "scalar"):  # (a traced float's value, a lifted number's value)
         return f"if not _same(float({v}), {fmt(value)}): _miss({k})"
     if how in ("item", "tolist", "complex"):
         call = {"item": ".item()", "tolist": ".tolist()", "complex": ""}[how]
