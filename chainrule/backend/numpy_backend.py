@@ -20,6 +20,7 @@ import numpy as np
 from .._dtype import cast as _cast
 from .._strides import contiguous_strides as _row_major
 from . import _windows
+from . import pow_kernels as _pow
 
 _ERF_UFUNC = np.frompyfunc(math.erf, 1, 1)
 _UINT_OF = {np.dtype(np.float16): np.uint16, np.dtype(np.float32): np.uint32,
@@ -407,6 +408,8 @@ class NumpyNamespace:
     multiply = staticmethod(np.multiply)
     divide = staticmethod(np.true_divide)
     pow = staticmethod(np.power)
+    pow_scalar = staticmethod(_pow.pow_scalar)  # x ** c for a Python number c
+    pow_scalar_grad = staticmethod(_pow.pow_scalar_grad)
     fmod = staticmethod(np.fmod)
     remainder = staticmethod(np.remainder)
     not_equal = staticmethod(np.not_equal)

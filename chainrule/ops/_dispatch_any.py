@@ -22,6 +22,7 @@ from ..autograd.node import creation_site
 from ..backend.array_api import np_dtype
 from ..backend.registry import NUMPY, backend_of, common_backend
 from ..backend.trace import _ACTIVE as _TRACE_ACTIVE
+from ._errors import _broadcast_error
 
 SCALARS = (int, float, bool)
 
@@ -82,15 +83,29 @@ def apply_any(op, inputs, params=(), *, promote=None):
         rt = promoted_dtype([d for d, p in zip(datas, promote) if p],
                             op.promote == "float" or op.float_result)
         want = xp.dtype(rt) if be is not NUMPY else rt
-        datas = [_cast(be, d, want, rt) if p and d is not None else d
+        # compile's trace keeps a Python number a number where the NumPy path does (its
+        # rules branch on it: x ** 3), and a 0-d array where that path makes one
+        keep = graph is not None and be.name == "trace" and not op.scalar_as_array
+        datas = [_cast(be, d, want, rt) if p and d is not None and not (
+                     keep and type(d) in SCALARS) else d
                  for d, p in zip(datas, promote)]
     if op.float_result:
         datas = [_cast(be, d, xp.dtype(float_default().np), float_default().np)
                  if d is not None and type(d) not in SCALARS
                  and np_dtype(d.dtype).kind != "f" else d for d in datas]
     datas = [be.asarray(d) if type(d) is np.ndarray else d for d in datas]
-    with np.errstate(all="ignore"):  # Note [floating-point warnings]: PyTorch is silent
-        out = op.forward_on(xp)(*datas, *params)
+    try:
+        with np.errstate(all="ignore"):  # Note [floating-point warnings]: PyTorch is silent
+            out = op.forward_on(xp)(*datas, *params)
+    except ValueError as exc:  # (the NumPy path's error, whatever library raised it)
+        if op.kind != "elementwise" or "broadcast" not in str(exc):
+            raise
+        if len(datas) == 2:
+            raise _broadcast_error(op, datas[0], datas[1], exc) from None
+        shapes = [[int(n) for n in getattr(v, "shape", np.shape(v))] for v in datas
+                  if v is not None]
+        raise RuntimeError(f"{op.name}: operands of shapes {shapes} cannot be broadcast "
+                           f"together ({exc})") from None
     if type(out) in SCALARS or isinstance(out, np.generic):
         out = be.asarray(np.asarray(out))
     rg = any(isinstance(v, Tensor) and v._rg for v in inputs)

@@ -34,8 +34,8 @@ def _overflow_error(op, *vals):
 
 
 def _broadcast_error(op, ad, bd, exc):
-    sa = list(np.shape(ad))
-    sb = list(np.shape(bd))
+    sa = [int(n) for n in getattr(ad, "shape", np.shape(ad))]  # (any array library)
+    sb = [int(n) for n in getattr(bd, "shape", np.shape(bd))]
     if "broadcast" in str(exc):
         return RuntimeError(
             f"{op.name}: the size of tensor a ({sa}) must match the size of tensor b ({sb}) "

@@ -177,44 +177,13 @@ for _name, _fwd, _d, _reads, _formula in _UNARY:
 
 # ---- binary -----------------------------------------------------------------------
 
-# Note [pow special exponents]: PyTorch computes x ** 2 as x * x, x ** 3 as x * x * x,
-# x ** -1 as 1 / x, x ** -2 as 1 / (x * x), and, for float32/float64 only, x ** 0.5 as
-# sqrt(x) and x ** -0.5 as 1 / sqrt(x) (so (-0.0) ** 0.5 is -0.0, unlike C's pow);
-# float16 computes in float32 and rounds once.  NumPy's general power is up to 80x
-# slower on negative bases (x ** 3) and may differ in the last bit.
-def _cube(x):
-    r = x * x
-    r *= x
-    return r
-
-
-def _inv_square(x):
-    r = x * x  # (a NumPy scalar for a 0-d x: no out=)
-    return np.divide(1, r, out=r) if type(r) is np.ndarray else 1 / r
-
-
-_POW_FAST = {
-    2: lambda x: x * x,
-    3: _cube,
-    -1: lambda x: 1 / x,
-    -2: _inv_square,
-    0.5: np.sqrt,
-    -0.5: RAW.rsqrt,
-}
-
-
 def _pow_forward(xp, x, y):
-    if type(y) is int or type(y) is float:
-        fast = _POW_FAST.get(y)
-        if fast is not None and type(x) is np.ndarray and x.dtype.kind == "f":
-            if x.dtype != np.float16:
-                return fast(x)
-            if y == 3 or y == -2:
-                return fast(x.astype(np.float32)).astype(np.float16)
-            if y == 2 or y == -1:
-                return fast(x)
     if type(x) is bool or type(x) is np.ndarray and x.dtype.kind == "b":
         return _bool_pow(x, y)
+    if type(y) is int or type(y) is float:
+        ps = getattr(xp, "pow_scalar", None)  # Note [pow special exponents]
+        if ps is not None:
+            return ps(x, y)
     return xp.pow(x, y)
 
 
@@ -229,38 +198,6 @@ def _bool_pow(x, y):
                               "tensor must be a number or a non-bool tensor")
 
 
-# exponents of a derivative (k - 1) that NumPy's general power computes slowly on
-# negative bases; within an ulp of PyTorch's pow (which takes its general path there)
-def _inv_cube(x):
-    r = _cube(x)  # (in place on one new array: one allocation, as PyTorch's one pass)
-    return np.divide(1, r, out=r) if type(r) is np.ndarray else 1 / r
-
-
-def _inv_x_sqrt_x(x):
-    r = np.sqrt(x)
-    if type(r) is not np.ndarray:
-        return np.float64(0).astype(x.dtype) if x == -np.inf else 1 / (x * r)
-    np.multiply(r, x, out=r)
-    np.divide(1, r, out=r)
-    np.copyto(r, 0, where=x == -np.inf)  # (-inf) ** -1.5 is 0, as C's pow
-    return r
-
-
-_POW_DERIV = {
-    -3: _inv_cube,
-    4: lambda x: (x * x) * (x * x),
-    -1.5: _inv_x_sqrt_x,
-}
-
-
-def _pow_deriv_base(x, m):
-    """``x ** m`` for the derivative of a power (raw arrays)."""
-    fast = _POW_DERIV.get(m)
-    if fast is not None and x.dtype.kind == "f" and x.dtype != np.float16:
-        return fast(x)
-    return _pow_forward(RAW, x, m)
-
-
 def _pow_dx(xp, x, y, out):
     # d/dx x**y = y * x**(y-1), and 0 where y == 0 (PyTorch: even at x = 0, inf, nan); a
     # Python-int exponent keeps an integer base integer.  On raw arrays x**(y-1) takes
@@ -268,12 +205,9 @@ def _pow_dx(xp, x, y, out):
     if type(y) is int or type(y) is float:
         if y == 0:
             return 0
-        if type(x) is np.ndarray:
-            r = _pow_deriv_base(x, y - 1)
-            if type(r) is np.ndarray and r.dtype.kind == "f" and r is not x:
-                r *= y  # a new array: scaled in place, no second allocation
-                return r
-            return y * r
+        g = getattr(xp, "pow_scalar_grad", None)
+        if g is not None:
+            return g(x, y)
         return y * x ** (y - 1)
     return xp.where(y == 0, 0, y * x ** (y - 1))
 
