@@ -211,3 +211,27 @@ def test_forward_mode_jacobian_refuses_create_graph(cr, torch):
         lib.autograd.functional.jacobian(lambda x: x * 2, lib.ones(2), create_graph=True,
                                          strategy="forward-mode", vectorize=True)
     assert_mirrors(script, cr, torch)
+
+
+def test_create_graph_through_promoted_inputs(cr, torch):
+    """float32 inputs of a float64 op get float32 cotangents (PyTorch's engine casts
+    them), so a later float32 matmul meets its own dtype at every order."""
+    def script(lib):
+        x = lib.tensor([[0.5, -1.25]], requires_grad=True)
+        w = lib.tensor([[1.5, 0.25, -2.0], [0.75, -0.5, 1.0]], requires_grad=True)
+        c = lib.tensor([1.0, -3.0, 0.5], dtype=lib.float64)
+        y = ((x @ w) * c).sin().sum()
+        gx, gw = lib.autograd.grad(y, [x, w], create_graph=True)
+        (ggx,) = lib.autograd.grad((gx * gx).sum() + gw.sum(), x)
+        return gx, gw, ggx, gx.dtype == x.dtype
+    assert_mirrors(script, cr, torch)
+
+
+def test_create_graph_through_index_select(cr, torch):
+    def script(lib):
+        a = lib.arange(24.0, dtype=lib.float64).reshape(1, 2, 3, 4).requires_grad_()
+        out = a.index_select(3, lib.tensor([1, 1, 3])) ** 2
+        (g,) = lib.autograd.grad(out.sum(), a, create_graph=True)
+        (gg,) = lib.autograd.grad(g.sum(), a)
+        return g, gg
+    assert_mirrors(script, cr, torch)

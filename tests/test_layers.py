@@ -25,7 +25,8 @@ LAYERS = [
     ("base", ["chainrule._dtype", "chainrule._format", "chainrule._strides",
               "chainrule._grad_mode"]),
     ("backend", ["chainrule.backend._windows", "chainrule.backend._replay",
-                 "chainrule.backend.array_api", "chainrule.backend.numpy_backend",
+                 "chainrule.backend.array_api", "chainrule.backend.pow_kernels",
+                 "chainrule.backend.numpy_backend",
                  "chainrule.backend.registry", "chainrule.backend.batched",
                  "chainrule.backend.batched_namespace", "chainrule.backend.meta",
                  "chainrule.backend._operators", "chainrule.backend.trace"]),
@@ -75,6 +76,8 @@ LAZY_UP = {
     ("chainrule.autograd._saved", "chainrule.ops._record"),
     # Node.backward()/register_hook and anomaly mode run the engine
     ("chainrule.autograd.node", "chainrule.autograd.engine"),
+    # a node of promoted inputs rebuilds its saved values under create_graph
+    ("chainrule.autograd.node", "chainrule.autograd._higher"),
     ("chainrule.autograd.anomaly_mode", "chainrule.autograd._higher"),
     ("chainrule.autograd.anomaly_mode", "chainrule.autograd.engine"),
     # ---- base and backend reach up

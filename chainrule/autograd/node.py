@@ -160,6 +160,10 @@ class Node:
 
     def apply(self, xp, g):
         """Cotangents for each input edge (``None`` where not needed)."""
+        return self.op.backward(xp, g, self._needs, self._saved_values(), self._params)
+
+    def _saved_values(self):
+        """The saved values, unpacked and version-checked (one None per input if none)."""
         extra = self._extra
         if extra is not None and extra.packed is not None:
             from ._saved import unpack_saved
@@ -171,7 +175,7 @@ class Node:
             self._check_versions()
         elif not saved:
             saved = _NONES[len(self._next)]
-        return self.op.backward(xp, g, self._needs, saved, self._params)
+        return saved
 
     def _check_versions(self):
         for counter, seen, pos in self._checks:
@@ -264,6 +268,75 @@ def node_class(op, name: str):
     """The ``grad_fn`` class for an op row, named as PyTorch names it.  Each row gets its
     own class (two rows may share a PyTorch name, e.g. the two ``max`` forms)."""
     return type(name, (Node,), {"__slots__": (), "op": op, "__module__": "chainrule.autograd"})
+
+
+# Note [promoted inputs]: ``a * b`` with a float32 ``a`` and a float64 ``b`` computes in
+# float64; PyTorch's engine hands each input its cotangent in the input's own dtype.
+# Such a node is of a subclass of its row's class (same name) that casts the row's
+# cotangents back.  Under ``create_graph`` its saved promoted inputs are rebuilt as a
+# recorded cast of the input, so higher orders meet the same dtypes.
+
+_PROMOTED: dict = {}
+
+
+def promoted_class(cls):
+    """The grad_fn class of row class ``cls`` for inputs that were promoted."""
+    sub = _PROMOTED.get(cls)
+    if sub is None:
+        sub = _PROMOTED[cls] = type(cls.__name__, (cls,), {
+            "__slots__": ("_cast",), "op": None, "row": cls.op, "apply": _promoted_apply,
+            "apply_differentiable": _promoted_apply_differentiable,
+            "__module__": "chainrule.autograd"})
+    return sub
+
+
+def _cast_back(xp, g, dtype):
+    """Cotangent ``g`` in the input's NumPy dtype ``dtype`` (any array library, Tensors
+    under ``create_graph``); a complex cotangent of a real input keeps its real part."""
+    if g is None or dtype is None:
+        return g
+    from .. import _tensor as T
+    from ..backend.array_api import np_dtype
+    if isinstance(g, T.Tensor):
+        from .._dtype import from_numpy_dtype
+        if g.is_complex() and dtype.kind != "c":
+            g = g.real
+        return g.to(from_numpy_dtype(dtype))
+    if type(g) in (int, float, bool):  # (a rule's exact zero)
+        return g
+    if isinstance(g, (np.ndarray, np.generic)):
+        if g.dtype.kind == "c" and dtype.kind != "c":
+            g = g.real
+        return np.asarray(g).astype(dtype)
+    if np_dtype(g.dtype).kind == "c" and dtype.kind != "c":
+        g = xp.real(g)
+    return xp.astype(g, xp.dtype(dtype))
+
+
+def _promoted_apply(self, xp, g):
+    grads = self.row.backward(xp, g, self._needs, self._saved_values(), self._params)
+    return tuple(_cast_back(xp, gi, dt) for gi, dt in zip(grads, self._cast))
+
+
+def _promoted_apply_differentiable(self, xp, g):
+    from .. import _tensor as T
+    from ._higher import rebuild_saved
+    if self._saved is None:
+        raise_freed(self)
+    if self._checks:
+        self._check_versions()
+    if self._saved:
+        saved = list(rebuild_saved(self))
+        for p, dt in enumerate(self._cast):
+            v = self._saved[p] if p < len(self._saved) else None
+            if dt is not None and v is not None and self._next[p] is not None:
+                wide = saved[p]
+                low = _cast_back(xp, wide.detach(), dt)
+                saved[p] = T.wrap(low._data, self._next[p]).to(wide.dtype)
+    else:
+        saved = _NONES[len(self._next)]
+    grads = self.row.backward(xp, g, self._needs, tuple(saved), self._params)
+    return tuple(_cast_back(xp, gi, dt) for gi, dt in zip(grads, self._cast))
 
 
 def is_array(x) -> bool:

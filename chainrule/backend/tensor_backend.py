@@ -203,15 +203,15 @@ class TensorNamespace:
         return self._linear(self._T.PERMUTE, g, tuple(axes))
 
     def index(self, g, key):
-        return self._linear(self._T.INDEX, g, key)
+        return self._linear(self._T.INDEX, g, _raw_key(key))
 
     def scatter(self, g, shape, key, accumulate):
-        return self._linear(self._T.SCATTER, g, tuple(shape), key, accumulate)
+        return self._linear(self._T.SCATTER, g, tuple(shape), _raw_key(key), accumulate)
 
     def scatter_set(self, g, key, value):
         if value != 0:
             raise ValueError("scatter_set with a nonzero value is not linear")
-        return self._linear(self._T.SCATTER_ZERO, g, key)
+        return self._linear(self._T.SCATTER_ZERO, g, _raw_key(key))
 
     def scatter_along(self, g, shape, idx, axis):
         return self._linear(self._T.SCATTER_ALONG, g, tuple(shape), _raw(idx), axis)
@@ -328,3 +328,9 @@ def _numpy_dtypes(fn):
 def _raw(idx):
     from .._tensor import Tensor
     return idx._data if isinstance(idx, Tensor) else idx
+
+
+def _raw_key(key):
+    """An index key with its saved index tensors as arrays (a rule's key holds them as
+    Tensors when it runs with ``create_graph``)."""
+    return tuple(_raw(k) for k in key) if type(key) is tuple else _raw(key)

@@ -15,7 +15,7 @@ from ..autograd.forward_ad import attach_view as _fw_view
 from ..autograd.forward_ad import move_tangents as _fw_inplace
 from ..autograd.forward_ad import push as _fw_push
 from ..autograd.node import FIRST_ONLY as _FIRST_ONLY
-from ..autograd.node import creation_site, next_seq
+from ..autograd.node import creation_site, next_seq, promoted_class
 from ..backend.array_api import np_dtype
 from ..backend.numpy_backend import FP_ERRORS, WFILTER, pin_filter, quiet_call, wmod
 from ..backend.batched import BatchedArray, inplace_error, level_of, levels_of
@@ -78,9 +78,30 @@ def _record(op, out, inputs, params, datas=None):
                            creation_site())
     else:
         node = op.node_cls(tuple(nodes), (), (), params, needs, creation_site())
+    if datas is not None:
+        cast = tuple(_promoted_from(x, d) for x, d in zip(inputs, datas))
+        if any(c is not None for c in cast):  # Note [promoted inputs]
+            promoted = _new(promoted_class(op.node_cls))
+            for slot in ("_next", "_saved", "_checks", "_params", "_needs", "_seq", "_site",
+                         "_extra"):
+                setattr(promoted, slot, getattr(node, slot))
+            promoted._cast = cast
+            node = promoted
     if SAVE_HOOK is not None:
         SAVE_HOOK(node, inputs, None)
     return node
+
+
+def _promoted_from(x, d):
+    """The NumPy dtype of input ``x`` (floating, requiring grad) where its row computed on
+    ``d``, a promotion of it to another dtype (Note [promoted inputs]); else None."""
+    if not (isinstance(x, Tensor) and x._rg):
+        return None
+    dt = getattr(d, "dtype", None)
+    if dt is None or dt == x._data.dtype:
+        return None
+    own = np_dtype(x._data.dtype)
+    return own if own.kind in "fc" else None
 
 
 def _expand_unbatched(nodes, inputs, datas, out):
@@ -301,7 +322,13 @@ def _binary_result(op, a, b, ta, tb, ra, rb, ad, bd, out):
         plan = op.save_plan(needs)
         keep = op._keep_cache[needs] = (0 in plan, 1 in plan, 2 in plan)
     k0, k1, k2 = keep
-    node = _new(op.node_cls)
+    ca = _promoted_from(a, ad) if ra and ad.dtype is not a._data.dtype else None
+    cb = _promoted_from(b, bd) if rb and bd.dtype is not b._data.dtype else None
+    if ca is None and cb is None:
+        node = _new(op.node_cls)
+    else:
+        node = _new(promoted_class(op.node_cls))  # Note [promoted inputs]
+        node._cast = (ca, cb)
     t = _new(Tensor)
     vc = t._vc = [0]
     if k0 or k1 or k2:
