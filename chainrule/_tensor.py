@@ -27,6 +27,7 @@ from ._format import tensor_repr
 from ._grad_mode import ACTIVE as _INFERENCE_ACTIVE
 from ._grad_mode import new_version_counter
 from .backend.array_api import np_dtype
+from .backend.trace import TraceArray as _TraceArray
 
 __all__ = ["Tensor", "Size", "device"]
 
@@ -377,6 +378,7 @@ class Tensor:
         if geo is not None and geo[0] != a.shape:
             geo = None  # the data was replaced since (``t.data = ...``)
         if geo is None:
+            a = host_array(a)
             # (NumPy gives empty arrays strides 0; Dask and array-api-strict arrays
             # have no strides: row-major to every user)
             if type(a) is not np.ndarray or a.flags.c_contiguous:
@@ -397,7 +399,8 @@ class Tensor:
         return self._geometry()[2]
 
     def is_contiguous(self, memory_format=None) -> bool:
-        if type(self._data) is np.ndarray and self._data.flags.c_contiguous:
+        a = host_array(self._data)
+        if type(a) is np.ndarray and a.flags.c_contiguous:
             return True
         geo = self._geometry()
         return _strides.is_contiguous(geo[0], geo[1])
@@ -670,6 +673,13 @@ def set_trace_wrap(hooks) -> None:
     (``_compile/tracing.py``); ``hooks``: the trace's, or None to stop."""
     _TRACE_WRAP[0] = hooks
     wrap.__code__ = _wrap_in_trace.__code__ if hooks is not None else _WRAP_CODE[0]
+
+
+def host_array(a):
+    """The array whose layout a tensor's strides follow: its data, or inside
+    ``chainrule.compile``'s trace the real NumPy array a traced value carries (the
+    generated code makes the same NumPy calls, so the same layouts)."""
+    return a.value if type(a) is _TraceArray else a
 
 
 def _inference_requires_grad():

@@ -758,3 +758,138 @@ def test_argument_gaining_history_keeps_it():
         y = cr.zeros(2)
         cg(cr.ones(2), y)
         assert y.requires_grad and y.grad_fn.name() == "AddBackward0"
+
+
+# ---- outputs that alias (Note [outputs that alias]) -------------------------------------
+
+def _both(fn, make, after=None):
+    """``fn`` eagerly, then compiled twice (trace, replay): what ``after(inputs, out)``
+    returns on each run."""
+    cf = cr.compile(fn)
+    runs = []
+    for g in (fn, cf, cf):
+        inputs = make()
+        out = g(*inputs)
+        runs.append(after(inputs, out))
+    return runs
+
+
+def test_outputs_that_are_inputs_or_their_views_alias_them():
+    def f(x, y):
+        return x, x[1:], (x * y).detach(), y * 2
+
+    def after(inputs, out):
+        x, y = inputs
+        same, view, det, _ = out
+        facts = (same is x, view._base is x, view._version == x._version,
+                 view.grad_fn.name(), det.requires_grad)
+        view.mul_(2)  # (x is a leaf that requires grad: refused, as eager refuses)
+        return facts
+
+    def safe_after(inputs, out):
+        try:
+            return after(inputs, out)
+        except RuntimeError as exc:
+            return str(exc)[:40]
+
+    runs = _both(f, lambda: (cr.ones(3, requires_grad=True), cr.ones(3)), safe_after)
+    assert runs[0] == runs[1] == runs[2]
+    assert "leaf" in runs[0]
+
+
+def test_views_of_outputs_and_inputs_share_versions_and_gradients():
+    def f(x, w):
+        h = x * w
+        return h, h[1:], x.t()
+
+    def after(inputs, out):
+        x, w = inputs
+        h, v, xt = out
+        v.mul_(3)  # a write through a view of another output
+        (h.sum() + v.sum() * 2).backward()
+        xt.add_(1)  # a write into an input through the output's view
+        return (h.tolist(), v._base is h, h._version, x._version, x.tolist(),
+                w.grad.tolist())
+
+    runs = _both(f, lambda: (cr.tensor([[1.0, 2.0], [3.0, 4.0]]),
+                             cr.tensor([[0.5, -1.0], [2.0, 1.5]], requires_grad=True)), after)
+    assert runs[0] == runs[1] == runs[2]
+
+
+def test_view_of_an_intermediate_has_its_base():
+    def f(x):
+        return (x * x)[1:]
+
+    def after(inputs, out):
+        (x,) = inputs
+        base = out._base
+        out.mul_(x[1:] * 1)  # rewrites the base's history, as eager does
+        out.sum().backward()
+        return (base.tolist(), out._version == base._version, out.grad_fn.name(),
+                base.grad_fn.name(), x.grad.tolist())
+
+    runs = _both(f, lambda: (cr.tensor([1.0, 2.0, 3.0], requires_grad=True),), after)
+    assert runs[0] == runs[1] == runs[2]
+    assert runs[0][3] == "CopySlices"
+
+
+def test_simplified_outputs_never_share_memory():
+    cases = [lambda a: a ** 1, lambda a: cr.where(cr.tensor([True, True]), a, a * 2),
+             lambda a: (a * 2, a * 2), lambda a: (a.sum(0), a.sum(0))]
+    for fn in cases:
+        def after(inputs, out):
+            outs = out if isinstance(out, tuple) else (out,)
+            outs[0].mul_(10)
+            return inputs[0].tolist(), [o.tolist() for o in outs]
+
+        runs = _both(fn, lambda: (cr.tensor([1.0, 2.0]),), after)
+        assert runs[0] == runs[1] == runs[2]
+
+
+def test_backward_refuses_an_input_eager_saved_and_the_call_did_not():
+    def f(a, b):
+        return cr.fmax(a, b)  # eager saves b; the generated backward keeps a mask
+
+    for g in (f, cr.compile(f), cr.compile(f)):
+        a = cr.tensor([1.0, 5.0], requires_grad=True)
+        b = cr.tensor([3.0, 2.0], requires_grad=True)
+        out = g(a, b)
+        with cr.no_grad():
+            b.mul_(2)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            out.sum().backward()
+
+
+def test_create_graph_runs_the_effects_once():
+    count = cr.zeros(())
+
+    def f(x):
+        with cr.no_grad():
+            count.add_(1)
+        return (x ** 3).sum()
+
+    cf = cr.compile(f)
+    for k in (1, 2):
+        x = cr.tensor([1.0, 2.0], requires_grad=True)
+        (g,) = cr.autograd.grad(cf(x), x, create_graph=True)
+        (gg,) = cr.autograd.grad(g.sum(), x)
+        assert g.tolist() == [3.0, 12.0] and gg.tolist() == [6.0, 12.0]
+        assert count.item() == k and count._version == k
+
+
+def test_create_graph_sees_what_the_call_saw_or_says_why_not():
+    def f(x, y):
+        y.mul_(2)  # a write the call makes: put back for the re-run
+        return (x * y).pow(2).sum()
+
+    cf = cr.compile(f)
+    for _ in range(2):
+        x = cr.tensor([1.0, 2.0], requires_grad=True)
+        y = cr.tensor([1.0, 3.0])
+        (g,) = cr.autograd.grad(cf(x, y), x, create_graph=True)
+        assert g.tolist() == [8.0, 144.0] and y.tolist() == [2.0, 6.0]
+    out = cf(x, y)
+    with cr.no_grad():
+        x.add_(1)  # the caller changes an input eager did not save
+    with pytest.raises(RuntimeError, match="changed in place since the call"):
+        cr.autograd.grad(out, x, create_graph=True)

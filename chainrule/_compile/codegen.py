@@ -318,6 +318,30 @@ def _identity(s, rep, graph):
     return None
 
 
+def _copied_outputs(fwd_outputs, r, roots, const, fwd_inputs, saved) -> list:
+    """Which outputs the forward returns as a copy: a constant, and an output whose
+    memory the simplifications made another's (``x ** 1`` is ``x``, a ``where`` that
+    picks one side whole): an input, another output or a value kept for the backward.
+    Eager returns new memory there, which the caller may write into."""
+    taken = {roots.get(v, v) for v, _ in fwd_inputs}
+    taken |= {roots.get(r(v), r(v)) for v in saved}
+    copies = []
+    for v in fwd_outputs:
+        mem = roots.get(r(v), r(v))
+        own = roots.get(v, v)
+        copy = r(v) in const or mem in const or mem != own and mem in taken
+        copies.append(copy)
+        taken.add(mem)
+    return copies
+
+
+def _both_returned(outs, hit, roots, fwd_out_set) -> bool:
+    """Two equal values that are the memory of two outputs stay two arrays (eager's
+    outputs do not share memory: a write into one must not reach the other)."""
+    return any(roots.get(o, o) in fwd_out_set and roots.get(h, h) in fwd_out_set and
+               roots.get(o, o) != roots.get(h, h) for o, h in zip(outs, hit))
+
+
 def _const_key(value):
     a = np.asarray(value)
     if a.size > 64 or a.dtype.kind == "O":
@@ -399,7 +423,8 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
                tuple(version.get(roots[a], 0) for a in args))
         hit = seen.get(key)
         if hit is not None and not (i >= split and any(roots.get(h, h) in fwd_out_set
-                                                       for h in hit)):
+                                                       for h in hit)) and not (
+                i < split and _both_returned(outs, hit, roots, fwd_out_set)):
             for o, h in zip(outs, hit):
                 rep[o] = h
             continue
@@ -589,12 +614,14 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
                 lines.append(("del " + ", ".join(name_of(o) for o in frees[j]), ""))
 
     prog = Program()
+    prog.title = title
     prog.saved = saved
     fwd_lines: list = []
     emit(fwd_items, fwd_lines, [r(v) for v in fwd_outputs] + saved)
     fwd_lines = _atomic(fwd_items, fwd_lines, fwd_inputs, names, graph, env)
-    outs_src = ", ".join(f"np.copy({name_of(v)})" if r(v) in const or roots.get(r(v)) in const
-                         else name_of(v) for v in fwd_outputs)  # (a constant: a new copy)
+    outs_src = ", ".join(f"np.copy({name_of(v)})" if copy else name_of(v)
+                         for v, copy in zip(fwd_outputs, _copied_outputs(
+                             fwd_outputs, r, roots, const, fwd_inputs, saved)))
     saved_src = ", ".join(name_of(v) for v in saved)
     fparams = ", ".join(names[v] for v, _ in fwd_inputs)
     fsrc = _function("forward", fparams, fwd_lines,

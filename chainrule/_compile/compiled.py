@@ -12,9 +12,10 @@ the function runs eagerly, with one warning.
 
 The outputs are ordinary tensors; the differentiable ones share one node,
 ``CompiledFunctionBackward``, which runs the generated backward on the values the
-forward kept.  ``create_graph=True`` and batched cotangents (``is_grads_batched``,
-Jacobians) go through the eager path: the node runs the function again eagerly and
-differentiates that.
+forward kept.  ``create_graph=True`` goes through the eager path: the node runs the
+function again eagerly, isolated from the call's effects, and differentiates that
+(Note [create_graph through a compiled call]); batched cotangents (``is_grads_batched``,
+Jacobians) run the generated backward once per row.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..autograd._hooks import outputs_of, per_element
 from ..autograd.node import Node, creation_site, raise_freed
 from ..autograd.node import next_seq as _next_seq
 from ..backend.numpy_backend import QUIET, quiet, unquiet
+from ..ops._record import view as _view
 from .codegen import GuardMiss
 from .externals import _GONE
 from .tracing import EagerOnly, trace_call
@@ -80,6 +82,10 @@ class CompiledFunctionBackward(Node):
     def apply_differentiable(self, xp, g):
         """``create_graph=True``: differentiate an eager run of the same call (batched
         cotangents: once per row)."""
+        if self._saved is None:
+            raise_freed(self)
+        if self._checks:
+            self._check_versions()
         grads = [None if x is None else x if isinstance(x, T.Tensor) else T.wrap(x)
                  for x in outputs_of(g)]
         if xp.nb:
@@ -87,13 +93,45 @@ class CompiledFunctionBackward(Node):
         return tuple(self._eager_vjp(grads))
 
     def _eager_vjp(self, grads):
-        """The call run again eagerly (its random draws the same: the generators are
-        put back where the call found them) and differentiated with ``create_graph``."""
-        fn, leaves, rebuild, inputs, draws = self._call
-        gens = self._entry.trace.draw_gens
+        """Note [create_graph through a compiled call]: the call is run again eagerly and
+        differentiated with ``create_graph``.  The run sees what the call saw: the
+        generators are put back where the call found them, and the inputs the call wrote
+        into hold (copies of) their values from before it.  What the run does to the
+        tensors it reads (writes, version bumps, new ``.grad``) is undone afterwards, so
+        the call's effects happen once."""
+        fn, leaves, rebuild, inputs, draws, snaps, versions = self._call
+        entry = self._entry
+        tr = entry.trace
+        touched = _touched(entry, leaves)
+        written = {(kind, k) for kind, k in tr.written if kind != "grad"}
+        labels = [("arg", k) for k in range(len(tr.arg_pos))] + \
+            [("ext", k) for k in range(len(entry.ext))]
+        for t, v, label in zip(touched, versions, labels):
+            if t._vc[0] != v and label not in written:
+                what = (f"argument {label[1]}" if label[0] == "arg"
+                        else entry.sources[label[1]].label)
+                raise RuntimeError(
+                    f"compile: a gradient with create_graph=True through the compiled "
+                    f"{tr.program.title} runs the call again eagerly, and {what} "
+                    f"({list(t.shape)}) was changed in place since the call (version "
+                    f"{v} -> {t._vc[0]}), so the run would not see what the call saw. "
+                    f"Fix: take the gradient before changing it, or call the function "
+                    f"uncompiled where you need create_graph=True.")
+        gens = tr.draw_gens
         now = [g.get_state() for g in gens]
         for g, state in zip(gens, draws):
             g.set_state(state)
+        kept = [_State(t) for t in touched]
+        bound = [src.get() for src in entry.sources]
+        for (kind, k), value in (snaps or {}).items():
+            t = leaves[tr.arg_pos[k]] if kind == "arg" else entry.ext[k]
+            if kind == "grad":
+                t = t._grad
+                if t is None:
+                    continue
+            t._data = value.copy()
+            t._view = None
+            t._vc = [t._vc[0]]  # (the run's own: its nodes check the copy's versions)
         prev = STATE.enabled
         STATE.enabled = True
         try:
@@ -101,7 +139,8 @@ class CompiledFunctionBackward(Node):
             out = fn(*args, **kwargs)
             from .._vmap import _flatten
             outs, _ = _flatten(out)
-            diff = [outs[k] for k in self._entry.diff_leaves]
+            diff = [outs[k]._base if base else outs[k]
+                    for k, base in entry.diff_leaves + entry.hidden_leaves]
             pairs = [(o, gk) for o, gk in zip(diff, grads) if gk is not None]
             from ..autograd import grad as _grad
             res = _grad([o for o, _ in pairs], list(inputs),
@@ -111,10 +150,119 @@ class CompiledFunctionBackward(Node):
             STATE.enabled = prev
             for g, state in zip(gens, now):
                 g.set_state(state)
+            for st in reversed(kept):
+                st.restore()
+            for src, was in zip(entry.sources, bound):
+                if src.get() is not was:  # (the run rebound a slot, as the call did)
+                    try:
+                        src.set(was)
+                    except Exception:  # noqa: BLE001 (a read-only slot: left as is)
+                        pass
         return list(res)
 
     def _release(self):
         self._saved = None
+
+    def _check_versions(self):
+        tr = self._entry.trace
+        for counter, seen, (_, kind, k, value) in self._checks:
+            if counter[0] != seen:
+                if kind == "out":
+                    what = f"output {k} of the compiled {tr.program.title}"
+                elif kind == "arg":
+                    what = f"argument {k} of the compiled {tr.program.title}"
+                else:
+                    what = f"{self._entry.sources[k].label}" + (".grad" if kind == "grad"
+                                                               else "")
+                from .._dtype import from_numpy_dtype
+                from ..autograd.node import describe_site
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been "
+                    f"modified by an inplace operation: [{from_numpy_dtype(value.dtype)} "
+                    f"{list(value.shape)}], which is {what}, is at version {counter[0]}; "
+                    f"expected version {seen} instead. The compiled call was made at "
+                    f"{describe_site(self._site)}; the tensor was changed in place after "
+                    f"that. Fix: use the out-of-place form (e.g. `y = y + 1` instead of "
+                    f"`y += 1`) or .clone() the tensor before changing it.")
+
+
+class _HiddenBase(Node):
+    """The grad_fn of a view output's unseen base (Note [outputs that alias] in
+    tracing.py): reached only after an in-place write into the view; it differentiates
+    the eager re-run of the call."""
+
+    __slots__ = ("_of", "_k")
+    op = None
+
+    def __init__(self, of, k) -> None:
+        Node.__init__(self, of._next, (), (), of._needs, (), None)
+        self._of, self._k = of, k
+
+    def _grads(self, g):
+        of = self._of
+        grads = [None] * (of._entry.n_diff + len(of._entry.hidden_leaves))
+        grads[of._entry.n_diff + self._k] = g if isinstance(g, T.Tensor) else T.wrap(g)
+        if of._saved is None:
+            raise_freed(of)
+        if of._checks:
+            of._check_versions()
+        return of._eager_vjp(grads)
+
+    def apply(self, xp, g):
+        if xp.nb:
+            return tuple(per_element(lambda row: [None if r is None else r._data
+                                                  for r in self._grads(row[0])],
+                                     [g], xp.nb))
+        return tuple(None if r is None else r.detach()._data for r in self._grads(g))
+
+    def apply_differentiable(self, xp, g):
+        if xp.nb:
+            return tuple(per_element(lambda row: self._grads(row[0]), [g], xp.nb))
+        return tuple(self._grads(g))
+
+
+class _State:
+    """A tensor's autograd state and data, put back after a ``create_graph`` re-run."""
+
+    __slots__ = ("t", "data", "node", "rg", "view", "vcl", "vc", "grad", "gdata", "gvc")
+
+    def __init__(self, t) -> None:
+        self.t = t
+        self.data, self.node, self.rg, self.view = t._data, t._node, t._rg, t._view
+        self.vcl = t._vc
+        self.vc = t._vc[0]
+        g = self.grad = t._grad
+        if g is not None:
+            self.gdata, self.gvc = g._data, g._vc[0]
+
+    def restore(self) -> None:
+        t = self.t
+        t._data, t._node, t._rg, t._view = self.data, self.node, self.rg, self.view
+        t._vc = self.vcl
+        t._vc[0] = self.vc
+        g = t._grad = self.grad
+        if g is not None:
+            g._data = self.gdata
+            g._vc[0] = self.gvc
+
+
+def _touched(entry, leaves) -> list:
+    """The tensors a call reads: its tensor arguments, then the reachable tensors."""
+    return [leaves[i] for i in entry.trace.arg_pos] + entry.ext
+
+
+def _snapshots(entry, leaves) -> dict:
+    """Copies of the inputs the call writes into, taken before it runs."""
+    tr = entry.trace
+    out = {}
+    for kind, k in tr.written:
+        t = leaves[tr.arg_pos[k]] if kind == "arg" else entry.ext[k]
+        if kind == "grad":
+            t = t._grad
+            if t is None:
+                continue
+        out[(kind, k)] = np.array(t._data, copy=True)
+    return out
 
 
 class _NotFresh(CompiledFunctionBackward):
@@ -134,14 +282,20 @@ class Entry:
         self.key = key
         self.ext = [t for t, _ in trace.ext]
         self.sources = [s for _, s in trace.ext]
-        self.ext_meta = [(tuple(t._data.shape), t._data.dtype, t._rg) for t in self.ext]
+        # (the strides too: a reshape is a view or a copy by the layout it meets)
+        self.ext_meta = [(tuple(t._data.shape), t._data.dtype, t._rg,
+                          getattr(t._data, "strides", None)) for t in self.ext]
         self.rg_ext = [t for t in self.ext if t._rg]
         self.node_cls = CompiledFunctionBackward if trace.program.fresh else _NotFresh
-        self.diff_leaves = [j for j, kind in enumerate(trace.out_kinds)
-                            if kind[0] == "tensor" and kind[2]]
+        # the eager re-run's tensors for the node's outputs, then for the hidden bases
+        # (Note [outputs that alias]): (output leaf, whether its _base)
+        self.diff_leaves = [(j, False) for target, j, _, diff in trace.plan
+                            if diff and target == "leaf"]
+        self.hidden_leaves = [(j, True) for j in trace.hidden]
         self.has_grad = bool(trace.grad_inputs)
         self.needs = (True,) * len(trace.grad_inputs)
         self.n_diff = len(self.diff_leaves)
+        self.snap = bool(trace.written) and self.has_grad and not trace.freed
 
     def holds(self) -> bool:
         """The guards that do not depend on the call's arguments."""
@@ -151,8 +305,9 @@ class Entry:
                 return False
         for k, t in enumerate(ext):
             d = t._data
-            shape, dt, rg = self.ext_meta[k]
-            if d.shape != shape or d.dtype != dt or t._rg is not rg:
+            shape, dt, rg, strides = self.ext_meta[k]
+            if d.shape != shape or d.dtype != dt or t._rg is not rg or \
+                    getattr(d, "strides", None) != strides:
                 return False
         if self.trace.grad_none != tuple(t._grad is None for t in self.rg_ext):
             return False
@@ -268,7 +423,7 @@ class CompiledFunction:
         self._last = entry
         # the trace ran the call on real values: its values are this call's results
         return self._finish(entry, leaves, rebuild, tr.first_outputs, tr.first_saved,
-                            tr.first_draw_states)
+                            tr.first_draw_states, tr.first_snaps)
 
     def _run(self, entry, leaves, rebuild):
         tr = entry.trace
@@ -288,14 +443,15 @@ class CompiledFunction:
         for src in tr.scalar_inputs:  # Note [hyper-parameters] in tracing.py
             ins.append(src.get())
         draws = [g.get_state() for g in tr.draw_gens] if tr.draw_gens else ()
+        snaps = _snapshots(entry, leaves) if entry.snap else None
         tok = quiet(QUIET)
         try:
             outs, saved = entry.program.forward(*ins)
         finally:
             unquiet(tok)
-        return self._finish(entry, leaves, rebuild, outs, saved, draws)
+        return self._finish(entry, leaves, rebuild, outs, saved, draws, snaps)
 
-    def _finish(self, entry, leaves, rebuild, outs, saved, draws):
+    def _finish(self, entry, leaves, rebuild, outs, saved, draws, snaps=None):
         tr = entry.trace
         if tr.bumps or tr.rebinds:
             self._effects(entry, leaves, outs)  # (a trace put its inputs back as it found them)
@@ -314,28 +470,65 @@ class CompiledFunction:
             node._site = creation_site(3)
             node._extra = None
             node._entry = entry
-            node._call = (self._fn, leaves, rebuild, inputs, draws)
-        results = []
+            node._call = (self._fn, leaves, rebuild, inputs, draws, snaps,
+                          [x._vc[0] for x in _touched(entry, leaves)])
+        results = [kind[1] if kind[0] == "value" else None for kind in tr.out_kinds]
+        hidden = [None] * len(tr.hidden)
         n_diff = entry.n_diff
         d = 0
         out_tensors = {}
-        for kind in tr.out_kinds:
-            if kind[0] == "value":
-                results.append(kind[1])
-                continue
-            _, pos, diff = kind
-            if diff and node is not None:
+        for target, j, pos, diff in tr.plan:
+            if not diff or node is None:
+                t = _wrap(outs[pos])
+            elif target == "leaf":
                 t = _wrap(outs[pos], node if n_diff == 1 else _OutputSlot(node, d, n_diff))
                 d += 1
             else:
-                t = _wrap(outs[pos])
+                t = _wrap(outs[pos], _HiddenBase(node, j))
             out_tensors[pos] = t
-            results.append(t)
+            if target == "leaf":
+                results[j] = t
+            else:
+                hidden[j] = t
+        for j, k, steps in tr.view_of:
+            t, base = results[j], hidden[k]
+            t._vc = base._vc
+            t._view = (base, steps, base._vc[0])
+        if tr.vc_shares:
+            for target, j, where, k in tr.vc_shares:
+                t = results[j] if target == "leaf" else hidden[j]
+                t._vc = (leaves[tr.arg_pos[k]] if where == "arg" else entry.ext[k]
+                         if where == "ext" else results[k])._vc
+        if tr.aliases:
+            self._aliases(entry, leaves, results, hidden)
         if node is not None and tr.saved_checks and node._saved is not None:
             node._checks = self._checks(entry, leaves, out_tensors)
         if tr.single:
             return results[0]
         return tr.out_leaves(results)
+
+    @staticmethod
+    def _aliases(entry, leaves, results, hidden):
+        """The outputs that alias an input or another output (Note [outputs that alias]
+        in tracing.py), built as eager builds them."""
+        tr = entry.trace
+        for j in tr.aliases:
+            _, where, k, steps, rg = tr.out_kinds[j]
+            if where == "arg":
+                t = leaves[tr.arg_pos[k]]
+            elif where == "ext":
+                t = entry.ext[k]
+            else:
+                t = results[k] if where == "out" else hidden[k]
+            if steps is not None:
+                prev = _STATE.enabled
+                _STATE.enabled = rg
+                try:
+                    for op, params in steps:
+                        t = _view(op, t, *params)
+                finally:
+                    _STATE.enabled = prev
+            results[j] = t
 
     @staticmethod
     def _checks(entry, leaves, out_tensors):
@@ -350,7 +543,7 @@ class CompiledFunction:
                 if kind == "grad":
                     t = t._grad
             if t is not None:
-                checks.append((t._vc, t._vc[0], p))
+                checks.append((t._vc, t._vc[0], (p, kind, k, t._data)))
         return tuple(checks)
 
     def _effects(self, entry, leaves, outs):
@@ -452,7 +645,7 @@ def _key(leaves):
             d = x._data
             if type(d) is not np.ndarray:
                 return None  # another array library, a batched or traced value
-            parts.append((type(x), d.shape, d.dtype, x._rg))
+            parts.append((type(x), d.shape, d.dtype, x._rg, d.strides))
         else:
             t = type(x)
             if t is float:

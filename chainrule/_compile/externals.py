@@ -47,6 +47,20 @@ class Source:
             return _GONE
         return v
 
+    def set(self, value) -> None:
+        """Rebind the slot ``get()`` reads (a closure cell, an item, an attribute)."""
+        *path, (kind, key) = self.steps
+        v = self.root
+        for k, name in path:
+            v = v[name].cell_contents if k == "cell" else v[name] if k == "item" else \
+                getattr(v, name)
+        if kind == "cell":
+            v[key].cell_contents = value
+        elif kind == "item":
+            v[key] = value
+        else:
+            setattr(v, key, value)
+
     def then(self, kind, key, label) -> Source:
         return Source(self.root, self.steps + ((kind, key),), label)
 

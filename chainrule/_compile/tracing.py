@@ -37,6 +37,12 @@ class Trace:
         self.grad_inputs: list = []  # ("arg", k) | ("ext", k): the backward's inputs
         self.out_leaves = None       # rebuild(list) -> the output structure
         self.out_kinds: list = []    # per output leaf: ("tensor", pos, diff) | ("value", v)
+        #                              | ("alias", ...) | ("share", ...) (see _alias)
+        self.aliases: list = []      # output leaves built from another tensor, in order
+        self.plan: list = []         # ("leaf"|"hidden", j, position, diff) per tensor made
+        self.hidden: list = []       # per hidden base (a view output's _base): a leaf j
+        self.vc_shares: list = []    # ("leaf"|"hidden", j, "arg"|"ext"|"out", k)
+        self.view_of: list = []      # (leaf j, hidden k, view steps): j's _view
         self.n_out = 0
         self.bumps: list = []        # ("arg"|"ext"|"grad", k, delta)
         self.rebinds: list = []      # ("arg"|"ext"|"grad", k, output position)
@@ -48,6 +54,8 @@ class Trace:
         self.draw_gens: list = []  # generators the program draws from
         self.first_draw_states: list = []
         self.scalar_inputs: list = []  # Sources of Python floats read fresh each call
+        self.written: list = []      # inputs the call writes into (see _written)
+        self.first_snaps: dict = {}  # their values before the traced call
 
 
 class _TraceInput(Node):
@@ -161,21 +169,7 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
             tr.single = isinstance(out, T.Tensor)
             fwd_outputs = []
             diff_outs = []
-            for leaf in out_leaves:
-                if isinstance(leaf, T.Tensor):
-                    d = leaf._data
-                    if type(d) is not TR.TraceArray or d.graph is not graph:
-                        d = graph.const(np.asarray(d)) if type(d) is np.ndarray else None
-                        if d is None:
-                            raise EagerOnly("an output is not a tensor of this call")
-                    diff = bool(leaf._rg and STATE.enabled)
-                    tr.out_kinds.append(("tensor", len(fwd_outputs), diff))
-                    fwd_outputs.append(d.id)
-                    if diff:
-                        diff_outs.append((len(fwd_outputs) - 1, leaf))
-                else:
-                    tr.out_kinds.append(("value", leaf))
-            tr.n_out = len(fwd_outputs)
+            _outputs(tr, graph, out_leaves, targs, swaps, fwd_outputs, diff_outs)
             # what the call did to its inputs: versions, rebound data and .grad
             for k, t in enumerate(targs):
                 _effects(tr, graph, fwd_outputs, "arg", k, t, graph.inputs[k], 0)
@@ -239,8 +233,13 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
             tr.first_outputs = [graph.values[v] for v in fwd_outputs]
             tr.first_saved = [graph.values[v] for v in tr.program.saved]
             tr.saved_checks = _saved_checks(tr, graph, fwd_outputs, n_inputs)
+            tr.saved_checks += _eager_checks(tr, targs, swaps, tr.saved_checks)
+            tr.made = None
             tr.draw_gens = list(graph.draws)
             tr.first_draw_states = list(graph.draw_states)
+            tr.written = _written(tr)
+            tr.first_snaps = {w: np.array(snapshot[_input_index(tr, *w)], copy=True)
+                              for w in tr.written}
             _verify(tr, graph, snapshot, fwd_outputs, bwd_inputs, bwd_outputs)
         except EagerOnly as exc:
             if ran:  # Note [an eager fallback after the traced run]
@@ -313,6 +312,13 @@ def _keep_run(swaps, targs, arg_tensors, arg_nodes, hooks, graph, out):
         t._view = sw.view
         if t._grad is not None:
             t._grad._data = _real(t._grad._data)
+    # the stand-in arguments' version counters and view bases are the real ones' from
+    # now on (a view made in the call, a node's version check of a saved argument)
+    counters = {}  # id(stand-in counter) -> (real counter, version offset)
+    bases = {}
+    for t, real in zip(targs, arg_tensors):
+        counters[id(t._vc)] = (real._vc, real._vc[0])
+        bases[id(t)] = real
     for k, (t, real) in enumerate(zip(targs, arg_tensors)):
         real._vc[0] += t._vc[0]
         if t._data is not _real(t._data) and t._data.id != graph.inputs[k]:
@@ -322,6 +328,10 @@ def _keep_run(swaps, targs, arg_tensors, arg_nodes, hooks, graph, out):
     _materialize(hooks.created, graph)
     for t in targs:
         t._data = _real(t._data)
+    for ref in hooks.created:
+        x = ref()
+        if x is not None and id(x) not in bases:
+            _to_real_arguments(x, counters, bases)
     starts = [sw.t._node for sw in swaps] + [t._node for t in targs]
     starts += [t._node for t in _tensors_of(out)]
     for ref in hooks.created:
@@ -338,6 +348,11 @@ def _keep_run(swaps, targs, arg_tensors, arg_nodes, hooks, graph, out):
         saved = getattr(node, "_saved", None)
         if saved:
             node._saved = tuple(_real(v) for v in saved)
+        checks = getattr(node, "_checks", None)
+        if checks:
+            node._checks = tuple((counters[id(c)][0], seen + counters[id(c)][1], p)
+                                 if id(c) in counters else (c, seen, p)
+                                 for c, seen, p in checks)
         nxt = getattr(node, "_next", None)
         if nxt:
             node._next = tuple(redirect.get(id(n), n) if n is not None else None
@@ -347,6 +362,137 @@ def _keep_run(swaps, targs, arg_tensors, arg_nodes, hooks, graph, out):
             inner = getattr(node, attr, None)
             if isinstance(inner, AccumulateGrad.__mro__[1]):
                 stack.append(inner)
+
+
+# Note [outputs that alias]: an output that is an input of the call, a view of one, or a
+# view of another output is built at call time as eager builds it: the input itself, or
+# the recorded view steps replayed on the real base (so it has ``_base``, shares the
+# version counter, and its grad_fn is the view's own, into the base's history); such
+# outputs take no part in the generated backward.  An output that shares only the
+# version counter (``x.detach()``) is the generated value given that counter.
+#
+# A view of an intermediate (``return h[0]``) stays an output of the node (its cotangent
+# goes into the generated backward as eager's would, summed in eager's order), and its
+# base is returned too, unseen, as its ``_base``: it shares the base's version counter,
+# so an in-place write into it after the call rewrites the base's history as eager's
+# does.  The base's own grad_fn (reached only after such a write) differentiates an
+# eager re-run of the call (Note [create_graph through a compiled call]).
+
+def _outputs(tr, graph, out_leaves, targs, swaps, fwd_outputs, diff_outs) -> None:
+    """Classify the output leaves (Note [outputs that alias]): ``tr.out_kinds``,
+    ``tr.plan`` (the tensors the forward returns, in node-slot order), ``tr.hidden``
+    and ``tr.aliases``; appends to ``fwd_outputs`` and ``diff_outs``."""
+    inputs_by_id = {id(t): ("arg", k) for k, t in enumerate(targs)}
+    inputs_by_id.update((id(sw.t), ("ext", k)) for k, sw in enumerate(swaps))
+    vcs = {id(t._vc): ("arg", k) for k, t in enumerate(targs)}
+    vcs.update((id(sw.t._vc), ("ext", k)) for k, sw in enumerate(swaps))
+    outs_by_id = {}
+    for j, leaf in enumerate(out_leaves):
+        if isinstance(leaf, T.Tensor):
+            outs_by_id.setdefault(id(leaf), ("out", j))
+            had = vcs.get(id(leaf._vc))  # (an input, or the output that requires grad)
+            if leaf._view is None and (had is None or had[0] == "out" and leaf._rg and
+                                       not out_leaves[had[1]]._rg):
+                vcs[id(leaf._vc)] = ("out", j)
+    hidden = {}  # id(base) -> index in tr.hidden
+    made = []  # the traced tensor of each entry of tr.plan
+
+    def returned(t, target, j):
+        d = t._data
+        if type(d) is not TR.TraceArray or d.graph is not graph:
+            d = graph.const(np.asarray(d)) if type(d) is np.ndarray else None
+            if d is None:
+                raise EagerOnly("an output is not a tensor of this call")
+        diff = bool(t._rg and STATE.enabled)
+        pos = len(fwd_outputs)
+        fwd_outputs.append(d.id)
+        tr.plan.append((target, j, pos, diff))
+        made.append(t)
+        hit = vcs.get(id(t._vc))
+        if hit is not None and hit != ("out", j):
+            tr.vc_shares.append((target, j, *hit))  # (x.detach(): one version counter)
+        if diff and target == "leaf":
+            diff_outs.append((pos, t))
+        return pos, diff
+
+    for j, leaf in enumerate(out_leaves):
+        if not isinstance(leaf, T.Tensor):
+            tr.out_kinds.append(("value", leaf))
+            continue
+        if leaf._view is not None:
+            T.refresh_view(leaf)  # (its base may have gained a history)
+        alias = _alias(leaf, j, inputs_by_id, outs_by_id)
+        if alias is None and leaf._view is not None and not _traced_in(leaf._view[1]):
+            base = leaf._view[0]  # an intermediate: returned too, unseen (eager's _base)
+            hk = hidden.get(id(base))
+            if hk is None:
+                hk = hidden[id(base)] = len(tr.hidden)
+                tr.hidden.append(j)
+                returned(base, "hidden", hk)
+            tr.view_of.append((j, hk, leaf._view[1]))
+        if alias is None:
+            pos, diff = returned(leaf, "leaf", j)
+            tr.out_kinds.append(("tensor", pos, diff))
+            continue
+        tr.out_kinds.append(alias)
+    tr.n_out = len(fwd_outputs)
+    tr.made = made
+    # views first, then the outputs that are another object (a view among them)
+    tr.aliases = sorted((j for j, kind in enumerate(tr.out_kinds) if kind[0] == "alias"),
+                        key=lambda j: (tr.out_kinds[j][3] is None, j))
+
+
+def _alias(leaf, j, inputs_by_id, outs_by_id):
+    """How output leaf ``j`` aliases an input or another output, or None:
+    ``("alias", where, k, steps, rg)`` (``steps`` None: the same object)."""
+    hit = inputs_by_id.get(id(leaf))
+    if hit is not None:
+        return ("alias", *hit, None, leaf._rg)
+    hit = outs_by_id.get(id(leaf))
+    if hit is not None and hit[1] != j:
+        return ("alias", *hit, None, leaf._rg)
+    view = leaf._view
+    if view is not None:
+        base, steps, _ = view
+        hit = inputs_by_id.get(id(base)) or outs_by_id.get(id(base))
+        if hit is None:
+            return None
+        if _traced_in(steps):
+            from ..backend.trace import refuse
+            refuse("an output is a view of an input at a position read from a tensor")
+        return ("alias", *hit, steps, leaf._rg)  # (as eager's: a refreshed view's)
+    return None
+
+
+def _traced_in(v) -> bool:
+    t = type(v)
+    if t is TR.TraceArray or t is TR.TracedScalar:
+        return True
+    if t is tuple or t is list:
+        return any(_traced_in(x) for x in v)
+    if t is slice:
+        return _traced_in((v.start, v.stop, v.step))
+    if isinstance(v, T.Tensor):
+        return type(v._data) is TR.TraceArray
+    return False
+
+
+def _to_real_arguments(x, counters, bases) -> None:
+    """A tensor the kept run made: its version counter and view base, where they are a
+    stand-in argument's, become the real argument's (Note [an eager fallback after the
+    traced run])."""
+    hit = counters.get(id(x._vc))
+    if hit is None:
+        return
+    x._vc = hit[0]
+    view = x._view
+    if view is not None and id(view[0]) in bases:
+        real = bases[id(view[0])]
+        steps, seen = view[1], view[2] + hit[1]
+        if real._view is not None:  # (the base of a view is never a view)
+            steps = real._view[1] + steps
+            real = real._view[0]
+        x._view = (real, steps, seen)
 
 
 def _tensors_of(out):
@@ -381,6 +527,44 @@ def _saved_checks(tr, graph, fwd_outputs, n_inputs) -> list:
         elif v in out_pos or root in out_pos:
             checks.append((p, "out", out_pos.get(v, out_pos.get(root))))
     return checks
+
+
+def _eager_checks(tr, targs, swaps, have) -> list:
+    """The version checks eager's nodes would make that the kept values do not cover
+    (eager's ``torch.fmax(a, b)`` saves ``b``, the generated backward keeps a mask):
+    ``(None, "arg"|"ext"|"grad"|"out", k)`` for each input or output whose version
+    counter a node of the traced call checks."""
+    owner = {}
+    for k, t in enumerate(targs):
+        owner[id(t._vc)] = ("arg", k)
+    for k, sw in enumerate(swaps):
+        owner.setdefault(id(sw.t._vc), ("ext", k))
+        if sw.grad is not None:
+            owner.setdefault(id(sw.grad._vc), ("grad", k))
+    stops = {id(t._node) for t in targs if t._node is not None}
+    stops |= {id(sw.fresh) for sw in swaps if sw.fresh is not None}
+    for (_target, _j, pos, _diff), t in zip(tr.plan, tr.made):
+        owner.setdefault(id(t._vc), ("out", pos))
+    found = {(kind, k) for _, kind, k in have}
+    out = []
+    stack = [t._node for t in tr.made if t._node is not None]
+    seen = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or id(node) in stops:
+            continue
+        seen.add(id(node))
+        for counter, version, _ in getattr(node, "_checks", None) or ():
+            hit = owner.get(id(counter))
+            if hit is not None and hit not in found and counter[0] == version:
+                found.add(hit)
+                out.append((None,) + hit)
+        stack.extend(n for n in getattr(node, "_next", None) or () if n is not None)
+        for attr in ("_fn", "_gather", "_of"):
+            inner = getattr(node, attr, None)
+            if isinstance(inner, Node):
+                stack.append(inner)
+    return out
 
 
 def _verify(tr, graph, snapshot, fwd_outputs, bwd_inputs, bwd_outputs) -> None:
@@ -497,6 +681,26 @@ def _effects(tr, graph, fwd_outputs, kind, k, t, in_var, vc0, sw=None):
             if type(gd) is TR.TraceArray and gd.id != kin:
                 tr.rebinds.append(("graddata", k, len(fwd_outputs)))
                 fwd_outputs.append(gd.id)
+
+
+def _written(tr) -> list:
+    """The inputs the call writes into or rebinds: ``("arg"|"ext"|"grad", k)``; their
+    values before the call are kept for a ``create_graph`` re-run (Note [create_graph
+    through a compiled call] in compiled.py)."""
+    seen = []
+    for kind, k, _ in tr.bumps + tr.rebinds:
+        kind = {"graddata": "grad"}.get(kind, kind)
+        if kind in ("arg", "ext", "grad") and (kind, k) not in seen:
+            seen.append((kind, k))
+    return seen
+
+
+def _input_index(tr, kind, k) -> int:
+    """Position among the program's inputs of an argument, a reachable tensor's data or
+    its ``.grad`` data."""
+    if kind == "arg":
+        return k
+    return len(tr.arg_pos) + _ext_input_index(tr, k) + (kind == "grad")
 
 
 def _ext_input_index(tr, k) -> int:

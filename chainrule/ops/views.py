@@ -19,7 +19,7 @@ from .. import _strides as _S
 from .._dtype import dtype as _DType
 from .._dtype import setitem_value
 from .._grad_mode import no_grad as _no_record
-from .._tensor import Tensor
+from .._tensor import Tensor, host_array
 from ..backend.array_api import np_dtype as _np_dtype
 from ..backend.batched import BatchedArray
 from ..backend.trace import TraceArray
@@ -748,7 +748,7 @@ def _viewable(a, shape) -> bool:
 def _can_view(x: Tensor, shape) -> bool:
     """``_viewable`` for a tensor on any library: arrays of libraries without strides
     (Dask, array-api-strict) are decided from the tensor's PyTorch geometry."""
-    a = x._data
+    a = host_array(x._data)
     if type(a) is _ndarray:
         return _viewable(a, shape)
     geo = x._geometry()
@@ -1255,7 +1255,7 @@ def clone(x: Tensor, *, memory_format=None) -> Tensor:
 
 
 def contiguous(x: Tensor, *, memory_format=None) -> Tensor:
-    a = x._data
+    a = host_array(x._data)
     if type(a) is _ndarray:
         return x if a.flags.c_contiguous else unary(CLONE, x)
     geo = x._geometry()
