@@ -318,6 +318,33 @@ def _identity(s, rep, graph):
     return None
 
 
+# Note [inlined powers]: ``x ** c`` runs eagerly as a kernel of the rule namespace
+# (backend/pow_kernels.py); on float32/float64 arrays the kernel is a fixed sequence of
+# NumPy calls, written out here (the same calls, so the same bits) to save the call.
+_POW_WORDS = frozenset(("ns.pow_scalar", "ns.pow_scalar_grad"))
+_POW_INLINE = {
+    ("ns.pow_scalar", 2): "np.multiply({x}, {x})",
+    ("ns.pow_scalar", 3): "np.multiply(np.multiply({x}, {x}), {x})",
+    ("ns.pow_scalar", -1): "np.divide(1, {x})",
+    ("ns.pow_scalar", -2): "np.divide(1, np.multiply({x}, {x}))",
+    ("ns.pow_scalar", 0.5): "np.sqrt({x})",
+    ("ns.pow_scalar", -0.5): "np.divide(1, np.sqrt({x}))",
+    ("ns.pow_scalar_grad", 2): "np.multiply({x}, 2)",  # (x ** 1 is x, exactly)
+    ("ns.pow_scalar_grad", 3): "np.multiply(np.multiply({x}, {x}), 3)",
+}
+
+
+def _inline_pow(s, graph, fmt):
+    x, c = s.args
+    if type(c) not in (int, float) or type(x) is not Var or s.kw:
+        return None
+    form = _POW_INLINE.get((s.name, c))
+    v = graph.values.get(x.id) if form is not None else None
+    if type(v) is not np.ndarray or v.dtype not in (np.float32, np.float64):
+        return None
+    return form.format(x=fmt(x))
+
+
 def _copied_outputs(fwd_outputs, r, roots, const, fwd_inputs, saved) -> list:
     """Which outputs the forward returns as a copy: a constant, and an output whose
     memory the simplifications made another's (``x ** 1`` is ``x``, a ``where`` that
@@ -578,7 +605,9 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
                     s.name = bind(s.fn, "f")
                 if j in into:  # Note [buffer reuse]
                     args += f", out={name_of(into[j])}"
-                rhs = f"{s.name}({args})"
+                inline = _inline_pow(s, graph, fmt) if s.name in _POW_WORDS and \
+                    j not in into else None
+                rhs = inline or f"{s.name}({args})"
                 if s.as_array and not (type(s.outs) is int and r(s.outs) in scalar_ok):
                     rhs = f"np.asarray({rhs})"
                 code = f"{lhs} = {rhs}"
