@@ -15,7 +15,7 @@ from .backend.array_api import np_dtype
 from .ops import elementwise as E
 from .ops._core import _wrap_int, binary, elementwise, elementwise_n, inplace, unary
 
-__all__ = ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
+__all__ = ["nonzero", "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
            "floor_divide", "remainder", "fmod", "pow", "atan2", "arctan2", "maximum",
            "minimum", "fmax", "fmin", "clamp", "clip", "clamp_min", "clamp_max", "where",
            "lerp", "isclose", "allclose", "equal", "eq", "ne", "lt", "le", "gt", "ge",

@@ -727,3 +727,19 @@ def test_setitem_gradient_flows_to_written_value_not_overwritten(cr, torch):
     ours = assert_mirrors(script, cr, torch)
     np.testing.assert_array_equal(ours[0][2], [20.0])  # 4 * (2 + 3), not +2
     np.testing.assert_array_equal(ours[1][2], [3.0])
+
+
+def test_index_past_an_empty_dim_adds_nothing(cr, torch):
+    def script(lib):
+        x = lib.zeros(3, 0, requires_grad=True)
+        y = x[[5]]
+        y.sum().backward()
+        return y.shape, x.grad
+    assert_mirrors(script, cr, torch)
+
+
+def test_nonzero_function(cr, torch):
+    def script(lib):
+        t = lib.tensor([[1, 0], [0, 3]])
+        return lib.nonzero(t), lib.nonzero(t, as_tuple=True), lib.nonzero(lib.tensor(2.0))
+    assert_mirrors(script, cr, torch)

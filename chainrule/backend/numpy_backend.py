@@ -280,6 +280,8 @@ class NumpyNamespace:
         """Zeros of ``shape`` with ``g`` written (or added, for repeated indices) at
         ``key``: the transpose of ``x[key]``."""
         z = self.zeros(g, shape)
+        if not g.size:  # (nothing lands: an index past an empty dim adds nothing)
+            return z
         k = key
         if self.nb:
             k = (slice(None),) * self.nb + key
