@@ -78,9 +78,9 @@ def _record(op, out, inputs, params, datas=None):
                            creation_site())
     else:
         node = op.node_cls(tuple(nodes), (), (), params, needs, creation_site())
-    if datas is not None:
+    if datas is not None and _any_promoted(inputs, datas):  # Note [promoted inputs]
         cast = tuple(_promoted_from(x, d) for x, d in zip(inputs, datas))
-        if any(c is not None for c in cast):  # Note [promoted inputs]
+        if any(c is not None for c in cast):
             promoted = _new(promoted_class(op.node_cls))
             for slot in ("_next", "_saved", "_checks", "_params", "_needs", "_seq", "_site",
                          "_extra"):
@@ -90,6 +90,14 @@ def _record(op, out, inputs, params, datas=None):
     if SAVE_HOOK is not None:
         SAVE_HOOK(node, inputs, None)
     return node
+
+
+def _any_promoted(inputs, datas) -> bool:
+    """Whether a row ran on another array than some input's own data (a promotion)."""
+    for x, d in zip(inputs, datas):
+        if d is not x and (type(x) is Tensor or isinstance(x, Tensor)) and d is not x._data:
+            return True
+    return False
 
 
 def _promoted_from(x, d):
