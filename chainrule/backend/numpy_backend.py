@@ -468,11 +468,7 @@ class NumpyNamespace:
         (docs/pytorch_users.md)."""
         return np.maximum(x, 0)
 
-    @staticmethod
-    def rsqrt(x):
-        """``1 / sqrt(x)``."""
-        r = np.sqrt(x)
-        return np.divide(1, r, out=r) if type(r) is np.ndarray else 1 / r
+    rsqrt = staticmethod(_pow.rsqrt)
 
     @staticmethod
     def dtype_of(a):

@@ -25,7 +25,8 @@ def _inv_square(x):
     return np.divide(1, r, out=r) if type(r) is np.ndarray else 1 / r
 
 
-def _rsqrt(x):
+def rsqrt(x):
+    """``1 / sqrt(x)``."""
     r = np.sqrt(x)
     return np.divide(1, r, out=r) if type(r) is np.ndarray else 1 / r
 
@@ -36,7 +37,7 @@ _FAST = {
     -1: lambda x: 1 / x,
     -2: _inv_square,
     0.5: np.sqrt,
-    -0.5: _rsqrt,
+    -0.5: rsqrt,
 }
 
 

@@ -22,7 +22,7 @@ from ..autograd.node import creation_site
 from ..backend.array_api import np_dtype
 from ..backend.registry import NUMPY, backend_of, common_backend
 from ..backend.trace import _ACTIVE as _TRACE_ACTIVE
-from ._errors import _broadcast_error
+from ._errors import _broadcast_error, _broadcast_error_n
 
 SCALARS = (int, float, bool)
 
@@ -102,10 +102,7 @@ def apply_any(op, inputs, params=(), *, promote=None):
             raise
         if len(datas) == 2:
             raise _broadcast_error(op, datas[0], datas[1], exc) from None
-        shapes = [[int(n) for n in getattr(v, "shape", np.shape(v))] for v in datas
-                  if v is not None]
-        raise RuntimeError(f"{op.name}: operands of shapes {shapes} cannot be broadcast "
-                           f"together ({exc})") from None
+        raise _broadcast_error_n(op, datas, exc) from None
     if type(out) in SCALARS or isinstance(out, np.generic):
         out = be.asarray(np.asarray(out))
     rg = any(isinstance(v, Tensor) and v._rg for v in inputs)

@@ -45,6 +45,14 @@ def _broadcast_error(op, ad, bd, exc):
     return RuntimeError(f"{op.name}: {exc} (shapes {sa} and {sb})")
 
 
+def _broadcast_error_n(op, vals, exc):
+    """The n-operand form of ``_broadcast_error`` (where, lerp, clamp)."""
+    shapes = [[int(n) for n in getattr(v, "shape", np.shape(v))] for v in vals
+              if v is not None]
+    return RuntimeError(f"{op.name}: operands of shapes {shapes} cannot be broadcast "
+                        f"together ({exc})")
+
+
 def _out_of_memory(op, exc):
     """NumPy could not allocate the result: PyTorch's allocator error is a RuntimeError."""
     return RuntimeError(f"{op.name}: not enough memory: {exc}. Work on smaller pieces "

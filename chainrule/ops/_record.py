@@ -23,6 +23,7 @@ from ..backend.registry import backend_of
 from ._copyslices import CopySlices
 from ._errors import (
     _broadcast_error,
+    _broadcast_error_n,
     _extra_args_error,
     _out_of_memory,
     _overflow_error,
@@ -668,9 +669,7 @@ def elementwise_n(op, operands, promote_mask=None):
     try:
         out = _forward(op, vals)
     except ValueError as exc:
-        shapes = [list(np.shape(v)) for v in vals if v is not None]
-        raise RuntimeError(f"{op.name}: operands of shapes {shapes} cannot be broadcast "
-                           f"together ({exc})") from None
+        raise _broadcast_error_n(op, vals, exc) from None
     except OverflowError:
         raise _overflow_error(op, *vals) from None
     if type(out) is not _ndarray:
