@@ -204,9 +204,19 @@ def register_post_accumulate_grad_hook(self, hook):
 
 def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate vᵀJ into ``.grad`` of the leaves, v = ``gradient`` (1 for a scalar)."""
-    from .autograd import backward as _backward
-    _backward(self, None if gradient is None else [gradient], retain_graph, create_graph,
-              inputs=inputs)
+    _autograd_backward()(self, None if gradient is None else [gradient], retain_graph,
+                         create_graph, inputs=inputs)
+
+
+def _autograd_backward():
+    """``autograd.backward``, imported on first use (autograd sits above this layer)."""
+    global _AUTOGRAD_BACKWARD
+    if _AUTOGRAD_BACKWARD is None:
+        from .autograd import backward as _AUTOGRAD_BACKWARD
+    return _AUTOGRAD_BACKWARD
+
+
+_AUTOGRAD_BACKWARD = None
 
 
 # ---- conversions -----------------------------------------------------------------------------

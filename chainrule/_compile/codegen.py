@@ -261,6 +261,13 @@ def _ufunc_only_uses(items, returned, r) -> set:
         vs = _stmt_vars(s)
         if s.kind == "call" and isinstance(s.fn, np.ufunc) and not s.kw:
             seen.update(r(v) for v in vs)
+        elif (s.kind == "setitem" or s.name == "ns.scatter") and type(s.args[0]) is Var:
+            # (the value written: a scalar writes the same bits as a 0-d array)
+            k = 2 if s.kind == "setitem" else 0
+            value = s.args[k]
+            if type(value) is Var:
+                seen.add(r(value.id))
+            bad.update(r(v) for v in _vars_in(s.args[:k] + s.args[k + 1:], []))
         else:
             bad.update(r(v) for v in vs)
     return seen - bad
@@ -318,6 +325,90 @@ def _identity(s, rep, graph):
     return None
 
 
+# Note [reading through copies]: a write into a tensor in the forward (``y[0, 1] = b``)
+# makes the backward copy the cotangent and zero the written region (CopySlices), and a
+# later read of another region (``x[0, 0]``'s cotangent) reads that copy.  A read of a
+# region the write did not touch reads the same bits from the original, so the read is
+# moved there and the copy usually dies.  Only for memory nobody writes into, and for
+# regions that are provably disjoint (integer or slice keys).
+_READ_THROUGH = frozenset(("ns.copy", "ns.view_replace"))
+
+
+def _read_through(s, rep, graph, producers):
+    """``s`` (a getitem) reading from the original when its source is a copy, or a copy
+    with another region replaced (Note [reading through copies])."""
+    a = s.args[0]
+    if type(a) is not Var or type(s.outs) is not int:
+        return s
+    roots, mutated = graph.roots, graph.mutated
+    key = s.args[1]
+    src = rep.get(a.id, a.id)
+    moved = False
+    while src in producers and roots[src] not in mutated:
+        p = producers[src]
+        nxt = p.args[0]
+        if type(nxt) is not Var:
+            break
+        if p.name == "ns.view_replace":
+            steps, k = p.args[1], p.args[3]
+            if k != 0 or len(steps) != 1 or getattr(steps[0][0], "name", None) != \
+                    "getitem" or not _disjoint(steps[0][1][0], key,
+                                               getattr(graph.values[src], "shape", None)):
+                break
+        nxt = rep.get(nxt.id, nxt.id)
+        if roots[nxt] in mutated:
+            break
+        src = nxt
+        moved = True
+    if not moved:
+        return s
+    roots[s.outs] = roots[src]
+    return Stmt(s.kind, s.name, s.fn, (Var(src), key) + s.args[2:], s.kw, s.outs, s.note,
+                s.as_array, None)
+
+
+def _basic_key(key, shape):
+    """``key`` as one entry per leading dim (ints made non-negative, slices as ranges),
+    or None when it holds anything else or does not fit ``shape``."""
+    if type(key) is not tuple:
+        key = (key,)
+    if key and key[-1] is Ellipsis:
+        key = key[:-1]
+    if shape is None or len(key) > len(shape):
+        return None
+    out = []
+    for k, n in zip(key, shape):
+        if type(k) is int:
+            if not -n <= k < n:
+                return None
+            out.append(k % n)
+        elif type(k) is slice:
+            out.append(range(*k.indices(n)))
+        else:
+            return None
+    return out
+
+
+def _disjoint(key1, key2, shape) -> bool:
+    """Whether the basic indices ``key1`` and ``key2`` of an array of ``shape`` select
+    no common element (some dim where their picks cannot meet)."""
+    a, b = _basic_key(key1, shape), _basic_key(key2, shape)
+    if a is None or b is None:
+        return False
+    for x, y in zip(a, b):
+        if type(x) is int and type(y) is int:
+            if x != y:
+                return True
+        elif type(x) is int or type(y) is int:
+            k, rg = (x, y) if type(x) is int else (y, x)
+            if k not in rg:
+                return True
+        elif not x or not y or (x.step == 1 and y.step == 1 and (
+                x.stop <= y.start or y.stop <= x.start)):
+            return True
+    return False
+
+
 # Note [inlined powers]: ``x ** c`` runs eagerly as a kernel of the rule namespace
 # (backend/pow_kernels.py); on float32/float64 arrays the kernel is a fixed sequence of
 # NumPy calls, written out here (the same calls, so the same bits) to save the call.
@@ -343,6 +434,24 @@ def _inline_pow(s, graph, fmt):
     if type(v) is not np.ndarray or v.dtype not in (np.float32, np.float64):
         return None
     return form.format(x=fmt(x))
+
+
+def _plain_scatter(s, graph, r) -> bool:
+    """``ns.scatter(g, shape, key, False)`` that is ``zeros(shape); z[key] = g`` (a
+    non-empty ``g`` and a basic key), written out to save the call."""
+    if len(s.args) != 4 or s.kw or type(s.outs) is not int or r(s.outs) != s.outs:
+        return False
+    g, shape, key, accumulate = s.args
+    if accumulate is not False or type(g) is not Var or type(shape) is not tuple:
+        return False
+    v = graph.values.get(g.id)
+    if not isinstance(v, (np.ndarray, np.generic)) or v.size == 0 or \
+            v.dtype.name not in _DTYPE_NAMES:
+        return False
+    key = key if type(key) is tuple else (key,)
+    return all(type(k) in (int, slice) or k is Ellipsis or k is None for k in key) and \
+        all(type(k) is not slice or all(type(x) in (int, type(None))
+                                        for x in (k.start, k.stop, k.step)) for k in key)
 
 
 def _copied_outputs(fwd_outputs, r, roots, const, fwd_inputs, saved) -> list:
@@ -395,6 +504,7 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
     seen = {}    # CSE key -> outs
     const_seen = {}
     version = {}  # root var -> writes into it so far (CSE across writes to other memory)
+    producers = {}  # var -> its ns.copy / ns.view_replace statement (_read_through)
     kept = []
     for i, s in enumerate(stmts):
         kind = s.kind
@@ -441,6 +551,9 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
                     # (a copy: the traced run hands the value itself to its caller)
                     const[o] = np.array(graph.values[o], copy=True)
             continue
+        if kind == "getitem":
+            s = _read_through(s, rep, graph, producers)
+            args = [rep.get(v, v) for v in _stmt_vars(s)]
         picked = _pick_where(s, rep, const, graph) if s.name == "np.where" else \
             _identity(s, rep, graph)
         if picked is not None:  # where(c, a, b) with a constant c that picks a or b whole
@@ -457,6 +570,8 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
             continue
         if hit is None:
             seen[key] = outs
+        if kind == "call" and s.name in _READ_THROUGH and type(s.outs) is int:
+            producers[s.outs] = s
         kept.append((i, s))
 
     def r(v):
@@ -607,6 +722,12 @@ def generate(graph, split: int, fwd_inputs, fwd_outputs, bwd_inputs, bwd_outputs
                     args += f", out={name_of(into[j])}"
                 inline = _inline_pow(s, graph, fmt) if s.name in _POW_WORDS and \
                     j not in into else None
+                if s.name == "ns.scatter" and _plain_scatter(s, graph, r):
+                    g, shape, key, _ = s.args  # (ns.scatter's own two steps, inlined)
+                    lines.append((f"{lhs} = np.zeros({fmt(shape)}, "
+                                  f"{fmt(graph.values[g.id].dtype)})", note_of(s)))
+                    lines.append((f"{lhs}[{key_src(key)}] = {fmt(g)}", note_of(s)))
+                    continue
                 rhs = inline or f"{s.name}({args})"
                 if s.as_array and not (type(s.outs) is int and r(s.outs) in scalar_ok):
                     rhs = f"np.asarray({rhs})"

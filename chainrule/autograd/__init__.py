@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _tensor as T
+from .._dtype import grad_dtype as _grad_dtype
 from .._grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from ..backend.array_api import np_dtype
+from ..backend.batched import LEVELS as _LEVELS
 from ..backend.registry import backend_of
 from . import anomaly_mode, engine, forward_ad, function, graph
 from .anomaly_mode import (
@@ -133,16 +135,10 @@ def _graph_roots(roots, grads):
     return out
 
 
-def _grad_dtype(dt):
-    from .._dtype import grad_dtype
-    return grad_dtype(dt)
-
-
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
              grad_variables=None, inputs=None):
     """Accumulate vᵀJ into ``.grad`` of the leaves (or of ``inputs``) for each tensor."""
-    from ..backend.batched import LEVELS
-    if LEVELS:
+    if _LEVELS:
         raise RuntimeError("backward() called inside a functorch transform. This is not "
                            "supported, please use functorch.grad or functorch.vjp instead "
                            "or call backward() outside of functorch transforms.")
