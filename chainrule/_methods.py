@@ -14,7 +14,7 @@ from . import _functions as F
 from ._args import int_arg, lazy_boundary, type_name
 from ._dtype import to_dtype
 from ._grad_mode import STATE
-from ._tensor import Tensor, check_device
+from ._tensor import WRITE_WATCH, Tensor, before_write, check_device
 from ._tensor import device as _device
 from .autograd.forward_ad import STATE as _FW
 from .backend.array_api import np_dtype
@@ -137,6 +137,8 @@ def _fill(self, value):
         if not self._data.flags.writeable or type(self._vc) is not list:
             # raises the expand error, or refuses an inference tensor outside inference mode
             return inplace(V.COPY, self, value, params=((),))
+        if WRITE_WATCH:
+            before_write(self)  # Note [copy before write] in _tensor.py
         self._data.fill(value)
         self._vc[0] += 1
         return self

@@ -238,9 +238,8 @@ class Tensor:
         if requires_grad and not self._rg:
             if type(self._vc) is not list:
                 _inference_requires_grad()
-            from .autograd.node import AccumulateGrad
             self._rg = True
-            self._node = AccumulateGrad(self)
+            self._node = (_ACCUMULATE_GRAD or _accumulate_grad_class())(self)
         elif not requires_grad:
             self._rg = False
             self._node = None
@@ -680,6 +679,39 @@ def host_array(a):
     ``chainrule.compile``'s trace the real NumPy array a traced value carries (the
     generated code makes the same NumPy calls, so the same layouts)."""
     return a.value if type(a) is _TraceArray else a
+
+
+# Note [copy before write]: a gradient with ``create_graph=True`` through a compiled call
+# runs the call again eagerly, on its inputs as the call saw them (Note [create_graph
+# through a compiled call] in _compile/compiled.py).  Copying every input on every call
+# would cost a pass over each parameter per step; instead a call that may be
+# differentiated again lists the version counters of its inputs here, and the first
+# in-place write into such memory afterwards (through any view or alias: they share the
+# counter) lets the call copy the old value first.  {id(version counter): {id(node):
+# weakref(node)}}; nodes remove themselves when released or freed.
+WRITE_WATCH: dict = {}
+
+
+def before_write(t) -> None:
+    """Called before ``t``'s memory is written in place while WRITE_WATCH is not empty."""
+    watchers = WRITE_WATCH.pop(id(t._vc), None)
+    if watchers:
+        vc = t._vc
+        for ref in list(watchers.values()):
+            node = ref()
+            if node is not None:
+                node._copy_before_write(vc)
+
+
+_ACCUMULATE_GRAD = None
+
+
+def _accumulate_grad_class():
+    """``autograd.node.AccumulateGrad``, imported on first use (a layer above this one)."""
+    global _ACCUMULATE_GRAD
+    from .autograd.node import AccumulateGrad
+    _ACCUMULATE_GRAD = AccumulateGrad
+    return AccumulateGrad
 
 
 def _inference_requires_grad():

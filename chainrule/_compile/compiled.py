@@ -21,6 +21,7 @@ Jacobians) run the generated backward once per row.
 from __future__ import annotations
 
 import warnings
+import weakref
 
 import numpy as np
 
@@ -45,7 +46,7 @@ _Tensor = T.Tensor
 class CompiledFunctionBackward(Node):
     """The backward of one call of a compiled function (Note [compiled calls])."""
 
-    __slots__ = ("_entry", "_call")
+    __slots__ = ("_entry", "_call", "_watch", "_cow")
     op = None
     fresh_out = True  # the generated backward returns new arrays (Note [gradient ownership])
 
@@ -95,10 +96,14 @@ class CompiledFunctionBackward(Node):
     def _eager_vjp(self, grads):
         """Note [create_graph through a compiled call]: the call is run again eagerly and
         differentiated with ``create_graph``.  The run sees what the call saw: the
-        generators are put back where the call found them, and the inputs the call wrote
-        into hold (copies of) their values from before it.  What the run does to the
-        tensors it reads (writes, version bumps, new ``.grad``) is undone afterwards, so
-        the call's effects happen once."""
+        generators are put back where the call found them, the inputs the call wrote
+        into hold (copies of) their values from before it, and those the caller wrote
+        into since hold the copies taken before that write (Note [copy before write] in
+        _tensor.py), with the history they had at the call.  The run is differentiated
+        with respect to each input alone (partial derivatives: an input computed from
+        another one passes its part on through this node's edge for it).  What the run
+        does to the tensors it reads (writes, version bumps, new ``.grad``) is undone
+        afterwards, so the call's effects happen once."""
         fn, leaves, rebuild, inputs, draws, snaps, versions = self._call
         entry = self._entry
         tr = entry.trace
@@ -106,8 +111,9 @@ class CompiledFunctionBackward(Node):
         written = {(kind, k) for kind, k in tr.written if kind != "grad"}
         labels = [("arg", k) for k in range(len(tr.arg_pos))] + \
             [("ext", k) for k in range(len(entry.ext))]
-        for t, v, label in zip(touched, versions, labels):
-            if t._vc[0] != v and label not in written:
+        cow = self._cow or {}
+        for i, (t, v, label) in enumerate(zip(touched, versions, labels)):
+            if t._vc[0] != v and label not in written and i not in cow:
                 what = (f"argument {label[1]}" if label[0] == "arg"
                         else entry.sources[label[1]].label)
                 raise RuntimeError(
@@ -132,6 +138,16 @@ class CompiledFunctionBackward(Node):
             t._data = value.copy()
             t._view = None
             t._vc = [t._vc[0]]  # (the run's own: its nodes check the copy's versions)
+        for i, value in cow.items():  # Note [copy before write] in _tensor.py
+            t = touched[i]
+            if t._vc[0] != versions[i]:
+                t._data = value.copy()
+                t._view = None
+                t._vc = [versions[i]]
+        for (kind, k), t, n in zip(tr.grad_inputs, inputs, self._next):
+            if t._node is not n and (kind, k) not in written:
+                t._node = n  # (written in place since: the run differentiates the call's)
+                t._rg = True
         prev = STATE.enabled
         STATE.enabled = True
         try:
@@ -142,10 +158,11 @@ class CompiledFunctionBackward(Node):
             diff = [outs[k]._base if base else outs[k]
                     for k, base in entry.diff_leaves + entry.hidden_leaves]
             pairs = [(o, gk) for o, gk in zip(diff, grads) if gk is not None]
-            from ..autograd import grad as _grad
-            res = _grad([o for o, _ in pairs], list(inputs),
-                        grad_outputs=[gk for _, gk in pairs], create_graph=True,
-                        allow_unused=True)
+            from ..autograd import partial_grads
+            # partials: an input computed from another input (x = w * 2 with w read
+            # inside) passes its cotangent to the node's edge for it, not on to w here
+            res = partial_grads([o for o, _ in pairs], list(inputs),
+                                [gk for _, gk in pairs], True, True, True)
         finally:
             STATE.enabled = prev
             for g, state in zip(gens, now):
@@ -162,6 +179,58 @@ class CompiledFunctionBackward(Node):
 
     def _release(self):
         self._saved = None
+        self._unwatch()
+
+    def __del__(self):
+        try:
+            self._unwatch()
+        except Exception:  # noqa: BLE001 (interpreter shutdown: the module is gone)
+            pass
+
+    def _watch_inputs(self, touched):
+        """Note [copy before write] in _tensor.py: list the inputs the call did not write,
+        so that a later write into one first lets this node copy its old value."""
+        ref = weakref.ref(self)
+        nid = id(self)
+        keys = []
+        watch = T.WRITE_WATCH
+        for i in self._entry.watch:
+            key = id(touched[i]._vc)
+            d = watch.get(key)
+            if d is None:
+                watch[key] = {nid: ref}
+            else:
+                d[nid] = ref
+            keys.append(key)
+        self._watch = keys
+
+    def _unwatch(self):
+        keys = self._watch
+        if keys:
+            self._watch = None
+            nid = id(self)
+            watch = T.WRITE_WATCH
+            for key in keys:
+                d = watch.get(key)
+                if d is not None:
+                    d.pop(nid, None)
+                    if not d:
+                        del watch[key]
+
+    def _copy_before_write(self, vc):
+        """An in-place write into ``vc``'s memory is about to happen: keep the value of
+        each input there as the call saw it (same version), for a create_graph re-run."""
+        if self._saved is None:
+            return
+        _fn, leaves, _rebuild, _inputs, _draws, _snaps, versions = self._call
+        touched = _touched(self._entry, leaves)
+        for i in self._entry.watch:
+            t = touched[i]
+            if t._vc is vc and vc[0] == versions[i] and type(t._data) is np.ndarray:
+                if self._cow is None:
+                    self._cow = {}
+                if i not in self._cow:
+                    self._cow[i] = np.array(t._data, copy=True)
 
     def _check_versions(self):
         tr = self._entry.trace
@@ -296,6 +365,13 @@ class Entry:
         self.needs = (True,) * len(trace.grad_inputs)
         self.n_diff = len(self.diff_leaves)
         self.snap = bool(trace.written) and self.has_grad and not trace.freed
+        # the inputs (positions in _touched) a later write must copy first (Note [copy
+        # before write] in _tensor.py): those the call does not write itself
+        written = {(kind, k) for kind, k in trace.written if kind != "grad"}
+        labels = [("arg", k) for k in range(len(trace.arg_pos))] + \
+            [("ext", k) for k in range(len(self.ext))]
+        self.watch = [i for i, label in enumerate(labels)
+                      if label not in written] if self.has_grad and not trace.freed else []
 
     def holds(self) -> bool:
         """The guards that do not depend on the call's arguments."""
@@ -470,8 +546,12 @@ class CompiledFunction:
             node._site = creation_site(3)
             node._extra = None
             node._entry = entry
+            touched = _touched(entry, leaves)
             node._call = (self._fn, leaves, rebuild, inputs, draws, snaps,
-                          [x._vc[0] for x in _touched(entry, leaves)])
+                          [x._vc[0] for x in touched])
+            node._cow = node._watch = None
+            if entry.watch:
+                node._watch_inputs(touched)
         results = [kind[1] if kind[0] == "value" else None for kind in tr.out_kinds]
         hidden = [None] * len(tr.hidden)
         n_diff = entry.n_diff

@@ -75,6 +75,16 @@ class _TraceInput(Node):
     apply_differentiable = apply
 
 
+def _entry_of(node, t):
+    """A tensor like ``t`` whose node is ``node``, the ``_TraceInput`` where a non-leaf
+    input enters the trace: the gradient is captured there, before any in-place write
+    inside the call gave the input another node."""
+    proxy = T.wrap(t._data)
+    proxy._rg = True
+    proxy._node = node
+    return proxy
+
+
 class _Swap:
     """A reachable tensor's state during the trace, put back afterwards."""
 
@@ -123,7 +133,11 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
                     ta = graph.input(_refresh(x), f"arg{i}")
                     t = T.wrap(ta)
                     if x._rg:
-                        t.requires_grad_()
+                        if x._node is None or type(x._node) is AccumulateGrad:
+                            t.requires_grad_()
+                        else:  # a non-leaf argument stays one (in-place writes allowed)
+                            t._rg = True
+                            t._node = _TraceInput()
                         arg_nodes.append((t._node, x))
                     tr.arg_pos.append(i)
                     targs.append(t)
@@ -178,12 +192,17 @@ def trace_call(fn, leaves, rebuild, name: str, extra_roots=()) -> Trace:
             # the backward: placeholder cotangents through the recorded rules
             split = len(graph.stmts)
             grad_targets = []
-            for k, t in enumerate(targs):
-                if t._rg and t._node is not None and type(t._node) is AccumulateGrad:
+            stand_ins = {id(real): node for node, real in arg_nodes}
+            for k, (t, real) in enumerate(zip(targs, arg_tensors)):
+                node = stand_ins.get(id(real))
+                if type(node) is _TraceInput:  # (captured where the input enters)
+                    grad_targets.append((("arg", k), _entry_of(node, t)))
+                elif t._rg and t._node is not None and type(t._node) is AccumulateGrad:
                     grad_targets.append((("arg", k), t))
             for k, sw in enumerate(swaps):
                 if sw.rg:
-                    grad_targets.append((("ext", k), sw.t))
+                    grad_targets.append((("ext", k), sw.t if type(sw.fresh) is not _TraceInput
+                                         else _entry_of(sw.fresh, sw.t)))
             bwd_inputs, bwd_outputs = [], []
             if diff_outs and grad_targets and STATE.enabled:
                 from ..autograd import grad as _grad
@@ -282,6 +301,58 @@ def _gained_history(swaps, targs, arg_tensors):
         if not real._rg and t._rg:
             refuse("an argument gains a gradient history in the function (an in-place "
                    "write of a value that requires grad)")
+    # a non-leaf input written in place with grad mode on has a new history after the
+    # call (its grad_fn is the write's): the generated code gives inputs none
+    for sw in swaps:
+        if type(sw.fresh) is _TraceInput and sw.t._node is not sw.fresh:
+            refuse("a tensor read by the function that has a gradient history (not a "
+                   "leaf) is written in place in it with grad mode on")
+    for t in targs:
+        if t._rg and type(t._node) is not AccumulateGrad and t._node is not None and \
+                not isinstance(t._node, _TraceInput):
+            refuse("an argument that has a gradient history (not a leaf) is written in "
+                   "place in the function with grad mode on")
+
+
+def _rebase(real, node, stand_in, redirect) -> None:
+    """``real`` was written in place in the kept traced run: ``node`` is its history now.
+    Through a view, each write rewrites the base's history as eager's does: the writes'
+    nodes chain through their first input (the value written into) down to the
+    argument's stand-in node, and each gets its ``CopySlices`` on the base; what used the
+    view after a write uses a view of the base from then on (``redirect``), so every
+    node runs once."""
+    if real._view is None:
+        real._node, real._rg = node, True
+        return
+    chain = []
+    n = node
+    while n is not stand_in and n is not None:
+        chain.append(n)
+        if not n._next or len(chain) > 100_000:
+            raise RuntimeError("compile: a view argument written in place in the "
+                               "function could not be given its history (please report)")
+        n = n._next[0]
+    from ..ops._copyslices import CopySlices
+    from ..ops._record import replay_view
+    base, steps, _ = real._view
+    prev, STATE.enabled = STATE.enabled, True
+    try:
+        for n in reversed(chain):
+            cs = base._node = CopySlices(base, n, steps)
+            base._rg = True
+            view = replay_view(base, steps)._node
+            redirect[id(n)] = view
+            # Note [topological order] in autograd/engine.py: the new nodes sit between
+            # the write and the nodes that used its result (made later in the run)
+            made = [view]
+            while made[-1]._next and made[-1]._next[0] is not cs:
+                made.append(made[-1]._next[0])
+            cs._seq = n._seq + 0.25
+            for k, m in enumerate(reversed(made)):
+                m._seq = n._seq + 0.5 + 0.25 * k / len(made)
+    finally:
+        STATE.enabled = prev
+    real._rg = True
 
 
 def _put_back(swaps):
@@ -310,6 +381,9 @@ def _keep_run(swaps, targs, arg_tensors, arg_nodes, hooks, graph, out):
                 t._node = sw.node
         t._data = _real(t._data)
         t._view = sw.view
+        if t._view is not None and t._rg and t._node is not sw.node:
+            _rebase(t, t._node, sw.fresh, redirect)  # (written through: the base's history)
+            t._node = sw.node
         if t._grad is not None:
             t._grad._data = _real(t._grad._data)
     # the stand-in arguments' version counters and view bases are the real ones' from
@@ -319,12 +393,15 @@ def _keep_run(swaps, targs, arg_tensors, arg_nodes, hooks, graph, out):
     for t, real in zip(targs, arg_tensors):
         counters[id(t._vc)] = (real._vc, real._vc[0])
         bases[id(t)] = real
+    stand_ins = {id(real): node for node, real in arg_nodes}
     for k, (t, real) in enumerate(zip(targs, arg_tensors)):
         real._vc[0] += t._vc[0]
         if t._data is not _real(t._data) and t._data.id != graph.inputs[k]:
             real._data = _real(t._data)  # (rebound inside the call)
-        if t._rg and not real._rg:  # (it gained a history: buf.add_(w))
-            real._node, real._rg = t._node, True
+        if t._rg and (not real._rg or t._node is not stand_ins.get(id(real)) and
+                      type(t._node) is not AccumulateGrad):
+            # it gained a history (buf.add_(w)), or a new one (a non-leaf written)
+            _rebase(real, t._node, stand_ins.get(id(real)), redirect)
     _materialize(hooks.created, graph)
     for t in targs:
         t._data = _real(t._data)

@@ -197,13 +197,22 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         return _batched.grad_batched(outputs, inputs, grad_outputs, retain_graph,
                                      create_graph, allow_unused, materialize_grads,
                                      _input_node)
+    return partial_grads(outputs, inputs, grad_outputs, retain_graph, create_graph,
+                         allow_unused, materialize_grads, stop=False)
+
+
+def partial_grads(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused,
+                  materialize_grads=False, stop=True):
+    """``grad()`` for lists; ``stop``: no cotangent flows past an input, so each result
+    is the partial derivative as if the inputs were independent leaves (a compiled
+    call's create_graph re-run: Note [create_graph through a compiled call])."""
     roots = _root_grads(outputs, _as_list(grad_outputs), "grad")
     if create_graph and grad_outputs is not None:
         roots = _graph_roots(roots, _as_list(grad_outputs))
     targets = [_input_node(t, i) for i, t in enumerate(inputs)]
     capture = {n: None for n in targets}
     engine.run_backward(roots, retain_graph, create_graph, targets=targets, capture=capture,
-                        accumulate=False)
+                        accumulate=False, stop=stop)
     return _captured_grads(inputs, targets, capture, allow_unused, materialize_grads)
 
 

@@ -25,7 +25,7 @@ from .node import _NONES, AccumulateGrad, raise_freed
 
 
 def run_backward_differentiable(roots, retain_graph, targets, capture, accumulate, nb=0,
-                                anomaly=False, record=True):
+                                anomaly=False, record=True, stop=False):
     """``record``: the rules' ops are recorded (``create_graph``); without it only
     forward-mode tangents flow through them (forward-over-reverse)."""
     from ..backend.tensor_backend import TensorNamespace
@@ -40,7 +40,8 @@ def run_backward_differentiable(roots, retain_graph, targets, capture, accumulat
         else:
             buffers[node] = g
             heapq.heappush(heap, (-node._seq, node))
-    relevant = _relevant_nodes([n for n, _ in roots], targets) if targets is not None else None
+    relevant = _relevant_nodes([n for n, _ in roots], targets, stop) if targets is not None \
+        else None
     prev = STATE.enabled
     STATE.enabled = record
     try:

@@ -55,7 +55,7 @@ _ndarray = np.ndarray
 
 
 def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=None,
-                 capture=None, accumulate: bool = True, nb: int = 0, values=()):
+                 capture=None, accumulate: bool = True, nb: int = 0, values=(), stop=False):
     """Propagate cotangents from ``roots`` [(node, g)] to the leaves.
 
     ``targets``: only nodes on a path to these run.  ``capture``: dict node -> None;
@@ -75,12 +75,13 @@ def run_backward(roots, retain_graph: bool, create_graph: bool = False, targets=
             from . import _higher
             return _higher.run_backward_differentiable(roots, retain_graph, targets,
                                                        capture, accumulate, nb, anomaly,
-                                                       record=create_graph)
+                                                       record=create_graph, stop=stop)
         if not FOREIGN[0]:
-            return _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly)
+            return _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly,
+                            stop)
         PASS.lazy = []
         try:
-            _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly)
+            _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly, stop)
             _finish_lazy(PASS.lazy, values)
         finally:
             PASS.lazy = None
@@ -106,7 +107,7 @@ class _Pass(threading.local):
 PASS = _Pass()
 
 
-def _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly):
+def _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly, stop=False):
     buffers = {}
     owned = set()  # nodes whose buffered cotangent the engine owns (Note [gradient ownership])
     heap = []
@@ -117,7 +118,8 @@ def _run_raw(roots, retain_graph, targets, capture, accumulate, nb, anomaly):
         else:
             buffers[node] = g  # the user's: never owned
             _heappush(heap, (-node._seq, node))
-    relevant = _relevant_nodes([n for n, _ in roots], targets) if targets is not None else None
+    relevant = _relevant_nodes([n for n, _ in roots], targets, stop) if targets is not None \
+        else None
     prev_mode = STATE.enabled
     STATE.enabled = False
     xp = RAW if nb == 0 else RAW.with_nb(nb)
@@ -284,8 +286,8 @@ def _visit_target(node, g, capture, relevant, accumulate, nb=0):
     its tensor hooks ran)``."""
     if capture is None or node not in capture:
         return node, g, False
-    runs = type(node) is not AccumulateGrad and (relevant is None or any(
-        c is not None and c in relevant for c in node._next))
+    runs = type(node) is not AccumulateGrad and type(relevant) is not _StopAtTargets and (
+        relevant is None or any(c is not None and c in relevant for c in node._next))
     extra = node._extra
     hooked = False
     value = g
@@ -304,19 +306,32 @@ def _visit_target(node, g, capture, relevant, accumulate, nb=0):
     return (node if runs else None), g, hooked
 
 
-def _relevant_nodes(roots, targets):
+class _StopAtTargets(set):
+    """The relevant nodes of a pass that stops at its targets (``_relevant_nodes``)."""
+
+    __slots__ = ()
+
+
+def _relevant_nodes(roots, targets, stop=False):
     """Nodes from which some target is reachable.  Children have smaller sequence
     numbers than their consumers (Note [topological order]), so one pass over the
-    reachable nodes in increasing order decides each node from its children."""
+    reachable nodes in increasing order decides each node from its children.
+
+    ``stop``: cotangents do not flow past a target (partial derivatives with respect
+    to each target, as if the targets were independent leaves; the compiled call's
+    create_graph re-run needs them); the result is a ``_StopAtTargets``."""
     targets = set(targets)
     seen = set(roots)
     stack = list(roots)
     while stack:
-        for c in stack.pop()._next:
+        node = stack.pop()
+        if stop and node in targets:
+            continue
+        for c in node._next:
             if c is not None and c not in seen:
                 seen.add(c)
                 stack.append(c)
-    relevant = set()
+    relevant = _StopAtTargets() if stop else set()
     for node in sorted(seen, key=_SEQ):
         if node in targets:
             relevant.add(node)

@@ -279,7 +279,7 @@ class NumpyNamespace:
     def scatter(self, g, shape, key, accumulate):
         """Zeros of ``shape`` with ``g`` written (or added, for repeated indices) at
         ``key``: the transpose of ``x[key]``."""
-        z = self.zeros(g, shape)
+        z = np.zeros(shape, g.dtype) if not self.nb else self.zeros(g, shape)
         if not g.size:  # (nothing lands: an index past an empty dim adds nothing)
             return z
         k = key
@@ -302,13 +302,11 @@ class NumpyNamespace:
 
     def view_of(self, g, steps, k=0):
         """The region of ``g`` that the view ``steps`` selects (a view, no copy)."""
-        from ._replay import replay_raw
-        return replay_raw(g, steps, self.nb + k)
+        return _replay().replay_raw(g, steps, self.nb + k)
 
     def view_replace(self, g, steps, value, k=0):
         """A copy of ``g`` with the region of the view ``steps`` set to ``value``."""
-        from ._replay import assign_view
-        return assign_view(np.array(g, copy=True), steps, self.nb + k, value)
+        return _replay().assign_view(np.array(g, copy=True), steps, self.nb + k, value)
 
     take_along = staticmethod(np.take_along_axis)  # (x, idx, axis)
 
@@ -710,3 +708,14 @@ def _front_advanced_dims(key) -> int:
 
 RAW = NumpyNamespace(0)
 _BY_NB = {0: RAW}
+
+
+_REPLAY = []
+
+
+def _replay():
+    """``backend._replay`` (which reads ``RAW`` from here), imported on first use."""
+    if not _REPLAY:
+        from . import _replay as module
+        _REPLAY.append(module)
+    return _REPLAY[0]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+_F16 = np.dtype(np.float16)
+
 
 def _cube(x):
     r = x * x
@@ -45,7 +47,7 @@ def pow_scalar(x, c):
     """``x ** c`` (Note [pow special exponents])."""
     fast = _FAST.get(c)
     if fast is not None and type(x) is np.ndarray and x.dtype.kind == "f":
-        if x.dtype != np.float16:
+        if x.dtype != _F16:
             return fast(x)
         if c == 3 or c == -2:
             return fast(x.astype(np.float32)).astype(np.float16)
@@ -84,7 +86,7 @@ def pow_scalar_grad(x, c):
     m = c - 1
     fast = _DERIV.get(m)
     if fast is not None and type(x) is np.ndarray and x.dtype.kind == "f" and \
-            x.dtype != np.float16:
+            x.dtype != _F16:
         r = fast(x)
     else:
         r = pow_scalar(x, m)

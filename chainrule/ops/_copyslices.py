@@ -21,7 +21,15 @@ class CopySlices(Node):
     def apply(self, xp, g):
         steps = self._steps
         nb = xp.nb
-        grads = self._fn.apply(xp, replay_raw(g, steps, nb))
+        fn = self._fn
+        if fn.op is not None and fn.op.name == "copy" and type(fn) is fn.op.node_cls and \
+                fn._extra is None:
+            # x[key] = v (copy_ through a view): the region's old value gets zero, so the
+            # zeros are written as a number; v gets the region (summed to its shape)
+            src = xp.sum_to(replay_raw(g, steps, nb), fn._params[0]) if fn._needs[1] \
+                else None
+            return assign_view(xp.copy(g), steps, nb, 0), src
+        grads = fn.apply(xp, replay_raw(g, steps, nb))
         g0 = grads[0]
         res = assign_view(xp.copy(g), steps, nb, 0 if g0 is None else g0)
         return (res, *grads[1:])

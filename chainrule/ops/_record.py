@@ -9,13 +9,13 @@ import numpy as np
 
 from .._dtype import float_default, result_type
 from .._grad_mode import STATE
-from .._tensor import Tensor, refresh_view, wrap
+from .._tensor import WRITE_WATCH, Tensor, before_write, refresh_view, wrap
 from ..autograd.forward_ad import STATE as _FW
 from ..autograd.forward_ad import attach_view as _fw_view
 from ..autograd.forward_ad import move_tangents as _fw_inplace
 from ..autograd.forward_ad import push as _fw_push
 from ..autograd.node import FIRST_ONLY as _FIRST_ONLY
-from ..autograd.node import creation_site, next_seq, promoted_class
+from ..autograd.node import AccumulateGrad, creation_site, next_seq, promoted_class
 from ..backend.array_api import np_dtype
 from ..backend.numpy_backend import FP_ERRORS, WFILTER, pin_filter, quiet_call, wmod
 from ..backend.batched import BatchedArray, inplace_error, level_of, levels_of
@@ -470,6 +470,8 @@ def inplace(op, self, *args, params=()):
             f"tensor refers to a single memory location (shape {list(self._data.shape)}, "
             f"e.g. a tensor made by expand()). Please clone() the tensor before performing "
             f"the operation.")
+    if WRITE_WATCH:
+        before_write(self)  # Note [copy before write] in _tensor.py
     try:
         if SAVE_HOOK is None:
             res = _out_of_place(op, self, args, params)
@@ -626,7 +628,6 @@ def _inplace_slow(op, self, args, params):
 
 
 def _check_leaf_inplace(self, op):
-    from ..autograd.node import AccumulateGrad
     if self._view is None and type(self._node) is AccumulateGrad:
         raise RuntimeError(
             f"a leaf Variable that requires grad is being used in an in-place operation "

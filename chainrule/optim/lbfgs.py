@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._grad_mode import enable_grad
-from .._tensor import Tensor, wrap
+from .._tensor import WRITE_WATCH, Tensor, before_write, wrap
 from .optimizer import Optimizer, _check_hyper
 
 __all__ = ["LBFGS"]
@@ -165,6 +165,8 @@ class LBFGS(Optimizer):
         for p in self._params:
             w = p._data
             n = w.size
+            if WRITE_WATCH:
+                before_write(p)  # Note [copy before write] in _tensor.py
             w += step_size * update[offset:offset + n].reshape(w.shape)
             p._vc[0] += 1
             offset += n
@@ -174,6 +176,8 @@ class LBFGS(Optimizer):
 
     def _set_param(self, params_data) -> None:
         for p, data in zip(self._params, params_data):
+            if WRITE_WATCH:
+                before_write(p)
             p._data[...] = data
             p._vc[0] += 1
 

@@ -25,7 +25,7 @@ from copy import deepcopy
 import numpy as np
 
 from .._grad_mode import enable_grad
-from .._tensor import Tensor, wrap
+from .._tensor import WRITE_WATCH, Tensor, before_write, wrap
 from ..backend.array_api import np_dtype
 from ..backend.trace import _ACTIVE as _TRACE_ACTIVE
 
@@ -459,6 +459,8 @@ def params_with_grad(group: dict):
     for p in group["params"]:
         grad = p._grad
         if grad is not None:
+            if WRITE_WATCH:
+                before_write(p)  # Note [copy before write] in _tensor.py: p is updated
             yield p, p._data, grad._data
 
 
