@@ -353,6 +353,9 @@ def _rebase(real, node, stand_in, redirect) -> None:
     finally:
         STATE.enabled = prev
     real._rg = True
+    if chain:  # (the view's grad_fn is the one its later uses in the run recorded)
+        real._node = redirect[id(chain[0])]
+        real._view = (base, steps, base._vc[0])
 
 
 def _put_back(swaps):
@@ -383,7 +386,6 @@ def _keep_run(swaps, targs, arg_tensors, arg_nodes, hooks, graph, out):
         t._view = sw.view
         if t._view is not None and t._rg and t._node is not sw.node:
             _rebase(t, t._node, sw.fresh, redirect)  # (written through: the base's history)
-            t._node = sw.node
         if t._grad is not None:
             t._grad._data = _real(t._grad._data)
     # the stand-in arguments' version counters and view bases are the real ones' from

@@ -21,7 +21,7 @@ from .._grad_mode import STATE
 from . import _hooks, forward_ad
 from ._saved import unpack_saved
 from .anomaly_mode import check_nan
-from .node import _NONES, AccumulateGrad, raise_freed
+from .node import _NONES, FIXED_SITE, AccumulateGrad, creation_site, raise_freed
 
 
 def run_backward_differentiable(roots, retain_graph, targets, capture, accumulate, nb=0,
@@ -44,6 +44,8 @@ def run_backward_differentiable(roots, retain_graph, targets, capture, accumulat
         else None
     prev = STATE.enabled
     STATE.enabled = record
+    prev_site = PASS_SITE[0]
+    PASS_SITE[0] = creation_site(2) if record else None
     try:
         while heap:
             node = heapq.heappop(heap)[1]
@@ -73,6 +75,11 @@ def run_backward_differentiable(roots, retain_graph, targets, capture, accumulat
                     buffers[child] = b + gi
     finally:
         STATE.enabled = prev
+        PASS_SITE[0] = prev_site
+
+
+# the user's site of the running create_graph pass (Note [creation site] in node.py)
+PASS_SITE: list = [None]
 
 
 def _run_node(node, xp, g, retain_graph, hooked=False):
@@ -94,7 +101,15 @@ def _run_node(node, xp, g, retain_graph, hooked=False):
         if node._checks:
             node._check_versions()
         saved = rebuild_saved(node) if saved else _NONES[len(node._next)]
-        grads = op.backward(xp, g, node._needs, saved, node._params)
+        site = PASS_SITE[0]
+        if site is not None and FIXED_SITE[0] is None:
+            FIXED_SITE[0] = site  # (a row's rules run no user code: their nodes' site)
+            try:
+                grads = op.backward(xp, g, node._needs, saved, node._params)
+            finally:
+                FIXED_SITE[0] = None
+        else:
+            grads = op.backward(xp, g, node._needs, saved, node._params)
         if not retain_graph:
             node._release()
     if extra is not None and extra.hooks:

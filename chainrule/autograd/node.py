@@ -37,6 +37,9 @@ _INTERNAL_FILES: dict = {}
 _RECORD_SITES = True
 _getframe = sys._getframe
 _last_user_code = None  # the code of the last user frame found (compared by identity)
+# the user's site while the rules of a create_graph backward run: every node they record
+# was made by that backward() / grad() call (found once per pass, not once per op)
+FIXED_SITE: list = [None]
 
 
 def creation_site(depth=2):
@@ -45,6 +48,9 @@ def creation_site(depth=2):
     knows the user's frame usually is (frames above it are never internal)."""
     if not _RECORD_SITES:
         return None
+    site = FIXED_SITE[0]
+    if site is not None:
+        return site
     f = _getframe(depth)
     code = f.f_code
     if code is _last_user_code:
