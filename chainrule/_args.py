@@ -31,7 +31,7 @@ import types
 
 import numpy as np
 
-from ._tensor import Tensor
+from ._tensor import WRITE_WATCH, Tensor, before_write
 from .backend.array_api import np_dtype
 
 INT64_MAX = 2 ** 63 - 1
@@ -604,6 +604,8 @@ def write_out(result, out, op: str):
                                f"to the desired output type {want}")
         with no_grad():
             if o._data.shape != r._data.shape:
+                if WRITE_WATCH:  # (before its memory is replaced: Note [copy before write])
+                    before_write(o)
                 if o._view is not None:
                     _resize_view(o, r._data.shape, op)
                 else:

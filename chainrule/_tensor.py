@@ -415,6 +415,8 @@ class Tensor:
 
     @data.setter
     def data(self, value: Tensor) -> None:
+        if WRITE_WATCH:  # Note [copy before write]: the old memory is what a call saw
+            before_write(self)
         self._data = value._data
 
     def item(self):

@@ -292,6 +292,29 @@ def test_create_graph_after_the_caller_wrote_an_input(write):
         np.testing.assert_array_equal(a, b)
 
 
+def test_create_graph_after_an_input_was_rebound_or_resized():
+    """``t.data = ...`` and an ``out=`` that resizes replace a read tensor's memory
+    without a write into it: the call's view of it is kept as well (eager's graph keeps
+    the old memory)."""
+    results = []
+    for compiled in (False, True):
+        w = cr.tensor([1.5, 2.0, -0.5], requires_grad=True)
+        buf = cr.tensor([1.0, 2.0, 3.0])
+        o = cr.tensor([1.0, 2.0, 0.5])
+
+        def f(x):
+            return ((x * buf).exp() * w).sum() + ((x + o).exp()).sum()
+
+        fn = cr.compile(f) if compiled else f
+        y = fn(w * 1.0)
+        buf.data = cr.tensor([5.0, 5.0, 5.0])
+        cr.add(cr.ones(4), cr.ones(4), out=o)  # (resized to 4 elements)
+        (g,) = cr.autograd.grad(y, w, create_graph=True)
+        (gg,) = cr.autograd.grad(g.sum(), w)
+        results.append((g.tolist(), gg.tolist()))
+    assert results[0] == results[1]
+
+
 def test_write_watch_forgets_released_and_freed_calls():
     """The watch list of Note [copy before write] holds no call whose graph is gone."""
     from chainrule._tensor import WRITE_WATCH

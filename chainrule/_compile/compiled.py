@@ -139,11 +139,10 @@ class CompiledFunctionBackward(Node):
             t._view = None
             t._vc = [t._vc[0]]  # (the run's own: its nodes check the copy's versions)
         for i, value in cow.items():  # Note [copy before write] in _tensor.py
-            t = touched[i]
-            if t._vc[0] != versions[i]:
-                t._data = value.copy()
-                t._view = None
-                t._vc = [versions[i]]
+            t = touched[i]  # (the value the call saw, even if only rebound since)
+            t._data = value.copy()
+            t._view = None
+            t._vc = [versions[i]]
         for (kind, k), t, n in zip(tr.grad_inputs, inputs, self._next):
             if t._node is not n and (kind, k) not in written:
                 t._node = n  # (written in place since: the run differentiates the call's)
