@@ -315,6 +315,47 @@ def test_create_graph_after_an_input_was_rebound_or_resized():
     assert results[0] == results[1]
 
 
+def test_arguments_that_share_memory_run_eagerly():
+    """Arguments that alias (``f(x, x)``, two views of one tensor) or alias a tensor the
+    function reads: the trace gives each its own memory and version counter, so such a
+    call runs eagerly (before, a write through one was missed by reads of the other:
+    the generated code shared the two reads)."""
+    def f(a, b):
+        s1 = (a * 2).sum()
+        b.add_(1)
+        return s1 + (a * 2).sum()
+
+    cf = cr.compile(f)
+    assert cf(cr.tensor([1.0, 2.0]), cr.tensor([5.0, 6.0])).item() == 12.0
+    x = cr.tensor([1.0, 2.0])
+    assert cf(x, x).item() == 16.0 and x.tolist() == [2.0, 3.0]
+    h = cr.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert cf(h[0], h[0]).item() == 16.0
+    assert cf.traces == 1
+
+    G = cr.tensor([1.0, 2.0])
+
+    def g(a):
+        s1 = (G * 2).sum()
+        a.add_(1)
+        return s1 + (G * 2).sum()
+
+    cg = cr.compile(g)
+    assert cg(cr.tensor([0.0, 0.0])).item() == 12.0
+    assert cg(G).item() == 16.0 and cg.traces == 1
+
+    def d(a, b):  # create_graph through f(x, x): eager's derivatives
+        return (a * b.exp()).sum()
+
+    results = []
+    for fn in (d, cr.compile(d)):
+        x = cr.tensor([1.0, 2.0], requires_grad=True)
+        (gr,) = cr.autograd.grad(fn(x, x), x, create_graph=True)
+        (gg,) = cr.autograd.grad(gr.sum(), x)
+        results.append((gr.tolist(), gg.tolist()))
+    assert results[0] == results[1]
+
+
 def test_write_watch_forgets_released_and_freed_calls():
     """The watch list of Note [copy before write] holds no call whose graph is gone."""
     from chainrule._tensor import WRITE_WATCH

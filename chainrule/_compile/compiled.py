@@ -314,6 +314,13 @@ class _State:
             g._vc[0] = self.gvc
 
 
+def _reads_an_argument(entry, leaves) -> bool:
+    """Whether a tensor the function reads shares memory (a version counter) with an
+    argument of this call: the trace gave them memory of their own, so it runs eagerly."""
+    ext = {id(t._vc) for t in entry.ext}
+    return any(id(leaves[i]._vc) in ext for i in entry.trace.arg_pos)
+
+
 def _touched(entry, leaves) -> list:
     """The tensors a call reads: its tensor arguments, then the reachable tensors."""
     return [leaves[i] for i in entry.trace.arg_pos] + entry.ext
@@ -502,6 +509,9 @@ class CompiledFunction:
 
     def _run(self, entry, leaves, rebuild):
         tr = entry.trace
+        if entry.ext and _reads_an_argument(entry, leaves):
+            args, kwargs = rebuild(leaves)
+            return self._fn(*args, **kwargs)
         ins = []
         for i in tr.arg_pos:
             x = leaves[i]
@@ -719,12 +729,25 @@ def _key(leaves):
     """The signature of a call (Note [compiled calls]); None: a value compile cannot
     key on (the call runs eagerly)."""
     parts = [STATE.enabled, get_default_dtype()]
+    counters = None
     for x in leaves:
         if isinstance(x, T.Tensor):
             d = x._data
             if type(d) is not np.ndarray:
                 return None  # another array library, a batched or traced value
             parts.append((type(x), d.shape, d.dtype, x._rg, d.strides))
+            # arguments that share memory (f(x, x), f(x, x[0])) run eagerly: the trace
+            # gives each argument memory and a version counter of its own
+            if counters is None:
+                counters = x._vc
+            elif type(counters) is not set:
+                if counters is x._vc:
+                    return None
+                counters = {id(counters), id(x._vc)}
+            elif id(x._vc) in counters:
+                return None
+            else:
+                counters.add(id(x._vc))
         else:
             t = type(x)
             if t is float:
