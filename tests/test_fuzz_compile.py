@@ -171,12 +171,25 @@ class Arg:
                 f"{rg}){via}")
 
 
+def _alias_arguments(args) -> None:
+    """The first two tensor arguments of one shape and dtype become one tensor (the
+    compiled call must see the aliasing: it runs eagerly)."""
+    tensors = [i for i, a in enumerate(args) if isinstance(a, chainrule.Tensor)]
+    for n, i in enumerate(tensors):
+        for j in tensors[n + 1:]:
+            if args[i].shape == args[j].shape and args[i].dtype == args[j].dtype:
+                args[j] = args[i]
+                return
+
+
 class CallSpec:
     """One call: its arguments, what happens to the reachable tensors before it, the grad
     mode, the random seed and the writes made after it."""
 
-    def __init__(self, args, before=(), mode="grad", no_grad=False, post=None, seed=0):
+    def __init__(self, args, before=(), mode="grad", no_grad=False, post=None, seed=0,
+                 alias=False):
         self.args = args
+        self.alias = alias           # pass one tensor for two arguments of its shape
         self.before = list(before)   # mutations of reachable tensors (Mutation)
         self.mode = mode             # grad | backward | accumulate | double | none
         self.no_grad = no_grad
@@ -209,6 +222,8 @@ class Side:
             m.apply(self.reach)
         before = self._reach()
         args = [a.make(self.reach) for a in spec.args]
+        if spec.alias:
+            _alias_arguments(args)
         chainrule.manual_seed(spec.seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -619,7 +634,7 @@ def _report(case, comp, k, diff):
     for j, spec in enumerate(case.calls):
         lines.append(f"call {j + 1}: args={spec.args!r} before={spec.before!r} "
                      f"mode={spec.mode} no_grad={spec.no_grad} post={spec.post} "
-                     f"seed={spec.seed}")
+                     f"seed={spec.seed}" + (" alias=True" if spec.alias else ""))
     lines += [f"  eager:    {e!r}", f"  compiled: {c!r}"]
     if src:
         lines += ["generated code of the last trace:", src]
@@ -676,7 +691,8 @@ def _plan_calls(rng, args_a, args_b, reach_mutations, n_args, n_out_hint=1):
         elif r < 0.25 and n_args:
             post = ("arg", int(rng.integers(0, n_args)), str(rng.choice(["mul_", "add_"])))
         calls.append(CallSpec(args_a if k < 2 else args_b, before, mode,
-                              no_grad[k], post, seed=1 if k < 2 else 2))
+                              no_grad[k], post, seed=1 if k < 2 else 2,
+                              alias=k == 2 and rng.random() < 0.1))
     return calls
 
 
