@@ -349,12 +349,18 @@ _SEQ = operator.attrgetter("_seq")
 def _accumulate(node, g, own=False, hooked=False):
     """AccumulateGrad: leaf hooks, then ``leaf.grad += g``; ``own``: the engine owns
     ``g`` and may make it ``.grad`` without a copy (Note [gradient ownership])."""
-    leaf, g2 = _hooks.accumulate_pre(node, g, hooked)
-    if leaf is None:
-        return
-    if g2 is not g or (node._extra is not None and node._extra.pre_hooks):
-        g = g2
-        own = False  # a hook saw it, or returned a value of its own
+    extra = node._extra
+    if extra is None:  # (no hooks: the common case)
+        leaf = node._leaf()
+        if leaf is None:
+            return
+    else:
+        leaf, g2 = _hooks.accumulate_pre(node, g, hooked)
+        if leaf is None:
+            return
+        if g2 is not g or extra.pre_hooks:
+            g = g2
+            own = False  # a hook saw it, or returned a value of its own
     if type(g) is not _ndarray or type(leaf._data) is not _ndarray:
         _accumulate_foreign(node, leaf, g, own)
         return
@@ -382,7 +388,8 @@ def _accumulate(node, g, own=False, hooked=False):
         old._vc[0] += 1
     else:
         leaf._grad = T.wrap(old._data + g)
-    _hooks.accumulate_done(node, g)
+    if extra is not None:
+        _hooks.accumulate_done(node, g)
 
 
 def call_node(node, grads):

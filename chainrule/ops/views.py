@@ -18,6 +18,7 @@ from .. import _args
 from .. import _strides as _S
 from .._dtype import dtype as _DType
 from .._dtype import setitem_value
+from .._grad_mode import STATE as _GRAD
 from .._grad_mode import no_grad as _no_record
 from .._tensor import Tensor, host_array
 from ..backend.array_api import np_dtype as _np_dtype
@@ -585,8 +586,11 @@ def setitem(x: Tensor, key, value) -> None:
         value = reshape(value, vs[lead:])  # PyTorch drops leading size-1 dims of value
     try:
         if adv is None or not _trivial(basic):
-            with _no_record():
+            prev, _GRAD.enabled = _GRAD.enabled, False  # (no_grad, without its object)
+            try:
                 target = view(GETITEM, x, basic, shape)
+            finally:
+                _GRAD.enabled = prev
             target._rg = x._rg  # its history is rewritten by CopySlices below
         else:
             target = x
