@@ -108,11 +108,9 @@ class CompiledFunctionBackward(Node):
         entry = self._entry
         tr = entry.trace
         touched = _touched(entry, leaves)
-        written = {(kind, k) for kind, k in tr.written if kind != "grad"}
-        labels = [("arg", k) for k in range(len(tr.arg_pos))] + \
-            [("ext", k) for k in range(len(entry.ext))]
+        written = entry.written
         cow = self._cow or {}
-        for i, (t, v, label) in enumerate(zip(touched, versions, labels)):
+        for i, (t, v, label) in enumerate(zip(touched, versions, entry.labels)):
             if t._vc[0] != v and label not in written and i not in cow:
                 what = (f"argument {label[1]}" if label[0] == "arg"
                         else entry.sources[label[1]].label)
@@ -373,11 +371,12 @@ class Entry:
         self.snap = bool(trace.written) and self.has_grad and not trace.freed
         # the inputs (positions in _touched) a later write must copy first (Note [copy
         # before write] in _tensor.py): those the call does not write itself
-        written = {(kind, k) for kind, k in trace.written if kind != "grad"}
-        labels = [("arg", k) for k in range(len(trace.arg_pos))] + \
+        # (labels: the inputs in _touched order; written: those the call writes into)
+        self.written = {(kind, k) for kind, k in trace.written if kind != "grad"}
+        self.labels = [("arg", k) for k in range(len(trace.arg_pos))] + \
             [("ext", k) for k in range(len(self.ext))]
-        self.watch = [i for i, label in enumerate(labels)
-                      if label not in written] if self.has_grad and not trace.freed else []
+        self.watch = [i for i, label in enumerate(self.labels) if label not in self.written] \
+            if self.has_grad and not trace.freed else []
 
     def holds(self) -> bool:
         """The guards that do not depend on the call's arguments."""
